@@ -1,0 +1,266 @@
+"""The ``harness`` command line.
+
+Exit codes: 0 success, 1 failure (unhealthy, a failed expectation, a start error), 2 usage error
+(unknown option, bad input file), 130 interrupted. Every flag has a ``HARNESS_*`` env var.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import Any
+
+from harness import __version__
+from harness.config import BACKENDS, Settings
+from harness.errors import HarnessError
+
+__all__ = ["main"]
+
+logger = logging.getLogger("harness")
+
+
+def _env(name: str, default: Any = None) -> Any:
+    return os.environ.get(f"HARNESS_{name}", default)
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True))
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.load(
+        backend=getattr(args, "backend", None),
+        localstack_url=getattr(args, "localstack_url", None),
+        state_dir=getattr(args, "state_dir", None),
+    )
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from harness.env.environment import Environment
+
+    env = Environment(_settings(args))
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        env.start()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    endpoints = env.endpoints
+    if args.json:
+        _print_json(
+            {
+                **{k: endpoints[k] for k in ("aws_endpoint", "redis_url", "gateway_url")},
+                "backend": env.settings.backend,
+                "already_running": not env.owned,
+                "endpoints": endpoints,
+                "processes": [
+                    {
+                        "name": p.name,
+                        "pid": p.pid,
+                        "port": p.port,
+                        "endpoint": p.endpoint,
+                        "log": p.log,
+                    }
+                    for p in env.processes
+                ],
+                "state_file": str(env.state_dir / "state.json"),
+            }
+        )
+    else:
+        verb = "is already running" if not env.owned else "is up"
+        print(f"harness environment ({env.settings.backend}) {verb}:")
+        for key in ("aws_endpoint", "redis_url", "gateway_url"):
+            print(f"  {key:<13} {endpoints[key]}")
+        print(f"  {'emulator':<13} {endpoints.get('emulator', '')}")
+        print("stop it with: harness down")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from harness.env.environment import Environment
+    from harness.errors import NotRunningError
+
+    env = Environment(_settings(args))
+    try:
+        health = env.health()
+    except NotRunningError as exc:
+        if args.json:
+            _print_json({"running": False, "healthy": False, "components": [], "error": str(exc)})
+        else:
+            print(str(exc))
+        return 1
+    healthy = all(h.healthy for h in health)
+    if args.json:
+        _print_json(
+            {
+                "running": True,
+                "healthy": healthy,
+                "backend": env.refresh().backend,
+                "endpoints": env.endpoints,
+                "components": [h.to_json() for h in health],
+            }
+        )
+    else:
+        for h in health:
+            mark = "ok  " if h.healthy else "DOWN"
+            print(f"  {mark} {h.name:<10} {h.detail}")
+        print("healthy" if healthy else "UNHEALTHY: run `harness down` then `harness up`")
+    return 0 if healthy else 1
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from harness.env.environment import Environment
+
+    env = Environment(_settings(args))
+    stopped = env.stop()
+    print("stopped" if stopped else "nothing was running")
+    return 0
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    from harness.setup import run_setup
+
+    steps = run_setup(_settings(args), force=args.force)
+    if args.json:
+        _print_json([step.__dict__ for step in steps])
+    else:
+        for step in steps:
+            print(f"  {step.status:<9} {step.name:<15} {step.detail}")
+    return 0
+
+
+def cmd_smoke(args: argparse.Namespace) -> int:
+    from harness.smoke import run_smoke
+
+    result = run_smoke(_settings(args), keep=args.keep)
+    if args.json:
+        _print_json(result)
+    else:
+        for check in result["checks"]:
+            print(
+                f"  {'ok  ' if check['passed'] else 'FAIL'} {check['name']:<28} {check['detail']}"
+            )
+        print("smoke check passed" if result["passed"] else "smoke check FAILED")
+    return 0 if result["passed"] else 1
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from harness.bench import run_benchmark
+
+    result = run_benchmark(args.name, _settings(args), runs=args.runs, quick=args.quick)
+    if args.json:
+        _print_json(result)
+    return 0 if result.get("passed", True) else 1
+
+
+# -- parser --------------------------------------------------------------------------------
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        default=_env("STATE_DIR"),
+        help="folder for the state file and logs (env HARNESS_STATE_DIR; default ./.harness)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harness",
+        description="Run a multi-tenant serverless SaaS stack locally; load it, break it, check isolation.",
+    )
+    parser.add_argument("--version", action="version", version=f"harness {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(
+        name: str, func: Callable[[argparse.Namespace], int], help_text: str
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        _add_common(p)
+        return p
+
+    up = command(
+        "up", cmd_up, "start the environment in the background and wait until it is healthy"
+    )
+    up.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=_env("BACKEND"),
+        help="embedded (default; no Docker) or localstack (env HARNESS_BACKEND)",
+    )
+    up.add_argument(
+        "--localstack-url",
+        default=_env("LOCALSTACK_URL"),
+        help="use this running LocalStack (env HARNESS_LOCALSTACK_URL)",
+    )
+    up.add_argument("--json", action="store_true", default=bool(_env("JSON")), help="print JSON")
+
+    status = command(
+        "status", cmd_status, "check each piece of the environment live (exit 1 if unhealthy)"
+    )
+    status.add_argument(
+        "--json", action="store_true", default=bool(_env("JSON")), help="print JSON"
+    )
+
+    command("down", cmd_down, "stop everything `up` started (safe to repeat)")
+
+    setup = command(
+        "setup", cmd_setup, "install what the embedded backend needs (Redis, Java, DynamoDB Local)"
+    )
+    setup.add_argument("--force", action="store_true", help="reinstall DynamoDB Local")
+    setup.add_argument("--json", action="store_true", help="print JSON")
+
+    smoke = command("smoke", cmd_smoke, "up, a real call to every service and Redis, down")
+    smoke.add_argument(
+        "--keep", action="store_true", help="leave the environment running afterwards"
+    )
+    smoke.add_argument("--json", action="store_true", help="print JSON")
+    smoke.add_argument("--backend", choices=BACKENDS, default=_env("BACKEND"))
+
+    bench = command("bench", cmd_bench, "run a documented benchmark and print its figures")
+    bench.add_argument("name", help="benchmark name (see `harness bench list`)")
+    bench.add_argument(
+        "--runs", type=int, default=int(_env("BENCH_RUNS", 3)), help="repetitions (default 3)"
+    )
+    bench.add_argument("--quick", action="store_true", help="smaller data sizes, for a fast look")
+    bench.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    try:
+        return int(args.func(args))
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        for note in getattr(exc, "__notes__", []):
+            print(f"  {note}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; everything started by this command was stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

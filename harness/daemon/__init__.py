@@ -1,0 +1,1 @@
+"""The gateway/runtime daemon: serves deployed stacks' APIs and the ``/_harness/*`` control API."""

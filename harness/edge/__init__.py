@@ -1,0 +1,1 @@
+"""The AWS edge proxy: one ``aws_endpoint`` routed per service to the emulators (and faults)."""

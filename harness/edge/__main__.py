@@ -1,0 +1,44 @@
+"""Run the edge proxy: ``python -m harness.edge --port P --default URL --route dynamodb=URL``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+
+from harness.edge.proxy import EdgeProxy, serve
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m harness.edge")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--default", required=True, help="emulator URL for unrouted services")
+    parser.add_argument("--route", action="append", default=[], help="SERVICE=URL (repeatable)")
+    args = parser.parse_args(argv)
+    routes = {}
+    for item in args.route:
+        service, _, url = item.partition("=")
+        routes[service] = url
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+    proxy = EdgeProxy(routes, args.default)
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(serve(proxy, args.host, args.port))
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

