@@ -9,12 +9,12 @@ from typing import Any
 
 from harness.errors import ConfigError
 
-__all__ = ["BACKENDS", "Settings"]
+__all__ = ["BACKENDS", "Settings", "find_project_root"]
 
 BACKENDS = ("embedded", "localstack")
 
 
-def _find_project_root(start: Path) -> Path:
+def find_project_root(start: Path) -> Path:
     """The nearest folder holding ``pyproject.toml`` with our name, else the current folder."""
     for folder in (start, *start.parents):
         candidate = folder / "pyproject.toml"
@@ -28,7 +28,7 @@ class Settings:
     """Every knob of the environment. Each field has an env var ``HARNESS_<FIELD>``."""
 
     backend: str = "embedded"
-    state_dir: Path = field(default_factory=lambda: _find_project_root(Path.cwd()) / ".harness")
+    state_dir: Path = field(default_factory=lambda: find_project_root(Path.cwd()) / ".harness")
     vendor_dir: Path | None = None
     localstack_url: str | None = None
     localstack_image: str = "localstack/localstack:4.14.0"

@@ -107,7 +107,8 @@ def smoke_checks(env: Environment) -> list[dict[str, Any]]:
         return "CreateSecret/GetSecretValue"
 
     def sts() -> str:
-        return "GetCallerIdentity: " + env.client("sts").get_caller_identity()["Account"]
+        account: str = env.client("sts").get_caller_identity()["Account"]
+        return f"GetCallerIdentity: {account}"
 
     def iam() -> str:
         client = env.client("iam")

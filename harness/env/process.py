@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
 
+# Children started by this process, kept so they can be reaped (no zombies, no ResourceWarning).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
 
 @dataclass
 class ProcessRecord:
@@ -78,10 +81,10 @@ def port_owner(port: int) -> str | None:
             pass
     with contextlib.suppress(psutil.Error, OSError):
         for conn in psutil.net_connections(kind="tcp"):
-            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
-                if conn.pid:
-                    proc = psutil.Process(conn.pid)
-                    return f"pid {conn.pid}, {' '.join(proc.cmdline())[:120]}"
+            listening = conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN
+            if listening and conn.pid:
+                proc = psutil.Process(conn.pid)
+                return f"pid {conn.pid}, {' '.join(proc.cmdline())[:120]}"
     return "another process"
 
 
@@ -137,6 +140,7 @@ def spawn(
             )
         except OSError as exc:
             raise StartError(name, f"cannot run {argv[0]!r}: {exc.strerror}.") from exc
+    _CHILDREN[proc.pid] = proc
     create_time = psutil.Process(proc.pid).create_time()
     logger.debug("started %s pid=%s: %s", name, proc.pid, " ".join(argv))
     return ProcessRecord(
@@ -255,5 +259,10 @@ def _signal(pid: int, pgid: int | None, sig: signal.Signals) -> None:
 
 def _reap(pid: int) -> None:
     """Collect the exit status if ``pid`` is our direct child (avoids zombies)."""
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        if child.poll() is not None:
+            del _CHILDREN[pid]
+        return
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)

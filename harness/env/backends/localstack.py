@@ -28,7 +28,7 @@ TOKEN_FREE_IMAGE = "localstack/localstack:4.14.0"
 def docker_available() -> tuple[bool, str]:
     """Whether a Docker engine answers (not just a client on PATH), and why not."""
     try:
-        import docker  # type: ignore[import-not-found]
+        import docker
     except ImportError:
         return (
             False,
@@ -87,8 +87,8 @@ class LocalStackBackend(Backend):
     ) -> dict[str, Any]:
         # testcontainers' reaper would remove the containers when `harness up` exits.
         os.environ["TESTCONTAINERS_RYUK_DISABLED"] = "true"
-        from testcontainers.localstack import LocalStackContainer  # type: ignore[import-not-found]
-        from testcontainers.redis import RedisContainer  # type: ignore[import-not-found]
+        from testcontainers.localstack import LocalStackContainer
+        from testcontainers.redis import RedisContainer
 
         image = ctx.settings.localstack_image
         token = os.environ.get("LOCALSTACK_AUTH_TOKEN")

