@@ -113,3 +113,12 @@ def test_stop_leaves_nothing_and_is_safe_to_repeat(
     assert env.stop() is True
     assert not any(is_alive(r) for r in records)
     assert env.stop() is False
+
+
+def test_missing_dynamodb_local_says_to_run_setup(tmp_path: Path, no_leftover_processes: object) -> None:
+    from harness import SetupError
+
+    settings = Settings.load(state_dir=tmp_path / "state", vendor_dir=tmp_path / "empty-vendor")
+    with pytest.raises(SetupError, match="harness setup"):
+        Environment(settings).start()
+    assert not (tmp_path / "state" / "state.json").exists()
