@@ -156,6 +156,13 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     return 0 if result["passed"] else 1
 
 
+def cmd_fault(args: argparse.Namespace) -> int:
+    from harness.chaos.cli import cmd_fault as run
+    from harness.env.environment import Environment
+
+    return run(args, Environment(_settings(args)).endpoints)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from harness.bench import run_benchmark
 
@@ -232,6 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     smoke.add_argument("--json", action="store_true", help="print JSON")
     smoke.add_argument("--backend", choices=BACKENDS, default=_env("BACKEND"))
+
+    fault = command("fault", cmd_fault, "inject, list and clear faults on the running environment")
+    from harness.chaos.cli import configure_parser as configure_fault
+
+    configure_fault(fault)
 
     bench = command("bench", cmd_bench, "run a documented benchmark and print its figures")
     bench.add_argument("name", help="benchmark name (see `harness bench list`)")

@@ -17,6 +17,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--default", required=True, help="emulator URL for unrouted services")
     parser.add_argument("--route", action="append", default=[], help="SERVICE=URL (repeatable)")
+    parser.add_argument("--seed", type=int, default=0, help="default seed of fault rules")
     args = parser.parse_args(argv)
     routes = {}
     for item in args.route:
@@ -27,7 +28,11 @@ def main(argv: list[str] | None = None) -> None:
         import uvloop
 
         uvloop.install()
-    proxy = EdgeProxy(routes, args.default)
+    from harness.chaos.control import fault_admin
+    from harness.chaos.engine import FaultEngine
+
+    engine = FaultEngine(seed=args.seed)
+    proxy = EdgeProxy(routes, args.default, fault_hook=engine, admin_handler=fault_admin(engine))
 
     async def run() -> None:
         loop = asyncio.get_running_loop()

@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from harness.edge.routing import RequestInfo, classify
@@ -47,6 +48,8 @@ class FaultDecision:
 
 
 FaultHook = Callable[[RequestInfo, dict[str, str], bytes], Awaitable[FaultDecision | None]]
+# (method, path, full target, body) -> (status, JSON payload), or None if not handled.
+AdminHandler = Callable[[str, str, str, bytes], tuple[int, Any] | None]
 
 
 @dataclass
@@ -92,10 +95,12 @@ class EdgeProxy:
         default: str,
         *,
         fault_hook: FaultHook | None = None,
+        admin_handler: AdminHandler | None = None,
     ) -> None:
         self.upstreams = {service: Upstream(url) for service, url in routes.items()}
         self.default = Upstream(default)
         self.fault_hook = fault_hook
+        self.admin_handler = admin_handler
         self.calls: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.started = time.time()
@@ -152,8 +157,8 @@ class EdgeProxy:
             headers.get("connection", "").lower() != "close" and version == "HTTP/1.1"
         )
 
-        if target.startswith("/_harness/edge"):
-            writer.write(self._admin(target))
+        if target.startswith(("/_harness/edge", "/_localstack/chaos")):
+            writer.write(self._admin(method, target, body))
             await writer.drain()
             return client_keepalive
 
@@ -165,7 +170,9 @@ class EdgeProxy:
                 if decision.delay:
                     await asyncio.sleep(decision.delay)
                 if decision.blackhole:
-                    await asyncio.sleep(3600)
+                    # Never answer; hold the connection until the client gives up.
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(reader.read(), timeout=3600)
                     return False
                 if decision.reset:
                     transport = writer.transport
@@ -217,22 +224,27 @@ class EdgeProxy:
             return status, response
         raise AssertionError("unreachable")
 
-    def _admin(self, target: str) -> bytes:
-        payload = {
-            "status": "ok",
-            "uptime_s": round(time.time() - self.started, 3),
-            "routes": {name: up.url for name, up in self.upstreams.items()},
-            "default": self.default.url,
-            "calls": dict(self.calls),
-            "injected_errors": dict(self.errors),
-        }
-        body = json.dumps(payload).encode()
-        return (
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-            + str(len(body)).encode()
-            + b"\r\n\r\n"
-            + body
-        )
+    def _admin(self, method: str, target: str, body: bytes) -> bytes:
+        """The edge's control API: health, and the fault rules (LocalStack's chaos verbs)."""
+        path = target.split("?", 1)[0].rstrip("/")
+        if path == "/_harness/edge/health":
+            return _json_response(
+                200,
+                {
+                    "status": "ok",
+                    "uptime_s": round(time.time() - self.started, 3),
+                    "routes": {name: up.url for name, up in self.upstreams.items()},
+                    "default": self.default.url,
+                    "calls": dict(self.calls),
+                    "injected_errors": dict(self.errors),
+                },
+            )
+        if self.admin_handler is not None:
+            answer = self.admin_handler(method, path, target, body)
+            if answer is not None:
+                status, payload = answer
+                return _json_response(status, payload)
+        return _json_response(404, {"message": f"no edge control endpoint {method} {path}"})
 
 
 async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
@@ -289,6 +301,15 @@ async def _read_response(reader: asyncio.StreamReader, method: str) -> tuple[int
     if method != "HEAD" and status not in _NO_BODY_STATUS:
         kept.append(b"Content-Length: " + str(len(body)).encode())
     return status, b"\r\n".join(kept) + b"\r\n\r\n" + body, keep
+
+
+def _json_response(status: int, payload: Any) -> bytes:
+    body = json.dumps(payload).encode()
+    reason = "OK" if status < 400 else "Error"
+    return (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
 
 def _plain(status: int, text: str) -> bytes:

@@ -33,6 +33,7 @@ __all__ = [
     "start_dynamodb_local",
     "start_edge",
     "start_redis",
+    "start_redis_proxy",
 ]
 
 SETUP_FIX = "run `harness setup` (or `make setup`), which installs what the embedded backend needs."
@@ -307,3 +308,28 @@ def start_daemon(ctx: StartContext, port: int, state_dir: Path) -> ProcessRecord
         endpoint=url,
         probe={"kind": "http", "url": url + "/_harness/health", "any_status": "0"},
     )
+
+
+def start_redis_proxy(
+    ctx: StartContext, port: int, control_port: int, redis_url: str
+) -> ProcessRecord:
+    """The fault-injecting TCP proxy in front of Redis (functions connect through it)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(redis_url)
+    control = f"http://{LOOPBACK}:{control_port}"
+    argv = [
+        sys.executable, "-m", "harness.chaos.redis_proxy",
+        "--port", str(port),
+        "--control-port", str(control_port),
+        "--upstream", f"{parts.hostname}:{parts.port}",
+    ]  # fmt: skip
+    record = ctx.launch(
+        "redis-proxy",
+        argv,
+        port=port,
+        endpoint=f"redis://{LOOPBACK}:{port}/0",
+        probe={"kind": "http", "url": control + "/state", "any_status": "0"},
+    )
+    record.extra["control_url"] = control
+    return record

@@ -19,7 +19,13 @@ from typing import Any
 
 from harness.config import Settings
 from harness.env.backends import get_backend
-from harness.env.components import StartContext, check, start_daemon, start_edge
+from harness.env.components import (
+    StartContext,
+    check,
+    start_daemon,
+    start_edge,
+    start_redis_proxy,
+)
 from harness.env.process import ProcessRecord, reserve_port, stop
 from harness.env.state import EnvState, locked, read_state, remove_state, write_state
 from harness.errors import NotRunningError
@@ -95,10 +101,18 @@ class Environment:
             services: dict[str, str] = dict(info["services"])
             default = services.pop("default")
             edge = start_edge(ctx, aws_port, services, default)
+            redis_proxy = start_redis_proxy(
+                ctx,
+                reserve_port(0, "redis proxy"),
+                reserve_port(0, "redis proxy control"),
+                info["redis_url"],
+            )
             # The daemon reads the endpoints from a state file written before it starts.
             endpoints = {
                 "aws_endpoint": edge.endpoint,
                 "redis_url": info["redis_url"],
+                "redis_proxy_url": redis_proxy.endpoint,
+                "redis_control_url": redis_proxy.extra["control_url"],
                 "gateway_url": f"http://127.0.0.1:{gateway_port}",
                 "region": settings.region,
                 "account_id": settings.account_id,
