@@ -115,7 +115,9 @@ def test_stop_leaves_nothing_and_is_safe_to_repeat(
     assert env.stop() is False
 
 
-def test_missing_dynamodb_local_says_to_run_setup(tmp_path: Path, no_leftover_processes: object) -> None:
+def test_missing_dynamodb_local_says_to_run_setup(
+    tmp_path: Path, no_leftover_processes: object
+) -> None:
     from harness import SetupError
 
     settings = Settings.load(state_dir=tmp_path / "state", vendor_dir=tmp_path / "empty-vendor")
