@@ -163,6 +163,19 @@ def cmd_fault(args: argparse.Namespace) -> int:
     return run(args, Environment(_settings(args)).endpoints)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.report import load_run, render_all
+
+    folder = Path(args.dir)
+    run = load_run(folder)
+    for name, path in render_all(run, folder).items():
+        print(f"  {name:<8} {path}")
+    print(f"{run.title}: {'PASSED' if run.passed else 'FAILED'}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from harness.bench import run_benchmark
 
@@ -244,6 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.chaos.cli import configure_parser as configure_fault
 
     configure_fault(fault)
+
+    report = command(
+        "report", cmd_report, "re-render summary.json, junit.xml and report.html from a run folder"
+    )
+    report.add_argument("dir", help="a report folder written by `harness run` (holds raw.json)")
 
     bench = command("bench", cmd_bench, "run a documented benchmark and print its figures")
     bench.add_argument("name", help="benchmark name (see `harness bench list`)")

@@ -1,0 +1,178 @@
+"""Report writers: ``summary.json`` (DESIGN.md schema), ``junit.xml`` (one test case per
+expectation) and ``report.html`` (one self-contained file with inline SVG plots).
+
+Writers are a named registry (``"summary"``, ``"junit"``, ``"html"``) so others can be added.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness.report.data import RunData
+
+__all__ = ["WRITERS", "render_all", "summary_json"]
+
+
+def summary_json(run: RunData) -> dict[str, Any]:
+    return {
+        "title": run.title,
+        "passed": run.passed,
+        "seed": run.seed,
+        "started_at": run.started_at,
+        "duration_s": round(run.duration_s, 3),
+        "phases": [p.summary() for p in run.phases],
+        "expectations": [e.summary() for e in run.expectations],
+        "faults": [
+            {"label": f.label, "start_s": f.start_s, "end_s": f.end_s, "kind": f.kind}
+            for f in run.faults
+        ],
+        "tenants": run.tenants,
+        "counters": run.counters,
+        "warnings": run.warnings,
+        "isolation": run.isolation,
+        "scenario_file": run.scenario_file,
+    }
+
+
+def write_summary(run: RunData, folder: Path) -> Path:
+    path = folder / "summary.json"
+    path.write_text(json.dumps(summary_json(run), indent=2, default=str) + "\n")
+    return path
+
+
+def write_junit(run: RunData, folder: Path) -> Path:
+    failures = sum(not e.passed for e in run.expectations)
+    suite = ET.Element(
+        "testsuite",
+        name=run.title,
+        tests=str(len(run.expectations)),
+        failures=str(failures),
+        errors="0",
+        time=f"{run.duration_s:.3f}",
+        timestamp=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(run.started_at)),
+    )
+    props = ET.SubElement(suite, "properties")
+    ET.SubElement(props, "property", name="seed", value=str(run.seed))
+    ET.SubElement(props, "property", name="scenario", value=run.scenario_file)
+    for expectation in run.expectations:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=f"gameday.{_slug(run.title)}",
+            name=expectation.name,
+            time="0",
+        )
+        if not expectation.passed:
+            failure = ET.SubElement(
+                case,
+                "failure",
+                message=f"observed {expectation.observed!r}, target {expectation.target!r}",
+                type=expectation.kind or "expectation",
+            )
+            failure.text = (
+                expectation.detail
+                or f"observed={expectation.observed!r} target={expectation.target!r}"
+            )
+        else:
+            ET.SubElement(
+                case, "system-out"
+            ).text = f"observed={expectation.observed!r} target={expectation.target!r}"
+    suites = ET.Element("testsuites", tests=str(len(run.expectations)), failures=str(failures))
+    suites.append(suite)
+    ET.indent(suites)
+    path = folder / "junit.xml"
+    ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
+    return path
+
+
+def write_html(run: RunData, folder: Path) -> Path:
+    from harness.report.plots import all_plots
+
+    plots = all_plots(run)
+    status = "PASSED" if run.passed else "FAILED"
+    rows = "".join(
+        f"<tr class='{'ok' if e.passed else 'bad'}'><td>{'✔' if e.passed else '✘'}</td>"
+        f"<td>{html.escape(e.name)}</td><td>{html.escape(_fmt(e.observed))}</td>"
+        f"<td>{html.escape(_fmt(e.target))}</td><td>{html.escape(e.detail)}</td></tr>"
+        for e in run.expectations
+    )
+    phase_rows = "".join(
+        f"<tr><td>{html.escape(p.name)}</td><td>{p.start_s:.0f}-{p.end_s:.0f} s</td><td>{p.requests}</td>"
+        f"<td>{p.rps:.1f}</td><td>{'' if p.target_rps is None else f'{p.target_rps:g}'}</td>"
+        f"<td>{p.p50_ms:.1f}</td><td>{p.p95_ms:.1f}</td><td>{p.p99_ms:.1f}</td>"
+        f"<td>{p.error_rate * 100:.2f}%</td><td>{p.dropped}</td></tr>"
+        for p in run.phases
+    )
+    fault_rows = "".join(
+        f"<tr><td>{html.escape(f.label)}</td><td>{html.escape(f.kind)}</td><td>{f.start_s:.0f} s</td>"
+        f"<td>{f.end_s:.0f} s</td></tr>"
+        for f in run.faults
+    )
+    figures = "".join(
+        f"<figure id='plot-{name}'><figcaption>{html.escape(caption)}</figcaption>{svg}</figure>"
+        for name, caption, svg in plots
+    )
+    warnings = "".join(f"<li>{html.escape(w)}</li>" for w in run.warnings)
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(run.started_at))
+    document = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{html.escape(run.title)} - {status}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }}
+h1 .status {{ font-size: .6em; padding: .2em .6em; border-radius: .3em; color: white;
+  background: {"#2e7d32" if run.passed else "#c62828"}; vertical-align: middle; }}
+table {{ border-collapse: collapse; width: 100%; margin: 1rem 0; font-size: .9rem; }}
+th, td {{ border-bottom: 1px solid #ddd; padding: .35rem .5rem; text-align: left; }}
+tr.bad td {{ background: #fdecea; }} tr.ok td:first-child {{ color: #2e7d32; }}
+tr.bad td:first-child {{ color: #c62828; }}
+figure {{ margin: 1.5rem 0; }} figcaption {{ font-weight: 600; margin-bottom: .3rem; }}
+figure svg {{ width: 100%; height: auto; }} .meta {{ color: #666; }}
+</style></head><body>
+<h1>{html.escape(run.title)} <span class="status">{status}</span></h1>
+<p class="meta">started {started} · {run.duration_s:.0f} s · seed {run.seed} ·
+{html.escape(run.scenario_file)}</p>
+<p>{html.escape(run.description)}</p>
+{f"<h2>Warnings</h2><ul>{warnings}</ul>" if warnings else ""}
+<h2>Expectations</h2>
+<table><tr><th></th><th>expectation</th><th>observed</th><th>target</th><th>detail</th></tr>{rows}</table>
+<h2>Phases</h2>
+<table><tr><th>phase</th><th>window</th><th>requests</th><th>RPS</th><th>target</th><th>p50 ms</th>
+<th>p95 ms</th><th>p99 ms</th><th>errors</th><th>dropped</th></tr>{phase_rows}</table>
+{f"<h2>Faults</h2><table><tr><th>fault</th><th>kind</th><th>start</th><th>end</th></tr>{fault_rows}</table>" if fault_rows else ""}
+<h2>Plots</h2>
+{figures}
+</body></html>
+"""
+    path = folder / "report.html"
+    path.write_text(document)
+    return path
+
+
+WRITERS: dict[str, Callable[[RunData, Path], Path]] = {
+    "summary": write_summary,
+    "junit": write_junit,
+    "html": write_html,
+}
+
+
+def render_all(run: RunData, folder: Path) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    return {name: writer(run, folder) for name, writer in WRITERS.items()}
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_") or "scenario"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
