@@ -129,7 +129,8 @@ def ensure_dynamodb_local(settings: Settings, *, force: bool = False) -> SetupSt
 
 def ensure_emulator(settings: Settings, name: str, *, force: bool = False) -> SetupStep:
     """A virtual environment of the emulator's own, with its pinned package."""
-    spec = EMULATOR_PACKAGES[name]
+    packages = EMULATOR_PACKAGES[name]
+    spec = " ".join(packages)
     marker = settings.resolved_vendor_dir / "venvs" / name / ".installed"
     if not force and marker.exists() and marker.read_text().strip() == spec:
         return SetupStep(name, "present", str(emulator_python(settings, name)))
@@ -143,7 +144,7 @@ def ensure_emulator(settings: Settings, name: str, *, force: bool = False) -> Se
     )
     python = venv / "bin" / "python"
     _run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", spec],
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *packages],
         spec,
         "check that the Python package index is reachable.",
     )
@@ -152,9 +153,15 @@ def ensure_emulator(settings: Settings, name: str, *, force: bool = False) -> Se
 
 
 def run_setup(
-    settings: Settings, *, force: bool = False, emulators: tuple[str, ...] = ("ministack",)
+    settings: Settings,
+    *,
+    force: bool = False,
+    emulators: tuple[str, ...] = ("ministack", "localstack"),
 ) -> list[SetupStep]:
     """Install everything the embedded backend needs; idempotent."""
     steps = [ensure_redis(), ensure_java(), ensure_dynamodb_local(settings, force=force)]
+    chosen = os.environ.get("HARNESS_EMULATOR")
+    if chosen in EMULATOR_PACKAGES and chosen not in emulators:
+        emulators = (*emulators, chosen)
     steps += [ensure_emulator(settings, name, force=force) for name in emulators]
     return steps

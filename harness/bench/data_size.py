@@ -33,9 +33,12 @@ __all__ = ["run"]
 TARGET_RATIO = 2.0
 
 
-def _proc(env: Environment, name: str) -> psutil.Process:
-    record = next(p for p in env.processes if p.name == name)
-    return psutil.Process(record.pid)
+def _proc(env: Environment, service: str) -> tuple[psutil.Process, str]:
+    """The process serving ``service`` directly, and its component name."""
+    services = env.endpoints["services"]
+    url = services.get(service, services["default"])
+    record = next(p for p in env.processes if p.endpoint == url)
+    return psutil.Process(record.pid), record.name
 
 
 def _cpu(proc: psutil.Process) -> float:
@@ -62,7 +65,7 @@ def _measure(proc: psutil.Process, calls: int, func: Callable[[int], None]) -> t
 
 def _dynamodb(env: Environment, calls: int, large: int) -> dict[str, dict[str, float]]:
     ddb = env.client("dynamodb", direct=True)
-    proc = _proc(env, "dynamodb")
+    proc, _ = _proc(env, "dynamodb")
     table = f"bench-{uuid.uuid4().hex[:8]}"
     ddb.create_table(
         TableName=table,
@@ -124,7 +127,7 @@ def _dynamodb(env: Environment, calls: int, large: int) -> dict[str, dict[str, f
 
 def _sqs(env: Environment, calls: int, large: int) -> dict[str, dict[str, Any]]:
     sqs = env.client("sqs", direct=True)
-    proc = _proc(env, "services")
+    proc, _ = _proc(env, "sqs")
     url = sqs.create_queue(QueueName=f"bench-{uuid.uuid4().hex[:8]}")["QueueUrl"]
 
     def send(i: int) -> None:
@@ -179,7 +182,7 @@ def _sqs(env: Environment, calls: int, large: int) -> dict[str, dict[str, Any]]:
 def _edge(env: Environment, calls: int) -> dict[str, float]:
     """CPU the edge spends per forwarded call (DynamoDB GetItem through aws_endpoint)."""
     ddb = env.client("dynamodb")
-    edge = _proc(env, "edge")
+    edge = psutil.Process(next(p.pid for p in env.processes if p.name == "edge"))
     table = f"edge-{uuid.uuid4().hex[:8]}"
     ddb.create_table(
         TableName=table,
@@ -204,7 +207,7 @@ def run(settings: Settings, *, runs: int = 3, quick: bool = False) -> dict[str, 
     with tempfile.TemporaryDirectory(prefix="harness-bench-") as tmp:
         bench_settings = Settings.load(state_dir=Path(tmp), backend=settings.backend)
         with Environment(bench_settings) as env:
-            emulator = env.endpoints.get("emulator")
+            engines = {op: _proc(env, op.split(".")[0])[1] for op in ("dynamodb", "sqs")}
             for run_no in range(runs):
                 found = {**_dynamodb(env, calls, large), **_sqs(env, calls, large)}
                 for op, values in found.items():
@@ -224,7 +227,7 @@ def run(settings: Settings, *, runs: int = 3, quick: bool = False) -> dict[str, 
             statistics.median(bucket["small_cpu"]), 1e-6
         )
         results[op] = {
-            "server": "DynamoDB Local" if op.startswith("dynamodb") else emulator,
+            "server": engines[op.split(".")[0]],
             "server_cpu_ms": {
                 "small": spread(bucket["small_cpu"]),
                 "large": spread(bucket["large_cpu"]),

@@ -95,6 +95,7 @@ class Environment:
         backend = get_backend(settings.backend)
         try:
             aws_port = reserve_port(settings.aws_port, "AWS edge")
+            ctx.edge_port = aws_port
             gateway_port = reserve_port(settings.gateway_port, "gateway")
             started = time.time()
             info = backend.start(ctx, containers)

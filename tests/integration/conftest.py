@@ -1,44 +1,39 @@
-"""Integration tests run real processes; each test module gets its own state folder."""
+"""Integration tests run real processes; each checks it leaves none behind."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import psutil
 import pytest
 
-OUR_PROGRAMS = (
-    "redis-server",
-    "DynamoDBLocal",
-    "ministack",
-    "harness.edge",
-    "harness.daemon",
-    "harness.runtime",
-)
 
+def processes_of(root: Path) -> list[str]:
+    """Live processes started for an environment whose state folder is under ``root``.
 
-def our_processes_since(started: float) -> list[str]:
-    """Processes of the kinds the harness starts that began after ``started`` and still run."""
+    Every child the harness starts carries ``HARNESS_ENV_ID`` (its state folder), so this finds
+    exactly the processes a test started, whatever else runs on the machine.
+    """
     found = []
-    for proc in psutil.process_iter(["pid", "cmdline", "create_time", "status"]):
-        info = proc.info
-        if (
-            not info["cmdline"]
-            or info["create_time"] < started
-            or info["status"] == psutil.STATUS_ZOMBIE
-        ):
+    prefix = str(root)
+    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
+        try:
+            if proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            owner = proc.environ().get("HARNESS_ENV_ID", "")
+        except (psutil.Error, OSError):
             continue
-        line = " ".join(info["cmdline"])
-        if any(name in line for name in OUR_PROGRAMS):
-            found.append(f"{info['pid']}: {line[:160]}")
+        if owner.startswith(prefix):
+            found.append(f"{proc.info['pid']}: {' '.join(proc.info['cmdline'] or [])[:160]}")
     return found
 
 
 @pytest.fixture
-def no_leftover_processes() -> object:
-    started = time.time() - 0.5
-    yield our_processes_since
+def no_leftover_processes(tmp_path: Path) -> Iterator[Callable[[Path], list[str]]]:
+    yield processes_of
     deadline = time.time() + 5
-    while our_processes_since(started) and time.time() < deadline:
+    while processes_of(tmp_path) and time.time() < deadline:
         time.sleep(0.1)
-    assert our_processes_since(started) == []
+    assert processes_of(tmp_path) == []

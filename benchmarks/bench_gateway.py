@@ -1,0 +1,380 @@
+"""Benchmark ``gateway``: the gateway's throughput vs a bare ASGI app on the same server.
+
+Side by side in one run, with the same server software (uvicorn, the daemon's options), the
+same worker count and the same load settings:
+
+* **bare** — a hello-world ASGI app (``hello`` below), served by ``uvicorn --workers W``;
+* **gateway** — ``python -m harness.daemon --workers W`` serving ``GET /bench/HttpApi/noop``:
+  a JWT-authorized route (RS256 token from the local issuer), throttled (route throttle + the
+  tenant's usage-plan bucket + quota, one EVALSHA on a real Redis — limits set high so nothing
+  is refused), Lambda proxy integration (payload 2.0) through the Invoke API of a fake runtime
+  that runs a no-op Python handler in-process (``tests/fixtures/gateway/fake_runtime.py``).
+
+Load: Locust ``FastHttpUser`` headless (``--users U``, no wait time), one Locust process; the
+same settings for both targets. Reports requests/s of each, the ratio gateway/bare (target
+≥ 0.5) and CPU microseconds per request in the gateway workers, in the invoke target (fake
+runtime process) and inside the handler, over ``--runs`` runs (min/median/max). Saves JSON to
+``benchmarks/results/gateway.json``.
+
+    .venv/bin/python benchmarks/bench_gateway.py [--runs 3] [--duration 15] [--users 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TARGET_RATIO = 0.5
+GATEWAY_PATH = "/bench/HttpApi/noop"
+
+
+async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The bare baseline: the smallest useful ASGI app."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    if scope["type"] != "http":
+        return
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain"), (b"content-length", b"2")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+LOCUSTFILE = '''
+import os
+from locust import constant, task
+from locust.contrib.fasthttp import FastHttpUser
+
+PATH = os.environ["BENCH_PATH"]
+HEADERS = {"Authorization": os.environ["BENCH_AUTH"]} if os.environ.get("BENCH_AUTH") else {}
+
+
+class Client(FastHttpUser):
+    wait_time = constant(0)
+
+    @task
+    def call(self):
+        with self.client.get(PATH, headers=HEADERS, catch_response=True) as response:
+            if response.status_code != 200:
+                response.failure(f"status {response.status_code}")
+'''
+
+
+def _stack(gateway_url: str) -> Any:
+    from harness.model import (
+        ApiSpec,
+        AuthorizerSpec,
+        DeployedStack,
+        FunctionSpec,
+        IntegrationSpec,
+        RouteSpec,
+        ThrottleSpec,
+        UsagePlanSpec,
+    )
+
+    fn = FunctionSpec(
+        logical_id="NoopFn",
+        name="noop",
+        arn="arn:aws:lambda:us-east-1:123456789012:function:noop",
+        handler="handlers.noop",
+        runtime="python3.11",
+        code_dir=str(ROOT / "tests" / "fixtures" / "gateway"),
+    )
+    issuer = f"{gateway_url}/_harness/issuer"
+    api = ApiSpec(
+        logical_id="HttpApi",
+        kind="http",
+        api_id="bench1",
+        stage="$default",
+        base_url=f"{gateway_url}/bench/HttpApi",
+        routes=[
+            RouteSpec(
+                "GET",
+                "/noop",
+                IntegrationSpec(type="lambda", function="NoopFn", payload_format="2.0"),
+                authorizer="jwt",
+                throttle=ThrottleSpec(rate=1_000_000, burst=2_000_000),
+            )
+        ],
+        authorizers={"jwt": AuthorizerSpec("jwt", "jwt", issuer=issuer, audience=["bench"])},
+        usage_plans=[
+            UsagePlanSpec(
+                "Bench", ThrottleSpec(1_000_000, 2_000_000), 10**12, "MONTH", tier="bench"
+            )
+        ],
+    )
+    return DeployedStack(
+        name="bench",
+        stack_dir=str(ROOT),
+        template_path="",
+        deployed_at=time.time(),
+        functions={"NoopFn": fn},
+        apis={"HttpApi": api},
+        profile={
+            "tenancy": {
+                "tenant_claim": "custom:tenant_id",
+                "tier_claim": "custom:tier",
+                "require_tenant": True,
+                "tiers": {"bench": {"usage_plan": "Bench"}},
+            }
+        },
+    )
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait(port: int, path: str = "/", timeout: float = 30.0) -> None:
+    import http.client
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", path)
+            conn.getresponse().read()
+            conn.close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"port {port} does not answer")
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds (user+system) of a process and its children."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def _fake_stats(port: int) -> dict[str, Any]:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("GET", "/_fake/calls")
+    data = json.loads(conn.getresponse().read())
+    conn.close()
+    return data
+
+
+def _locust(url: str, path: str, auth: str | None, users: int, duration: int, work: Path) -> dict[str, float]:
+    locustfile = work / "locustfile.py"
+    locustfile.write_text(LOCUSTFILE)
+    prefix = work / f"stats-{time.time_ns()}"
+    env = {**os.environ, "BENCH_PATH": path, "BENCH_AUTH": auth or ""}
+    subprocess.run(
+        [
+            str(Path(sys.executable).with_name("locust")), "-f", str(locustfile), "--headless",
+            "-u", str(users), "-r", str(users), "-t", f"{duration}s", "--host", url,
+            "--csv", str(prefix), "--only-summary", "--loglevel", "ERROR", "--stop-timeout", "2",
+        ],
+        env=env, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        timeout=duration + 60,
+    )  # fmt: skip
+    with open(f"{prefix}_stats.csv") as handle:
+        rows = {row["Name"]: row for row in csv.DictReader(handle)}
+    agg = rows["Aggregated"]
+    return {
+        "requests": float(agg["Request Count"]),
+        "failures": float(agg["Failure Count"]),
+        "rps": float(agg["Requests/s"]),
+        "p50_ms": float(agg["50%"]),
+        "p99_ms": float(agg["99%"]),
+    }
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {
+        "min": round(min(values), 2),
+        "median": round(statistics.median(values), 2),
+        "max": round(max(values), 2),
+    }
+
+
+def run(runs: int = 3, duration: int = 15, users: int = 32, workers: int | None = None) -> dict[str, Any]:
+    from harness.tokens import LocalIssuer
+
+    workers = workers or os.cpu_count() or 2
+    work = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
+    state = work / "state"
+    ports = {name: _free_port() for name in ("gateway", "bare", "runtime", "redis")}
+    gateway_url = f"http://127.0.0.1:{ports['gateway']}"
+    state.mkdir(parents=True)
+    (state / "state.json").write_text(
+        json.dumps(
+            {
+                "format": 1,
+                "backend": "bench",
+                "endpoints": {
+                    "gateway_url": gateway_url,
+                    "runtime_url": f"http://127.0.0.1:{ports['runtime']}",
+                    "aws_endpoint": f"http://127.0.0.1:{ports['runtime']}",
+                    "redis_url": f"redis://127.0.0.1:{ports['redis']}/0",
+                    "region": "us-east-1",
+                },
+            }
+        )
+    )
+    _stack(gateway_url).save(state)
+    token = LocalIssuer(state, gateway_url).mint(
+        "bench-user", tenant="bench-tenant", tier="bench", client_id="bench", expires_in=86400
+    )
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    log = open(work / "servers.log", "ab")  # noqa: SIM115
+    try:
+        procs["redis"] = subprocess.Popen(
+            ["redis-server", "--port", str(ports["redis"]), "--save", "", "--bind", "127.0.0.1"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        procs["runtime"] = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests/fixtures/gateway/fake_runtime.py"),
+             "--port", str(ports["runtime"])],
+            stdout=log, stderr=log,
+        )  # fmt: skip
+        procs["gateway"] = subprocess.Popen(
+            [sys.executable, "-m", "harness.daemon", "--port", str(ports["gateway"]),
+             "--workers", str(workers), "--state-dir", str(state)],
+            stdout=log, stderr=log, cwd=str(ROOT),
+        )  # fmt: skip
+        procs["bare"] = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "bench_gateway:hello", "--app-dir",
+             str(Path(__file__).parent), "--port", str(ports["bare"]), "--workers", str(workers),
+             "--log-level", "warning", "--no-access-log", "--no-server-header"],
+            stdout=log, stderr=log, cwd=str(ROOT),
+        )  # fmt: skip
+        _wait(ports["runtime"], "/_fake/calls")
+        _wait(ports["gateway"], "/_harness/health")
+        _wait(ports["bare"])
+        _locust(gateway_url, GATEWAY_PATH, f"Bearer {token}", users, 3, work)  # warm-up
+        _locust(f"http://127.0.0.1:{ports['bare']}", "/", None, users, 3, work)
+        results: list[dict[str, Any]] = []
+        for index in range(runs):
+            bare = _locust(f"http://127.0.0.1:{ports['bare']}", "/", None, users, duration, work)
+            before_gw = _tree_cpu(procs["gateway"].pid)
+            before_rt = _tree_cpu(procs["runtime"].pid)
+            fake_before = _fake_stats(ports["runtime"])
+            gw = _locust(gateway_url, GATEWAY_PATH, f"Bearer {token}", users, duration, work)
+            gw_cpu = _tree_cpu(procs["gateway"].pid) - before_gw
+            rt_cpu = _tree_cpu(procs["runtime"].pid) - before_rt
+            fake_after = _fake_stats(ports["runtime"])
+            handled = max(1, fake_after["handler_calls"] - fake_before["handler_calls"])
+            handler_cpu = fake_after["handler_cpu_s"] - fake_before["handler_cpu_s"]
+            n = max(1.0, gw["requests"])
+            result = {
+                "run": index + 1,
+                "bare": bare,
+                "gateway": gw,
+                "ratio": round(gw["rps"] / bare["rps"], 3) if bare["rps"] else 0.0,
+                "cpu_us_per_request": {
+                    "gateway_workers": round(gw_cpu / n * 1e6, 1),
+                    "invoke_target_fake_runtime": round((rt_cpu - handler_cpu) / handled * 1e6, 1),
+                    "handler": round(handler_cpu / handled * 1e6, 2),
+                },
+            }
+            results.append(result)
+            print(json.dumps(result), flush=True)
+        summary = {
+            "benchmark": "gateway",
+            "load": f"Locust {_locust_version()} FastHttpUser headless, {users} users, no wait, "
+            f"{duration}s per target per run, one Locust process",
+            "server": f"uvicorn, {workers} workers (the daemon's options) for both",
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            "target_ratio": TARGET_RATIO,
+            "runs": results,
+            "bare_rps": _spread([r["bare"]["rps"] for r in results]),
+            "gateway_rps": _spread([r["gateway"]["rps"] for r in results]),
+            "ratio": _spread([r["ratio"] for r in results]),
+            "gateway_failures": sum(r["gateway"]["failures"] for r in results),
+            "cpu_us_per_request": {
+                key: _spread([r["cpu_us_per_request"][key] for r in results])
+                for key in results[0]["cpu_us_per_request"]
+            },
+            "invoke_target": "fake Invoke API (tests/fixtures/gateway/fake_runtime.py), "
+            "not the real runtime",
+        }
+        summary["passed"] = summary["ratio"]["median"] >= TARGET_RATIO
+        return summary
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _locust_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("locust")
+    except Exception:
+        return "?"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--users", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "gateway.json"))
+    args = parser.parse_args(argv)
+    summary = run(args.runs, args.duration, args.users, args.workers)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2))
+    print(json.dumps({k: summary[k] for k in ("bare_rps", "gateway_rps", "ratio",
+                                               "cpu_us_per_request", "passed")}, indent=2))  # fmt: skip
+    return 0 if summary["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
