@@ -42,7 +42,7 @@ class HarnessError(Exception):
     def __str__(self) -> str:
         text = self.message.rstrip()
         if self.fix:
-            text = f"{text} Fix: {self.fix.rstrip()}"
+            text += ("\nFix: " if "\n" in text else " Fix: ") + self.fix.rstrip()
         return text
 
 

@@ -1,0 +1,281 @@
+"""The gameday scenario format: one YAML file, validated whole before anything runs.
+
+Vocabulary is borrowed so SREs recognise it: chaostoolkit's ``steady_state`` (probes checked
+before, during and after), ``method``-like ``timeline`` and ``rollbacks``; AWS FIS's actions
+(``action: aws:...``, ``start_after``, ``duration``, ``targets``, ``parameters`` with FIS's
+parameter names such as ``invocationPercentage``); k6's arrival-rate load stages.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+__all__ = [
+    "Duration",
+    "Expectation",
+    "FaultSpec",
+    "LoadSpec",
+    "Phase",
+    "Probe",
+    "Scenario",
+    "SteadyState",
+    "parse_duration",
+]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from 12, 1.5, "500ms", "30s", "5m", "1h"."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 5m or 500ms")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"'{value}' is not a duration; use e.g. 500ms, 30s, 5m or 1h")
+    return (
+        float(match.group(1))
+        * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[match.group(2) or "s"]
+    )
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class LoadStage(_Model):
+    duration: Duration
+    rate: float | None = Field(None, ge=0, description="open model: arrivals per second")
+    users: int | None = Field(None, ge=0, description="closed model: concurrent users")
+    shape: Literal["hold", "ramp", "spike"] = "hold"
+
+    @model_validator(mode="after")
+    def _one_target(self) -> LoadStage:
+        if (self.rate is None) == (self.users is None):
+            raise ValueError("give exactly one of 'rate' (open model) or 'users' (closed model)")
+        return self
+
+
+class LoadSpec(_Model):
+    """A phase's load: a constant rate/users for the whole phase, or stages within it."""
+
+    mode: Literal["open", "closed"] = "open"
+    rate: float | None = Field(None, ge=0)
+    users: int | None = Field(None, ge=0)
+    stages: list[LoadStage] = Field(default_factory=list)
+    mix: str | None = Field(None, description="a traffic mix named in the stack's harness.yaml")
+    max_users: int | None = Field(
+        None, ge=1, description="open model: the pool of concurrent requests"
+    )
+    think_time: Duration = 0.0
+    processes: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _target(self) -> LoadSpec:
+        given = sum(x is not None for x in (self.rate, self.users)) + bool(self.stages)
+        if given != 1:
+            raise ValueError("give exactly one of 'rate', 'users' or 'stages'")
+        if self.mode == "open" and (
+            self.users is not None or any(s.users is not None for s in self.stages)
+        ):
+            raise ValueError("the open model takes 'rate'; use mode: closed for 'users'")
+        if self.mode == "closed" and (
+            self.rate is not None or any(s.rate is not None for s in self.stages)
+        ):
+            raise ValueError("the closed model takes 'users'; use mode: open for 'rate'")
+        return self
+
+
+class FaultSpec(_Model):
+    """One fault action on the timeline, relative to its phase's start (FIS ``startAfter``)."""
+
+    action: str = Field(description="e.g. aws:api-error, redis:down, lambda:invocation-error")
+    name: str | None = None
+    start_after: Duration = 0.0
+    duration: Duration | None = Field(None, description="default: until the end of the phase")
+    targets: dict[str, Any] = Field(default_factory=dict)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known(self) -> FaultSpec:
+        from harness.scenario.actions import validate_action
+
+        validate_action(self)
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or self.action
+
+
+class IsolationSpec(_Model):
+    stack: str | None = None
+    examples: int = Field(50, ge=1)
+
+
+class Phase(_Model):
+    name: str = Field(min_length=1)
+    duration: Duration
+    load: LoadSpec | None = None
+    faults: list[FaultSpec] = Field(default_factory=list)
+    isolation: IsolationSpec | None = None
+
+    @model_validator(mode="after")
+    def _faults_fit(self) -> Phase:
+        if self.duration <= 0:
+            raise ValueError("a phase needs a positive duration")
+        for fault in self.faults:
+            if fault.start_after >= self.duration:
+                raise ValueError(
+                    f"fault '{fault.label}' starts after {fault.start_after:g}s, "
+                    f"but the phase lasts {self.duration:g}s"
+                )
+        return self
+
+
+class Probe(_Model):
+    """A steady-state probe: an HTTP check, or an SLO over a short window of live load."""
+
+    name: str
+    type: Literal["http", "slo"] = "http"
+    url: str | None = Field(None, description="http: ${gateway_url}, ${api:STACK} are expanded")
+    method: str = "GET"
+    expect_status: list[int] = Field(default_factory=lambda: [200])
+    timeout: Duration = 5.0
+    metric: Literal["p50", "p95", "p99", "max", "error_rate", "availability"] | None = None
+    op: Literal["<", "<=", ">", ">="] = "<"
+    target: float | str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> Probe:
+        if self.type == "http" and not self.url:
+            raise ValueError("an http probe needs 'url'")
+        if self.type == "slo" and (self.metric is None or self.target is None):
+            raise ValueError("an slo probe needs 'metric' and 'target'")
+        return self
+
+
+class SteadyState(_Model):
+    title: str = "steady state"
+    probes: list[Probe] = Field(min_length=1)
+    before: bool = True
+    during: bool = True
+    after: bool = True
+
+
+ExpectationKind = Literal[
+    "slo",
+    "recovery",
+    "no_lost_jobs",
+    "no_duplicate_jobs",
+    "dlq_max",
+    "counter",
+    "isolation",
+    "steady_state",
+]
+
+
+class Expectation(_Model):
+    """What must hold for the run to pass. ``kind`` picks the check; the fields it needs are
+    checked here so a typo fails before the run."""
+
+    name: str | None = None
+    kind: ExpectationKind = "slo"
+    metric: str | None = (
+        None  # slo: p50|p95|p99|max|error_rate|availability|rps|achieved_ratio|dropped_ratio
+    )
+    scope: str = "all"  # all | phase:NAME | endpoint:NAME | tenant:ID
+    op: Literal["<", "<=", ">", ">=", "=="] = "<"
+    target: float | str | None = None
+    after_fault: str | None = None  # recovery
+    within: Duration | None = None  # recovery
+    queue: str | None = None  # dlq_max: logical id of the DLQ in a deployed stack
+    max: int | None = Field(None, ge=0)
+    counter: str | None = None  # counter: e.g. cache_hit_rate
+    stack: str | None = None
+
+    @model_validator(mode="after")
+    def _fields_for_kind(self) -> Expectation:
+        need: dict[str, tuple[str, ...]] = {
+            "slo": ("metric", "target"),
+            "recovery": ("after_fault", "metric", "target", "within"),
+            "dlq_max": ("queue", "max"),
+            "counter": ("counter", "target"),
+        }
+        missing = [f for f in need.get(self.kind, ()) if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"a '{self.kind}' expectation needs {', '.join(missing)}")
+        if self.scope != "all" and not re.match(r"^(phase|endpoint|tenant):.+$", self.scope):
+            raise ValueError("scope is 'all', 'phase:NAME', 'endpoint:NAME' or 'tenant:ID'")
+        return self
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        if self.kind == "slo":
+            return f"{self.metric} {self.op} {self.target} ({self.scope})"
+        if self.kind == "recovery":
+            return f"{self.metric} back {self.op} {self.target} within {self.within:g}s after {self.after_fault}"
+        return self.kind.replace("_", " ")
+
+
+class Target(_Model):
+    """Aim the scenario at a deployed system elsewhere (staging) instead of a local stack."""
+
+    base_url: str
+    token_url: str | None = None
+    client_id: str | None = None
+    client_secret_env: str | None = Field(
+        None, description="name of the env var holding the secret"
+    )
+    scope: str | None = None
+
+
+class Scenario(_Model):
+    title: str = Field(min_length=1)
+    description: str = ""
+    seed: int = 0
+    stacks: list[str] = Field(default_factory=list)
+    target: Target | None = None
+    steady_state: SteadyState | None = None
+    timeline: list[Phase] = Field(min_length=1)
+    expectations: list[Expectation] = Field(default_factory=list)
+    rollbacks: list[FaultSpec] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> Scenario:
+        names = [p.name for p in self.timeline]
+        duplicates = {n for n in names if names.count(n) > 1}
+        if duplicates:
+            raise ValueError(
+                f"phase names must be unique; repeated: {', '.join(sorted(duplicates))}"
+            )
+        labels = {f.label for p in self.timeline for f in p.faults}
+        for expectation in self.expectations:
+            if expectation.scope.startswith("phase:") and expectation.scope[6:] not in names:
+                raise ValueError(
+                    f"expectation '{expectation.label}' names unknown phase '{expectation.scope[6:]}'"
+                )
+            if expectation.kind == "recovery" and expectation.after_fault not in labels:
+                raise ValueError(
+                    f"expectation '{expectation.label}' names unknown fault '{expectation.after_fault}' "
+                    f"(faults: {', '.join(sorted(labels)) or 'none'})"
+                )
+        if not self.stacks and self.target is None:
+            raise ValueError("give 'stacks' to deploy (or a remote 'target')")
+        return self
+
+    @property
+    def duration_s(self) -> float:
+        return sum(p.duration for p in self.timeline)
