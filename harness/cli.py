@@ -156,6 +156,18 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     return 0 if result["passed"] else 1
 
 
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from harness.deploy.cli import cmd_deploy as run
+
+    return run(args)
+
+
+def cmd_destroy(args: argparse.Namespace) -> int:
+    from harness.deploy.cli import cmd_destroy as run
+
+    return run(args)
+
+
 def cmd_fault(args: argparse.Namespace) -> int:
     from harness.chaos.cli import cmd_fault as run
     from harness.env.environment import Environment
@@ -252,6 +264,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     smoke.add_argument("--json", action="store_true", help="print JSON")
     smoke.add_argument("--backend", choices=BACKENDS, default=_env("BACKEND"))
+
+    deploy = command(
+        "deploy", cmd_deploy, "deploy a stack folder (SAM/CloudFormation template.yaml)"
+    )
+    deploy.add_argument("stack_dir", help="folder with template.yaml, src/ and harness.yaml")
+    deploy.add_argument(
+        "--param", action="append", default=[], metavar="K=V", help="parameter override"
+    )
+    deploy.add_argument(
+        "--json", action="store_true", help="print the stack, API URLs and resource ids"
+    )
+
+    destroy = command("destroy", cmd_destroy, "remove everything a deployed stack created")
+    destroy.add_argument("name", help="the stack's name (as `harness deploy` printed it)")
+    destroy.add_argument("--json", action="store_true")
 
     fault = command("fault", cmd_fault, "inject, list and clear faults on the running environment")
     from harness.chaos.cli import configure_parser as configure_fault

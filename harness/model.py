@@ -193,6 +193,8 @@ class DeployedStack:
     apis: dict[str, ApiSpec] = field(default_factory=dict)
     event_sources: list[EventSourceSpec] = field(default_factory=list)
     profile: dict[str, Any] = field(default_factory=dict)  # harness.yaml, parsed
+    exports: dict[str, str] = field(default_factory=dict)  # Outputs' Export names -> values
+    order: list[str] = field(default_factory=list)  # logical ids in creation order
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -11,6 +11,10 @@ Fixtures:
     Factory: ``aws_client("sqs")`` gives a boto3 client through the environment's AWS edge.
 ``redis_client``
     A ``redis.Redis`` connected to the environment's Redis.
+``deploy_stack``
+    Factory: ``deploy_stack("stacks/catalog")`` deploys a stack folder into ``harness_env`` and
+    returns its :class:`harness.model.DeployedStack`; every stack deployed this way is destroyed
+    at the end of the test.
 
 Heavy imports happen inside the fixtures, so loading the plugin costs nothing.
 """
@@ -75,3 +79,17 @@ def redis_client(harness_env: Environment) -> Iterator[Any]:
     client = harness_env.redis(socket_timeout=5)
     yield client
     client.close()
+
+
+@pytest.fixture
+def deploy_stack(harness_env: Environment) -> Iterator[Callable[..., Any]]:
+    import contextlib
+
+    from harness.deploy.fixtures import deployed_stack
+
+    with contextlib.ExitStack() as stack:
+
+        def deploy(stack_dir: str | os.PathLike[str], params: dict[str, str] | None = None) -> Any:
+            return stack.enter_context(deployed_stack(harness_env, str(stack_dir), params))
+
+        yield deploy

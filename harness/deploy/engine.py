@@ -1,0 +1,554 @@
+"""Deploy and destroy a stack: plan, check, create/update/delete in order, roll back on failure.
+
+    stack = deploy_stack(env, Path("stacks/catalog"), {"Stage": "dev"})
+    destroy_stack(env, stack.name)
+
+Everything that can be checked without the backend is checked before anything is created:
+YAML, cfn-lint errors, the SAM transform, parameters, resource types and properties the backend
+cannot honour, dangling references, cycles and missing handler files. A redeploy compares the
+template with the saved :class:`DeployedStack`: unchanged resources are left alone (tables and
+queues keep their data), changed ones are updated in place, removed ones are deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import shutil
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from harness.deploy.errors import DeployError
+from harness.deploy.graph import dependencies, topological_order
+from harness.deploy.intrinsics import (
+    Resolver,
+    attribute_references,
+    references,
+    resolve_parameters,
+)
+from harness.deploy.resources import handler_for, supported_types
+from harness.deploy.resources.base import Context
+from harness.deploy.specs import (
+    build_apis,
+    build_event_sources,
+    build_functions,
+)
+from harness.deploy.template import StackSource, lint, load_source, transform
+from harness.model import DeployedStack, ResourceRecord, load_stacks, stack_file
+
+if TYPE_CHECKING:
+    from harness.env.environment import Environment
+
+__all__ = ["Plan", "deploy_stack", "destroy_stack", "output_parameter_name", "plan_stack"]
+
+logger = logging.getLogger(__name__)
+
+_IGNORED_ATTRIBUTES = (
+    "Condition",
+    "DependsOn",
+    "Metadata",
+    "DeletionPolicy",
+    "UpdateReplacePolicy",
+    "UpdatePolicy",
+    "CreationPolicy",
+)
+
+
+def output_parameter_name(stack: str, output: str) -> str:
+    return f"/harness/{stack}/outputs/{output}"
+
+
+def export_parameter_name(export: str) -> str:
+    """The SSM name an export is published under (its Export name, made a valid SSM name)."""
+    cleaned = "".join(c if c.isalnum() or c in "_.-/" else "_" for c in export)
+    return cleaned if "/" not in cleaned or cleaned.startswith("/") else f"/{cleaned}"
+
+
+class Plan:
+    """A checked template, ready to apply: resources in order, each with its handler module."""
+
+    def __init__(
+        self,
+        source: StackSource,
+        template: dict[str, Any],
+        parameters: dict[str, Any],
+        resolver: Resolver,
+        order: list[str],
+        handlers: dict[str, ModuleType],
+    ) -> None:
+        self.source = source
+        self.template = template
+        self.parameters = parameters
+        self.resolver = resolver
+        self.order = order
+        self.handlers = handlers
+
+    @property
+    def file(self) -> str:
+        return str(self.source.template_path)
+
+    def resources(self) -> dict[str, Any]:
+        return dict(self.template.get("Resources") or {})
+
+
+def _imports(state_dir: Path, exclude: str) -> dict[str, str]:
+    exports: dict[str, str] = {}
+    for name, stack in load_stacks(state_dir).items():
+        if name != exclude:
+            exports.update(stack.exports)
+    return exports
+
+
+def plan_stack(
+    source: StackSource,
+    params: Mapping[str, str] | None = None,
+    *,
+    region: str = "us-east-1",
+    account_id: str = "000000000000",
+    imports: Mapping[str, str] | None = None,
+    ssm_lookup: Any = None,
+    run_lint: bool = True,
+    context: Context | None = None,
+) -> Plan:
+    """Every up-front check; raises :class:`DeployError` before anything is created."""
+    file = str(source.template_path)
+    if run_lint:
+        lint(source, region)
+    parameters = resolve_parameters(
+        source.template.get("Parameters") or {},
+        dict(params or {}),
+        file=file,
+        ssm_lookup=ssm_lookup,
+    )
+    template = transform(source, parameters, region=region, account_id=account_id)
+    resources: dict[str, Any] = template.get("Resources") or {}
+    resolver = Resolver(
+        stack_name=source.name,
+        region=region,
+        account_id=account_id,
+        file=file,
+        parameters=parameters,
+        mappings=template.get("Mappings") or {},
+        conditions=template.get("Conditions") or {},
+        imports=imports or {},
+        resource_types={k: str(v.get("Type")) for k, v in resources.items() if isinstance(v, dict)},
+    )
+    active: dict[str, Any] = {}
+    for logical_id, definition in resources.items():
+        if not isinstance(definition, dict) or "Type" not in definition:
+            raise DeployError(
+                "a resource needs a Type.",
+                file=file,
+                logical_id=logical_id,
+                fix="add Type: AWS::...",
+            )
+        resolver.context = logical_id
+        condition = definition.get("Condition")
+        if condition is None or resolver.condition(str(condition)):
+            active[logical_id] = definition
+    resolver.context = None
+    handlers: dict[str, ModuleType] = {}
+    for logical_id, definition in active.items():
+        handlers[logical_id] = _check_resource(file, logical_id, definition)
+    _check_attributes(file, active, handlers, template.get("Outputs") or {})
+    _check_imports(resolver, active, parameters)
+    deps = dependencies(resources, parameters=parameters, file=file)
+    active_deps = {k: {d for d in v if d in active} for k, v in deps.items() if k in active}
+    order = topological_order(active_deps, file=file)
+    ctx = context or Context(
+        source.name, region, account_id, source.stack_dir, file, client_factory=_no_client
+    )
+    for logical_id in order:
+        definition = active[logical_id]
+        if definition["Type"] == "AWS::Lambda::Function":
+            _check_function(ctx, active, logical_id, definition, handlers[logical_id])
+    return Plan(source, template, parameters, resolver, order, handlers)
+
+
+def _no_client(service: str) -> Any:
+    raise RuntimeError("no backend during planning")
+
+
+def _check_resource(file: str, logical_id: str, definition: Mapping[str, Any]) -> ModuleType:
+    type_ = str(definition["Type"])
+    module = handler_for(type_)
+    if module is None:
+        raise DeployError(
+            f"resource type {type_} is not supported locally (no backend can create it).",
+            file=file,
+            logical_id=logical_id,
+            property="Type",
+            backend="harness deploy",
+            fix="remove the resource (or guard it with a Condition that is false locally), or add a "
+            "module for it under harness/deploy/resources/. Supported types: "
+            + ", ".join(supported_types())
+            + ".",
+        )
+    props = definition.get("Properties") or {}
+    if not isinstance(props, dict):
+        raise DeployError("Properties must be a mapping.", file=file, logical_id=logical_id)
+    allowed = module.PROPERTIES | module.RECORDED
+    for name in props:
+        if name not in allowed:
+            raise DeployError(
+                f"property {name} of {type_} cannot be honoured by the local backend.",
+                file=file,
+                logical_id=logical_id,
+                property=name,
+                backend=module.BACKEND,
+                fix=f"remove {name}, or wrap it in Fn::If on a condition that is false locally, returning "
+                f"AWS::NoValue. Supported "
+                f"properties of {type_}: {', '.join(sorted(allowed))}.",
+            )
+    return module
+
+
+def _check_attributes(
+    file: str,
+    active: Mapping[str, Any],
+    handlers: Mapping[str, ModuleType],
+    outputs: Mapping[str, Any],
+) -> None:
+    """Every Fn::GetAtt (and ``${A.B}``) names an attribute its resource's module provides."""
+    places = [(k, v.get("Properties") or {}) for k, v in active.items()]
+    places += [(f"Outputs.{k}", v) for k, v in outputs.items()]
+    for where, fragment in places:
+        for resource, attribute in sorted(attribute_references(fragment)):
+            module = handlers.get(resource)
+            if module is None or attribute in module.ATTRIBUTES:
+                continue
+            raise DeployError(
+                f"Fn::GetAtt {resource}.{attribute}: the local {active[resource]['Type']} has no "
+                f"attribute '{attribute}' (it has: {', '.join(module.ATTRIBUTES) or 'none'}).",
+                file=file,
+                logical_id=where,
+                backend=module.BACKEND,
+                fix="use one of the listed attributes, or build the value with Fn::Sub.",
+            )
+
+
+def _check_imports(
+    resolver: Resolver, active: Mapping[str, Any], parameters: Mapping[str, Any]
+) -> None:
+    """Fn::ImportValue names that do not depend on resources must be exported already."""
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item, where)
+        elif isinstance(node, dict):
+            if len(node) == 1 and "Fn::ImportValue" in node:
+                if references(node["Fn::ImportValue"]) <= set(parameters):
+                    resolver.context = where
+                    resolver.resolve(node)
+                return
+            for item in node.values():
+                walk(item, where)
+
+    for logical_id, definition in active.items():
+        walk(definition.get("Properties") or {}, logical_id)
+    resolver.context = None
+
+
+def _check_function(
+    ctx: Context,
+    active: Mapping[str, Any],
+    logical_id: str,
+    definition: Mapping[str, Any],
+    module: ModuleType,
+) -> None:
+    from harness.deploy.resources.lambda_layer import content_dir
+
+    props = definition.get("Properties") or {}
+    layer_dirs = []
+    for layer in props.get("Layers") or []:
+        if isinstance(layer, dict) and isinstance(layer.get("Ref"), str) and layer["Ref"] in active:
+            content = (active[layer["Ref"]].get("Properties") or {}).get("Content")
+            try:
+                layer_dirs.append(content_dir(ctx, layer["Ref"], content))
+            except DeployError:
+                continue
+    code = props.get("Code")
+    if isinstance(code, dict) and any(isinstance(v, dict) for v in code.values()):
+        return  # built with intrinsics: checked when resolved
+    module.validate(ctx, logical_id, props, layer_dirs)
+
+
+# -- apply ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _stack_lock(state_dir: Path) -> Iterator[None]:
+    """One deploy/destroy at a time per state folder (another process waits)."""
+    folder = state_dir / "stacks"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def deploy_stack(
+    env: Environment, stack_dir: Path, params: dict[str, str] | None = None
+) -> DeployedStack:
+    """Deploy (or update) the stack in ``stack_dir`` on the running environment."""
+    with _stack_lock(env.state_dir):
+        return _deploy(env, stack_dir, params)
+
+
+def _deploy(env: Environment, stack_dir: Path, params: dict[str, str] | None) -> DeployedStack:
+    started = time.perf_counter()
+    endpoints = env.endpoints
+    region, account = (
+        str(endpoints.get("region", "us-east-1")),
+        str(endpoints.get("account_id", "000000000000")),
+    )
+    source = load_source(Path(stack_dir))
+    state_dir = env.state_dir
+    old = _load(state_dir, source.name)
+    env_started = float(getattr(env.state or env.refresh(), "started_at", 0.0) or 0.0)
+    if old is not None and old.deployed_at < env_started:
+        logger.warning(
+            "stack %s was deployed before the environment (re)started; deploying it afresh",
+            old.name,
+        )
+        old = None
+    ctx = Context(
+        stack_name=source.name,
+        region=region,
+        account_id=account,
+        stack_dir=source.stack_dir,
+        file=str(source.template_path),
+        client_factory=env.client,
+        gateway_url=str(endpoints.get("gateway_url", "")),
+        profile=source.profile,
+        work_dir=state_dir / "stacks" / f"{source.name}.code",
+    )
+
+    def ssm_lookup(name: str) -> str:
+        return str(ctx.client("ssm").get_parameter(Name=name)["Parameter"]["Value"])
+
+    plan = plan_stack(
+        source,
+        params,
+        region=region,
+        account_id=account,
+        imports=_imports(state_dir, source.name),
+        ssm_lookup=ssm_lookup,
+        context=ctx,
+    )
+    stack = _apply(ctx, plan, old)
+    stack.save(state_dir)
+    logger.info(
+        "deployed %s (%d resources) in %.1f s",
+        stack.name,
+        len(stack.resources),
+        time.perf_counter() - started,
+    )
+    return stack
+
+
+def _load(state_dir: Path, name: str) -> DeployedStack | None:
+    return load_stacks(state_dir).get(name) if stack_file(state_dir, name).is_file() else None
+
+
+def _apply(ctx: Context, plan: Plan, old: DeployedStack | None) -> DeployedStack:
+    resources = plan.resources()
+    resolver = plan.resolver
+    records: dict[str, ResourceRecord] = {}
+    resolver.records = records
+    old_records = dict(old.resources) if old else {}
+    created: list[ResourceRecord] = []
+    updated: list[tuple[ResourceRecord, ResourceRecord]] = []
+    try:
+        for logical_id in plan.order:
+            definition = resources[logical_id]
+            type_ = str(definition["Type"])
+            module = plan.handlers[logical_id]
+            resolver.context = logical_id
+            props = resolver.resolve(definition.get("Properties") or {})
+            ctx.current_type = type_
+            previous = old_records.get(logical_id)
+            if previous is not None and previous.type == type_:
+                if previous.properties == props:
+                    refresh = getattr(module, "refresh", None)
+                    records[logical_id] = refresh(ctx, previous) if refresh else previous
+                    continue
+                logger.info("updating %s (%s)", logical_id, type_)
+                rec = module.update(ctx, previous, props)
+                rec.type = type_
+                updated.append((previous, rec))
+            else:
+                if previous is not None:  # type changed: replace
+                    _delete_one(ctx, previous)
+                logger.info("creating %s (%s)", logical_id, type_)
+                rec = module.create(ctx, logical_id, props)
+                rec.type = type_
+                created.append(rec)
+            records[logical_id] = rec
+            ctx.records = records
+        resolver.context = None
+        outputs, exports = _outputs(plan, resolver)
+        _publish_outputs(ctx, plan.source.name, outputs, exports, old)
+    except BaseException as exc:
+        _rollback(ctx, created, updated)
+        if isinstance(exc, DeployError) or not isinstance(exc, Exception):
+            raise
+        raise DeployError(
+            f"deploy failed and was rolled back: {exc.__class__.__name__}: {exc}",
+            file=ctx.file,
+            logical_id=resolver.context,
+            backend="harness deploy",
+        ) from exc
+    removed = [
+        lid for lid in (old.order if old and old.order else list(old_records)) if lid not in records
+    ]
+    for logical_id in reversed(removed):
+        if logical_id in old_records:
+            logger.info("deleting %s (removed from the template)", logical_id)
+            _delete_one(ctx, old_records[logical_id])
+    return DeployedStack(
+        name=plan.source.name,
+        stack_dir=str(plan.source.stack_dir),
+        template_path=str(plan.source.template_path),
+        deployed_at=time.time(),
+        parameters={
+            k: ",".join(v) if isinstance(v, list) else str(v) for k, v in plan.parameters.items()
+        },
+        outputs=outputs,
+        resources=records,
+        functions=build_functions(records),
+        apis=build_apis(records, plan.source.profile),
+        event_sources=build_event_sources(records),
+        profile=plan.source.profile,
+        exports=exports,
+        order=list(plan.order),
+    )
+
+
+def _delete_one(ctx: Context, rec: ResourceRecord) -> None:
+    module = handler_for(rec.type)
+    if module is None:
+        logger.warning("no module for %s (%s); not deleted", rec.logical_id, rec.type)
+        return
+    ctx.current_type = rec.type
+    try:
+        module.delete(ctx, rec)
+    except Exception:  # keep deleting the others
+        logger.exception("could not delete %s (%s)", rec.logical_id, rec.physical_id)
+
+
+def _rollback(
+    ctx: Context,
+    created: list[ResourceRecord],
+    updated: list[tuple[ResourceRecord, ResourceRecord]],
+) -> None:
+    for rec in reversed(created):
+        logger.info("rollback: deleting %s", rec.logical_id)
+        _delete_one(ctx, rec)
+    for previous, current in reversed(updated):
+        module = handler_for(previous.type)
+        if module is None:
+            continue
+        ctx.current_type = previous.type
+        try:
+            module.update(ctx, current, previous.properties)
+        except Exception:
+            logger.exception("rollback: could not restore %s", previous.logical_id)
+
+
+def _outputs(plan: Plan, resolver: Resolver) -> tuple[dict[str, str], dict[str, str]]:
+    outputs: dict[str, str] = {}
+    exports: dict[str, str] = {}
+    for name, definition in (plan.template.get("Outputs") or {}).items():
+        condition = definition.get("Condition")
+        if condition is not None and not resolver.condition(str(condition)):
+            continue
+        resolver.context = f"Outputs.{name}"
+        value = resolver.resolve(definition.get("Value"))
+        text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+        outputs[name] = text
+        export = definition.get("Export")
+        if isinstance(export, dict) and "Name" in export:
+            exports[str(resolver.resolve(export["Name"]))] = text
+    resolver.context = None
+    return outputs, exports
+
+
+def _publish_outputs(
+    ctx: Context,
+    stack: str,
+    outputs: dict[str, str],
+    exports: dict[str, str],
+    old: DeployedStack | None,
+) -> None:
+    ssm = ctx.client("ssm")
+    for name, value in outputs.items():
+        ctx.call(
+            f"Outputs.{name}",
+            "ministack SSM",
+            ssm.put_parameter,
+            Name=output_parameter_name(stack, name),
+            Value=value or " ",
+            Type="String",
+            Overwrite=True,
+        )
+    for name, value in exports.items():
+        ctx.call(
+            f"Export {name}",
+            "ministack SSM",
+            ssm.put_parameter,
+            Name=export_parameter_name(name),
+            Value=value or " ",
+            Type="String",
+            Overwrite=True,
+        )
+    if old:
+        for name in set(old.outputs) - set(outputs):
+            ctx.quietly(ssm.delete_parameter, Name=output_parameter_name(stack, name))
+        for name in set(old.exports) - set(exports):
+            ctx.quietly(ssm.delete_parameter, Name=export_parameter_name(name))
+
+
+def destroy_stack(env: Environment, name: str) -> None:
+    """Delete everything the stack created (reverse order) and forget it."""
+    with _stack_lock(env.state_dir):
+        _destroy(env, name)
+
+
+def _destroy(env: Environment, name: str) -> None:
+    state_dir = env.state_dir
+    stacks = load_stacks(state_dir)
+    if name not in stacks:
+        raise DeployError(
+            f"no deployed stack named '{name}' (deployed: {', '.join(sorted(stacks)) or 'none'}).",
+            file=str(stack_file(state_dir, name)),
+            fix="check the name with the stack files in <state_dir>/stacks/.",
+        )
+    stack = stacks[name]
+    endpoints = env.endpoints
+    ctx = Context(
+        stack_name=name,
+        region=str(endpoints.get("region", "us-east-1")),
+        account_id=str(endpoints.get("account_id", "000000000000")),
+        stack_dir=Path(stack.stack_dir),
+        file=stack.template_path,
+        client_factory=env.client,
+    )
+    order = [lid for lid in stack.order if lid in stack.resources] or list(stack.resources)
+    order += [lid for lid in stack.resources if lid not in order]
+    for logical_id in reversed(order):
+        _delete_one(ctx, stack.resources[logical_id])
+    ssm = ctx.client("ssm")
+    for output in stack.outputs:
+        ctx.quietly(ssm.delete_parameter, Name=output_parameter_name(name, output))
+    for export in stack.exports:
+        ctx.quietly(ssm.delete_parameter, Name=export_parameter_name(export))
+    stack_file(state_dir, name).unlink(missing_ok=True)
+    shutil.rmtree(state_dir / "stacks" / f"{name}.code", ignore_errors=True)

@@ -1,0 +1,57 @@
+"""AWS::Lambda::LayerVersion: recorded with its local content folder (``ContentDir``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.deploy.errors import DeployError
+from harness.deploy.resources.base import LOCAL_CODE_BUCKET, Context, record
+from harness.model import ResourceRecord
+
+TYPES = ("AWS::Lambda::LayerVersion",)
+BACKEND = "harness runtime"
+PROPERTIES = frozenset(
+    {
+        "Content",
+        "LayerName",
+        "CompatibleRuntimes",
+        "CompatibleArchitectures",
+        "Description",
+        "LicenseInfo",
+    }
+)
+RECORDED: frozenset[str] = frozenset()
+ATTRIBUTES = ("LayerVersionArn",)
+
+
+def content_dir(ctx: Context, logical_id: str, content: Any) -> Path:
+    if isinstance(content, str):
+        return (ctx.stack_dir / content).resolve()
+    if isinstance(content, dict) and content.get("S3Bucket") == LOCAL_CODE_BUCKET:
+        return (ctx.stack_dir / str(content["S3Key"])).resolve()
+    raise DeployError(
+        f"layer content must be a local folder (ContentUri: path), got {content!r}.",
+        file=ctx.file,
+        logical_id=logical_id,
+        property="ContentUri",
+        backend=BACKEND,
+        fix="set ContentUri to a folder relative to the template.",
+    )
+
+
+def create(ctx: Context, logical_id: str, props: dict[str, Any]) -> ResourceRecord:
+    name = str(props.get("LayerName") or f"{ctx.stack_name}-{logical_id}")
+    arn = ctx.arn("lambda", f"layer:{name}:1")
+    folder = content_dir(ctx, logical_id, props.get("Content"))
+    return record(
+        logical_id, TYPES[0], arn, props, arn=arn, LayerVersionArn=arn, ContentDir=str(folder)
+    )
+
+
+def update(ctx: Context, old: ResourceRecord, props: dict[str, Any]) -> ResourceRecord:
+    return create(ctx, old.logical_id, props)
+
+
+def delete(ctx: Context, rec: ResourceRecord) -> None:
+    return None

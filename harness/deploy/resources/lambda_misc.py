@@ -1,0 +1,75 @@
+"""AWS::Lambda::Permission, ::Version, ::Alias, ::EventInvokeConfig: recorded for the runtime."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from harness.deploy.resources.base import Context, record
+from harness.model import ResourceRecord
+
+TYPES = (
+    "AWS::Lambda::Permission",
+    "AWS::Lambda::Version",
+    "AWS::Lambda::Alias",
+    "AWS::Lambda::EventInvokeConfig",
+)
+BACKEND = "harness runtime"
+PROPERTIES = frozenset(
+    {
+        # Permission
+        "Action",
+        "FunctionName",
+        "Principal",
+        "SourceArn",
+        "SourceAccount",
+        "EventSourceToken",
+        "FunctionUrlAuthType",
+        "PrincipalOrgID",
+        # Version / Alias
+        "Description",
+        "CodeSha256",
+        "FunctionVersion",
+        "Name",
+        "ProvisionedConcurrencyConfig",
+        "RoutingConfig",
+        "RuntimePolicy",
+        # EventInvokeConfig
+        "Qualifier",
+        "DestinationConfig",
+        "MaximumEventAgeInSeconds",
+        "MaximumRetryAttempts",
+    }
+)
+RECORDED: frozenset[str] = frozenset()
+ATTRIBUTES = ("Arn", "Version", "AliasArn", "FunctionArn")
+
+
+def _function_arn(ctx: Context, name: str) -> str:
+    return name if name.startswith("arn:") else ctx.arn("lambda", f"function:{name}")
+
+
+def create(ctx: Context, logical_id: str, props: dict[str, Any]) -> ResourceRecord:
+    kind = ctx.current_type
+    function = _function_arn(ctx, str(props.get("FunctionName", "")))
+    if kind == "AWS::Lambda::Version":
+        arn = f"{function}:1"
+        return record(
+            logical_id, kind, arn, props, arn=arn, Arn=arn, Version="1", FunctionArn=function
+        )
+    if kind == "AWS::Lambda::Alias":
+        arn = f"{function}:{props.get('Name')}"
+        return record(
+            logical_id, kind, arn, props, arn=arn, Arn=arn, AliasArn=arn, FunctionArn=function
+        )
+    return record(
+        logical_id, kind, f"{logical_id}-{secrets.token_hex(6)}", props, FunctionArn=function
+    )
+
+
+def update(ctx: Context, old: ResourceRecord, props: dict[str, Any]) -> ResourceRecord:
+    return create(ctx, old.logical_id, props)
+
+
+def delete(ctx: Context, rec: ResourceRecord) -> None:
+    return None

@@ -1,0 +1,173 @@
+"""EventSourceSpec for every way something invokes a function: event source mappings (SQS,
+DynamoDB streams), SNS subscriptions with protocol lambda, EventBridge rule targets (patterns
+and schedules) and EventBridge Scheduler schedules."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from harness.deploy.specs.functions import FunctionIndex
+from harness.model import EventSourceSpec, ResourceRecord
+
+__all__ = ["build_event_sources"]
+
+logger = logging.getLogger(__name__)
+
+
+def _pattern(value: Any) -> dict[str, Any] | None:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return None
+    return value if isinstance(value, dict) else None
+
+
+def _mapping(
+    logical_id: str,
+    rec: ResourceRecord,
+    index: FunctionIndex,
+    records: Mapping[str, ResourceRecord],
+) -> EventSourceSpec | None:
+    props = rec.properties
+    function = index.find(props.get("FunctionName"))
+    source = str(props.get("EventSourceArn", ""))
+    if function is None:
+        logger.warning(
+            "%s: FunctionName %s is not a function of this stack",
+            logical_id,
+            props.get("FunctionName"),
+        )
+        return None
+    kind: Literal["sqs", "dynamodb"]
+    if ":sqs:" in source:
+        kind = "sqs"
+    elif ":dynamodb:" in source or source.startswith("arn:aws:dynamodb"):
+        kind = "dynamodb"
+    else:
+        logger.warning(
+            "%s: event source %s is not served locally (SQS and DynamoDB are)", logical_id, source
+        )
+        return None
+    queue_url = None
+    if kind == "sqs":
+        for other in records.values():
+            if other.type == "AWS::SQS::Queue" and other.arn == source:
+                queue_url = other.physical_id
+    filters = [
+        p
+        for p in (
+            _pattern(f.get("Pattern"))
+            for f in (props.get("FilterCriteria") or {}).get("Filters", [])
+        )
+        if p
+    ]
+    scaling = props.get("ScalingConfig") or {}
+    on_failure = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+    return EventSourceSpec(
+        kind=kind,
+        function=function,
+        source_arn=source,
+        queue_url=queue_url,
+        batch_size=int(props.get("BatchSize", 10 if kind == "sqs" else 100)),
+        batching_window_s=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+        maximum_concurrency=int(scaling["MaximumConcurrency"])
+        if "MaximumConcurrency" in scaling
+        else None,
+        report_batch_item_failures="ReportBatchItemFailures"
+        in (props.get("FunctionResponseTypes") or []),
+        starting_position=props.get("StartingPosition"),
+        bisect_on_error=bool(props.get("BisectBatchOnFunctionError", False)),
+        maximum_retry_attempts=int(props.get("MaximumRetryAttempts", -1)),
+        on_failure_arn=on_failure,
+        filter_patterns=filters,
+        enabled=str(props.get("Enabled", True)).lower() != "false",
+        name=logical_id,
+    )
+
+
+def build_event_sources(records: Mapping[str, ResourceRecord]) -> list[EventSourceSpec]:
+    index = FunctionIndex(records)
+    sources: list[EventSourceSpec] = []
+    for logical_id, rec in records.items():
+        props = rec.properties
+        if rec.type == "AWS::Lambda::EventSourceMapping":
+            spec = _mapping(logical_id, rec, index, records)
+            if spec:
+                sources.append(spec)
+        elif (
+            rec.type == "AWS::SNS::Subscription"
+            and str(props.get("Protocol", "")).lower() == "lambda"
+        ):
+            function = index.find(props.get("Endpoint"))
+            if function:
+                filter_policy = _pattern(props.get("FilterPolicy"))
+                sources.append(
+                    EventSourceSpec(
+                        kind="sns",
+                        function=function,
+                        source_arn=props.get("TopicArn"),
+                        batch_size=1,
+                        filter_patterns=[filter_policy] if filter_policy else [],
+                        name=logical_id,
+                    )
+                )
+        elif rec.type == "AWS::SNS::Topic":
+            for n, sub in enumerate(props.get("Subscription") or []):
+                function = index.find(sub.get("Endpoint"))
+                if str(sub.get("Protocol", "")).lower() == "lambda" and function:
+                    sources.append(
+                        EventSourceSpec(
+                            kind="sns",
+                            function=function,
+                            source_arn=rec.arn,
+                            batch_size=1,
+                            name=f"{logical_id}Subscription{n}",
+                        )
+                    )
+        elif rec.type == "AWS::Events::Rule":
+            for target in props.get("Targets") or []:
+                function = index.find(target.get("Arn"))
+                if not function:
+                    continue
+                schedule = props.get("ScheduleExpression")
+                pattern = _pattern(props.get("EventPattern"))
+                retry = target.get("RetryPolicy") or {}
+                sources.append(
+                    EventSourceSpec(
+                        kind="schedule" if schedule else "eventbridge",
+                        function=function,
+                        source_arn=rec.arn,
+                        batch_size=1,
+                        schedule=schedule,
+                        filter_patterns=[pattern] if pattern else [],
+                        input=target.get("Input"),
+                        maximum_retry_attempts=int(retry.get("MaximumRetryAttempts", -1)),
+                        on_failure_arn=(target.get("DeadLetterConfig") or {}).get("Arn"),
+                        enabled=str(props.get("State", "ENABLED")).upper() == "ENABLED",
+                        name=f"{logical_id}:{target.get('Id', function)}",
+                    )
+                )
+        elif rec.type == "AWS::Scheduler::Schedule":
+            target = props.get("Target") or {}
+            function = index.find(target.get("Arn"))
+            if function:
+                retry = target.get("RetryPolicy") or {}
+                sources.append(
+                    EventSourceSpec(
+                        kind="schedule",
+                        function=function,
+                        source_arn=rec.arn,
+                        batch_size=1,
+                        schedule=props.get("ScheduleExpression"),
+                        input=target.get("Input"),
+                        maximum_retry_attempts=int(retry.get("MaximumRetryAttempts", -1)),
+                        on_failure_arn=(target.get("DeadLetterConfig") or {}).get("Arn"),
+                        enabled=str(props.get("State", "ENABLED")).upper() == "ENABLED",
+                        name=logical_id,
+                    )
+                )
+    return sources

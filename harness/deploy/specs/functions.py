@@ -1,0 +1,141 @@
+"""FunctionSpec for each AWS::Lambda::Function: code, environment, limits, layers, role policies,
+dead-letter target and EventInvokeConfig."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from harness.model import FunctionSpec, ResourceRecord
+
+__all__ = ["FunctionIndex", "build_functions"]
+
+logger = logging.getLogger(__name__)
+
+
+class FunctionIndex:
+    """Finds a function's logical id from a name, an ARN, a version/alias ARN or a logical id."""
+
+    def __init__(self, records: Mapping[str, ResourceRecord]) -> None:
+        self.by_key: dict[str, str] = {}
+        for logical_id, rec in records.items():
+            if rec.type == "AWS::Lambda::Function":
+                for key in (logical_id, rec.physical_id, rec.arn or ""):
+                    if key:
+                        self.by_key[key] = logical_id
+
+    def find(self, reference: Any) -> str | None:
+        if not isinstance(reference, str):
+            return None
+        if reference in self.by_key:
+            return self.by_key[reference]
+        if reference.startswith("arn:") and ":function:" in reference:
+            # arn:aws:lambda:region:account:function:name[:qualifier][/invocations]
+            name = reference.split(":function:", 1)[1].split("/", 1)[0].split(":", 1)[0]
+            return self.by_key.get(name)
+        return None
+
+
+def _policy_documents(
+    role: ResourceRecord | None, records: Mapping[str, ResourceRecord]
+) -> list[dict[str, Any]]:
+    if role is None:
+        return []
+    docs: list[dict[str, Any]] = []
+    for policy in role.properties.get("Policies") or []:
+        doc = policy.get("PolicyDocument")
+        if isinstance(doc, dict):
+            docs.append({**doc, "PolicyName": policy.get("PolicyName")})
+    managed_docs = {
+        rec.physical_id: rec.properties.get("PolicyDocument")
+        for rec in records.values()
+        if rec.type == "AWS::IAM::ManagedPolicy"
+    }
+    for arn in role.properties.get("ManagedPolicyArns") or []:
+        doc = managed_docs.get(arn)
+        if isinstance(doc, dict):
+            docs.append({**doc, "ManagedPolicyArn": arn})
+        else:
+            docs.append({"Version": "2012-10-17", "Statement": [], "ManagedPolicyArn": arn})
+    for rec in records.values():
+        if rec.type in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy") and role.physical_id in (
+            rec.properties.get("Roles") or []
+        ):
+            doc = rec.properties.get("PolicyDocument")
+            if isinstance(doc, dict) and doc not in docs:
+                name = rec.properties.get("PolicyName") or rec.physical_id
+                docs.append({**doc, "PolicyName": name})
+    return docs
+
+
+def build_functions(records: Mapping[str, ResourceRecord]) -> dict[str, FunctionSpec]:
+    roles = {
+        key: rec
+        for rec in records.values()
+        if rec.type == "AWS::IAM::Role"
+        for key in (rec.arn or "", rec.physical_id)
+        if key
+    }
+    layers = {
+        rec.physical_id: rec.attributes.get("ContentDir")
+        for rec in records.values()
+        if rec.type == "AWS::Lambda::LayerVersion"
+    }
+    index = FunctionIndex(records)
+    invoke_configs: dict[str, dict[str, Any]] = {}
+    for rec in records.values():
+        if rec.type == "AWS::Lambda::EventInvokeConfig":
+            target = index.find(rec.properties.get("FunctionName"))
+            if target:
+                invoke_configs[target] = rec.properties
+    specs: dict[str, FunctionSpec] = {}
+    for logical_id, rec in records.items():
+        if rec.type != "AWS::Lambda::Function":
+            continue
+        props = rec.properties
+        role_arn = props.get("Role")
+        role = roles.get(role_arn) if isinstance(role_arn, str) else None
+        layer_dirs = []
+        for layer in props.get("Layers") or []:
+            folder = layers.get(layer)
+            if folder:
+                layer_dirs.append(str(folder))
+            else:
+                logger.warning(
+                    "%s: layer %s is not a local layer of this stack; ignored", logical_id, layer
+                )
+        variables = (props.get("Environment") or {}).get("Variables") or {}
+        config = invoke_configs.get(logical_id, {})
+        destinations = config.get("DestinationConfig") or {}
+        logging_config = props.get("LoggingConfig") or {}
+        reserved = props.get("ReservedConcurrentExecutions")
+        specs[logical_id] = FunctionSpec(
+            logical_id=logical_id,
+            name=rec.physical_id,
+            arn=rec.arn or "",
+            handler=str(props.get("Handler", "index.handler")),
+            runtime=str(props.get("Runtime", "python3.11")),
+            code_dir=str(rec.attributes.get("CodeDir") or ""),
+            environment={str(k): _text(v) for k, v in variables.items()},
+            timeout=float(props.get("Timeout", 3)),
+            memory_mb=int(props.get("MemorySize", 128)),
+            reserved_concurrency=int(reserved) if reserved is not None else None,
+            layers=layer_dirs,
+            role_arn=role_arn if isinstance(role_arn, str) else None,
+            policies=_policy_documents(role, records),
+            dead_letter_arn=(props.get("DeadLetterConfig") or {}).get("TargetArn"),
+            on_failure_arn=(destinations.get("OnFailure") or {}).get("Destination"),
+            on_success_arn=(destinations.get("OnSuccess") or {}).get("Destination"),
+            maximum_retry_attempts=int(config.get("MaximumRetryAttempts", 2)),
+            maximum_event_age_s=int(config.get("MaximumEventAgeInSeconds", 21600)),
+            tracing=(props.get("TracingConfig") or {}).get("Mode"),
+            log_group=str(logging_config.get("LogGroup") or f"/aws/lambda/{rec.physical_id}"),
+        )
+    return specs
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,238 @@
+"""A stack folder read and checked: template (YAML/JSON), harness.yaml, cfn-lint, SAM transform.
+
+Steps, each failing with a :class:`DeployError` that names the file and the resource:
+
+1. :func:`load_source` reads ``template.yaml`` (or ``.yml`` / ``.json``) and ``harness.yaml``;
+2. :func:`lint` runs cfn-lint and reports its errors (not warnings);
+3. :func:`transform` expands ``AWS::Serverless-2016-10-31`` with aws-sam-translator, passing local
+   ``CodeUri``/``ContentUri`` folders through as ``s3://harness-local-code/<path>``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.deploy.errors import DeployError
+from harness.deploy.resources.base import LOCAL_CODE_BUCKET
+from harness.deploy.yaml_loader import load_template_file, load_template_text
+
+__all__ = ["SAM_TRANSFORM", "StackSource", "lint", "load_source", "transform"]
+
+logger = logging.getLogger(__name__)
+
+SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
+_STACK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}")
+TEMPLATE_NAMES = ("template.yaml", "template.yml", "template.json")
+
+
+@dataclass
+class StackSource:
+    name: str
+    stack_dir: Path
+    template_path: Path
+    text: str
+    template: dict[str, Any]
+    profile: dict[str, Any] = field(default_factory=dict)
+
+
+def load_source(stack_dir: Path) -> StackSource:
+    stack_dir = Path(stack_dir).resolve()
+    if not stack_dir.is_dir():
+        raise DeployError(
+            f"stack folder {stack_dir} does not exist.",
+            fix="pass the folder that holds template.yaml.",
+        )
+    path = next((stack_dir / n for n in TEMPLATE_NAMES if (stack_dir / n).is_file()), None)
+    if path is None:
+        raise DeployError(
+            f"no template.yaml (or template.yml / template.json) in {stack_dir}.",
+            fix="put the SAM/CloudFormation template in the stack folder as template.yaml.",
+        )
+    text = path.read_text(encoding="utf-8")
+    template = load_template_text(text, str(path))
+    profile: dict[str, Any] = {}
+    profile_path = stack_dir / "harness.yaml"
+    if profile_path.is_file():
+        try:
+            loaded = yaml.safe_load(profile_path.read_text(encoding="utf-8"))
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark
+            line = f" at line {mark.line + 1}" if mark else ""
+            raise DeployError(
+                f"YAML syntax error{line}: {exc.problem}.", file=str(profile_path)
+            ) from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise DeployError("harness.yaml must be a mapping.", file=str(profile_path))
+        profile = loaded or {}
+    if profile.get("name"):
+        name = str(profile["name"])
+        if not _STACK_NAME.fullmatch(name):
+            raise DeployError(
+                f"stack name '{name}' is not valid: use letters, digits and '-', starting with a "
+                "letter, at most 128 characters (as CloudFormation).",
+                file=str(profile_path),
+                property="name",
+            )
+    else:  # the folder name, made a valid stack name (my_stack -> my-stack)
+        name = re.sub(r"[^A-Za-z0-9-]+", "-", stack_dir.name).strip("-")[:128]
+        if not name or not name[0].isalpha():
+            name = f"stack-{name}".rstrip("-")
+    return StackSource(name, stack_dir, path, text, template, profile)
+
+
+def _transforms(template: dict[str, Any]) -> list[str]:
+    value = template.get("Transform") or []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def lint(source: StackSource, region: str = "us-east-1") -> None:
+    """Run cfn-lint on the template; its errors (not warnings) become one DeployError."""
+    from cfnlint.api import lint as cfn_lint
+    from cfnlint.config import ManualArgs
+
+    matches = cfn_lint(source.text, config=ManualArgs(regions=[region]))
+    errors = [m for m in matches if str(getattr(m.rule, "severity", "error")).lower() == "error"]
+    if not errors:
+        return
+    problems = []
+    for match in errors:
+        path = list(getattr(match, "path", None) or [])
+        where = "/".join(str(p) for p in path) or "template"
+        problems.append(f"{match.rule.id} at line {match.linenumber}, {where}: {match.message}")
+    first = errors[0]
+    first_path = list(getattr(first, "path", None) or [])
+    logical_id = (
+        str(first_path[1]) if len(first_path) > 1 and first_path[0] == "Resources" else None
+    )
+    prop = str(first_path[3]) if len(first_path) > 3 and first_path[2] == "Properties" else None
+    raise DeployError(
+        f"cfn-lint found {len(errors)} error(s):\n  " + "\n  ".join(problems),
+        file=str(source.template_path),
+        logical_id=logical_id,
+        property=prop,
+        backend="cfn-lint",
+        fix="correct the template at the lines above (rule ids are documented at "
+        "https://github.com/aws-cloudformation/cfn-lint/blob/main/docs/rules.md).",
+        problems=problems,
+    )
+
+
+class _FakeManagedPolicies(dict):  # type: ignore[type-arg]
+    """Any AWS managed policy name maps to a well-formed ARN; no IAM call is made."""
+
+    def get(self, key: Any, default: Any = None) -> str:
+        return f"arn:aws:iam::aws:policy/{key}"
+
+
+def _local_uri(value: Any) -> bool:
+    return isinstance(value, str) and not value.startswith("s3://")
+
+
+def _prepare_sam(template: dict[str, Any], stack_dir: Path, file: str) -> dict[str, Any]:
+    template = copy.deepcopy(template)
+    globals_fn = (template.get("Globals") or {}).get("Function") or {}
+    if _local_uri(globals_fn.get("CodeUri")):
+        globals_fn["CodeUri"] = f"s3://{LOCAL_CODE_BUCKET}/{globals_fn['CodeUri']}"
+    for logical_id, resource in template["Resources"].items():
+        if not isinstance(resource, dict):
+            continue
+        props = resource.get("Properties")
+        if not isinstance(props, dict):
+            continue
+        kind = resource.get("Type")
+        if kind == "AWS::Serverless::Function" and _local_uri(props.get("CodeUri")):
+            props["CodeUri"] = f"s3://{LOCAL_CODE_BUCKET}/{props['CodeUri']}"
+        if kind == "AWS::Serverless::LayerVersion" and _local_uri(props.get("ContentUri")):
+            props["ContentUri"] = f"s3://{LOCAL_CODE_BUCKET}/{props['ContentUri']}"
+        if kind in (
+            "AWS::Serverless::Api",
+            "AWS::Serverless::HttpApi",
+            "AWS::Serverless::StateMachine",
+        ):
+            key = "DefinitionUri"
+            if _local_uri(props.get(key)):
+                path = stack_dir / props.pop(key)
+                if not path.is_file():
+                    raise DeployError(
+                        f"DefinitionUri {path} does not exist.",
+                        file=file,
+                        logical_id=logical_id,
+                        property=key,
+                    )
+                props[
+                    "DefinitionBody" if kind != "AWS::Serverless::StateMachine" else "Definition"
+                ] = load_template_file_any(path)
+    return template
+
+
+def load_template_file_any(path: Path) -> Any:
+    try:
+        return load_template_file(path)
+    except DeployError:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def transform(
+    source: StackSource,
+    parameters: dict[str, Any],
+    *,
+    region: str,
+    account_id: str,
+) -> dict[str, Any]:
+    """The plain CloudFormation template (SAM expanded; others returned as they are)."""
+    template = source.template
+    transforms = _transforms(template)
+    other = [t for t in transforms if t != SAM_TRANSFORM]
+    if other:
+        raise DeployError(
+            f"transform(s) {', '.join(map(str, other))} are not supported locally.",
+            file=str(source.template_path),
+            property="Transform",
+            backend="harness deploy",
+            fix=f"use only {SAM_TRANSFORM}, or expand the template before deploying.",
+        )
+    if not transforms:
+        return copy.deepcopy(template)
+    import boto3
+    from samtranslator.metrics.metrics import DummyMetricsPublisher, Metrics
+    from samtranslator.model.exceptions import InvalidDocumentException
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
+    prepared = _prepare_sam(template, source.stack_dir, str(source.template_path))
+    values = {
+        **{k: ",".join(v) if isinstance(v, list) else v for k, v in parameters.items()},
+        "AWS::Region": region,
+        "AWS::AccountId": account_id,
+        "AWS::StackName": source.name,
+        "AWS::Partition": "aws",
+    }
+    metrics = Metrics("ServerlessTransform", DummyMetricsPublisher())
+    translator = Translator(
+        None, Parser(), boto_session=boto3.session.Session(region_name=region), metrics=metrics
+    )
+    try:
+        result: dict[str, Any] = translator.translate(
+            prepared, parameter_values=values, get_managed_policy_map=_FakeManagedPolicies
+        )
+    except InvalidDocumentException as exc:
+        causes = [getattr(c, "message", str(c)) for c in exc.causes]
+        first = exc.causes[0] if exc.causes else None
+        raise DeployError(
+            "the SAM transform failed:\n  " + "\n  ".join(causes),
+            file=str(source.template_path),
+            logical_id=getattr(first, "_logical_id", None),
+            backend="aws-sam-translator",
+            fix="correct the SAM resource(s) named above.",
+            problems=causes,
+        ) from None
+    finally:
+        metrics.publish()  # to the dummy publisher: nothing leaves the machine
+    return result
