@@ -43,9 +43,9 @@ def _construct(node: yaml.Node, path: Path_, positions: Positions, loader: yaml.
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = loader.construct_object(key_node, deep=True)
             if key == "<<":  # merge keys: fall back to plain construction for the merged part
-                merged = loader.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
+                merged = loader.construct_object(value_node, deep=True)
                 if isinstance(merged, dict):
                     result.update(merged)
                 continue
@@ -54,8 +54,10 @@ def _construct(node: yaml.Node, path: Path_, positions: Positions, loader: yaml.
             result[key] = _construct(value_node, child, positions, loader)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, (*path, i), positions, loader) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+        return [
+            _construct(item, (*path, i), positions, loader) for i, item in enumerate(node.value)
+        ]
+    return loader.construct_object(node, deep=True)
 
 
 def load_with_positions(text: str, source: str) -> tuple[Any, Positions]:
@@ -75,7 +77,7 @@ def load_with_positions(text: str, source: str) -> tuple[Any, Positions]:
             fix="fix the YAML syntax at that line (indentation, a missing ':' or quote).",
         ) from None
     finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+        loader.dispose()
 
 
 def describe_loc(loc: Sequence[int | str]) -> str:
