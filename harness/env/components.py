@@ -35,6 +35,7 @@ __all__ = [
     "start_localstack_host",
     "start_redis",
     "start_redis_proxy",
+    "start_runtime",
 ]
 
 SETUP_FIX = "run `harness setup` (or `make setup`), which installs what the embedded backend needs."
@@ -345,7 +346,9 @@ def start_edge(ctx: StartContext, port: int, routes: dict[str, str], default: st
     )
 
 
-def start_daemon(ctx: StartContext, port: int, state_dir: Path) -> ProcessRecord:
+def start_daemon(
+    ctx: StartContext, port: int, state_dir: Path, *, wait: bool = True
+) -> ProcessRecord:
     url = f"http://{LOOPBACK}:{port}"
     argv = [
         sys.executable, "-m", "harness.daemon",
@@ -359,6 +362,7 @@ def start_daemon(ctx: StartContext, port: int, state_dir: Path) -> ProcessRecord
         port=port,
         endpoint=url,
         probe={"kind": "http", "url": url + "/_harness/health", "any_status": "0"},
+        wait=wait,
     )
 
 
@@ -385,3 +389,27 @@ def start_redis_proxy(
     )
     record.extra["control_url"] = control
     return record
+
+
+def start_runtime(
+    ctx: StartContext, port: int, state_dir: Path, *, wait: bool = True
+) -> ProcessRecord:
+    """The Lambda runtime: Invoke API, execution environments and event-source pollers."""
+    url = f"http://{LOOPBACK}:{port}"
+    argv = [
+        sys.executable,
+        "-m",
+        "harness.runtime",
+        "--port",
+        str(port),
+        "--state-dir",
+        str(state_dir),
+    ]
+    return ctx.launch(
+        "runtime",
+        argv,
+        port=port,
+        endpoint=url,
+        probe={"kind": "http", "url": url + "/_harness/health", "any_status": "0"},
+        wait=wait,
+    )

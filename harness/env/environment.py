@@ -25,6 +25,7 @@ from harness.env.components import (
     start_daemon,
     start_edge,
     start_redis_proxy,
+    start_runtime,
 )
 from harness.env.process import ProcessRecord, reserve_port, stop
 from harness.env.state import EnvState, locked, read_state, remove_state, write_state
@@ -101,7 +102,10 @@ class Environment:
             info = backend.start(ctx, containers)
             services: dict[str, str] = dict(info["services"])
             default = services.pop("default")
-            edge = start_edge(ctx, aws_port, services, default)
+            runtime_port = reserve_port(0, "runtime")
+            runtime_url = f"http://127.0.0.1:{runtime_port}"
+            # A handler's boto3 lambda.invoke() reaches the runtime through the edge.
+            edge = start_edge(ctx, aws_port, {**services, "lambda": runtime_url}, default)
             redis_proxy = start_redis_proxy(
                 ctx,
                 reserve_port(0, "redis proxy"),
@@ -115,6 +119,7 @@ class Environment:
                 "redis_proxy_url": redis_proxy.endpoint,
                 "redis_control_url": redis_proxy.extra["control_url"],
                 "gateway_url": f"http://127.0.0.1:{gateway_port}",
+                "runtime_url": runtime_url,
                 "region": settings.region,
                 "account_id": settings.account_id,
                 "emulator": info["emulator"],
@@ -130,7 +135,9 @@ class Environment:
                 settings={"workers": settings.workers},
             )
             write_state(self.state_dir, state)
-            start_daemon(ctx, gateway_port, self.state_dir)
+            start_runtime(ctx, runtime_port, self.state_dir, wait=False)
+            start_daemon(ctx, gateway_port, self.state_dir, wait=False)
+            ctx.wait_all()
             state.processes = list(ctx.records)
             return state
         except BaseException as exc:  # includes KeyboardInterrupt: leave nothing running

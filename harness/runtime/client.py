@@ -1,0 +1,143 @@
+"""A small client for the runtime server's control API (standard library only).
+
+    client = RuntimeClient("http://127.0.0.1:8123")
+    client.reload(); client.metrics()["functions"]["my-fn"]["invocations"]
+    client.fire_schedule("NightlyJob")
+
+:func:`spawn_runtime` starts a server as a child process (tests, benchmarks).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import StartError
+
+__all__ = ["RuntimeClient", "RuntimeProcess", "spawn_runtime"]
+
+
+class RuntimeClient:
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, body: bytes | None = None) -> Any:
+        request = urllib.request.Request(self.url + path, data=body, method=method)
+        if body is not None:
+            request.add_header("content-type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")
+            raise RuntimeError(f"{method} {path} → {exc.code}: {detail}") from None
+        return json.loads(raw) if raw else None
+
+    def health(self) -> dict[str, Any]:
+        return self._call("GET", "/_harness/health")  # type: ignore[no-any-return]
+
+    def healthy(self) -> bool:
+        try:
+            return self.health().get("status") == "ok"
+        except (OSError, RuntimeError, ValueError):
+            return False
+
+    def reload(self) -> dict[str, Any]:
+        """Re-read the stack files now; returns the loaded functions and event sources."""
+        return self._call("POST", "/_harness/runtime/reload", b"{}")  # type: ignore[no-any-return]
+
+    def metrics(self) -> dict[str, Any]:
+        return self._call("GET", "/_harness/runtime/metrics")  # type: ignore[no-any-return]
+
+    def function_metrics(self, name: str) -> dict[str, Any]:
+        return self.metrics()["functions"][name]  # type: ignore[no-any-return]
+
+    def fire_schedule(self, name: str) -> str:
+        """Fire the schedule ``name`` (EventSourceSpec.name, or the function) now; request id."""
+        answer = self._call("POST", f"/_harness/runtime/schedules/{name}/fire", b"{}")
+        return str(answer["requestId"])
+
+    def logs(self, function: str, limit: int = 100) -> list[dict[str, Any]]:
+        return self._call("GET", f"/_harness/runtime/logs/{function}?limit={limit}")["records"]  # type: ignore[no-any-return]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RuntimeProcess:
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def client(self) -> RuntimeClient:
+        return RuntimeClient(self.url)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def spawn_runtime(
+    state_dir: Path,
+    *,
+    port: int = 0,
+    env: dict[str, str] | None = None,
+    args: list[str] | None = None,
+    timeout: float = 20.0,
+) -> RuntimeProcess:
+    """Start ``python -m harness.runtime`` and wait until its health endpoint answers."""
+    port = port or free_port()
+    log_dir = Path(state_dir) / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"runtime-{port}.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "harness.runtime",
+                "--port",
+                str(port),
+                "--state-dir",
+                str(state_dir),
+                *(args or []),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+    handle = RuntimeProcess(process, port, log_path)
+    until = time.monotonic() + timeout
+    while time.monotonic() < until:
+        if process.poll() is not None:
+            break
+        if handle.client.healthy():
+            return handle
+        time.sleep(0.05)
+    handle.stop()
+    tail = log_path.read_text(errors="replace")[-3000:]
+    raise StartError("runtime", "it did not answer /_harness/health", log_tail=tail)

@@ -1,0 +1,75 @@
+"""Runtime knobs: explicit arguments beat ``HARNESS_RUNTIME_*`` environment variables beat defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from typing import Any
+
+from harness.errors import ConfigError
+
+__all__ = ["RuntimeConfig"]
+
+
+def _default_max_workers() -> int:
+    # Each worker is a Python interpreter (~15 MB bare, ~80 MB with boto3 imported) and this
+    # machine has 2 cores: more processes than a few per core only add context switches. Callers
+    # beyond this queue for a worker (for ``queue_timeout_s``) instead of spawning hundreds.
+    return max(8, 8 * (os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Every knob of the runtime server. Each field has an env var ``HARNESS_RUNTIME_<FIELD>``."""
+
+    account_concurrency: int = 1000  # Lambda's default account-wide concurrent executions
+    max_workers: int = 0  # worker processes across all functions; 0 = 8 per core (min 8)
+    queue_timeout_s: float = 10.0  # how long a call may wait for a free worker before a 429
+    idle_timeout_s: float = 300.0  # recycle an execution environment idle this long
+    init_timeout_s: float = 10.0  # Lambda's init phase limit
+    async_retry_delays: str = "60,120"  # seconds before async retry 1, 2, ... (AWS: ~1 min, ~2 min)
+    async_max_workers: int = 64  # concurrent async invocations in flight
+    poll_wait_s: float = 1.0  # SQS long-poll wait of the pollers
+    sqs_pollers: int = 2  # poller threads per SQS source without ScalingConfig
+    sqs_max_pollers: int = 10  # upper bound for ScalingConfig.MaximumConcurrency
+    stream_poll_interval_s: float = 0.25  # DynamoDB Streams GetRecords interval when idle
+    stream_retry_delay_s: float = 0.5  # base delay between stream batch retries
+    watch_interval_s: float = 1.0  # how often stack files are checked for changes
+    log_buffer_lines: int = 1000  # per-function ring buffer of log records
+
+    def __post_init__(self) -> None:
+        if self.resolved_max_workers < 1:
+            raise ConfigError("must be at least 1.", source="HARNESS_RUNTIME_MAX_WORKERS")
+        _ = self.retry_delays  # validate now, not at the first async failure
+
+    @property
+    def resolved_max_workers(self) -> int:
+        return self.max_workers or _default_max_workers()
+
+    @property
+    def retry_delays(self) -> list[float]:
+        try:
+            return [float(x) for x in self.async_retry_delays.split(",") if x.strip()]
+        except ValueError:
+            raise ConfigError(
+                f"'{self.async_retry_delays}' is not a comma-separated list of seconds.",
+                source="HARNESS_RUNTIME_ASYNC_RETRY_DELAYS",
+            ) from None
+
+    @classmethod
+    def load(cls, **overrides: Any) -> RuntimeConfig:
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"HARNESS_RUNTIME_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            try:
+                values[f.name] = (
+                    int(raw) if f.type == "int" else float(raw) if f.type == "float" else raw
+                )
+            except ValueError:
+                raise ConfigError(
+                    f"'{raw}' is not a number.", source=f"HARNESS_RUNTIME_{f.name.upper()}"
+                ) from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)

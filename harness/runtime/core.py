@@ -1,0 +1,451 @@
+"""The runtime: functions loaded from the stack files, invocations, async retries, pollers.
+
+Everything here runs on the server's event loop except the pollers (one thread each, see
+:mod:`harness.runtime.pollers.poller`) and boto3 calls (a thread pool).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.aws import aws_environ
+from harness.model import DeployedStack, EventSourceSpec, FunctionSpec, load_stacks
+from harness.runtime.asyncinvoke import AsyncInvoker
+from harness.runtime.bootstrap import error_payload
+from harness.runtime.config import RuntimeConfig
+from harness.runtime.destinations import AwsClients
+from harness.runtime.events import iso_ms, new_request_id
+from harness.runtime.logs import FunctionLog, billed, tail_text
+from harness.runtime.pollers import Poller, create_poller
+from harness.runtime.pool import FunctionNotFound, FunctionPool, Throttled, WorkerPools
+from harness.runtime.worker import WorkerDied
+
+__all__ = ["FunctionNotFound", "InvokeResult", "Runtime", "Throttled"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class InvokeResult:
+    request_id: str
+    payload: bytes
+    function_error: str | None = None  # "Unhandled" when the function failed
+    log_result: str | None = None  # base64 tail, when asked for
+    duration_ms: float = 0.0
+    timed_out: bool = False
+    cold: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.function_error is None
+
+    def json(self) -> Any:
+        return json.loads(self.payload) if self.payload else None
+
+
+def _function_key(name_or_arn: str) -> str:
+    """``name``, ``arn:aws:lambda:r:a:function:name[:qualifier]`` or ``a:function:name`` → name."""
+    if ":" not in name_or_arn:
+        return name_or_arn
+    parts = name_or_arn.split(":")
+    if "function" in parts:
+        index = parts.index("function")
+        if index + 1 < len(parts):
+            return parts[index + 1]
+    return parts[0] if len(parts) == 2 else name_or_arn.split(":", 1)[0]
+
+
+class Runtime:
+    def __init__(self, state_dir: Path, config: RuntimeConfig | None = None) -> None:
+        self.state_dir = Path(state_dir)
+        self.config = config or RuntimeConfig.load()
+        self.functions: dict[str, FunctionPool] = {}
+        self._logical: dict[tuple[str, str], str] = {}  # (stack, logical id) → name
+        self.pools = WorkerPools(self.config, self.state_dir / "logs" / "functions")
+        self.pools._pools_ref = lambda: list(self.functions.values())  # type: ignore[method-assign]
+        self.pollers: dict[str, Poller] = {}
+        self.endpoints: dict[str, Any] = {}
+        self.aws: AwsClients | None = None
+        self.io = concurrent.futures.ThreadPoolExecutor(32, thread_name_prefix="runtime-io")
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._background: list[asyncio.Task[Any]] = []
+        self.async_invoker = AsyncInvoker(self)
+        self._fingerprint: tuple[Any, ...] = ()
+        self._reload_lock: asyncio.Lock | None = None
+        self.started_at = time.time()
+        self.reloads = 0
+        self.load_errors: list[str] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.async_invoker.slots = asyncio.Semaphore(self.config.async_max_workers)
+        self._reload_lock = asyncio.Lock()
+        await self.reload()
+        self._background = [
+            self.loop.create_task(self._watch()),
+            self.loop.create_task(self._housekeeping()),
+        ]
+
+    async def stop(self) -> None:
+        """Stop pollers, drop queued async events, kill every worker. Called after the HTTP
+        server stopped taking requests, so every other task on the loop is ours to cancel
+        (including invocations that poller threads are waiting on)."""
+        for poller in self.pollers.values():
+            poller.stop()
+        current = asyncio.current_task()
+        others = [t for t in asyncio.all_tasks() if t is not current]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        await self.pools.close(list(self.functions.values()))
+        for pool in self.functions.values():
+            pool.log.close()
+        for poller in self.pollers.values():
+            await asyncio.get_running_loop().run_in_executor(None, poller.join, 2.0)
+        self.io.shutdown(wait=False, cancel_futures=True)
+
+    def _spawn_task(self, coro: Any) -> asyncio.Task[Any]:
+        assert self.loop is not None
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- loading ----------------------------------------------------------------------------
+
+    def _stack_fingerprint(self) -> tuple[Any, ...]:
+        items: list[Any] = []
+        for path in [
+            self.state_dir / "state.json",
+            *sorted((self.state_dir / "stacks").glob("*.json")),
+        ]:
+            with contextlib.suppress(OSError):
+                st = path.stat()
+                items.append((path.name, st.st_mtime_ns, st.st_size))
+        return tuple(items)
+
+    def _read(self) -> tuple[dict[str, Any], dict[str, DeployedStack]]:
+        endpoints: dict[str, Any] = {}
+        with contextlib.suppress(OSError, ValueError):
+            endpoints = json.loads((self.state_dir / "state.json").read_text()).get("endpoints", {})
+        return endpoints, load_stacks(self.state_dir)
+
+    async def reload(self) -> dict[str, Any]:
+        """Re-read the state and stack files; restart what changed."""
+        assert self._reload_lock is not None and self.loop is not None
+        async with self._reload_lock:
+            fingerprint = self._stack_fingerprint()
+            try:
+                endpoints, stacks = await self.loop.run_in_executor(None, self._read)
+                self.load_errors = []
+            except Exception as exc:  # a half-written or invalid stack file: keep what runs
+                logger.exception("cannot load the stack files")
+                self.load_errors = [f"{type(exc).__name__}: {exc}"]
+                self._fingerprint = fingerprint
+                return self.describe()
+            self._fingerprint = fingerprint
+            self.reloads += 1
+            self._apply(endpoints, stacks)
+            return self.describe()
+
+    def _apply(self, endpoints: dict[str, Any], stacks: dict[str, DeployedStack]) -> None:
+        endpoints_changed = endpoints != self.endpoints
+        if endpoints_changed:
+            self.endpoints = endpoints
+            self.aws = AwsClients(endpoints) if endpoints.get("aws_endpoint") else None
+            if self.aws is not None:
+                self.aws.invoke_function = self.async_invoker.submit_from_thread
+            self.pools.aws_env = aws_environ(endpoints) if endpoints.get("aws_endpoint") else {}
+        wanted: dict[str, tuple[str, FunctionSpec]] = {}
+        self._logical = {}
+        for stack in stacks.values():
+            for logical_id, spec in stack.functions.items():
+                wanted[spec.name] = (stack.name, spec)
+                self._logical[(stack.name, logical_id)] = spec.name
+        for name in list(self.functions):
+            if name not in wanted:
+                gone = self.functions.pop(name)
+                gone.removed = True
+                self.pools.drain(gone)
+                gone.log.close()
+        log_dir = self.state_dir / "logs" / "functions"
+        for name, (stack_name, spec) in wanted.items():
+            pool = self.functions.get(name)
+            if pool is None:
+                log = FunctionLog(log_dir / f"{name}.log", name, self.config.log_buffer_lines)
+                self.functions[name] = FunctionPool(spec, stack_name, log)
+            elif pool.spec != spec or endpoints_changed:
+                pool.spec = spec
+                pool.stack = stack_name
+                self.pools.drain(pool)
+        self._apply_sources(stacks, restart_all=endpoints_changed)
+
+    def _apply_sources(self, stacks: dict[str, DeployedStack], restart_all: bool) -> None:
+        wanted: dict[str, tuple[str, EventSourceSpec]] = {}
+        for stack in stacks.values():
+            for index, source in enumerate(stack.event_sources):
+                if not source.enabled:
+                    continue
+                function = self._logical.get((stack.name, source.function), source.function)
+                key = json.dumps(
+                    [stack.name, source.name or index, function, source.__dict__], sort_keys=True
+                )
+                wanted[key] = (function, source)
+        for key in list(self.pollers):
+            if key not in wanted:
+                self.pollers.pop(key).stop(teardown=True)
+            elif restart_all:
+                self.pollers.pop(key).stop()
+        if self.aws is None:
+            return
+        for key, (function, source) in wanted.items():
+            if key in self.pollers:
+                continue
+            try:
+                poller = create_poller(source, function, self)
+            except Exception:
+                logger.exception("cannot create the %s poller for %s", source.kind, function)
+                continue
+            self.pollers[key] = poller
+            poller.start()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "functions": sorted(self.functions),
+            "event_sources": [
+                {"name": p.name, "kind": p.kind, "function": p.function}
+                for p in self.pollers.values()
+            ],
+            "errors": self.load_errors,
+            "reloads": self.reloads,
+        }
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.watch_interval_s)
+            try:
+                fingerprint = await self.loop.run_in_executor(None, self._stack_fingerprint)  # type: ignore[union-attr]
+                if fingerprint != self._fingerprint:
+                    logger.info("stack files changed; reloading")
+                    await self.reload()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("watching the stack files failed")
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.config.idle_timeout_s / 2))
+            try:
+                self.pools.reap_idle(list(self.functions.values()))
+                for pool in self.functions.values():
+                    pool.log.flush()
+            except Exception:
+                logger.exception("housekeeping failed")
+
+    # -- lookup -------------------------------------------------------------------------------
+
+    def resolve(self, name_or_arn: str) -> FunctionPool:
+        pool = self.functions.get(name_or_arn) or self.functions.get(_function_key(name_or_arn))
+        if pool is None:
+            raise FunctionNotFound(name_or_arn)
+        return pool
+
+    def function_arn(self, pool: FunctionPool) -> str:
+        if pool.spec.arn:
+            return pool.spec.arn
+        region = self.endpoints.get("region", "us-east-1")
+        account = self.endpoints.get("account_id", "000000000000")
+        return f"arn:aws:lambda:{region}:{account}:function:{pool.name}"
+
+    # -- invoke ------------------------------------------------------------------------------
+
+    async def invoke(
+        self,
+        pool: FunctionPool,
+        payload: bytes,
+        *,
+        request_id: str | None = None,
+        wait: bool = False,
+        tail: bool = False,
+        invoked_arn: str | None = None,
+    ) -> InvokeResult:
+        """Run one invocation to completion (raises :class:`Throttled` when over a limit)."""
+        request_id = request_id or new_request_id()
+        metrics = pool.metrics
+        try:
+            worker, cold = await self.pools.acquire(pool, wait=wait)
+        except Throttled:
+            metrics.throttles += 1
+            raise
+        spec = pool.spec
+        metrics.invocations += 1
+        lines: list[list[str]] = []
+        extra: list[str] = []
+        if cold:
+            metrics.cold_starts += 1
+            metrics.init_durations.append(worker.init_ms)
+            lines = list(worker.init_logs)
+        function_error: str | None = "Unhandled"
+        timed_out = False
+        correlation = request_id
+        max_rss_kb = 0
+        started = time.perf_counter()
+        try:
+            if worker.init_error is not None:
+                body = json.dumps(dict(worker.init_error, requestId=request_id)).encode()
+                worker.dead = True
+                duration = 0.0
+            else:
+                deadline_ms = time.time() * 1000 + spec.timeout * 1000
+                try:
+                    timer = self.loop.call_later(spec.timeout, worker.expire)  # type: ignore[union-attr]
+                    try:
+                        result = await worker.invoke(
+                            request_id, payload, deadline_ms, invoked_arn or self.function_arn(pool)
+                        )
+                    except WorkerDied:
+                        if not worker.expired:
+                            raise
+                        timed_out = True
+                        duration = (time.perf_counter() - started) * 1000
+                        metrics.timeouts += 1
+                        message = f"{iso_ms()} {request_id} Task timed out after {duration / 1000:.2f} seconds"
+                        extra.append(message)
+                        body = json.dumps(
+                            {"errorMessage": message, "errorType": "Sandbox.Timedout"}
+                        ).encode()
+                        result = None
+                    finally:
+                        timer.cancel()
+                except WorkerDied as exc:
+                    duration = (time.perf_counter() - started) * 1000
+                    reason = exc.describe()
+                    extra.append(f"RequestId: {request_id} Error: {reason}")
+                    body = json.dumps(
+                        error_payload(
+                            "Runtime.ExitError",
+                            f"RequestId: {request_id} Error: {reason}",
+                            request_id,
+                        )
+                    ).encode()
+                else:
+                    if result is None:
+                        pass  # timed out: body and duration are set
+                    else:
+                        duration = result.duration_ms
+                        body = result.body
+                        lines += result.logs
+                        max_rss_kb = result.max_rss_kb
+                        correlation = result.correlation_id or request_id
+                        if not result.error:
+                            function_error = None
+        except Exception as exc:  # never let one invocation take the server down
+            logger.exception("invocation %s of %s failed in the runtime", request_id, pool.name)
+            duration = (time.perf_counter() - started) * 1000
+            worker.kill()
+            body = json.dumps(
+                error_payload(
+                    "Runtime.Unknown", f"RequestId: {request_id} Error: {exc}", request_id
+                )
+            ).encode()
+        finally:
+            self.pools.release(pool, worker)
+        if function_error is not None:
+            metrics.errors += 1
+        metrics.durations.append(duration)
+        metrics.duration_total_ms += duration
+        report = {
+            "durationMs": round(duration, 3),
+            "billedDurationMs": billed(duration),
+            "memorySizeMB": spec.memory_mb,
+            "maxMemoryUsedMB": max_rss_kb // 1024,
+            "initDurationMs": round(worker.init_ms, 3) if cold else None,
+            "status": "timeout" if timed_out else "error" if function_error else "success",
+        }
+        if extra:
+            lines += [["runtime", "ERROR", text] for text in extra]
+        pool.log.write(request_id, correlation, lines, report)
+        return InvokeResult(
+            request_id=request_id,
+            payload=body,
+            function_error=function_error,
+            log_result=tail_text(request_id, lines, report) if tail else None,
+            duration_ms=duration,
+            timed_out=timed_out,
+            cold=cold,
+        )
+
+    # -- asynchronous invocation ----------------------------------------------------------------
+
+    def submit_async(
+        self, pool: FunctionPool, payload: bytes, request_id: str | None = None
+    ) -> str:
+        """Queue an ``Event`` invocation (see :mod:`harness.runtime.asyncinvoke`)."""
+        return self.async_invoker.submit(pool, payload, request_id)
+
+    # -- for pollers (other threads) -----------------------------------------------------------
+
+    def invoke_from_thread(
+        self,
+        function: str,
+        payload: bytes,
+        *,
+        asynchronous: bool = False,
+        timeout: float | None = None,
+    ) -> InvokeResult | str:
+        """Invoke from a poller thread: waits for capacity instead of throttling."""
+        assert self.loop is not None
+
+        async def run() -> InvokeResult | str:
+            pool = self.resolve(function)
+            if asynchronous:
+                return self.submit_async(pool, payload)
+            return await self.invoke(pool, payload, wait=True)
+
+        future = asyncio.run_coroutine_threadsafe(run(), self.loop)
+        return future.result(timeout)
+
+    # -- metrics ----------------------------------------------------------------------------------
+
+    async def metrics(self) -> dict[str, Any]:
+        """Per function and per event source counters (queue depths are fetched live)."""
+        assert self.loop is not None
+        functions = {
+            name: pool.metrics.to_json(pool.inflight, len(pool.workers), len(pool.idle))
+            for name, pool in sorted(self.functions.items())
+        }
+        pollers = list(self.pollers.values())
+        sources = await self.loop.run_in_executor(
+            self.io, lambda: [p.metrics_json() for p in pollers]
+        )
+        return {
+            "functions": functions,
+            "event_sources": sources,
+            "runtime": {
+                **self.pools.snapshot(),
+                "async_pending": len(self._tasks),
+                "uptime_s": round(time.time() - self.started_at, 3),
+                "reloads": self.reloads,
+            },
+        }
+
+    async def fire_schedule(self, name: str) -> str:
+        """Send one scheduled event of the schedule ``name`` (or of function ``name``) now."""
+        for poller in self.pollers.values():
+            if poller.kind == "schedule" and name in (poller.name, poller.function):
+                assert self.loop is not None
+                request_id: str = await self.loop.run_in_executor(self.io, poller.fire)  # type: ignore[attr-defined]
+                return request_id
+        raise KeyError(name)

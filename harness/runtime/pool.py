@@ -1,0 +1,292 @@
+"""Execution environments per function, and the concurrency rules that hand them out.
+
+* A function may run at most ``ReservedConcurrentExecutions`` invocations at once (0 = always
+  throttled); all functions together at most ``account_concurrency`` (Lambda's default 1000).
+  A synchronous call over either limit gets a 429 at once; async and event-source calls wait.
+* Worker *processes* are bounded separately by ``max_workers`` (default 8 per core): on a 2-core
+  machine hundreds of interpreters only thrash. When every worker is busy a call waits up to
+  ``queue_timeout_s`` for one (an idle worker of another function is recycled to make room);
+  after that a synchronous call is throttled too.
+* Warm reuse is LIFO (the most recently used worker first), so a burst that shrinks leaves the
+  least recently used workers idle, and the reaper recycles those after ``idle_timeout_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.model import FunctionSpec
+from harness.runtime.config import RuntimeConfig
+from harness.runtime.logs import FunctionLog
+from harness.runtime.metrics import FunctionMetrics
+from harness.runtime.worker import Worker
+
+__all__ = ["FunctionNotFound", "FunctionPool", "Throttled", "WorkerPools", "function_environ"]
+
+logger = logging.getLogger(__name__)
+
+RESERVED_REASON = "ReservedFunctionConcurrentInvocationLimitExceeded"
+ACCOUNT_REASON = "ConcurrentInvocationLimitExceeded"
+
+
+class FunctionNotFound(Exception):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(name)
+
+
+class Throttled(Exception):
+    """Lambda's TooManyRequestsException (429)."""
+
+    def __init__(self, reason: str, message: str = "Rate Exceeded.") -> None:
+        self.reason = reason
+        self.message = message
+        super().__init__(f"{reason}: {message}")
+
+
+def _layer_paths(layers: list[str], runtime: str) -> list[str]:
+    version = runtime.removeprefix("python") or "3"
+    paths: list[str] = []
+    for layer in layers:
+        paths += [
+            os.path.join(layer, "python"),
+            os.path.join(layer, "python", "lib", f"python{version}", "site-packages"),
+            layer,
+        ]
+    return paths
+
+
+def function_environ(spec: FunctionSpec, aws: dict[str, str], log_stream: str) -> dict[str, str]:
+    """The environment of one execution environment of ``spec`` (not the server's own)."""
+    base = {
+        k: os.environ[k] for k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if k in os.environ
+    }
+    env = {
+        **base,
+        "TZ": ":UTC",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        **aws,
+        **spec.environment,
+        # Reserved variables: the function's own configuration cannot override these.
+        "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group or f"/aws/lambda/{spec.name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "_HANDLER": spec.handler,
+        "LAMBDA_TASK_ROOT": spec.code_dir,
+        "LAMBDA_RUNTIME_DIR": os.path.dirname(os.path.abspath(__file__)),
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+        "HARNESS_RUNTIME_PATH": os.pathsep.join(_layer_paths(spec.layers, spec.runtime)),
+    }
+    if "AWS_REGION" in aws:
+        env["AWS_REGION"] = aws["AWS_REGION"]
+        env["AWS_DEFAULT_REGION"] = aws["AWS_DEFAULT_REGION"]
+    return env
+
+
+class FunctionPool:
+    """The execution environments of one function and its counters."""
+
+    def __init__(self, spec: FunctionSpec, stack: str, log: FunctionLog) -> None:
+        self.spec = spec
+        self.stack = stack
+        self.generation = 0
+        self.idle: list[Worker] = []
+        self.workers: set[Worker] = set()
+        self.inflight = 0
+        self.metrics = FunctionMetrics()
+        self.log = log
+        self.removed = False
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+class WorkerPools:
+    """Hands out warm workers under the concurrency limits; owns every worker process."""
+
+    def __init__(self, config: RuntimeConfig, log_dir: Path) -> None:
+        self.config = config
+        self.log_dir = log_dir
+        self.aws_env: dict[str, str] = {}
+        self.total_inflight = 0
+        self.total_workers = 0
+        self._waiters = 0
+        self._changed = asyncio.Event()
+        self._reaping: set[asyncio.Task[None]] = set()
+
+    # -- waiting ---------------------------------------------------------------------------
+
+    def _notify(self) -> None:
+        if self._waiters:
+            self._changed.set()
+            self._changed = asyncio.Event()
+
+    async def _wait_change(self, until: float | None) -> None:
+        timeout = None if until is None else until - time.monotonic()
+        if timeout is not None and timeout <= 0:
+            raise TimeoutError
+        event = self._changed
+        self._waiters += 1
+        try:
+            async with asyncio.timeout(timeout):
+                await event.wait()
+        finally:
+            self._waiters -= 1
+
+    # -- acquire / release -------------------------------------------------------------------
+
+    async def acquire(self, pool: FunctionPool, *, wait: bool) -> tuple[Worker, bool]:
+        """A worker for one invocation of ``pool`` and whether it was a cold start.
+
+        ``wait=False`` (synchronous calls) throttles at once over a concurrency limit and after
+        ``queue_timeout_s`` without a worker; ``wait=True`` (async, event sources) waits.
+        """
+        reserved = pool.spec.reserved_concurrency
+        if reserved == 0:
+            raise Throttled(RESERVED_REASON)
+        queue_until = None if wait else time.monotonic() + self.config.queue_timeout_s
+        while True:
+            if reserved is not None and pool.inflight >= reserved:
+                if not wait:
+                    raise Throttled(RESERVED_REASON)
+            elif self.total_inflight >= self.config.account_concurrency:
+                if not wait:
+                    raise Throttled(ACCOUNT_REASON)
+            else:
+                break
+            await self._wait_change(None)
+        pool.inflight += 1
+        self.total_inflight += 1
+        if pool.inflight > pool.metrics.concurrency_max:
+            pool.metrics.concurrency_max = pool.inflight
+        try:
+            return await self._worker(pool, queue_until)
+        except BaseException:
+            pool.inflight -= 1
+            self.total_inflight -= 1
+            self._notify()
+            raise
+
+    async def _worker(self, pool: FunctionPool, until: float | None) -> tuple[Worker, bool]:
+        while True:
+            while pool.idle:
+                worker = pool.idle.pop()
+                if not worker.dead and worker.generation == pool.generation:
+                    return worker, False
+                self.retire(pool, worker)
+            if self.total_workers < self.config.resolved_max_workers:
+                return await self._spawn(pool), True
+            if not self._evict_idle(exclude=pool):
+                try:
+                    await self._wait_change(until)
+                except TimeoutError:
+                    raise Throttled(
+                        ACCOUNT_REASON,
+                        f"No execution environment became free within {self.config.queue_timeout_s:g} s "
+                        f"({self.config.resolved_max_workers} worker processes busy).",
+                    ) from None
+
+    def _evict_idle(self, exclude: FunctionPool) -> bool:
+        """Recycle the least recently used idle worker of another function."""
+        best: tuple[FunctionPool, Worker] | None = None
+        for pool in self._pools_ref():
+            if pool is exclude or not pool.idle:
+                continue
+            candidate = pool.idle[0]
+            if best is None or candidate.last_used < best[1].last_used:
+                best = (pool, candidate)
+        if best is None:
+            return False
+        best[0].idle.remove(best[1])
+        self.retire(best[0], best[1])
+        return True
+
+    def _pools_ref(self) -> list[FunctionPool]:  # replaced by the runtime
+        return []
+
+    async def _spawn(self, pool: FunctionPool) -> Worker:
+        spec = pool.spec
+        worker = Worker(spec.name, pool.generation)
+        stream = time.strftime("%Y/%m/%d") + f"/[$LATEST]{secrets.token_hex(16)}"
+        env = function_environ(spec, self.aws_env, stream)
+        self.total_workers += 1
+        pool.workers.add(worker)
+        try:
+            await worker.start(
+                env,
+                spec.code_dir,
+                self.log_dir / f"{spec.name}.worker.log",
+                max(self.config.init_timeout_s, 1.0),
+            )
+        except BaseException:
+            self.retire(pool, worker)
+            raise
+        return worker
+
+    def release(self, pool: FunctionPool, worker: Worker) -> None:
+        pool.inflight -= 1
+        self.total_inflight -= 1
+        if worker.dead or worker.generation != pool.generation or pool.removed:
+            self.retire(pool, worker)
+        else:
+            worker.last_used = time.monotonic()
+            pool.idle.append(worker)
+        self._notify()
+
+    def retire(self, pool: FunctionPool, worker: Worker) -> None:
+        if worker in pool.workers:
+            pool.workers.discard(worker)
+            self.total_workers -= 1
+        worker.kill()
+        task = asyncio.get_running_loop().create_task(worker.reap())
+        self._reaping.add(task)
+        task.add_done_callback(self._reaping.discard)
+        self._notify()
+
+    def drain(self, pool: FunctionPool) -> None:
+        """Stop the idle workers now; busy ones stop when their invocation ends."""
+        pool.generation += 1
+        for worker in pool.idle:
+            self.retire(pool, worker)
+        pool.idle.clear()
+
+    def reap_idle(self, pools: list[FunctionPool]) -> int:
+        cutoff = time.monotonic() - self.config.idle_timeout_s
+        count = 0
+        for pool in pools:
+            keep = []
+            for worker in pool.idle:
+                if worker.last_used < cutoff or worker.dead:
+                    self.retire(pool, worker)
+                    count += 1
+                else:
+                    keep.append(worker)
+            pool.idle[:] = keep
+        return count
+
+    async def close(self, pools: list[FunctionPool]) -> None:
+        for pool in pools:
+            pool.removed = True
+            for worker in list(pool.workers):
+                self.retire(pool, worker)
+            pool.idle.clear()
+        if self._reaping:
+            await asyncio.gather(*list(self._reaping), return_exceptions=True)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "in_flight": self.total_inflight,
+            "workers": self.total_workers,
+            "max_workers": self.config.resolved_max_workers,
+            "account_concurrency": self.config.account_concurrency,
+        }

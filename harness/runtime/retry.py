@@ -1,0 +1,28 @@
+"""When Lambda retries a failed asynchronous invocation, and when it gives up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["RetryDecision", "next_async_retry"]
+
+
+@dataclass(frozen=True)
+class RetryDecision:
+    retry: bool
+    delay_s: float = 0.0
+    condition: str = ""  # why it gave up: RetriesExhausted / EventAgeExceeded
+
+
+def next_async_retry(
+    attempts: int, maximum_retry_attempts: int, delays: list[float], age_s: float, max_age_s: float
+) -> RetryDecision:
+    """After ``attempts`` failed attempts: retry after ``delays[attempts-1]`` (the last delay
+    repeats), unless ``MaximumRetryAttempts`` is used up or the event would be older than
+    ``MaximumEventAgeInSeconds`` by then."""
+    if attempts > maximum_retry_attempts:
+        return RetryDecision(False, condition="RetriesExhausted")
+    delay = delays[min(attempts - 1, len(delays) - 1)] if delays else 0.0
+    if age_s + delay > max_age_s:
+        return RetryDecision(False, condition="EventAgeExceeded")
+    return RetryDecision(True, delay_s=delay)

@@ -1,0 +1,229 @@
+"""The runtime's HTTP API: Lambda's Invoke API plus the ``/_harness/`` control API.
+
+* ``POST /2015-03-31/functions/{name|arn}/invocations`` — Invoke (RequestResponse, Event, DryRun)
+* ``GET /2015-03-31/functions/`` and ``GET /2015-03-31/functions/{name}`` — ListFunctions, GetFunction
+* ``GET /_harness/health`` — 200 JSON
+* ``POST /_harness/runtime/reload`` — re-read the stack files now
+* ``GET /_harness/runtime/metrics`` — per function and per event source counters
+* ``POST /_harness/runtime/schedules/{name}/fire`` — fire a schedule now
+* ``GET /_harness/runtime/logs/{function}?limit=N`` — the function's last log records
+
+Served by :mod:`harness.runtime.http` on uvloop (see there why not uvicorn).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from harness.runtime.config import RuntimeConfig
+from harness.runtime.core import FunctionNotFound, Runtime
+from harness.runtime.http import Request, Response, serve_http
+from harness.runtime.pool import Throttled
+
+__all__ = ["RuntimeApi", "serve"]
+
+logger = logging.getLogger(__name__)
+
+INVOKE_PREFIX = "/2015-03-31/functions/"
+SYNC_LIMIT = 6 * 1024 * 1024
+ASYNC_LIMIT = 1024 * 1024
+
+
+def _json(status: int, payload: Any) -> Response:
+    return Response(status, json.dumps(payload).encode())
+
+
+def _aws_error(
+    status: int, code: str, message: str, extra: dict[str, Any] | None = None
+) -> Response:
+    body = {"Type": "User", "message": message, **(extra or {})}
+    return Response(
+        status,
+        json.dumps(body).encode(),
+        [("x-amzn-errortype", code), ("x-amzn-requestid", str(uuid.uuid4()))],
+    )
+
+
+class RuntimeApi:
+    """Maps HTTP requests onto a :class:`Runtime`."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.started = time.time()
+
+    async def __call__(self, request: Request) -> Response:
+        path = request.path
+        try:
+            if path.startswith(INVOKE_PREFIX):
+                rest = path[len(INVOKE_PREFIX) :]
+                if rest.endswith("/invocations") and request.method == "POST":
+                    return await self.invoke(request, rest[: -len("/invocations")])
+                name = rest.rstrip("/")
+                if request.method == "GET" and name and "/" not in name:
+                    try:
+                        return _json(200, {"Configuration": self.configuration(name), "Code": {}})
+                    except FunctionNotFound:
+                        return _aws_error(
+                            404, "ResourceNotFoundException", f"Function not found: {name}"
+                        )
+                return _aws_error(404, "UnknownOperationException", "Unknown operation")
+            if path.rstrip("/") == INVOKE_PREFIX.rstrip("/") and request.method == "GET":
+                names = sorted(self.runtime.functions)
+                return _json(200, {"Functions": [self.configuration(n) for n in names]})
+            if path.startswith("/_harness/"):
+                return await self.control(request)
+            return _aws_error(404, "UnknownOperationException", "Unknown operation")
+        except Exception as exc:  # the server must survive anything a request triggers
+            logger.exception("request %s %s failed", request.method, path)
+            return _aws_error(500, "ServiceException", f"{type(exc).__name__}: {exc}")
+
+    async def invoke(self, request: Request, name: str) -> Response:
+        runtime = self.runtime
+        headers = request.headers
+        invocation_type = headers.get(b"x-amz-invocation-type", b"RequestResponse").decode()
+        payload = request.body
+        try:
+            pool = runtime.resolve(name)
+        except FunctionNotFound:
+            arn = (
+                name
+                if name.startswith("arn:")
+                else f"arn:aws:lambda:{runtime.endpoints.get('region', 'us-east-1')}:"
+                f"{runtime.endpoints.get('account_id', '000000000000')}:function:{name}"
+            )
+            return _aws_error(404, "ResourceNotFoundException", f"Function not found: {arn}")
+        if invocation_type == "RequestResponse":
+            if len(payload) > SYNC_LIMIT:
+                return _aws_error(
+                    413, "RequestTooLargeException",
+                    f"Request must be smaller than {SYNC_LIMIT} bytes for the InvokeFunction operation",
+                )  # fmt: skip
+            try:
+                result = await runtime.invoke(
+                    pool, payload, tail=headers.get(b"x-amz-log-type") == b"Tail"
+                )
+            except Throttled as exc:
+                return _aws_error(
+                    429, "TooManyRequestsException", exc.message, {"Reason": exc.reason}
+                )
+            out = [("x-amzn-requestid", result.request_id), ("x-amz-executed-version", "$LATEST")]
+            if len(result.payload) > SYNC_LIMIT:
+                message = (
+                    f"Response payload size ({len(result.payload)} bytes) exceeded maximum "
+                    f"allowed payload size ({SYNC_LIMIT} bytes)."
+                )
+                result.payload = json.dumps(
+                    {"errorMessage": message, "errorType": "Function.ResponseSizeTooLarge"}
+                ).encode()
+                result.function_error = "Unhandled"
+            if result.function_error:
+                out.append(("x-amz-function-error", result.function_error))
+            if result.log_result is not None:
+                out.append(("x-amz-log-result", result.log_result))
+            return Response(200, result.payload, out)
+        if invocation_type == "DryRun":
+            return Response(204, b"", [("x-amzn-requestid", str(uuid.uuid4()))])
+        if invocation_type == "Event":
+            if len(payload) > ASYNC_LIMIT:
+                return _aws_error(
+                    413, "RequestTooLargeException",
+                    f"Request must be smaller than {ASYNC_LIMIT} bytes for the InvokeAsync operation",
+                )  # fmt: skip
+            request_id = runtime.submit_async(pool, payload)
+            return Response(202, b"", [("x-amzn-requestid", request_id)])
+        return _aws_error(
+            400, "InvalidParameterValueException", f"Unsupported invocation type: {invocation_type}"
+        )
+
+    def configuration(self, name: str) -> dict[str, Any]:
+        pool = self.runtime.resolve(name)
+        spec = pool.spec
+        return {
+            "FunctionName": spec.name,
+            "FunctionArn": self.runtime.function_arn(pool),
+            "Runtime": spec.runtime,
+            "Role": spec.role_arn or "",
+            "Handler": spec.handler,
+            "Timeout": int(spec.timeout),
+            "MemorySize": spec.memory_mb,
+            "Version": "$LATEST",
+            "State": "Active",
+            "LastUpdateStatus": "Successful",
+            "PackageType": "Zip",
+            "Environment": {"Variables": spec.environment},
+            "Layers": [{"Arn": layer} for layer in spec.layers],
+        }
+
+    async def control(self, request: Request) -> Response:
+        runtime = self.runtime
+        path, method = request.path, request.method
+        if path == "/_harness/health":
+            return _json(
+                200,
+                {
+                    "status": "ok",
+                    "component": "runtime",
+                    "pid": os.getpid(),
+                    "uptime_s": round(time.time() - self.started, 3),
+                    "functions": len(runtime.functions),
+                    "event_sources": len(runtime.pollers),
+                },
+            )
+        if path == "/_harness/runtime/reload" and method == "POST":
+            return _json(200, await runtime.reload())
+        if path == "/_harness/runtime/metrics" and method == "GET":
+            return _json(200, await runtime.metrics())
+        prefix = "/_harness/runtime/schedules/"
+        if path.startswith(prefix) and path.endswith("/fire") and method == "POST":
+            name = path[len(prefix) : -len("/fire")]
+            try:
+                request_id = await runtime.fire_schedule(name)
+            except KeyError:
+                return _json(404, {"message": f"no schedule named {name!r}"})
+            return _json(202, {"schedule": name, "requestId": request_id})
+        prefix = "/_harness/runtime/logs/"
+        if path.startswith(prefix) and method == "GET":
+            name = path[len(prefix) :]
+            limit = int(parse_qs(request.query).get("limit", ["100"])[0])
+            try:
+                pool = runtime.resolve(name)
+            except FunctionNotFound:
+                return _json(404, {"message": f"no function named {name!r}"})
+            records = pool.log.records(limit)
+            return _json(200, {"function": pool.name, "records": records})
+        return _json(404, {"message": "Not Found"})
+
+
+async def _main(state_dir: Path, port: int, host: str, config: RuntimeConfig | None) -> None:
+    runtime = Runtime(state_dir, config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await runtime.start()
+    try:
+        logger.info("runtime listening on http://%s:%d (state %s)", host, port, state_dir)
+        await serve_http(RuntimeApi(runtime), host, port, stop)
+    finally:
+        await runtime.stop()
+
+
+def serve(
+    state_dir: Path, port: int, host: str = "127.0.0.1", config: RuntimeConfig | None = None
+) -> None:
+    """Run the runtime server until SIGTERM/SIGINT; every worker is stopped on the way out."""
+    try:
+        import uvloop
+
+        uvloop.run(_main(state_dir, port, host, config))
+    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+        asyncio.run(_main(state_dir, port, host, config))

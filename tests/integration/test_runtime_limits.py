@@ -1,0 +1,77 @@
+"""Worker-process limits of the runtime (no AWS needed): queueing, eviction, idle recycling."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import importlib.util
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.integration
+
+_spec = importlib.util.spec_from_file_location(
+    "rtkit", Path(__file__).resolve().parents[1] / "fixtures" / "runtime" / "rtkit.py"
+)
+assert _spec and _spec.loader
+rtkit = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(rtkit)
+function, wait_for = rtkit.function, rtkit.wait_for
+
+
+@pytest.fixture
+def small_runtime(tmp_path: Path) -> Any:
+    runtime = rtkit.RuntimeUnderTest(
+        None,
+        tmp_path,
+        env={"HARNESS_RUNTIME_MAX_WORKERS": "1", "HARNESS_RUNTIME_IDLE_TIMEOUT_S": "1.5"},
+    )
+    runtime.deploy("limits", [function("one", "app.pid"), function("two", "app.pid")])
+    runtime.start()
+    yield runtime
+    runtime.stop()
+
+
+def pid_of(lam: Any, name: str, sleep: float = 0.0) -> int:
+    response = lam.invoke(FunctionName=name, Payload=json.dumps({"sleep": sleep}))
+    assert "FunctionError" not in response, response["Payload"].read()
+    return int(json.loads(response["Payload"].read())["pid"])
+
+
+def test_calls_queue_for_the_only_worker_instead_of_failing(small_runtime: Any) -> None:
+    lam = small_runtime.lambda_client()
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        pids = list(pool.map(lambda _: pid_of(lam, "one", 0.3), range(3)))
+    assert len(set(pids)) == 1  # one worker, reused by calls that waited for it
+    metrics = small_runtime.process.client.metrics()
+    assert metrics["runtime"]["workers"] == 1
+    assert metrics["functions"]["one"]["throttles"] == 0
+
+
+def test_idle_worker_of_another_function_is_evicted(small_runtime: Any) -> None:
+    lam = small_runtime.lambda_client()
+    first = pid_of(lam, "one")
+    pid_of(lam, "two")  # needs the only worker slot: "one"'s idle worker goes
+    assert not psutil.pid_exists(first) or psutil.Process(first).status() == psutil.STATUS_ZOMBIE
+    metrics = small_runtime.process.client.metrics()
+    assert metrics["functions"]["one"]["workers"]["total"] == 0
+    assert metrics["functions"]["two"]["workers"]["total"] == 1
+
+
+def test_idle_workers_are_recycled_and_stop_with_the_server(small_runtime: Any) -> None:
+    lam = small_runtime.lambda_client()
+    first = pid_of(lam, "one")
+    wait_for(lambda: small_runtime.process.client.metrics()["runtime"]["workers"] == 0, timeout=10)
+    second = pid_of(lam, "one")
+    assert second != first
+    assert small_runtime.process.client.function_metrics("one")["cold_starts"] == 2
+    server = psutil.Process(small_runtime.process.process.pid)
+    children = server.children(recursive=True)
+    assert [c.pid for c in children] == [second]
+    small_runtime.stop()
+    time.sleep(0.2)
+    assert not psutil.pid_exists(second) or psutil.Process(second).status() == psutil.STATUS_ZOMBIE
