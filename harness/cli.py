@@ -168,6 +168,19 @@ def cmd_destroy(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_token(args: argparse.Namespace) -> int:
+    from harness.tokens_cli import cmd_token as run
+
+    args.state_dir = str(_settings(args).state_dir)
+    return run(args)
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from harness.load.cli import cmd_load as run
+
+    return run(args)
+
+
 def cmd_fault(args: argparse.Namespace) -> int:
     from harness.chaos.cli import cmd_fault as run
     from harness.env.environment import Environment
@@ -279,6 +292,21 @@ def build_parser() -> argparse.ArgumentParser:
     destroy = command("destroy", cmd_destroy, "remove everything a deployed stack created")
     destroy.add_argument("name", help="the stack's name (as `harness deploy` printed it)")
     destroy.add_argument("--json", action="store_true")
+
+    token = command(
+        "token", cmd_token, "print a valid access token for a tenant and user of a deployed stack"
+    )
+    token.add_argument("stack", help="the deployed stack's name")
+    token.add_argument("--tenant", required=True)
+    token.add_argument("--user", help="user id (default: one per tenant)")
+    token.add_argument("--scope", action="append", default=[], help="OAuth scope (repeatable)")
+
+    load = command(
+        "load", cmd_load, "open- or closed-model load (Locust) against a base URL, with SLOs"
+    )
+    from harness.load.cli import add_arguments as configure_load
+
+    configure_load(load)
 
     fault = command("fault", cmd_fault, "inject, list and clear faults on the running environment")
     from harness.chaos.cli import configure_parser as configure_fault

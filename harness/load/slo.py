@@ -1,0 +1,211 @@
+"""SLOs over a load run, as summary.json ``expectations`` (``name``, ``passed``, ``observed``,
+``target``).
+
+An :class:`SloSpec` is ``{name, metric, scope, op, target}``:
+
+* ``metric``: ``p50 | p95 | p99 | max`` (milliseconds, from the intended start), ``error_rate``,
+  ``availability`` (share of non-5xx answers), ``rps``, ``achieved_ratio`` (achieved / target
+  arrivals), ``dropped_ratio``;
+* ``scope``: ``all``, ``phase:NAME``, ``endpoint:NAME`` or ``tenant:ID``;
+* ``target``: a number, or ``"500ms"``/``"1s"`` for latencies and ``"1%"`` for ratios.
+
+:func:`parse_slo` reads the short form used on the command line, k6-style:
+``p99<500ms``, ``p99{tenant:t1}<300ms``, ``error_rate<=1%``, ``phase:peak p95<200ms``.
+
+SLOs measured elsewhere (e.g. "manual sync p95 from request to SUCCEEDED", "share of jobs not in
+the DLQ") plug in as :class:`ExternalSlo`: a callable returning the observed value, evaluated
+with the same operators when :func:`evaluate_slos` runs.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from harness.load.result import GroupStats, LoadResult
+
+__all__ = ["ExternalSlo", "Metric", "SloResult", "SloSpec", "evaluate_slos", "parse_slo"]
+
+Metric = Literal[
+    "p50",
+    "p95",
+    "p99",
+    "max",
+    "error_rate",
+    "availability",
+    "rps",
+    "achieved_ratio",
+    "dropped_ratio",
+]
+Op = Literal["<", "<=", ">", ">="]
+LATENCY = ("p50", "p95", "p99", "max")
+RATIO = ("error_rate", "availability", "achieved_ratio", "dropped_ratio")
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_SCOPE = re.compile(r"^(all|(phase|endpoint|tenant):.+)$")
+
+
+def _number(metric: str, value: float | str) -> float:
+    if isinstance(value, bool):
+        raise ValueError("target must be a number")
+    if isinstance(value, int | float):
+        return float(value)
+    text = value.strip().lower().replace("_", "")
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(ms|s|%|rps)?", text)
+    if not match:
+        raise ValueError(f"'{value}' is not a target; use e.g. 500ms, 1s, 1% or 0.01")
+    number, unit = float(match.group(1)), match.group(2)
+    if unit in ("ms", "s") and metric not in LATENCY:
+        raise ValueError(f"'{value}' is a duration but {metric} is not a latency")
+    if unit == "%" and metric not in RATIO:
+        raise ValueError(f"'{value}' is a percentage but {metric} is not a ratio")
+    if unit == "s":
+        return number * 1000
+    if unit == "%":
+        return number / 100
+    return number
+
+
+class SloSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    metric: Metric
+    scope: str = "all"
+    op: Op = "<"
+    target: float = Field(description="ms for latencies, a fraction for ratios")
+
+    @field_validator("scope")
+    @classmethod
+    def _scope(cls, value: str) -> str:
+        if not _SCOPE.match(value):
+            raise ValueError("scope is 'all', 'phase:NAME', 'endpoint:NAME' or 'tenant:ID'")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _units(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("target"), str):
+            data = {**data, "target": _number(str(data.get("metric")), data["target"])}
+        return data
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        scope = "" if self.scope == "all" else f"{{{self.scope}}}"
+        unit = "ms" if self.metric in LATENCY else ""
+        return f"{self.metric}{scope}{self.op}{self.target:g}{unit}"
+
+    def observe(self, group: GroupStats) -> float:
+        if self.metric in LATENCY:
+            return (
+                group.max_ms if self.metric == "max" else float(getattr(group, f"{self.metric}_ms"))
+            )
+        return float(getattr(group, self.metric))
+
+
+@dataclass(frozen=True)
+class ExternalSlo:
+    """An SLO whose value is measured outside the load engine (called at evaluation time)."""
+
+    name: str
+    observe: Callable[[], float | None]
+    op: Op
+    target: float
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class SloResult:
+    name: str
+    passed: bool
+    observed: float | None
+    target: str
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "observed": self.observed,
+            "target": self.target,
+            "detail": self.detail,
+        }
+
+
+_SHORT = re.compile(
+    r"^\s*(?:(?P<pre>(?:phase|endpoint|tenant):\S+)\s+)?"
+    r"(?P<metric>[a-z_0-9]+)(?:\{(?P<scope>[^}]+)\})?\s*"
+    r"(?P<op><=|>=|<|>)\s*(?P<target>\S+)\s*$"
+)
+
+
+def parse_slo(text: str) -> SloSpec:
+    """``p99<500ms``, ``p99{tenant:t1}<300ms``, ``phase:peak error_rate<=1%``."""
+    match = _SHORT.match(text)
+    if not match:
+        raise ValueError(
+            f"'{text}' is not an SLO; write e.g. p99<500ms, error_rate<1%, "
+            "p95{tenant:t1}<300ms or 'phase:peak availability>=99.9%'"
+        )
+    scope = match.group("scope") or match.group("pre") or "all"
+    return SloSpec.model_validate(
+        {
+            "metric": match.group("metric"),
+            "scope": scope,
+            "op": match.group("op"),
+            "target": match.group("target"),
+        }
+    )
+
+
+def _fmt(op: str, target: float, unit: str) -> str:
+    return f"{op} {target:g}{unit}"
+
+
+def evaluate_slos(
+    result: LoadResult | None,
+    specs: Sequence[SloSpec | str] = (),
+    external: Iterable[ExternalSlo] = (),
+) -> list[SloResult]:
+    """Check every SLO; a scope with no requests, or an external SLO with no value, fails."""
+    out: list[SloResult] = []
+    for raw in specs:
+        spec = parse_slo(raw) if isinstance(raw, str) else raw
+        unit = "ms" if spec.metric in LATENCY else ""
+        target = _fmt(spec.op, spec.target, unit)
+        group = result.group(spec.scope) if result is not None else None
+        if group is None or (group.requests == 0 and spec.metric not in ("rps", "dropped_ratio")):
+            out.append(
+                SloResult(spec.label, False, None, target, f"no requests in scope {spec.scope}")
+            )
+            continue
+        observed = spec.observe(group)
+        passed = _OPS[spec.op](observed, spec.target)
+        detail = f"{spec.metric} over {spec.scope}: {observed:g}{unit} (must be {target})"
+        out.append(SloResult(spec.label, passed, round(observed, 6), target, detail))
+    for slo in external:
+        target = _fmt(slo.op, slo.target, slo.unit)
+        try:
+            value = slo.observe()
+        except Exception as exc:  # the measurement itself failed: the SLO cannot hold
+            out.append(SloResult(slo.name, False, None, target, f"could not measure: {exc}"))
+            continue
+        if value is None:
+            out.append(SloResult(slo.name, False, None, target, "no value was observed"))
+            continue
+        passed = _OPS[slo.op](float(value), slo.target)
+        out.append(
+            SloResult(slo.name, passed, round(float(value), 6), target, f"{value:g}{slo.unit}")
+        )
+    return out

@@ -1,0 +1,27 @@
+"""What the parent hands each generator process (pickled on its stdin)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from harness.load.profile import LoadProfile, Tenants, TrafficMix
+from harness.load.tokens import Token, TokenProvider
+
+__all__ = ["WorkerSpec"]
+
+
+@dataclass
+class WorkerSpec:
+    index: int
+    processes: int
+    base_url: str
+    profile: LoadProfile
+    mix: TrafficMix
+    tenants: Tenants
+    seed: int
+    result_path: str
+    pool_size: int
+    pre_allocated: int
+    tokens: TokenProvider | None = None
+    prefetched: dict[tuple[str, str], Token] = field(default_factory=dict)
+    report_interval: float = 1.0
