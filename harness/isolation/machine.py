@@ -1,0 +1,510 @@
+"""The isolation state machine: several tenants and users drive the real HTTP API at once, and
+after every step the machine checks that nobody reached anybody else's data.
+
+Built from the stack's ``isolation`` spec (see :mod:`harness.isolation.spec`). Rules:
+
+- ``create``: a principal creates a resource; the model remembers its owner and content.
+- ``foreign_read`` / ``foreign_update`` / ``foreign_delete``: another principal uses an id it
+  learned; the answer must be one of ``denied`` (403/404) and the resource must be unchanged.
+- ``foreign_list``: a principal's list must hold none of another principal's ids.
+- ``hinted_create`` / ``hinted_list``: the victim's tenant id is put where naive code reads it
+  (query string, header, body); the token must win (OWASP API1, BOLA/IDOR).
+- ``guessed_read``: an id nobody created answers 404, not someone's data.
+- ``owner_read``: the owner still reads its resource, unchanged (so a deny is not just an outage).
+
+Tenants are the stack's own plus, when tokens can be minted for any tenant (the local issuer),
+ids that break naive code: prefixes of each other (``acme``/``acme-corp``), case variants,
+look-alikes (a Cyrillic a, U+0430), key separators (``#``, ``/``) and very long ones.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, multiple, rule
+
+from harness.isolation.http import Call, RecordingClient, json_path
+from harness.isolation.spec import Endpoint, IsolationSpec
+
+__all__ = ["IsolationViolation", "MachineConfig", "Principal", "build_machine", "tricky_tenants"]
+
+TokenFactory = Callable[[str, str], str]
+
+
+class IsolationViolation(AssertionError):
+    """A tenant reached another tenant's data (or the API misbehaved in a way that hides it)."""
+
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        calls: list[Call],
+        *,
+        evidence: int = -1,
+        mode: str = "not-denied",
+        foreign_ids: list[str] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.all_calls = calls  # every call of the failing run, for the replay file
+        # which call shows the violation, and how a replay re-checks it:
+        # not-denied | listed (foreign_ids appear) | not-ok (owner lost access) | server-error
+        self.evidence = evidence if evidence >= 0 else len(calls) + evidence
+        self.mode = mode
+        self.foreign_ids = foreign_ids or []
+        super().__init__(f"[{kind}] {message}")
+
+
+@dataclass(frozen=True)
+class Principal:
+    tenant: str
+    user: str
+
+    def __str__(self) -> str:
+        return f"{self.tenant}/{self.user}"
+
+
+@dataclass
+class Owned:
+    kind: str
+    id: str
+    owner: Principal
+    content: Any
+
+    def __repr__(self) -> str:  # what Hypothesis prints in the minimal example
+        return f"{self.kind}:{self.id} of {self.owner}"
+
+
+@dataclass
+class MachineConfig:
+    base_url: str
+    spec: IsolationSpec
+    tokens: TokenFactory
+    tenants: list[str]
+    generated: bool = True
+    fixtures: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # tenant -> name -> ids
+
+
+def tricky_tenants(base: str) -> st.SearchStrategy[str]:
+    """Tenant ids that collide with ``base`` in naive code."""
+    return st.sampled_from(
+        [
+            f"{base}-corp",  # prefix collision: begins_with / LeadingKeys 'acme*'
+            f"{base}corp",
+            base.upper() if base.upper() != base else base.capitalize(),  # case variant
+            base.replace("a", "\u0430", 1)
+            if "a" in base
+            else f"\u0430{base}",  # Cyrillic look-alike
+            f"{base}#x",  # key separator
+            f"{base}/x",  # path separator
+            f"{base} ",  # trailing space
+            base * 20,  # very long
+        ]
+    )
+
+
+def _fill(template: Any, values: dict[str, str]) -> Any:
+    if isinstance(template, str):
+        out = template
+        for key, value in values.items():
+            out = out.replace("{" + key + "}", value)
+        return out
+    if isinstance(template, dict):
+        return {k: _fill(v, values) for k, v in template.items()}
+    if isinstance(template, list):
+        return [_fill(v, values) for v in template]
+    return template
+
+
+def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
+    spec = config.spec
+    kinds = sorted(spec.resources)
+    creatable = [k for k in kinds if spec.resources[k].create is not None]
+    denied = set(spec.denied)
+
+    class IsolationMachine(RuleBasedStateMachine):
+        resources = Bundle("resources")
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.client = RecordingClient(config.base_url)
+            self.principals: list[Principal] = []
+            self.tokens: dict[Principal, str] = {}
+            self.fixture_owned: list[Owned] = []
+
+        # -- plumbing ------------------------------------------------------------------
+
+        def token(self, who: Principal) -> str:
+            if who not in self.tokens:
+                self.tokens[who] = config.tokens(who.tenant, who.user)
+            return self.tokens[who]
+
+        def values(self, who: Principal, res_id: str = "") -> dict[str, str]:
+            values = {
+                "id": res_id,
+                "tenant": who.tenant,
+                "user": who.user,
+                "uuid": str(uuid.uuid4()),
+                "text": uuid.uuid4().hex[:10],
+            }
+            for name, ids in config.fixtures.get(who.tenant, {}).items():
+                if ids:
+                    values[f"fixture:{name}"] = ids[0]
+            return values
+
+        def call(
+            self,
+            step: str,
+            endpoint: Endpoint,
+            who: Principal,
+            res_id: str = "",
+            *,
+            query: dict[str, str] | None = None,
+            headers: dict[str, str] | None = None,
+            body_extra: dict[str, Any] | None = None,
+            expected: str = "",
+        ) -> Call:
+            values = self.values(who, res_id)
+            body = _fill(endpoint.body, values)
+            if body_extra:
+                body = {**(body if isinstance(body, dict) else {}), **body_extra}
+            call = Call(
+                step=step,
+                method=endpoint.method,
+                path=_fill(endpoint.path, values),
+                tenant=who.tenant,
+                user=who.user,
+                query=query or {},
+                headers={**endpoint.headers, **(headers or {})},
+                body=body,
+                expected=expected,
+            )
+            return self.client.send(call, self.token(who))
+
+        def fail(
+            self,
+            kind: str,
+            message: str,
+            *,
+            evidence: int = -1,
+            mode: str | None = None,
+            foreign_ids: list[str] | None = None,
+        ) -> None:
+            calls = list(self.client.calls)
+            index = evidence if evidence >= 0 else len(calls) + evidence
+            if mode is None:
+                step = calls[index].step if calls else ""
+                mode = "listed" if step.startswith("list") else "not-denied"
+            raise IsolationViolation(
+                kind, message, calls, evidence=index, mode=mode, foreign_ids=foreign_ids
+            )
+
+        def foreign(self, a: Principal, b: Principal) -> bool:
+            if spec.owner == "user":
+                return a != b
+            return a.tenant != b.tenant
+
+        def contains_id(self, document: Any, res_id: str) -> bool:
+            return res_id in str(document)
+
+        def listed_ids(self, kind: str, who: Principal, **kwargs: Any) -> list[str] | None:
+            endpoint = spec.resources[kind].list_
+            if endpoint is None:
+                return None
+            call = self.call(f"list {kind}", endpoint, who, expected="only own ids", **kwargs)
+            if call.status >= 500:
+                self.fail(
+                    "server-error",
+                    f"listing {kind} as {who} answered {call.status}",
+                    mode="server-error",
+                )
+            items = json_path(call.response, endpoint.items) or []
+            return [str(item.get(endpoint.id_field)) for item in items if isinstance(item, dict)]
+
+        # -- set-up ----------------------------------------------------------------------
+
+        @initialize(data=st.data())
+        def principals_(self, data: st.DataObject) -> None:
+            tenants = list(config.tenants)
+            if config.generated and tenants:
+                for base in tenants[:2]:
+                    tenants.append(
+                        data.draw(tricky_tenants(base), label=f"tricky tenant near {base}")
+                    )
+            tenants = list(dict.fromkeys(t for t in tenants if t.strip()))
+            users = [f"user-{n}" for n in range(1, spec.users_per_tenant + 1)]
+            self.principals = [Principal(t, u) for t in tenants for u in users]
+            for kind in kinds:
+                resource = spec.resources[kind]
+                for tenant, ids in resource.fixture_ids.items():
+                    for res_id in ids:
+                        self.fixture_owned.append(
+                            Owned(kind, res_id, Principal(tenant, users[0]), None)
+                        )
+
+        def pick(self, data: st.DataObject, label: str) -> Principal:
+            return data.draw(st.sampled_from(self.principals), label=label)
+
+        # -- rules -------------------------------------------------------------------------
+
+        @rule(target=resources, data=st.data(), kind=st.sampled_from(creatable or ["-"]))
+        def create(self, data: st.DataObject, kind: str) -> Any:
+            if kind == "-":
+                return multiple()
+            who = self.pick(data, "creator")
+            endpoint = spec.resources[kind].create
+            assert endpoint is not None
+            call = self.call(f"create {kind}", endpoint, who, expected=f"one of {endpoint.expect}")
+            if call.status not in endpoint.expect:
+                if call.status >= 500:
+                    self.fail(
+                        "server-error",
+                        f"creating {kind} as {who} answered {call.status}: {call.response}",
+                        mode="server-error",
+                    )
+                return multiple()  # refused (e.g. a tricky tenant the API rightly rejects)
+            res_id = json_path(call.response, endpoint.id)
+            if res_id is None:
+                self.fail(
+                    "contract",
+                    f"creating {kind} as {who}: no id at {endpoint.id} in {call.response}",
+                )
+            owned = Owned(kind, str(res_id), who, call.response)
+            return owned
+
+        @rule(data=st.data(), res=resources)
+        def foreign_read(self, data: st.DataObject, res: Owned) -> None:
+            if spec.resources[res.kind].read is None:
+                return
+            attacker = self.pick(data, "attacker")
+            if not self.foreign(attacker, res.owner):
+                return
+            endpoint = spec.resources[res.kind].read
+            assert endpoint is not None
+            call = self.call(
+                f"read {res.kind} of another",
+                endpoint,
+                attacker,
+                res.id,
+                expected=f"one of {sorted(denied)}",
+            )
+            if call.status not in denied:
+                self.fail(
+                    "foreign-read",
+                    f"{attacker} read {res!r}: HTTP {call.status} {str(call.response)[:300]}",
+                )
+
+        @rule(data=st.data(), kind=st.sampled_from(kinds))
+        def foreign_list(self, data: st.DataObject, kind: str) -> None:
+            who = self.pick(data, "lister")
+            ids = self.listed_ids(kind, who)
+            if ids is None:
+                return
+            self.check_list(kind, who, ids)
+
+        def check_list(self, kind: str, who: Principal, ids: list[str]) -> None:
+            for owned in self.known(kind):
+                if owned.id in ids and self.foreign(who, owned.owner):
+                    self.fail(
+                        "foreign-list",
+                        f"{who}'s list of {kind} holds {owned!r}",
+                        foreign_ids=[owned.id],
+                    )
+
+        def known(self, kind: str) -> list[Owned]:
+            values = [self.names_to_values[ref.name] for ref in self.bundle("resources")]
+            found = [o for o in values if isinstance(o, Owned) and o.kind == kind]
+            return found + [o for o in self.fixture_owned if o.kind == kind]
+
+        @rule(data=st.data(), res=resources)
+        def foreign_update(self, data: st.DataObject, res: Owned) -> None:
+            if spec.resources[res.kind].update is None:
+                return
+            attacker = self.pick(data, "attacker")
+            if not self.foreign(attacker, res.owner):
+                return
+            endpoint = spec.resources[res.kind].update
+            assert endpoint is not None
+            call = self.call(
+                f"update {res.kind} of another",
+                endpoint,
+                attacker,
+                res.id,
+                expected=f"one of {sorted(denied)}",
+            )
+            if call.status not in denied:
+                self.fail("foreign-update", f"{attacker} updated {res!r}: HTTP {call.status}")
+            self.owner_unchanged(res)
+
+        @rule(data=st.data(), res=resources)
+        def foreign_delete(self, data: st.DataObject, res: Owned) -> None:
+            if spec.resources[res.kind].delete is None:
+                return
+            attacker = self.pick(data, "attacker")
+            if not self.foreign(attacker, res.owner):
+                return
+            endpoint = spec.resources[res.kind].delete
+            assert endpoint is not None
+            call = self.call(
+                f"delete {res.kind} of another",
+                endpoint,
+                attacker,
+                res.id,
+                expected=f"one of {sorted(denied)}",
+            )
+            if call.status not in denied:
+                self.fail("foreign-delete", f"{attacker} deleted {res!r}: HTTP {call.status}")
+            self.owner_unchanged(res)
+
+        def owner_unchanged(self, res: Owned) -> None:
+            endpoint = spec.resources[res.kind].read
+            if endpoint is None:
+                return
+            call = self.call(
+                f"owner re-reads {res.kind}", endpoint, res.owner, res.id, expected="200, unchanged"
+            )
+            if call.status != 200:
+                self.fail(
+                    "foreign-change",
+                    f"after another tenant's attempt, {res.owner} cannot read {res!r} (HTTP {call.status})",
+                    mode="not-ok",
+                )
+
+        @rule(res=resources)
+        def owner_read(self, res: Owned) -> None:
+            if spec.resources[res.kind].read is None:
+                return
+            endpoint = spec.resources[res.kind].read
+            assert endpoint is not None
+            call = self.call(f"owner reads {res.kind}", endpoint, res.owner, res.id, expected="200")
+            if call.status != 200:
+                self.fail(
+                    "owner-read",
+                    f"{res.owner} cannot read its own {res!r}: HTTP {call.status} {str(call.response)[:200]}",
+                    mode="not-ok",
+                )
+
+        @rule(data=st.data(), kind=st.sampled_from(creatable or ["-"]))
+        def hinted_create(self, data: st.DataObject, kind: str) -> None:
+            if kind == "-":
+                return
+            attacker = self.pick(data, "attacker")
+            victim = self.pick(data, "victim")
+            if not self.foreign(attacker, victim) or attacker.tenant == victim.tenant:
+                return
+            resource = spec.resources[kind]
+            hint = data.draw(st.sampled_from(resource.tenant_hints), label="tenant hint")
+            where, _, name = hint.partition(":")
+            kwargs: dict[str, Any] = {}
+            if where == "query":
+                kwargs["query"] = {name: victim.tenant}
+            elif where == "header":
+                kwargs["headers"] = {name: victim.tenant}
+            else:
+                kwargs["body_extra"] = {name: victim.tenant}
+            assert resource.create is not None
+            call = self.call(
+                f"create {kind} claiming {hint}={victim.tenant}",
+                resource.create,
+                attacker,
+                expected="owned by the token's tenant",
+                **kwargs,
+            )
+            if call.status not in resource.create.expect:
+                return
+            res_id = json_path(call.response, resource.create.id)
+            if res_id is None:
+                return
+            ids = self.listed_ids(kind, victim)
+            leaked_by = "list" if ids is not None and str(res_id) in ids else None
+            evidence = len(self.client.calls) - 1
+            if leaked_by is None and resource.read is not None:
+                seen = self.call(
+                    f"victim reads {kind} planted via {hint}",
+                    resource.read,
+                    victim,
+                    str(res_id),
+                    expected=f"one of {sorted(denied)}",
+                )
+                if seen.status not in denied:
+                    leaked_by = "read"
+                    evidence = len(self.client.calls) - 1
+            if leaked_by is None:
+                return
+            mode = "listed" if leaked_by == "list" else "not-denied"
+            # Did the hint move the resource into the victim's tenant (IDOR), or does the victim
+            # simply see everybody's data (a plain leak)? The attacker's own view tells.
+            mine = self.attacker_still_owns(kind, attacker, str(res_id))
+            if mine:
+                self.fail(
+                    f"foreign-{leaked_by}",
+                    f"{victim} can {leaked_by} {kind}:{res_id} owned by {attacker}",
+                    evidence=evidence,
+                    mode=mode,
+                    foreign_ids=[str(res_id)],
+                )
+            self.fail(
+                "idor-create",
+                f"{attacker} created {kind}:{res_id} inside {victim.tenant}'s data via {hint}",
+                evidence=evidence,
+                mode=mode,
+                foreign_ids=[str(res_id)],
+            )
+
+        def attacker_still_owns(self, kind: str, attacker: Principal, res_id: str) -> bool:
+            resource = spec.resources[kind]
+            if resource.read is not None:
+                own = self.call(
+                    f"creator reads {kind}", resource.read, attacker, res_id, expected="200"
+                )
+                return own.status == 200
+            ids = self.listed_ids(kind, attacker)
+            return ids is not None and res_id in ids
+
+        @rule(data=st.data(), kind=st.sampled_from(kinds))
+        def hinted_list(self, data: st.DataObject, kind: str) -> None:
+            attacker = self.pick(data, "attacker")
+            victim = self.pick(data, "victim")
+            if attacker.tenant == victim.tenant:
+                return
+            hint = data.draw(
+                st.sampled_from(spec.resources[kind].tenant_hints), label="tenant hint"
+            )
+            where, _, name = hint.partition(":")
+            if where == "body":
+                return
+            kwargs: dict[str, Any] = (
+                {"query": {name: victim.tenant}}
+                if where == "query"
+                else {"headers": {name: victim.tenant}}
+            )
+            ids = self.listed_ids(kind, attacker, **kwargs)
+            if ids is not None:
+                self.check_list(kind, attacker, ids)
+
+        @rule(data=st.data(), kind=st.sampled_from(kinds))
+        def guessed_read(self, data: st.DataObject, kind: str) -> None:
+            endpoint = spec.resources[kind].read
+            if endpoint is None:
+                return
+            who = self.pick(data, "guesser")
+            guess = str(uuid.uuid4())
+            call = self.call(
+                f"read a guessed {kind} id",
+                endpoint,
+                who,
+                guess,
+                expected=f"one of {sorted(denied)}",
+            )
+            if call.status not in denied:
+                self.fail(
+                    "guessed-read", f"{who} read never-created {kind}:{guess}: HTTP {call.status}"
+                )
+
+        def teardown(self) -> None:
+            self.client.close()
+
+    return IsolationMachine

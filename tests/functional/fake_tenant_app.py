@@ -1,0 +1,145 @@
+"""A small multi-tenant orders API, correct or broken on purpose, to prove the isolation machine
+finds each bug class. Tokens are 'TENANT|USER' (the tests mint them); no crypto needed here."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+VARIANTS = (
+    "correct",
+    "trusts_query",
+    "prefix_list",
+    "unfiltered_list",
+    "no_owner_check",
+    "case_insensitive",
+    "trusts_body",
+)
+
+
+def make_handler(variant: str, store: dict[str, dict[str, object]]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def answer(self, status: int, body: object) -> None:
+            raw = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def tenant(
+            self, query: dict[str, list[str]], body: dict[str, object] | None = None
+        ) -> str | None:
+            auth = self.headers.get("authorization", "")
+            if not auth.startswith("Bearer ") or "|" not in auth:
+                return None
+            tenant = auth[7:].split("|", 1)[0]
+            if variant == "trusts_query" and query.get("tenant_id"):
+                return query["tenant_id"][0]
+            if variant == "trusts_body" and body and isinstance(body.get("tenant_id"), str):
+                return str(body["tenant_id"])
+            if variant == "case_insensitive":
+                return tenant.lower()
+            return tenant
+
+        def route(self, method: str) -> None:
+            parts = urlsplit(self.path)
+            query = parse_qs(parts.query)
+            length = int(self.headers.get("content-length") or 0)
+            body = json.loads(self.rfile.read(length)) if length else None
+            tenant = self.tenant(query, body)
+            if tenant is None:
+                return self.answer(401, {"message": "Unauthorized"})
+            segments = [s for s in parts.path.split("/") if s]
+            if segments == ["orders"] and method == "POST":
+                order = {
+                    "order_id": str(uuid.uuid4()),
+                    "tenant": tenant,
+                    "note": (body or {}).get("note", ""),
+                }
+                store[order["order_id"]] = order
+                return self.answer(201, order)
+            if segments == ["orders"] and method == "GET":
+                if variant == "unfiltered_list":
+                    items = list(store.values())
+                elif variant == "prefix_list":
+                    items = [o for o in store.values() if str(o["tenant"]).startswith(tenant)]
+                else:
+                    items = [o for o in store.values() if o["tenant"] == tenant]
+                return self.answer(200, {"items": items})
+            if len(segments) == 2 and segments[0] == "orders":
+                order = store.get(segments[1])
+                if order is None or (variant != "no_owner_check" and order["tenant"] != tenant):
+                    return self.answer(404, {"message": "not found"})
+                if method == "GET":
+                    return self.answer(200, order)
+                if method == "PATCH":
+                    order["note"] = (body or {}).get("note", "")
+                    return self.answer(200, order)
+                if method == "DELETE":
+                    del store[segments[1]]
+                    return self.answer(204, {})
+            return self.answer(404, {"message": "Not Found"})
+
+        def do_GET(self) -> None:
+            self.route("GET")
+
+        def do_POST(self) -> None:
+            self.route("POST")
+
+        def do_PATCH(self) -> None:
+            self.route("PATCH")
+
+        def do_DELETE(self) -> None:
+            self.route("DELETE")
+
+    return Handler
+
+
+@contextmanager
+def serve(variant: str) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(variant, {}))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+SPEC = {
+    "owner": "tenant",
+    "resources": {
+        "order": {
+            "create": {
+                "method": "POST",
+                "path": "/orders",
+                "body": {"note": "{text}"},
+                "id": "$.order_id",
+                "expect": [201],
+            },
+            "read": {"method": "GET", "path": "/orders/{id}"},
+            "list": {
+                "method": "GET",
+                "path": "/orders",
+                "items": "$.items",
+                "id_field": "order_id",
+            },
+            "update": {"method": "PATCH", "path": "/orders/{id}", "body": {"note": "{text}"}},
+            "delete": {"method": "DELETE", "path": "/orders/{id}"},
+            "tenant_hints": ["query:tenant_id", "header:x-tenant-id", "body:tenant_id"],
+        }
+    },
+}
