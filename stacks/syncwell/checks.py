@@ -1,0 +1,166 @@
+"""SyncWell's own invariants, called by the gameday runner after a run: ``fn(env, stack)``.
+
+Each returns ``{"name", "passed", "observed", "target", "details"}``.
+
+* :func:`no_lost_jobs`: every job the API accepted (a ``JOB#`` item not ``REJECTED``) either
+  succeeded (or was cancelled because the user removed its connection) or is in the DLQ;
+* :func:`no_duplicate_jobs`: no idempotency key produced two jobs, and no source activity was
+  written twice to a destination (asked of the fake provider server when it is running);
+* :func:`hot_path_success_ratio` / :func:`manual_sync_p95_s`: the external SLOs of section 3b.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import urllib.request
+from collections import Counter
+from typing import Any
+
+TERMINAL_OK = {"SUCCEEDED", "CANCELLED"}
+
+
+def _ddb_jobs(env: Any, stack: Any) -> list[dict[str, Any]]:
+    ddb = env.client("dynamodb", direct=True)
+    table = stack.resources["SyncWellMetadata"].physical_id
+    jobs: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "FilterExpression": "begins_with(SK, :job)",
+        "ExpressionAttributeValues": {":job": {"S": "JOB#"}},
+        "ConsistentRead": True,
+    }
+    while True:
+        answer = ddb.scan(**kwargs)
+        for item in answer.get("Items", []):
+            jobs.append({k: next(iter(v.values())) for k, v in item.items()})
+        if not answer.get("LastEvaluatedKey"):
+            return jobs
+        kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+
+def _queue_depth(sqs: Any, url: str) -> int:
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return sum(
+        int(attrs.get(k, 0))
+        for k in (
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        )
+    )
+
+
+def dlq_job_ids(env: Any, stack: Any) -> set[str]:
+    """Job ids of the messages in the hot-path DLQ; the messages stay there."""
+    sqs = env.client("sqs", direct=True)
+    url = stack.resources["HotPathSyncDlq"].physical_id
+    seen: dict[str, str] = {}
+    handles: list[str] = []
+    empty = 0
+    while empty < 2:
+        answer = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=0
+        )
+        messages = answer.get("Messages", [])
+        if not messages:
+            empty += 1
+            continue
+        for m in messages:
+            handles.append(m["ReceiptHandle"])
+            try:
+                seen[m["MessageId"]] = str(json.loads(m["Body"]).get("jobId", ""))
+            except (ValueError, AttributeError):
+                seen[m["MessageId"]] = ""
+    for start in range(0, len(handles), 10):
+        sqs.change_message_visibility_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                for i, h in enumerate(handles[start : start + 10])
+            ],
+        )
+    return {j for j in seen.values() if j}
+
+
+def wait_drained(env: Any, stack: Any, timeout_s: float = 60.0) -> bool:
+    sqs = env.client("sqs", direct=True)
+    url = stack.resources["HotPathSyncQueue"].physical_id
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if _queue_depth(sqs, url) == 0:
+            return True
+        time.sleep(1.0)
+    return _queue_depth(sqs, url) == 0
+
+
+def no_lost_jobs(env: Any, stack: Any, drain_timeout_s: float = 60.0) -> dict[str, Any]:
+    drained = wait_drained(env, stack, drain_timeout_s)
+    jobs = [j for j in _ddb_jobs(env, stack) if j.get("status") != "REJECTED"]
+    in_dlq = dlq_job_ids(env, stack)
+    lost = [
+        j["jobId"] for j in jobs if j.get("status") not in TERMINAL_OK and j["jobId"] not in in_dlq
+    ]
+    return {
+        "name": "no_lost_jobs",
+        "passed": not lost,
+        "observed": len(lost),
+        "target": 0,
+        "details": {
+            "accepted": len(jobs),
+            "in_dlq": len(in_dlq),
+            "queue_drained": drained,
+            "lost": lost[:50],
+            "statuses": dict(Counter(str(j.get("status")) for j in jobs)),
+        },
+    }
+
+
+def _provider_duplicates(stack: Any) -> int | None:
+    url = stack.parameters.get("ProviderBaseUrl")
+    if not url:
+        return None
+    try:
+        with urllib.request.urlopen(
+            f"{url.rstrip('/')}/_control/duplicates", timeout=5
+        ) as response:
+            return int(json.loads(response.read()).get("duplicates", 0))
+    except (OSError, ValueError):
+        return None
+
+
+def no_duplicate_jobs(env: Any, stack: Any) -> dict[str, Any]:
+    jobs = _ddb_jobs(env, stack)
+    keys = Counter((j["PK"], j.get("idempotencyKey")) for j in jobs if j.get("idempotencyKey"))
+    same_key = sum(n - 1 for n in keys.values() if n > 1)
+    written_twice = _provider_duplicates(stack)
+    observed = same_key + (written_twice or 0)
+    return {
+        "name": "no_duplicate_jobs",
+        "passed": observed == 0,
+        "observed": observed,
+        "target": 0,
+        "details": {"jobs_sharing_a_key": same_key, "activities_written_twice": written_twice},
+    }
+
+
+def hot_path_success_ratio(env: Any, stack: Any) -> float:
+    jobs = [j for j in _ddb_jobs(env, stack) if j.get("status") != "REJECTED"]
+    if not jobs:
+        return 1.0
+    return 1.0 - len(dlq_job_ids(env, stack) & {j["jobId"] for j in jobs}) / len(jobs)
+
+
+def manual_sync_p95_s(env: Any, stack: Any) -> float:
+    took = sorted(
+        float(j["completedAt"]) - float(j["acceptedAt"])
+        for j in _ddb_jobs(env, stack)
+        if j.get("mode") == "manual"
+        and j.get("status") == "SUCCEEDED"
+        and j.get("completedAt")
+        and j.get("acceptedAt")
+    )
+    if not took:
+        return 0.0
+    return took[min(len(took) - 1, math.ceil(0.95 * len(took)) - 1)]

@@ -1,0 +1,1 @@
+"""Fakes of SyncWell's third parties (run as processes beside the stack)."""

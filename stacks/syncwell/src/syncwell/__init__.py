@@ -1,0 +1,1 @@
+"""SyncWell backend handlers (seed 001): API, hot-path worker, coalescer, scheduler, exporter."""

@@ -1,0 +1,79 @@
+"""Shared plumbing: configuration from the environment, lazily created AWS clients, JSON logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from functools import cache
+from typing import Any
+
+__all__ = ["client", "env", "env_float", "env_int", "log", "now"]
+
+_logger = logging.getLogger("syncwell")
+if not _logger.handlers:
+    _handler = logging.StreamHandler(sys.stderr)
+    _handler.setFormatter(logging.Formatter("%(message)s"))
+    _logger.addHandler(_handler)
+    _logger.setLevel(os.environ.get("LOG_LEVEL", "WARNING").upper())
+    _logger.propagate = False
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def now() -> float:
+    return time.time()
+
+
+def log(level: int, message: str, **fields: Any) -> None:
+    """One structured JSON log line (``correlationId`` is passed by callers that have one)."""
+    if _logger.isEnabledFor(level):
+        _logger.log(
+            level,
+            json.dumps(
+                {"level": logging.getLevelName(level), "msg": message, **fields}, default=str
+            ),
+        )
+
+
+@cache
+def _client(service: str, endpoint: str | None, region: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"max_attempts": 3, "mode": "standard"},
+        connect_timeout=2,
+        read_timeout=10,
+        max_pool_connections=20,
+    )
+    return boto3.session.Session().client(
+        service, endpoint_url=endpoint or None, region_name=region, config=config
+    )
+
+
+def client(service: str) -> Any:
+    """A boto3 client, reused across invocations (keyed by the current endpoint settings)."""
+    endpoint = os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}") or os.environ.get(
+        "AWS_ENDPOINT_URL"
+    )
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return _client(service, endpoint, region)

@@ -1,0 +1,77 @@
+"""Export jobs: ``ExportQueue`` → a ZIP of JSON files (one per canonical data type, plus the
+account) in the export bucket at ``exports/{userId}/{jobId}.zip``; the API hands out a pre-signed
+URL valid for 1 hour."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import zipfile
+from typing import Any
+
+from syncwell.common import client, env, log
+from syncwell.store import Table, is_conditional_failure, user_pk
+from syncwell.users import iso
+
+__all__ = ["build_archive", "handler"]
+
+_SECRET_FIELDS = {"CredentialArn", "PK"}
+
+
+def build_archive(items: list[dict[str, Any]], data_types: list[str]) -> bytes:
+    account = [i for i in items if i["SK"] in ("PROFILE",)]
+    conns = [
+        {k: val for k, val in i.items() if k not in _SECRET_FIELDS}
+        for i in items
+        if i["SK"].startswith("CONN#")
+    ]
+    jobs = [
+        {k: val for k, val in i.items() if k not in ("PK", "requestHash")}
+        for i in items
+        if i["SK"].startswith("JOB#")
+    ]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("account.json", json.dumps(account, indent=2, default=str))
+        archive.writestr("connections.json", json.dumps(conns, indent=2, default=str))
+        for data_type in data_types:
+            mine = [j for j in jobs if j.get("dataType") == data_type]
+            archive.writestr(
+                f"{data_type}.json",
+                json.dumps({"dataType": data_type, "syncJobs": mine}, indent=2, default=str),
+            )
+    return buffer.getvalue()
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    table = Table()
+    failures = []
+    for record in event.get("Records", []):
+        try:
+            body = json.loads(record["body"])
+            pk = user_pk(body["userId"])
+            items = [i for i in table.query(pk, consistent=True) if not i["SK"].startswith("IDEM#")]
+            if not any(i["SK"] == f"EXPORT#{body['jobId']}" for i in items):
+                continue  # user deleted meanwhile
+            key = f"exports/{body['userId']}/{body['jobId']}.zip"
+            client("s3").put_object(
+                Bucket=env("EXPORT_BUCKET"),
+                Key=key,
+                Body=build_archive(items, body.get("dataTypes") or []),
+                ContentType="application/zip",
+            )
+            table.update(
+                pk,
+                f"EXPORT#{body['jobId']}",
+                "SET #s = :s, s3Key = :k, completedAt = :t",
+                names={"#s": "status"},
+                values={":s": "SUCCEEDED", ":k": key, ":t": iso()},
+                condition="attribute_exists(PK)",
+            )
+        except Exception as exc:
+            if is_conditional_failure(exc):
+                continue
+            log(logging.ERROR, "export failed", error=repr(exc)[:300])
+            failures.append({"itemIdentifier": record["messageId"]})
+    return {"batchItemFailures": failures}

@@ -1,0 +1,634 @@
+"""The hot-path worker (section 3, model 1): SQS ``HotPathSyncQueue``, batches of 10,
+``ReportBatchItemFailures``.
+
+Jobs of one user for one source and data type never run at the same time (a ``LANE#`` lease
+item); within a batch, a later job for a lane an earlier job just synced is answered by that
+sync. Per job: rate-limiter tokens (Redis; degraded mode without it) → idempotency lock (diagram 9)
+→ credentials (JIT cache → Secrets Manager) → metadata-first fetch → conflict resolution →
+hydrate only what must be written → write to the destination. Per batch: one ``BatchWriteItem``
+for the sync-state items of jobs that wrote something (nothing for empty syncs), then the job
+and lock items, then ``SyncSucceeded`` events (``PutEvents``, 10 per call).
+
+Outcomes of a message:
+* success / duplicate / cancelled → deleted (not in ``batchItemFailures``);
+* deferred (rate limited, provider 429, Redis down, lock busy) → returned to the queue with
+  ``ChangeMessageVisibility`` and exponential backoff with full jitter. A deferred job must not
+  reach the DLQ just for being deferred, so from the ``REQUEUE_AFTER_RECEIVES``-th receive it is
+  re-sent as a fresh message (with ``DelaySeconds``) and the old one deleted;
+* failed (provider 5xx, 401 after refresh, bad message) → left in the queue (short backoff);
+  after ``maxReceiveCount`` (5) receives SQS moves it to the DLQ and the job is ``FAILED``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncwell import cache
+from syncwell.backoff import full_jitter
+from syncwell.common import client, env, env_float, env_int, log
+from syncwell.providers import (
+    CREDENTIALS,
+    PermanentError,
+    ProviderClient,
+    ProviderTokens,
+    RateLimited,
+    TransientError,
+    Unauthorized,
+    credentials,
+    save_tokens,
+)
+from syncwell.store import (
+    DynamoLockStore,
+    Table,
+    decide_idempotency,
+    is_conditional_failure,
+    to_ddb,
+    user_pk,
+)
+from syncwell.users import invalidate_config, iso, load_user_config
+
+__all__ = ["Outcome", "handler"]
+
+OWNER = str(uuid.uuid4())  # this execution environment, as lock owner
+
+
+class Defer(Exception):
+    def __init__(self, reason: str, hint_s: float = 0.0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.hint_s = hint_s
+
+
+class Fail(Exception):
+    def __init__(self, reason: str, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
+@dataclass
+class Outcome:
+    message_id: str
+    kind: str  # success | duplicate | cancelled | discarded | deferred | requeued | failed
+    reason: str = ""
+    records: int = 0
+    job: dict[str, Any] | None = None
+    state: dict[str, Any] | None = None
+    lock_key: str | None = None
+    lane: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _max_receives() -> int:
+    return env_int("MAX_RECEIVE_COUNT", 5)
+
+
+def _receive_count(record: dict[str, Any]) -> int:
+    try:
+        return int((record.get("attributes") or {}).get("ApproximateReceiveCount", "1"))
+    except ValueError:
+        return 1
+
+
+def _queue_url(record: dict[str, Any]) -> str:
+    url = env("HOT_PATH_QUEUE_URL")
+    if url:
+        return url
+    arn = str(record.get("eventSourceARN", ""))
+    parts = arn.split(":")
+    return client("sqs").get_queue_url(QueueName=parts[-1], QueueOwnerAWSAccountId=parts[4])[
+        "QueueUrl"
+    ]
+
+
+def change_visibility(record: dict[str, Any], seconds: int, sleep: Any = time.sleep) -> bool:
+    """ChangeMessageVisibility with 3 retries and exponential backoff ([R-003])."""
+    sqs = client("sqs")
+    for attempt in range(4):
+        try:
+            sqs.change_message_visibility(
+                QueueUrl=_queue_url(record),
+                ReceiptHandle=record["receiptHandle"],
+                VisibilityTimeout=max(0, min(43200, int(seconds))),
+            )
+            return True
+        except Exception as exc:
+            if attempt == 3:
+                log(
+                    logging.CRITICAL,
+                    "ChangeMessageVisibility failed; the message will be "
+                    "redelivered when its visibility timeout ends",
+                    error=repr(exc)[:200],
+                )
+                return False
+            sleep(full_jitter(attempt, 0.05, 1.0))
+    return False
+
+
+def backoff_delay(attempt: int, hint_s: float = 0.0) -> int:
+    base = env_float("BACKOFF_BASE_S", 2.0)
+    cap = env_float("BACKOFF_CAP_S", 900.0)
+    return math.ceil(min(cap, max(hint_s, full_jitter(attempt, base, cap))))
+
+
+def _requeue(record: dict[str, Any], body: dict[str, Any], delay: int) -> None:
+    body = {**body, "deferrals": int(body.get("deferrals", 0)) + 1}
+    client("sqs").send_message(
+        QueueUrl=_queue_url(record),
+        MessageBody=json.dumps(body, separators=(",", ":")),
+        DelaySeconds=max(0, min(900, delay)),
+        MessageAttributes={
+            "userId": {"DataType": "String", "StringValue": str(body.get("userId", ""))}
+        },
+    )
+
+
+# -- one job -------------------------------------------------------------------------------------
+
+
+class Context:
+    def __init__(self) -> None:
+        self.table = Table()
+        self.locks = DynamoLockStore(self.table)
+        self.providers: dict[str, ProviderClient] = {}
+        self.synced: dict[str, str] = {}  # user|lane -> job id that synced it in this batch
+
+    def provider(self, name: str) -> ProviderClient:
+        if name not in self.providers:
+            self.providers[name] = ProviderClient(name)
+        return self.providers[name]
+
+
+def _token_for(ctx: Context, user_id: str, conn_id: str, conn: dict[str, Any]) -> ProviderTokens:
+    pointer = str(conn["CredentialArn"])
+    tokens = credentials(pointer)
+    if tokens.expired(time.time()):
+        tokens = _refresh(ctx, user_id, conn_id, conn, tokens)
+    return tokens
+
+
+def _refresh(
+    ctx: Context, user_id: str, conn_id: str, conn: dict[str, Any], tokens: ProviderTokens
+) -> ProviderTokens:
+    if not tokens.refresh_token:
+        _needs_reauth(ctx, user_id, conn_id)
+        raise Fail(f"{conn_id}: token expired and no refresh token", permanent=True)
+    try:
+        fresh = ProviderTokens.from_oauth(
+            ctx.provider(conn["provider"]).refresh(tokens.refresh_token), time.time()
+        )
+    except Unauthorized:
+        _needs_reauth(ctx, user_id, conn_id)
+        raise Fail(
+            f"{conn_id}: refresh refused; user must re-authenticate", permanent=True
+        ) from None
+    fresh.owner_id = fresh.owner_id or tokens.owner_id
+    save_tokens(str(conn["CredentialArn"]), fresh)
+    CREDENTIALS.put(str(conn["CredentialArn"]), fresh)
+    return fresh
+
+
+def _needs_reauth(ctx: Context, user_id: str, conn_id: str) -> None:
+    """Connection → ``needs_reauth``; ``ReAuthStatus`` set (the sparse GSI finds it)."""
+    try:
+        ctx.table.update(
+            user_pk(user_id),
+            f"CONN#{conn_id}",
+            "SET #st = :nr, ReAuthStatus = :p, version = version + :one, updatedAt = :now",
+            names={"#st": "Status"},
+            values={":nr": "needs_reauth", ":p": "pending_user_action", ":one": 1, ":now": iso()},
+            condition="attribute_exists(PK)",
+        )
+    except Exception as exc:
+        if not is_conditional_failure(exc):
+            raise
+    invalidate_config(user_id)
+
+
+def _call(ctx: Context, user_id: str, conn_id: str, conn: dict[str, Any], fn: Any) -> Any:
+    """A provider call with the connection's token; one refresh on 401."""
+    tokens = _token_for(ctx, user_id, conn_id, conn)
+    try:
+        return fn(tokens.access_token)
+    except Unauthorized:
+        CREDENTIALS.invalidate(str(conn["CredentialArn"]))
+        tokens = _refresh(ctx, user_id, conn_id, conn, tokens)
+        try:
+            return fn(tokens.access_token)
+        except Unauthorized:
+            _needs_reauth(ctx, user_id, conn_id)
+            raise Fail(f"{conn_id}: 401 after refresh", permanent=True) from None
+
+
+def _just_before(timestamp: str) -> str:
+    """One second before ``timestamp``: providers list activities strictly after ``since``, and
+    the destination's copy of the earliest activity must be part of the comparison."""
+    from datetime import UTC, datetime, timedelta
+
+    try:
+        moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        return timestamp
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment.astimezone(UTC) - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _resolve(source: list[dict[str, Any]], dest: list[dict[str, Any]], strategy: str) -> list[str]:
+    """Conflict resolution on metadata only: ids of source activities to hydrate and write."""
+    if strategy == "source_wins":
+        return [m["id"] for m in source]
+    present = {(m.get("startTime"), m.get("activityType")) for m in dest}
+    return [m["id"] for m in source if (m.get("startTime"), m.get("activityType")) not in present]
+
+
+def _take_tokens(providers: list[str], priority: str) -> None:
+    for name in providers:
+        try:
+            allowed, wait_ms = cache.take_token(name, priority)
+        except cache.CacheUnavailable:
+            raise Defer("degraded: rate limiter unavailable, third parties not called") from None
+        if not allowed:
+            raise Defer(f"rate limited ({name})", wait_ms / 1000.0)
+
+
+def process(ctx: Context, record: dict[str, Any], body: dict[str, Any]) -> Outcome:
+    mid = record["messageId"]
+    user_id, job_id = body["userId"], body["jobId"]
+    pk = user_pk(user_id)
+    job = ctx.table.get(pk, f"JOB#{job_id}")
+    if job is None:
+        return Outcome(mid, "discarded", "job unknown (user deleted?)")
+    if job.get("status") in ("SUCCEEDED", "CANCELLED"):
+        return Outcome(mid, "duplicate", f"job already {job['status']}")
+    config = load_user_config(ctx.table, user_id) or {"connections": {}, "syncConfigs": {}}
+    conns = config["connections"]
+    kind = body.get("type", "sync")
+    dest_id = body["destinationConnectionId"]
+    src_id = body.get("sourceConnectionId")
+    needed = [dest_id] + ([src_id] if src_id else [])
+    missing = [c for c in needed if c not in conns]
+    if missing:
+        return Outcome(mid, "cancelled", f"connection {missing[0]} was removed", job=job)
+    inactive = [c for c in needed if conns[c].get("Status") != "active"]
+    if inactive:
+        raise Fail(
+            f"connection {inactive[0]} is {conns[inactive[0]].get('Status')}", permanent=True
+        )
+    providers = sorted({conns[c]["provider"] for c in needed})
+    _take_tokens(providers, str(body.get("priority", "medium")))
+    key = str(body.get("idempotencyKey") or job_id)
+    decision = decide_idempotency(
+        ctx.locks, user_id, key, job_id, OWNER, time.time(), env_float("LOCK_LEASE_S", 120)
+    )
+    if decision.action == "duplicate":
+        return Outcome(mid, "duplicate", "idempotency key COMPLETED")
+    if decision.action == "busy":
+        raise Defer("another worker holds the idempotency lock")
+    # one sync at a time per source and data type (per destination for uploads): two jobs of
+    # the same user running together would read the same cursor and write the same activities
+    lane = f"device##{dest_id}" if kind == "device_upload" else f"{src_id}##{body['dataType']}"
+    leader = ctx.synced.get(f"{user_id}|{lane}")
+    if leader is not None:
+        # an earlier job of this batch just synced this source and data type, after this job
+        # was accepted: that sync answers this request too (no second provider round trip)
+        return Outcome(mid, "success", f"covered by {leader}", job=job, lock_key=key)
+    if not acquire_lane(
+        ctx.table, user_id, lane, job_id, time.time(), env_float("LOCK_LEASE_S", 120)
+    ):
+        ctx.locks.release(user_id, key, OWNER)
+        raise Defer("another sync of this source and data type is running")
+    try:
+        if kind == "device_upload":
+            records, state = _device_upload(ctx, user_id, body, conns)
+        else:
+            records, state = _cloud_sync(ctx, user_id, body, conns, config)
+    except BaseException:
+        release_lane(ctx.table, user_id, lane, job_id)
+        ctx.locks.release(user_id, key, OWNER)
+        raise
+    if kind != "device_upload":
+        ctx.synced[f"{user_id}|{lane}"] = job_id
+    return Outcome(mid, "success", records=records, job=job, state=state, lock_key=key, lane=lane)
+
+
+def acquire_lane(
+    table: Table, user_id: str, lane: str, job_id: str, now: float, lease_s: float
+) -> bool:
+    try:
+        table.put(
+            {
+                "PK": user_pk(user_id),
+                "SK": f"LANE#{lane}",
+                "owner": job_id,
+                "leaseUntil": int(now + lease_s),
+                "ttl": int(now + lease_s + 3600),
+            },
+            condition="attribute_not_exists(PK) OR leaseUntil < :now OR #o = :me",
+            names={"#o": "owner"},
+            values={":now": int(now), ":me": job_id},
+        )
+        return True
+    except Exception as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
+
+
+def release_lane(table: Table, user_id: str, lane: str, job_id: str) -> None:
+    try:
+        table.ddb.delete_item(
+            TableName=table.name,
+            Key=to_ddb({"PK": user_pk(user_id), "SK": f"LANE#{lane}"}),
+            ConditionExpression="#o = :me",
+            ExpressionAttributeNames={"#o": "owner"},
+            ExpressionAttributeValues=to_ddb({":me": job_id}),
+        )
+    except Exception as exc:
+        if not is_conditional_failure(exc):
+            log(logging.WARNING, "lane not released (its lease will expire)", error=repr(exc)[:200])
+
+
+def _cloud_sync(
+    ctx: Context, user_id: str, body: dict[str, Any], conns: dict[str, Any], config: dict[str, Any]
+) -> tuple[int, dict[str, Any] | None]:
+    src_id, dest_id, data_type = (
+        body["sourceConnectionId"],
+        body["destinationConnectionId"],
+        body["dataType"],
+    )
+    src, dest = conns[src_id], conns[dest_id]
+    sync_cfg = config.get("syncConfigs", {}).get(f"{src_id}##{data_type}", {})
+    strategy = str(sync_cfg.get("ConflictStrategy", "newest_wins"))
+    state_sk = f"SYNCSTATE#{src_id}##{data_type}"
+    if body.get("mode") == "historical":
+        rng = body.get("dateRange") or {}
+        since, until = rng.get("startDate"), rng.get("endDate")
+    else:
+        state = ctx.table.get(user_pk(user_id), state_sk, consistent=False) or {}
+        since, until = state.get("cursor"), None
+    source_provider = ctx.provider(src["provider"])
+    dest_provider = ctx.provider(dest["provider"])
+    meta = _call(
+        ctx,
+        user_id,
+        src_id,
+        src,
+        lambda t: source_provider.list_metadata(t, data_type, since, until),
+    )
+    if not meta:
+        return 0, None  # write avoidance: nothing new, nothing written
+    earliest = _just_before(min(str(m.get("startTime")) for m in meta))
+    existing = _call(
+        ctx,
+        user_id,
+        dest_id,
+        dest,
+        lambda t: dest_provider.list_metadata(t, data_type, earliest, None),
+    )
+    wanted = _resolve(meta, existing, strategy)
+    written = 0
+    if wanted:
+        full = _call(ctx, user_id, src_id, src, lambda t: source_provider.hydrate(t, wanted))
+        items = [
+            {
+                **{k: val for k, val in a.items() if k != "id"},
+                "sourceId": a.get("id"),
+                "source": src["provider"],
+            }
+            for a in full
+        ]
+        written = _call(ctx, user_id, dest_id, dest, lambda t: dest_provider.write(t, items))
+    cursor = max(str(m.get("startTime")) for m in meta)
+    state_item = {
+        "PK": user_pk(user_id),
+        "SK": state_sk,
+        "cursor": cursor,
+        "lastSyncTime": iso(),
+        "lastRecords": written,
+    }
+    return written, state_item
+
+
+def _device_upload(
+    ctx: Context, user_id: str, body: dict[str, Any], conns: dict[str, Any]
+) -> tuple[int, dict[str, Any] | None]:
+    s3 = client("s3")
+    try:
+        raw = s3.get_object(Bucket=env("UPLOAD_BUCKET"), Key=body["stagedKey"])["Body"].read()
+    except Exception as exc:
+        code = (getattr(exc, "response", {}) or {}).get("Error", {}).get("Code")
+        if code in ("NoSuchKey", "404"):
+            raise Fail("staged upload is gone", permanent=True) from None
+        raise
+    data = json.loads(raw)
+    dest_id = body["destinationConnectionId"]
+    dest = conns[dest_id]
+    provider = ctx.provider(dest["provider"])
+    earliest = _just_before(min(str(d["startTime"]) for d in data))
+    existing = _call(
+        ctx, user_id, dest_id, dest, lambda t: provider.list_metadata(t, "workout", earliest, None)
+    )
+    wanted = set(_resolve(data, existing, "newest_wins"))
+    items = [
+        {
+            **{k: val for k, val in d.items() if k != "id"},
+            "sourceId": d["id"],
+            "source": d.get("source") or "device",
+        }
+        for d in data
+        if d["id"] in wanted
+    ]
+    written = _call(ctx, user_id, dest_id, dest, lambda t: provider.write(t, items)) if items else 0
+    s3.delete_object(Bucket=env("UPLOAD_BUCKET"), Key=body["stagedKey"])
+    return written, None
+
+
+# -- the batch -----------------------------------------------------------------------------------
+
+
+def _provider_hint(body: dict[str, Any]) -> str:
+    return str(body.get("sourceConnectionId") or body.get("destinationConnectionId") or "")
+
+
+def _handle_deferral(
+    record: dict[str, Any], body: dict[str, Any], reason: str, hint_s: float
+) -> Outcome:
+    received = _receive_count(record)
+    attempt = received - 1 + int(body.get("deferrals", 0))
+    delay = backoff_delay(attempt, hint_s)
+    if received >= env_int("REQUEUE_AFTER_RECEIVES", 3):
+        _requeue(record, body, delay)
+        return Outcome(record["messageId"], "requeued", reason, extra={"delay": delay})
+    change_visibility(record, delay)
+    return Outcome(record["messageId"], "deferred", reason, extra={"delay": delay})
+
+
+def _record_failure(ctx: Context, body: dict[str, Any], received: int, reason: str) -> None:
+    final = received >= _max_receives()
+    try:
+        ctx.table.update(
+            user_pk(body["userId"]),
+            f"JOB#{body['jobId']}",
+            "SET #s = :s, attempts = :a, #e = :e, updatedAt = :now",
+            names={"#s": "status", "#e": "error"},
+            values={
+                ":s": "FAILED" if final else "RETRYING",
+                ":a": received,
+                ":e": reason[:300],
+                ":now": iso(),
+            },
+            condition="attribute_exists(PK)",
+        )
+    except Exception as exc:
+        if not is_conditional_failure(exc):
+            log(logging.WARNING, "could not record job failure", error=repr(exc)[:200])
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    ctx = Context()
+    outcomes: list[Outcome] = []
+    parsed: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+    for record in event.get("Records", []):
+        try:
+            body = json.loads(record.get("body") or "")
+            if not isinstance(body, dict) or not {"userId", "jobId"} <= body.keys():
+                raise ValueError("not a job")
+            if "destinationConnectionId" not in body:
+                raise ValueError("no destination")
+        except ValueError:
+            body = None
+        parsed.append((record, body))
+    # grouped execution: jobs of the same connection/provider run together
+    parsed.sort(key=lambda rb: _provider_hint(rb[1]) if rb[1] else "")
+    for record, body in parsed:
+        mid = record["messageId"]
+        if body is None:
+            log(logging.ERROR, "poison message", messageId=mid)
+            outcomes.append(Outcome(mid, "failed", "unparseable message"))
+            continue
+        try:
+            outcomes.append(process(ctx, record, body))
+        except Defer as exc:
+            outcomes.append(_handle_deferral(record, body, exc.reason, exc.hint_s))
+        except RateLimited as exc:
+            outcomes.append(_handle_deferral(record, body, "provider 429", exc.retry_after_s))
+        except (Fail, TransientError, PermanentError) as exc:
+            permanent = isinstance(exc, PermanentError) or (isinstance(exc, Fail) and exc.permanent)
+            reason = exc.reason if isinstance(exc, Fail) else str(exc)
+            received = _receive_count(record)
+            _record_failure(ctx, body, received, reason)
+            change_visibility(record, 1 if permanent else backoff_delay(received - 1))
+            outcomes.append(Outcome(mid, "failed", reason))
+        except Exception as exc:  # AWS dependency failures: retry through the queue
+            log(
+                logging.ERROR,
+                "job failed",
+                jobId=body.get("jobId"),
+                error=repr(exc)[:300],
+                correlationId=body.get("correlationId"),
+            )
+            outcomes.append(Outcome(mid, "failed", repr(exc)[:200]))
+    _finish(ctx, outcomes, {r["messageId"]: b for r, b in parsed if b})
+    failures = [
+        {"itemIdentifier": o.message_id} for o in outcomes if o.kind in ("failed", "deferred")
+    ]
+    log(logging.INFO, "batch", outcomes={o.message_id: o.kind for o in outcomes})
+    return {"batchItemFailures": failures}
+
+
+def _finish(ctx: Context, outcomes: list[Outcome], bodies: dict[str, dict[str, Any]]) -> None:
+    done = [o for o in outcomes if o.kind == "success"]
+    states = [o.state for o in done if o.state is not None]
+    if states:
+        try:
+            ctx.table.batch_write(puts=states)
+        except Exception as exc:
+            log(logging.ERROR, "sync state not written", error=repr(exc)[:200])
+            for o in done:
+                if o.state is not None:
+                    o.kind = "failed"  # redelivered; the lock lease lets a worker take it over
+    entries = []
+    for o in outcomes:
+        body = bodies.get(o.message_id)
+        if body is None:
+            continue
+        try:
+            if o.kind == "success":
+                _complete(ctx, o, body)
+                entries.append(
+                    {
+                        "Source": "syncwell.worker",
+                        "DetailType": "SyncSucceeded",
+                        "EventBusName": env("EVENT_BUS_NAME", "default"),
+                        "Detail": json.dumps(
+                            {
+                                "jobId": body["jobId"],
+                                "userId": body["userId"],
+                                "dataType": body.get("dataType"),
+                                "records": o.records,
+                                "correlationId": body.get("correlationId"),
+                            }
+                        ),
+                    }
+                )
+            elif o.kind == "cancelled":
+                ctx.table.update(
+                    user_pk(body["userId"]),
+                    f"JOB#{body['jobId']}",
+                    "SET #s = :c, #e = :e, updatedAt = :now",
+                    names={"#s": "status", "#e": "error"},
+                    values={":c": "CANCELLED", ":e": o.reason, ":now": iso()},
+                    condition="attribute_exists(PK)",
+                )
+        except Exception as exc:
+            if is_conditional_failure(exc):
+                continue  # the user was deleted meanwhile
+            log(logging.ERROR, "job completion not written", error=repr(exc)[:200])
+            o.kind = "failed"
+    for o in outcomes:  # after the cursor was written: the next sync of the lane may start
+        body = bodies.get(o.message_id)
+        if o.lane and body is not None:
+            release_lane(ctx.table, body["userId"], o.lane, body["jobId"])
+    events = client("events")
+    for start in range(0, len(entries), 10):
+        try:
+            events.put_events(Entries=entries[start : start + 10])
+        except Exception as exc:  # the sync happened; a lost notification is not a lost job
+            log(logging.ERROR, "SyncSucceeded not published", error=repr(exc)[:200])
+
+
+def _complete(ctx: Context, o: Outcome, body: dict[str, Any]) -> None:
+    total = int(((o.job or {}).get("progress") or {}).get("totalChunks", 1))
+    ctx.table.update(
+        user_pk(body["userId"]),
+        f"JOB#{body['jobId']}",
+        "SET #s = :s, recordsWritten = :n, progress = :p, updatedAt = :now, completedAt = :t",
+        names={"#s": "status"},
+        values={
+            ":s": "SUCCEEDED",
+            ":n": o.records,
+            ":now": iso(),
+            ":t": time.time(),
+            ":p": {"totalChunks": total, "processedChunks": total, "failedChunks": 0},
+        },
+        condition="attribute_exists(PK)",
+    )
+    if o.lock_key:
+        ctx.locks.complete(body["userId"], o.lock_key, OWNER, time.time())
+
+
+def stats() -> dict[str, Any]:
+    return {
+        "credential_cache": {
+            "size": len(CREDENTIALS),
+            "hits": CREDENTIALS.hits,
+            "misses": CREDENTIALS.misses,
+        }
+    }

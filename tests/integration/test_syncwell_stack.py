@@ -1,0 +1,768 @@
+"""SyncWell deployed on a real environment; handlers called in-process with API Gateway 2.0 and
+SQS events built here, SQS receive/visibility driven by the test (short visibility timeouts)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.aws import aws_environ
+from harness.config import Settings
+from harness.deploy import deploy_stack
+from harness.env.environment import Environment
+
+pytestmark = pytest.mark.integration
+
+STACK = Path(__file__).resolve().parents[2] / "stacks" / "syncwell"
+sys.path.insert(0, str(STACK / "src"))
+
+
+def _load(name: str, path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+fakes = _load("syncwell_fake_providers", STACK / "fakes" / "providers.py")
+seed_mod = _load("syncwell_seed", STACK / "fixtures" / "seed.py")
+checks = _load("syncwell_checks", STACK / "checks.py")
+
+
+class World:
+    def __init__(self, env: Environment, stack: Any, provider_url: str) -> None:
+        self.env = env
+        self.stack = stack
+        self.provider_url = provider_url
+        self.sqs = env.client("sqs")
+        self.ddb = env.client("dynamodb")
+        self.queue = stack.resources["HotPathSyncQueue"].physical_id
+        self.dlq = stack.resources["HotPathSyncDlq"].physical_id
+        self.table = stack.resources["SyncWellMetadata"].physical_id
+        from syncwell import api, coalescer, exporter, scheduler, worker
+
+        self.api, self.worker, self.coalescer = api, worker, coalescer
+        self.exporter, self.scheduler = exporter, scheduler
+
+    # -- API -------------------------------------------------------------------------------------
+    def call(
+        self,
+        user: str,
+        method: str,
+        path: str,
+        body: Any = None,
+        key: str | None = "auto",
+        tier: str = "FREE",
+    ) -> tuple[int, Any]:
+        headers = {"content-type": "application/json"}
+        if key == "auto" and method in ("POST", "PUT", "DELETE"):
+            key = str(uuid.uuid4())
+        if key and key != "auto":
+            headers["idempotency-key"] = key
+        event = {
+            "version": "2.0",
+            "routeKey": f"{method} {path}",
+            "rawPath": path,
+            "headers": headers,
+            "requestContext": {
+                "http": {"method": method, "path": path},
+                "requestId": str(uuid.uuid4()),
+                "authorizer": {"jwt": {"claims": {"sub": user, "custom:tier": tier}}},
+            },
+            "body": None if body is None else json.dumps(body),
+            "isBase64Encoded": False,
+        }
+        answer = self.api.handler(event)
+        return answer["statusCode"], json.loads(answer["body"]) if answer.get("body") else None
+
+    def submit(self, user: str, key: str | None = None, **change: Any) -> str:
+        body = {
+            "sourceConnectionId": f"conn_strava_{user}",
+            "destinationConnectionId": f"conn_fitbit_{user}",
+            "dataType": "workout",
+            "mode": "manual",
+            **change,
+        }
+        status, answer = self.call(
+            user, "POST", "/v1/sync-jobs", body, key=key or str(uuid.uuid4())
+        )
+        assert status == 202, answer
+        return str(answer["jobId"])
+
+    def job(self, user: str, job_id: str) -> dict[str, Any]:
+        status, answer = self.call(user, "GET", f"/v1/sync-jobs/{job_id}")
+        assert status == 200, answer
+        return dict(answer)
+
+    # -- SQS as the Lambda event source mapping would drive it -----------------------------------
+    def receive(self, url: str | None = None, visibility: int = 2) -> list[dict[str, Any]]:
+        answer = self.sqs.receive_message(
+            QueueUrl=url or self.queue,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=visibility,
+            WaitTimeSeconds=0,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        return answer.get("Messages", [])
+
+    @staticmethod
+    def records(messages: list[dict[str, Any]], arn: str) -> dict[str, Any]:
+        return {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m.get("Attributes", {}),
+                    "messageAttributes": {
+                        k: {"stringValue": a.get("StringValue"), "dataType": a["DataType"]}
+                        for k, a in (m.get("MessageAttributes") or {}).items()
+                    },
+                    "md5OfBody": m.get("MD5OfBody"),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": arn,
+                    "awsRegion": "us-east-1",
+                }
+                for m in messages
+            ]
+        }
+
+    def run_worker_once(self, visibility: int = 2) -> tuple[list[str], dict[str, Any]]:
+        messages = self.receive(visibility=visibility)
+        if not messages:
+            return [], {"batchItemFailures": []}
+        result = self.worker.handler(
+            self.records(messages, self.stack.resources["HotPathSyncQueue"].arn)
+        )
+        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for m in done:
+            self.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=m["ReceiptHandle"])
+        return [m["MessageId"] for m in messages], result
+
+    def drain(self, rounds: int = 30, pause: float = 0.3, until: Any = None) -> None:
+        for _ in range(rounds):
+            seen, _ = self.run_worker_once()
+            if until is not None and until():
+                return
+            if not seen and until is None and self.depth() == 0:
+                return
+            time.sleep(pause)
+
+    def depth(self, url: str | None = None) -> int:
+        attrs = self.sqs.get_queue_attributes(QueueUrl=url or self.queue, AttributeNames=["All"])[
+            "Attributes"
+        ]
+        return sum(
+            int(attrs[k])
+            for k in (
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            )
+        )
+
+    def fake(self, path: str, body: Any = None, method: str | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.provider_url + path, data=data, method=method or ("POST" if data else "GET")
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())
+
+    def account(self, provider_account: str) -> list[dict[str, Any]]:
+        return self.ddb.query(
+            TableName=self.table,
+            IndexName="ProviderAccount-gsi",
+            KeyConditionExpression="ProviderAccount = :a",
+            ExpressionAttributeValues={":a": {"S": provider_account}},
+        )["Items"]
+
+    def items(self, pk: str) -> list[dict[str, Any]]:
+        return self.ddb.query(
+            TableName=self.table,
+            KeyConditionExpression="PK = :p",
+            ExpressionAttributeValues={":p": {"S": pk}},
+            ConsistentRead=True,
+        )["Items"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    state = tmp_path_factory.mktemp("syncwell-state")
+    with Environment(Settings.load(state_dir=state)) as env, fakes.ThreadedServer() as provider_url:
+        stack = deploy_stack(
+            env,
+            STACK,
+            {"ProviderBaseUrl": provider_url, "RedisUrl": env.endpoints["redis_proxy_url"]},
+        )
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in {
+                **stack.functions["WorkerFunction"].environment,
+                **aws_environ(env.endpoints),
+            }.items():
+                mp.setenv(key, value)
+            mp.setenv("BACKOFF_BASE_S", "0.2")
+            mp.setenv("BACKOFF_CAP_S", "1")
+            mp.setenv("LOCK_LEASE_S", "5")
+            yield World(env, stack, provider_url)
+
+
+def seed(world: World, user: str, tier: str = "FREE") -> None:
+    seed_mod.seed(world.env, world.stack, world.provider_url, users=[(user, tier)])
+
+
+# -- contracts -----------------------------------------------------------------------------------
+
+
+def test_connections_sync_jobs_and_replays(world: World) -> None:
+    seed(world, "c1")
+    status, answer = world.call("c1", "GET", "/v1/connections")
+    assert status == 200
+    assert sorted(c["connectionId"] for c in answer["connections"]) == [
+        "conn_fitbit_c1",
+        "conn_strava_c1",
+    ]
+    strava = next(c for c in answer["connections"] if c["provider"] == "strava")
+    assert strava["status"] == "active" and strava["displayName"] == "Strava"
+    assert strava["providerIconUrl"].endswith("/strava_icon.png")
+
+    key = str(uuid.uuid4())
+    before = world.depth()
+    job_id = world.submit("c1", key=key)
+    assert job_id.startswith("job_") and uuid.UUID(job_id[4:]).version == 4
+    assert world.submit("c1", key=key) == job_id  # replay: same job, not enqueued again
+    assert world.depth() == before + 1
+    status, answer = world.call(
+        "c1",
+        "POST",
+        "/v1/sync-jobs",
+        {
+            "sourceConnectionId": "conn_strava_c1",
+            "destinationConnectionId": "conn_fitbit_c1",
+            "dataType": "steps",
+            "mode": "manual",
+        },
+        key=key,
+    )
+    assert status == 409 and answer["error"]["code"] == "IdempotencyKeyReused"
+    assert world.job("c1", job_id)["status"] == "QUEUED"
+    assert world.job("c1", job_id)["progress"] == {
+        "totalChunks": 1,
+        "processedChunks": 0,
+        "failedChunks": 0,
+    }
+
+    # tenant = the user: another user cannot see the job, nor use c1's connections
+    seed(world, "c2")
+    assert world.call("c2", "GET", f"/v1/sync-jobs/{job_id}")[0] == 404
+    status, answer = world.call(
+        "c2",
+        "POST",
+        "/v1/sync-jobs",
+        {
+            "sourceConnectionId": "conn_strava_c1",
+            "destinationConnectionId": "conn_fitbit_c2",
+            "dataType": "workout",
+            "mode": "manual",
+        },
+    )
+    assert status == 404 and answer["error"]["field"] == "sourceConnectionId"
+
+    historical = world.submit(
+        "c1", mode="historical", dateRange={"startDate": "2025-01-01", "endDate": "2025-12-31"}
+    )
+    assert world.job("c1", historical)["progress"]["totalChunks"] == 53
+    world.drain()
+    assert world.job("c1", job_id)["status"] == "SUCCEEDED"
+    assert world.job("c1", historical)["status"] == "SUCCEEDED"
+
+
+def test_settings_optimistic_locking(world: World) -> None:
+    seed(world, "s1")
+    status, answer = world.call(
+        "s1",
+        "PUT",
+        "/v1/users/me/settings",
+        {
+            "settings": {
+                "conflictResolutionStrategy": "AI_POWERED_MERGE",
+                "notificationsEnabled": True,
+            }
+        },
+    )
+    assert status == 200 and answer["version"] == 2
+    status, answer = world.call(
+        "s1",
+        "PUT",
+        "/v1/users/me/settings",
+        {"settings": {"notificationsEnabled": False}, "version": 1},
+    )
+    assert status == 409 and answer["error"]["code"] == "VersionConflict"
+    status, answer = world.call(
+        "s1",
+        "PUT",
+        "/v1/users/me/settings",
+        {"settings": {"notificationsEnabled": False}, "version": 2},
+    )
+    assert status == 200 and answer == {
+        "settings": {
+            "conflictResolutionStrategy": "AI_POWERED_MERGE",
+            "notificationsEnabled": False,
+        },
+        "version": 3,
+    }
+    assert world.call("s1", "GET", "/v1/users/me/settings")[1]["version"] == 3
+
+
+def test_export_job_zip_and_presigned_url(world: World) -> None:
+    seed(world, "e1")
+    key = str(uuid.uuid4())
+    status, answer = world.call("e1", "POST", "/v1/export-jobs", {}, key=key)
+    assert status == 202 and answer["status"] == "PENDING"
+    assert answer["jobId"].startswith("export-job-")
+    assert world.call("e1", "POST", "/v1/export-jobs", {}, key=key)[1]["jobId"] == answer["jobId"]
+    export_queue = world.stack.resources["ExportQueue"]
+    messages = world.receive(export_queue.physical_id)
+    assert len(messages) == 1  # the replay did not enqueue a second export
+    result = world.exporter.handler(world.records(messages, export_queue.arn))
+    assert result == {"batchItemFailures": []}
+    world.sqs.delete_message(
+        QueueUrl=export_queue.physical_id, ReceiptHandle=messages[0]["ReceiptHandle"]
+    )
+    status, job = world.call("e1", "GET", f"/v1/export-jobs/{answer['jobId']}")
+    assert status == 200 and job["status"] == "SUCCEEDED"
+    assert "X-Amz-Expires=3600" in job["downloadUrl"] or "Expires=" in job["downloadUrl"]
+    expires = time.mktime(time.strptime(job["expiresAt"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    assert abs(expires - (time.time() + 3600)) < 120
+    assert world.call("c1", "GET", f"/v1/export-jobs/{answer['jobId']}")[0] == 404
+    obj = world.env.client("s3").get_object(
+        Bucket=world.stack.resources["ExportBucket"].physical_id,
+        Key=f"exports/e1/{answer['jobId']}.zip",
+    )
+    import io
+    import zipfile
+
+    names = zipfile.ZipFile(io.BytesIO(obj["Body"].read())).namelist()
+    assert {"account.json", "connections.json", "workout.json", "steps.json"} <= set(names)
+
+
+def test_device_upload_and_delete_connection(world: World) -> None:
+    seed(world, "d1")
+    data = [
+        {
+            "id": f"hk-{i}",
+            "activityType": "walk",
+            "startTime": f"2026-01-0{i + 1}T08:00:00Z",
+            "durationSeconds": 600,
+        }
+        for i in range(3)
+    ]
+    status, answer = world.call(
+        "d1",
+        "POST",
+        "/v1/device-upload",
+        {"data": data, "destinationConnectionId": "conn_fitbit_d1"},
+    )
+    assert status == 202 and answer["status"] == "QUEUED"
+    written = world.fake("/_control/stats").get("written.fitbit", 0)
+    world.drain()
+    assert world.job("d1", answer["jobId"])["status"] == "SUCCEEDED"
+    assert world.fake("/_control/stats")["written.fitbit"] == written + 3
+    # the same records uploaded again (a new request): conflict resolution writes nothing
+    status, again = world.call(
+        "d1",
+        "POST",
+        "/v1/device-upload",
+        {"data": data, "destinationConnectionId": "conn_fitbit_d1"},
+    )
+    assert status == 202 and again["jobId"] != answer["jobId"]
+    world.drain()
+    assert world.job("d1", again["jobId"])["recordsWritten"] == 0
+    assert world.fake("/_control/stats")["written.fitbit"] == written + 3
+    uploads = world.env.client("s3").list_objects_v2(
+        Bucket=world.stack.resources["UploadBucket"].physical_id, Prefix="uploads/d1/"
+    )
+    assert uploads.get("KeyCount", 0) == 0  # staged data deleted once written
+
+    key = str(uuid.uuid4())
+    status, _ = world.call("d1", "DELETE", "/v1/connections/conn_strava_d1", key=key)
+    assert status == 204
+    assert world.call("d1", "DELETE", "/v1/connections/conn_strava_d1", key=key)[0] == 204  # replay
+    assert world.call("d1", "DELETE", "/v1/connections/conn_strava_d1")[0] == 404  # a new request
+    assert world.call("d2", "DELETE", "/v1/connections/conn_fitbit_d1")[0] == 404  # not d2's
+    ids = [c["connectionId"] for c in world.call("d1", "GET", "/v1/connections")[1]["connections"]]
+    assert ids == ["conn_fitbit_d1"]
+    sks = {i["SK"]["S"] for i in world.items("USER#d1")}
+    assert not any(sk.startswith("SYNCCONFIG#conn_strava_d1") for sk in sks)
+    assert world.account("strava#strava-d1") == []
+    status, answer = world.call(
+        "d1",
+        "POST",
+        "/v1/sync-jobs",
+        {
+            "sourceConnectionId": "conn_strava_d1",
+            "destinationConnectionId": "conn_fitbit_d1",
+            "dataType": "workout",
+            "mode": "manual",
+        },
+    )
+    assert status == 404
+
+
+# -- the hot path ----------------------------------------------------------------------------------
+
+
+def test_job_delivered_twice_is_processed_once_and_empty_syncs_write_nothing(world: World) -> None:
+    seed(world, "i1")
+    world.fake(
+        "/_control/accounts", {"provider": "strava", "ownerId": "strava-i1", "activities": 4}
+    )
+    job_id = world.submit("i1")
+    messages = world.receive()
+    assert len(messages) == 1
+    arn = world.stack.resources["HotPathSyncQueue"].arn
+    # at-least-once delivery: the same message handed to two invocations
+    first = world.worker.handler(world.records(messages, arn))
+    second = world.worker.handler(world.records(messages, arn))
+    assert first == second == {"batchItemFailures": []}
+    world.sqs.delete_message(QueueUrl=world.queue, ReceiptHandle=messages[0]["ReceiptHandle"])
+    job = world.job("i1", job_id)
+    assert job["status"] == "SUCCEEDED" and job["recordsWritten"] == 4
+    dupes = world.fake("/_control/duplicates")
+    assert dupes["duplicates"] == 0
+    lock = world.ddb.get_item(
+        TableName=world.table,
+        Key={"PK": {"S": "USER#i1"}, "SK": {"S": f"IDEM#{job_id[4:]}"}},
+        ConsistentRead=True,
+    ).get("Item")
+    # the lock is keyed by the Idempotency-Key; the key given above was random, look it up
+    locks = [i for i in world.items("USER#i1") if i["SK"]["S"].startswith("IDEM#")]
+    assert len(locks) == 1 and locks[0]["status"]["S"] == "COMPLETED"
+    assert abs(int(locks[0]["ttl"]["N"]) - (time.time() + 86400)) < 120
+    assert lock is None or lock["status"]["S"] == "COMPLETED"
+
+    state = [i for i in world.items("USER#i1") if i["SK"]["S"].startswith("SYNCSTATE#")]
+    assert len(state) == 1
+    stamp = state[0]["lastSyncTime"]["S"]
+    time.sleep(1.1)
+    empty = world.submit("i1")  # nothing new at the source: no sync-state write
+    world.drain()
+    assert world.job("i1", empty)["recordsWritten"] == 0
+    state = [i for i in world.items("USER#i1") if i["SK"]["S"].startswith("SYNCSTATE#")]
+    assert state[0]["lastSyncTime"]["S"] == stamp
+
+    # metadata first: re-syncing a range the destination already holds hydrates nothing
+    stats = world.fake("/_control/stats")
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    month_ago = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 30 * 86400))
+    again = world.submit(
+        "i1", mode="historical", dateRange={"startDate": month_ago, "endDate": today}
+    )
+    world.drain()
+    after = world.fake("/_control/stats")
+    assert world.job("i1", again)["recordsWritten"] == 0
+    assert after["calls.strava.list"] == stats["calls.strava.list"] + 1
+    assert after.get("calls.strava.hydrate", 0) == stats.get("calls.strava.hydrate", 0)
+
+
+def test_concurrent_jobs_of_one_user_never_write_an_activity_twice(world: World) -> None:
+    """Six jobs of one user handled by two invocations at once: the lane lease serialises them,
+    jobs after the first in a batch are answered by its sync, nothing is written twice."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    seed(world, "q1")
+    world.fake(
+        "/_control/accounts", {"provider": "strava", "ownerId": "strava-q1", "activities": 3}
+    )
+    jobs = [world.submit("q1") for _ in range(6)]
+    written = world.fake("/_control/stats").get("written.fitbit", 0)
+    arn = world.stack.resources["HotPathSyncQueue"].arn
+    batches = []
+    for _ in range(10):
+        got = world.sqs.receive_message(
+            QueueUrl=world.queue, MaxNumberOfMessages=3, VisibilityTimeout=5, AttributeNames=["All"]
+        )
+        batches += [got.get("Messages", [])] if got.get("Messages") else []
+        if sum(len(b) for b in batches) >= 6:
+            break
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda b: world.worker.handler(world.records(b, arn)), batches))
+    for batch, result in zip(batches, results, strict=True):
+        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+        for m in batch:
+            if m["MessageId"] not in failed:
+                world.sqs.delete_message(QueueUrl=world.queue, ReceiptHandle=m["ReceiptHandle"])
+    world.drain(
+        rounds=40,
+        pause=0.5,
+        until=lambda: all(world.job("q1", j)["status"] == "SUCCEEDED" for j in jobs),
+    )
+    assert all(world.job("q1", j)["status"] == "SUCCEEDED" for j in jobs)
+    assert world.fake("/_control/stats")["written.fitbit"] == written + 3
+    assert world.fake("/_control/duplicates")["duplicates"] == 0
+    assert sum(world.job("q1", j)["recordsWritten"] for j in jobs) == 3
+    world.drain()
+    assert world.depth() == 0
+
+
+def test_poison_and_revoked_jobs_reach_the_dlq_after_five_receives(world: World) -> None:
+    """Both in one batch: a poison message and a job whose provider token was revoked (the
+    connection goes to needs_reauth). Neither is deleted (partial batch failure), SQS moves
+    them to the DLQ after maxReceiveCount = 5."""
+    seed(world, "r1")
+    world.fake("/_control/revoke", {"provider": "strava", "ownerId": "strava-r1"})
+    world.drain()  # nothing else in the queue: every receive below is one of these two
+    poison_id = world.sqs.send_message(QueueUrl=world.queue, MessageBody="{not a job")["MessageId"]
+    job_id = world.submit("r1")
+    receives = 0
+    for _ in range(16):
+        seen, result = world.run_worker_once(visibility=1)
+        if poison_id in seen:
+            receives += 1
+            failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+            assert poison_id in failed  # reported, not deleted
+        if world.depth(world.dlq) >= 2:
+            break
+        time.sleep(1.1)
+    assert receives == 5
+    dead = world.receive(world.dlq, visibility=0)
+    poison = [m for m in dead if m["Body"] == "{not a job"]
+    assert len(poison) == 1 and len(dead) == 2, [m["Body"][:80] for m in dead]
+    world.sqs.delete_message(QueueUrl=world.dlq, ReceiptHandle=poison[0]["ReceiptHandle"])
+    job = world.job("r1", job_id)
+    assert job["status"] == "FAILED" and "needs_reauth" in job["error"]
+    conns = {
+        c["connectionId"]: c for c in world.call("r1", "GET", "/v1/connections")[1]["connections"]
+    }
+    assert conns["conn_strava_r1"]["status"] == "needs_reauth"
+    reauth = world.ddb.query(
+        TableName=world.table,
+        IndexName="ReAuthStatus-gsi",
+        KeyConditionExpression="ReAuthStatus = :p",
+        ExpressionAttributeValues={":p": {"S": "pending_user_action"}},
+    )["Items"]
+    assert {
+        "PK": {"S": "USER#r1"},
+        "SK": {"S": "CONN#conn_strava_r1"},
+        "ReAuthStatus": {"S": "pending_user_action"},
+    } in reauth
+    assert job_id in checks.dlq_job_ids(world.env, world.stack)
+    status, answer = world.call(
+        "r1",
+        "POST",
+        "/v1/sync-jobs",
+        {
+            "sourceConnectionId": "conn_strava_r1",
+            "destinationConnectionId": "conn_fitbit_r1",
+            "dataType": "workout",
+            "mode": "manual",
+        },
+    )
+    assert status == 409 and answer["error"]["code"] == "ConnectionNotActive"
+
+
+def test_rate_limited_provider_delays_jobs_without_losing_them(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(world, "l1")
+    world.fake("/_control/faults", {"provider": "strava", "mode": "rate_limit", "retry_after": 1})
+    job_id = world.submit("l1")
+    calls = []
+    real = world.worker.change_visibility
+    monkeypatch.setattr(
+        world.worker,
+        "change_visibility",
+        lambda record, seconds, **kw: calls.append(seconds) or real(record, seconds, **kw),
+    )
+    seen, result = world.run_worker_once(visibility=30)
+    assert len(seen) == 1 and len(result["batchItemFailures"]) == 1
+    assert calls and 1 <= calls[0] <= 2  # Retry-After 1 s as the floor of the jittered backoff
+    assert world.job("l1", job_id)["status"] == "QUEUED"
+    # several deferrals: from the 3rd receive it is re-sent fresh, so it never reaches the DLQ
+    for _ in range(6):
+        time.sleep(1.2)
+        world.run_worker_once(visibility=1)
+    assert job_id not in checks.dlq_job_ids(world.env, world.stack)
+    world.fake("/_control/faults", method="DELETE")
+    world.drain(
+        rounds=20, pause=0.6, until=lambda: world.job("l1", job_id)["status"] == "SUCCEEDED"
+    )
+    assert world.job("l1", job_id)["status"] == "SUCCEEDED"
+
+    # the distributed token bucket: an empty bucket defers without calling the provider
+    monkeypatch.setenv("RATE_LIMIT_CAPACITY", "1")
+    monkeypatch.setenv("RATE_LIMIT_REFILL_PER_S", "0.01")
+    world.env.redis().delete("ratelimit##strava", "ratelimit##fitbit")
+    first, second = world.submit("l1"), world.submit("l1")
+    before = world.fake("/_control/stats")["calls.total"]
+    world.run_worker_once(visibility=30)
+    statuses = sorted(world.job("l1", j)["status"] for j in (first, second))
+    assert statuses == ["QUEUED", "QUEUED"]  # strava took the only token, fitbit's bucket too
+    assert world.fake("/_control/stats")["calls.total"] == before
+    monkeypatch.setenv("RATE_LIMIT_CAPACITY", "50")
+    monkeypatch.setenv("RATE_LIMIT_REFILL_PER_S", "25")
+    world.env.redis().delete("ratelimit##strava", "ratelimit##fitbit")
+    world.drain(
+        rounds=30,
+        pause=0.5,
+        until=lambda: all(world.job("l1", j)["status"] == "SUCCEEDED" for j in (first, second)),
+    )
+    assert all(world.job("l1", j)["status"] == "SUCCEEDED" for j in (first, second))
+
+
+def test_redis_down_is_degraded_mode_and_loses_no_job(world: World) -> None:
+    from harness.chaos.client import FaultClient
+
+    seed(world, "x1")
+    faults = FaultClient(world.env.endpoints)
+    faults.redis("down")
+    try:
+        job_id = world.submit("x1")  # the API still accepts (config read from DynamoDB)
+        before = world.fake("/_control/stats")["calls.total"]
+        for _ in range(4):
+            world.run_worker_once(visibility=1)
+            time.sleep(1.1)
+        assert world.fake("/_control/stats")["calls.total"] == before  # no third-party call
+        assert world.job("x1", job_id)["status"] == "QUEUED"
+        assert job_id not in checks.dlq_job_ids(world.env, world.stack) and world.depth() >= 1
+    finally:
+        faults.redis("ok")
+    world.drain(
+        rounds=30, pause=0.5, until=lambda: world.job("x1", job_id)["status"] == "SUCCEEDED"
+    )
+    assert world.job("x1", job_id)["status"] == "SUCCEEDED"
+
+
+def test_hanging_redis_costs_one_timeout_then_the_breaker_answers_at_once(world: World) -> None:
+    from harness.chaos.client import FaultClient
+
+    seed(world, "h1")
+    world.worker.cache.reset_breaker()
+    world.env.redis().delete("config##h1")
+    faults = FaultClient(world.env.endpoints)
+    faults.redis("hang")
+    try:
+        took = []
+        for _ in range(5):
+            started = time.perf_counter()
+            status, _ = world.call("h1", "GET", "/v1/connections")
+            took.append(time.perf_counter() - started)
+            assert status == 200
+        assert took[0] < 1.5  # one 250 ms timeout, then DynamoDB
+        assert max(took[1:]) < 0.25, took  # the breaker is open: no waiting on Redis
+    finally:
+        faults.redis("ok")
+        world.worker.cache.reset_breaker()
+
+
+# -- coalescing, scheduling ------------------------------------------------------------------------
+
+
+def test_webhooks_for_one_user_coalesce_into_one_job(world: World) -> None:
+    seed(world, "w1")
+    seed(world, "w2")
+    hooks = [
+        {
+            "MessageId": str(uuid.uuid4()),
+            "ReceiptHandle": "rh",
+            "Body": json.dumps({"ownerId": owner}),
+            "Attributes": {},
+            "MessageAttributes": {"provider": {"DataType": "String", "StringValue": "strava"}},
+        }
+        for owner in ["strava-w1"] * 10 + ["strava-w2"] * 3 + ["strava-nobody"]
+    ]
+    arn = world.stack.resources["CoalescingBufferQueue"].arn
+    before = world.depth()
+    result = world.coalescer.handler(world.records(hooks, arn))
+    assert result == {"users": 2, "jobs": 2}
+    assert world.coalescer.handler(world.records(hooks, arn))["jobs"] == 0  # a retried batch
+    assert world.depth() == before + 2
+    world.drain()
+    jobs = [i for i in world.items("USER#w1") if i["SK"]["S"].startswith("JOB#")]
+    assert len(jobs) == 1 and jobs[0]["status"]["S"] == "SUCCEEDED"
+
+
+def test_tiered_scheduler_enqueues_due_users_of_its_tier(world: World) -> None:
+    seed(world, "p1", "PRO")
+    seed(world, "f1", "FREE")
+    before = world.depth()
+    result = world.scheduler.handler({"tier": "PRO"})
+    assert result["shards"] == 16 and result["jobs"] >= 1
+    pro_jobs = [i for i in world.items("USER#p1") if i["SK"]["S"].startswith("JOB#")]
+    assert len(pro_jobs) == 1
+    assert [i for i in world.items("USER#f1") if i["SK"]["S"].startswith("JOB#")] == []
+    profile = next(i for i in world.items("USER#p1") if i["SK"]["S"] == "PROFILE")
+    assert int(profile["NextSyncTimestamp"]["N"]) > time.time() + 800
+    assert world.scheduler.handler({"tier": "PRO"})["jobs"] == 0  # not due any more
+    assert world.depth() >= before + 1
+    world.drain()
+
+
+# -- deletion and the invariants -------------------------------------------------------------------
+
+
+def test_deleting_a_user_leaves_no_item_object_secret_or_cache_key(world: World) -> None:
+    seed(world, "z1")
+    world.submit("z1")
+    world.drain()
+    world.call("z1", "GET", "/v1/connections")  # fills config##z1
+    world.call(
+        "z1",
+        "POST",
+        "/v1/device-upload",
+        {"data": [{"id": "a", "activityType": "run", "startTime": "2026-01-01T07:00:00Z"}]},
+    )
+    world.call("z1", "POST", "/v1/export-jobs", {})
+    export_queue = world.stack.resources["ExportQueue"]
+    messages = world.receive(export_queue.physical_id)
+    world.exporter.handler(world.records(messages, export_queue.arn))
+    for m in messages:
+        world.sqs.delete_message(
+            QueueUrl=export_queue.physical_id, ReceiptHandle=m["ReceiptHandle"]
+        )
+    r = world.env.redis(decode_responses=True)
+    r.set("sync:confidence:z1:fitbit", 3)
+    assert r.exists("config##z1")
+    pointers = [i["CredentialArn"]["S"] for i in world.items("USER#z1") if "CredentialArn" in i]
+    assert len(pointers) == 2
+
+    status, _answer = world.call("z1", "DELETE", "/v1/users/me")
+    assert status == 202
+    assert world.items("USER#z1") == []
+    assert world.account("strava#strava-z1") == [] and world.account("fitbit#fitbit-z1") == []
+    s3 = world.env.client("s3")
+    for bucket in ("ExportBucket", "UploadBucket"):
+        name = world.stack.resources[bucket].physical_id
+        for prefix in ("exports/z1/", "uploads/z1/"):
+            assert s3.list_objects_v2(Bucket=name, Prefix=prefix).get("KeyCount", 0) == 0
+    assert [k for k in r.scan_iter(match="*z1*")] == []
+    secrets = world.env.client("secretsmanager")
+    for pointer in pointers:
+        with pytest.raises(secrets.exceptions.ResourceNotFoundException):
+            secrets.get_secret_value(SecretId=pointer)
+    world.drain()  # the staged device upload's job is discarded, not resurrected
+    assert world.items("USER#z1") == []
+
+
+def test_zz_checks_no_lost_and_no_duplicate_jobs(world: World) -> None:
+    world.drain()
+    lost = checks.no_lost_jobs(world.env, world.stack, drain_timeout_s=5)
+    assert lost["passed"], lost
+    assert lost["details"]["accepted"] >= 10
+    dupes = checks.no_duplicate_jobs(world.env, world.stack)
+    assert dupes["passed"], dupes
+    assert checks.hot_path_success_ratio(world.env, world.stack) < 1.0  # the revoked user's job
+    assert 0 < checks.manual_sync_p95_s(world.env, world.stack) < 15
