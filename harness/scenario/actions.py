@@ -82,7 +82,7 @@ class AwsTargets(_Model):
 class AwsErrorParameters(_Model):
     percentage: float | None = Field(None, gt=0, le=100, description="FIS: share of calls, 1-100")
     probability: float | None = Field(None, gt=0, le=1)
-    statusCode: int = Field(503, ge=400, le=599)  # noqa: N815 - FIS/LocalStack field name
+    statusCode: int = Field(503, ge=400, le=599)
     code: str = "ServiceUnavailable"
     message: str | None = None
 
