@@ -39,6 +39,9 @@ class Settings:
     region: str = "us-east-1"
     account_id: str = "000000000000"
     start_timeout: float = 90.0
+    # Off: no Lambda runtime (and so no event-source pollers), for tests that drive handlers
+    # in-process and must not have a poller race them for queue messages.
+    runtime: bool = True
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -85,6 +88,14 @@ class Settings:
 
 def _coerce(name: str, annotation: Any, raw: str) -> Any:
     kind = str(annotation)
+    if kind.startswith("bool"):
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(
+            f"'{raw}' is not a yes/no value.", source=f"HARNESS_{name.upper()}", fix="use 1 or 0."
+        )
     try:
         if kind.startswith("int"):
             return int(raw)

@@ -302,6 +302,29 @@ def deploy_stack(
         return _deploy(env, stack_dir, params)
 
 
+def _profile_parameters(source: StackSource, endpoints: Mapping[str, Any]) -> dict[str, str]:
+    """``parameters`` of harness.yaml, with ``${redis_proxy_url}``-style environment endpoints
+    filled in (so a stack's Redis URL is the fault proxy, its issuer the local one...)."""
+    import re
+
+    values: dict[str, str] = {}
+    for name, raw in (source.profile.get("parameters") or {}).items():
+        text = str(raw)
+
+        def endpoint(match: re.Match[str], name: str = str(name)) -> str:
+            key = match.group(1)
+            if key not in endpoints or not isinstance(endpoints[key], str):
+                known = ", ".join(sorted(k for k, v in endpoints.items() if isinstance(v, str)))
+                raise DeployError(
+                    f"parameter '{name}' names unknown endpoint '${{{key}}}' (known: {known}).",
+                    file=str(source.stack_dir / "harness.yaml"),
+                )
+            return str(endpoints[key])
+
+        values[str(name)] = re.sub(r"\$\{([a-z_]+)\}", endpoint, text)
+    return values
+
+
 def _deploy(env: Environment, stack_dir: Path, params: dict[str, str] | None) -> DeployedStack:
     started = time.perf_counter()
     endpoints = env.endpoints
@@ -310,6 +333,7 @@ def _deploy(env: Environment, stack_dir: Path, params: dict[str, str] | None) ->
         str(endpoints.get("account_id", "000000000000")),
     )
     source = load_source(Path(stack_dir))
+    params = {**_profile_parameters(source, endpoints), **(params or {})}
     state_dir = env.state_dir
     old = _load(state_dir, source.name)
     env_started = float(getattr(env.state or env.refresh(), "started_at", 0.0) or 0.0)

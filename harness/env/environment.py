@@ -102,10 +102,11 @@ class Environment:
             info = backend.start(ctx, containers)
             services: dict[str, str] = dict(info["services"])
             default = services.pop("default")
-            runtime_port = reserve_port(0, "runtime")
-            runtime_url = f"http://127.0.0.1:{runtime_port}"
+            runtime_port = reserve_port(0, "runtime") if settings.runtime else None
+            runtime_url = f"http://127.0.0.1:{runtime_port}" if runtime_port else None
             # A handler's boto3 lambda.invoke() reaches the runtime through the edge.
-            edge = start_edge(ctx, aws_port, {**services, "lambda": runtime_url}, default)
+            routes = {**services, "lambda": runtime_url} if runtime_url else services
+            edge = start_edge(ctx, aws_port, routes, default)
             redis_proxy = start_redis_proxy(
                 ctx,
                 reserve_port(0, "redis proxy"),
@@ -119,7 +120,7 @@ class Environment:
                 "redis_proxy_url": redis_proxy.endpoint,
                 "redis_control_url": redis_proxy.extra["control_url"],
                 "gateway_url": f"http://127.0.0.1:{gateway_port}",
-                "runtime_url": runtime_url,
+                **({"runtime_url": runtime_url} if runtime_url else {}),
                 "region": settings.region,
                 "account_id": settings.account_id,
                 "emulator": info["emulator"],
@@ -135,7 +136,8 @@ class Environment:
                 settings={"workers": settings.workers},
             )
             write_state(self.state_dir, state)
-            start_runtime(ctx, runtime_port, self.state_dir, wait=False)
+            if runtime_port:
+                start_runtime(ctx, runtime_port, self.state_dir, wait=False)
             start_daemon(ctx, gateway_port, self.state_dir, wait=False)
             ctx.wait_all()
             state.processes = list(ctx.records)

@@ -48,7 +48,9 @@ TENANTS = ("tenant-basic", "tenant-standard", "tenant-premium")
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
-    with Environment(Settings.load(state_dir=tmp_path_factory.mktemp("catalog-state"))) as env:
+    with Environment(
+        Settings.load(state_dir=tmp_path_factory.mktemp("catalog-state"), runtime=False)
+    ) as env:
         yield env
 
 

@@ -27,7 +27,9 @@ SAMAPP = FIXTURES / "samapp"
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
-    with Environment(Settings.load(state_dir=tmp_path_factory.mktemp("deploy-state"))) as env:
+    with Environment(
+        Settings.load(state_dir=tmp_path_factory.mktemp("deploy-state"), runtime=False)
+    ) as env:
         yield env
 
 

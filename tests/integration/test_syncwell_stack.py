@@ -202,7 +202,10 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     state = tmp_path_factory.mktemp("syncwell-state")
-    with Environment(Settings.load(state_dir=state)) as env, fakes.ThreadedServer() as provider_url:
+    with (
+        Environment(Settings.load(state_dir=state, runtime=False)) as env,
+        fakes.ThreadedServer() as provider_url,
+    ):
         stack = deploy_stack(
             env,
             STACK,

@@ -46,3 +46,15 @@ def test_vendor_dir_defaults_to_the_user_cache(
     monkeypatch.delenv("HARNESS_VENDOR_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert Settings.load().resolved_vendor_dir == tmp_path / "harness" / "vendor"
+
+
+@pytest.mark.parametrize(("raw", "value"), [("0", False), ("false", False), ("1", True), ("yes", True)])
+def test_runtime_switch_from_env(monkeypatch: pytest.MonkeyPatch, raw: str, value: bool) -> None:
+    monkeypatch.setenv("HARNESS_RUNTIME", raw)
+    assert Settings.load().runtime is value
+
+
+def test_bad_boolean_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARNESS_RUNTIME", "maybe")
+    with pytest.raises(ConfigError, match="HARNESS_RUNTIME"):
+        Settings.load()
