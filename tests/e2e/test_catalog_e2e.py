@@ -17,9 +17,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-pytest.importorskip("harness.runtime")
-pytest.importorskip("harness.gateway")
-
 from harness import Environment, Settings
 from harness.deploy import deploy_stack
 from harness.model import DeployedStack
@@ -78,7 +75,7 @@ class Api:
     def logs(self, logical_id: str) -> list[dict[str, Any]]:
         name = self.stack.functions[logical_id].name
         out = []
-        for record in self.runtime.client.logs(name, limit=500):
+        for record in self.runtime.logs(name, limit=500):
             try:
                 out.append(json.loads(record.get("message", "")))
             except (TypeError, ValueError):
@@ -86,61 +83,27 @@ class Api:
         return out
 
 
-def _with_runtime_url(env: Environment, url: str) -> None:
-    """Until ``harness up`` starts the runtime itself: tell the gateway where it is."""
-    state_file = env.state_dir / "state.json"
-    state = json.loads(state_file.read_text())
-    state["endpoints"]["runtime_url"] = url
-    tmp = state_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2))
-    tmp.replace(state_file)
-
-
-def _stop_runtime(runtime: Any) -> None:
-    """Stop the runtime this module started and check its execution environments went too."""
-    import psutil
-
-    try:
-        children = psutil.Process(runtime.process.pid).children(recursive=True)
-    except psutil.Error:
-        children = []
-    runtime.stop()
-    _gone, alive = psutil.wait_procs(children, timeout=10)
-    for proc in alive:
-        proc.kill()
-    assert not alive, f"runtime left {[p.pid for p in alive]} behind"
-
-
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    from harness.runtime.client import RuntimeClient, spawn_runtime
+    from harness.runtime.client import RuntimeClient
 
     state_dir = tmp_path_factory.mktemp("catalog-e2e")
     with Environment(Settings.load(state_dir=state_dir)) as env:
         stack = deploy_stack(env, STACK_DIR)
         seed.load(env, stack)
-        runtime = None
-        url = env.endpoints.get("runtime_url")
-        if not url:
-            runtime = spawn_runtime(env.state_dir)
-            _with_runtime_url(env, runtime.url)
-            url = runtime.url
-        holder = runtime or type("R", (), {"client": RuntimeClient(str(url))})()
+        # harness up started the runtime; the client reads its function logs
+        holder = RuntimeClient(str(env.endpoints["runtime_url"]))
         client = Api(env, stack, holder)
-        try:
-            # every gateway worker notices the new state within a second
-            token = client.token("tenant-premium")
-            until = time.monotonic() + 20
-            while True:
-                status, body, _ = client.call("GET", "/catalog?limit=1", token)
-                if status == 200 or time.monotonic() > until:
-                    break
-                time.sleep(0.2)
-            assert status == 200, body
-            yield client
-        finally:
-            if runtime is not None:
-                _stop_runtime(runtime)
+        # every gateway worker notices the new state within a second
+        token = client.token("tenant-premium")
+        until = time.monotonic() + 20
+        while True:
+            status, body, _ = client.call("GET", "/catalog?limit=1", token)
+            if status == 200 or time.monotonic() > until:
+                break
+            time.sleep(0.2)
+        assert status == 200, body
+        yield client
 
 
 # -- contracts ----------------------------------------------------------------------------------

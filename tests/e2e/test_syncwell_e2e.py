@@ -18,9 +18,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-pytest.importorskip("harness.runtime")
-pytest.importorskip("harness.gateway")
-
 from harness import Environment, Settings
 from harness.deploy import deploy_stack
 from harness.tokens import LocalIssuer, local_issuer_url
@@ -92,33 +89,9 @@ class Api:
             conn.close()
 
 
-def _with_runtime_url(env: Environment, url: str) -> None:
-    """Until ``harness up`` starts the runtime itself: tell the gateway where it is."""
-    state_file = env.state_dir / "state.json"
-    state = json.loads(state_file.read_text())
-    state["endpoints"]["runtime_url"] = url
-    tmp = state_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2))
-    tmp.replace(state_file)
-
-
-def _stop_runtime(runtime: Any) -> None:
-    import psutil
-
-    try:
-        children = psutil.Process(runtime.process.pid).children(recursive=True)
-    except psutil.Error:
-        children = []
-    runtime.stop()
-    _gone, alive = psutil.wait_procs(children, timeout=10)
-    for proc in alive:
-        proc.kill()
-    assert not alive, f"runtime left {[p.pid for p in alive]} behind"
-
-
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    from harness.runtime.client import RuntimeClient, spawn_runtime
+    from harness.runtime.client import RuntimeClient
 
     state_dir = tmp_path_factory.mktemp("syncwell-e2e")
     with Environment(Settings.load(state_dir=state_dir)) as env, fakes.ThreadedServer() as provider:
@@ -134,27 +107,18 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
             },
         )
         seed.seed(env, stack, provider, users=[("e2e-a", "PRO"), ("e2e-b", "FREE")])
-        runtime = None
-        url = env.endpoints.get("runtime_url")
-        if not url:
-            runtime = spawn_runtime(env.state_dir)
-            _with_runtime_url(env, runtime.url)
-            url = runtime.url
-        holder = runtime or type("R", (), {"client": RuntimeClient(str(url))})()
+        # harness up started the runtime; the client reads its function logs
+        holder = RuntimeClient(str(env.endpoints["runtime_url"]))
         client = Api(env, stack, holder)
         client.provider = provider  # type: ignore[attr-defined]
-        try:
-            until = time.monotonic() + 20
-            while True:
-                status, body = client.call("GET", "/v1/connections", "e2e-a")
-                if status == 200 or time.monotonic() > until:
-                    break
-                time.sleep(0.2)
-            assert status == 200, body
-            yield client
-        finally:
-            if runtime is not None:
-                _stop_runtime(runtime)
+        until = time.monotonic() + 20
+        while True:
+            status, body = client.call("GET", "/v1/connections", "e2e-a")
+            if status == 200 or time.monotonic() > until:
+                break
+            time.sleep(0.2)
+        assert status == 200, body
+        yield client
 
 
 JOB = {
@@ -226,7 +190,7 @@ def test_webhooks_go_to_the_fifo_buffer_and_coalesce_into_one_job(api: Api) -> N
 
 def test_pro_schedule_fires_and_jobs_run(api: Api) -> None:
     name = next(e.name for e in api.stack.event_sources if e.kind == "schedule" and "Pro" in e.name)
-    api.runtime.client.fire_schedule(name)
+    api.runtime.fire_schedule(name)
     deadline = time.monotonic() + 30
     done: list[Any] = []
     while time.monotonic() < deadline:
