@@ -4,27 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import time
 from pathlib import Path
 from typing import Any
 
+from harness import durations
 from harness.errors import ConfigError
 
 __all__ = ["cmd_fault", "configure_parser", "parse_duration"]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-
 
 def parse_duration(text: str, option: str) -> float:
     """'250ms', '30s', '5m', '1h' or a number of seconds -> seconds."""
-    match = _DURATION.match(text)
-    if not match:
-        raise ConfigError(
-            f"'{text}' is not a duration.", source=option, fix="use e.g. 500ms, 30s, 5m or 1h."
-        )
-    value, unit = float(match.group(1)), match.group(2) or "s"
-    return value * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+    try:
+        return durations.parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(str(exc), source=option, fix="use e.g. 500ms, 30s, 5m or 1h.") from None
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from harness.durations import parse_duration
+
 __all__ = [
     "Duration",
     "Expectation",
@@ -24,26 +26,6 @@ __all__ = [
     "SteadyState",
     "parse_duration",
 ]
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from 12, 1.5, "500ms", "30s", "5m", "1h"."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 30s, 5m or 500ms")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"'{value}' is not a duration; use e.g. 500ms, 30s, 5m or 1h")
-    return (
-        float(match.group(1))
-        * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[match.group(2) or "s"]
-    )
-
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 

@@ -141,3 +141,12 @@ def test_control_api_verbs() -> None:
         {"latency": 50.0},
     )
     assert engine.rules()[0].latency is not None
+
+
+def test_cli_durations_name_the_option() -> None:
+    from harness.chaos.cli import parse_duration as cli_duration
+    from harness.errors import ConfigError
+
+    assert cli_duration("250ms", "--latency") == 0.25
+    with pytest.raises(ConfigError, match="--duration"):
+        cli_duration("5x", "--duration")
