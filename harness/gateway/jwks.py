@@ -34,8 +34,9 @@ def _is_cognito(url: str) -> bool:
 
 
 def jwks_url_for(issuer: str, jwks_uri: str | None, aws_endpoint: str | None) -> str:
-    """Where to fetch the keys. Real Cognito URLs (as issuer, or as the ``jwks_uri`` the
-    deployer derives from it) are served by the emulator behind ``aws_endpoint``."""
+    """Where to fetch the keys: the template's ``jwks_uri`` if it gave one, else the issuer's
+    well-known URL (the one place it is derived). Real Cognito URLs are served by the emulator
+    behind ``aws_endpoint``."""
     url = jwks_uri or f"{issuer.rstrip('/')}/.well-known/jwks.json"
     if aws_endpoint and _is_cognito(url):
         pool = urlsplit(url).path.strip("/").split("/", 1)[0]

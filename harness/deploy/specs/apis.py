@@ -111,7 +111,6 @@ def _authorizer(
             type="jwt",
             issuer=issuer,
             audience=_list(jwt.get("audience")),
-            jwks_uri=f"{str(issuer).rstrip('/')}/.well-known/jwks.json" if issuer else None,
             identity_sources=sources or ["$request.header.Authorization"],
         )
     if kind == "cognito_user_pools":
@@ -121,7 +120,6 @@ def _authorizer(
             name=name,
             type="cognito",
             issuer=issuers[0] if issuers else None,
-            jwks_uri=f"{issuers[0]}/.well-known/jwks.json" if issuers else None,
             identity_sources=sources
             or [f"method.request.header.{scheme.get('name', 'Authorization')}"],
             user_pool_arns=arns,
@@ -325,7 +323,6 @@ def _authorizer_resource(part: ResourceRecord, index: FunctionIndex) -> Authoriz
             type="jwt",
             issuer=issuer,
             audience=_list(jwt.get("Audience")),
-            jwks_uri=f"{str(issuer).rstrip('/')}/.well-known/jwks.json" if issuer else None,
             identity_sources=sources or ["$request.header.Authorization"],
         )
     if kind == "COGNITO_USER_POOLS":
@@ -335,7 +332,6 @@ def _authorizer_resource(part: ResourceRecord, index: FunctionIndex) -> Authoriz
             name=name,
             type="cognito",
             issuer=issuer,
-            jwks_uri=f"{issuer}/.well-known/jwks.json" if issuer else None,
             identity_sources=sources,
             user_pool_arns=arns,
             payload_format="1.0",
