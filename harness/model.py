@@ -56,6 +56,7 @@ class FunctionSpec:
     timeout: float = 3.0  # seconds
     memory_mb: int = 128
     reserved_concurrency: int | None = None
+    provisioned_concurrency: int = 0  # an alias's ProvisionedConcurrencyConfig (warm at deploy)
     layers: list[str] = field(default_factory=list)  # absolute paths of layer ContentUri folders
     role_arn: str | None = None
     policies: list[dict[str, Any]] = field(default_factory=list)  # IAM policy documents of its role

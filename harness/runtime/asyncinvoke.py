@@ -4,7 +4,9 @@ Each event runs as a task on the server's loop: it waits for capacity (async cal
 throttled at the door), is retried after ``async_retry_delays`` up to the function's
 ``MaximumRetryAttempts``, and then goes to the OnFailure destination (SQS, SNS, EventBridge or
 another function) as Lambda's destination record, or else to the DeadLetterConfig target with
-the original payload; successes go to the OnSuccess destination when there is one.
+the original payload; successes go to the OnSuccess destination when there is one. A throttled
+event (reserved concurrency 0) goes back on the queue with exponential backoff until its
+maximum age, without using up a retry attempt, as on Lambda.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from harness.runtime.events import destination_record, new_request_id
 from harness.runtime.pool import FunctionNotFound, FunctionPool, Throttled
-from harness.runtime.retry import next_async_retry
+from harness.runtime.retry import next_async_retry, next_throttle_retry
 
 if TYPE_CHECKING:
     from harness.runtime.core import InvokeResult, Runtime
@@ -36,6 +38,7 @@ class AsyncEvent:
     request_id: str
     received: float = field(default_factory=time.time)
     attempts: int = 0
+    throttles: int = 0
 
 
 class AsyncInvoker:
@@ -85,8 +88,18 @@ class AsyncInvoker:
                     if spec.on_success_arn:
                         await self._deliver_async_result(pool, event, last, "Success")
                     return
-            except Throttled:  # reserved concurrency 0: counted in invoke, retried like errors
-                last = None
+            except Throttled:  # reserved concurrency 0: back on the queue, not an attempt
+                event.attempts -= 1
+                event.throttles += 1
+                decision = next_throttle_retry(
+                    event.throttles, time.time() - event.received, spec.maximum_event_age_s
+                )
+                if not decision.retry:
+                    condition = decision.condition
+                    break
+                pool.metrics.async_retries += 1
+                await asyncio.sleep(decision.delay_s)
+                continue
             except Exception:
                 logger.exception("async invocation %s failed", event.request_id)
             decision = next_async_retry(

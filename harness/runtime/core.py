@@ -11,12 +11,15 @@ import concurrent.futures
 import contextlib
 import json
 import logging
+import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.aws import aws_environ
+from harness.chaos.capacity import GatewayOutage
+from harness.chaos.lambda_faults import LambdaFault, LambdaFaultEngine
 from harness.model import DeployedStack, EventSourceSpec, FunctionSpec, load_stacks
 from harness.runtime.asyncinvoke import AsyncInvoker
 from harness.runtime.bootstrap import error_payload
@@ -84,6 +87,11 @@ class Runtime:
         self.started_at = time.time()
         self.reloads = 0
         self.load_errors: list[str] = []
+        self.faults = LambdaFaultEngine()
+        self.pools.throttle_hook = self._throttled
+        self._outage: dict[str, Any] | None = None
+        self._outage_gateway: GatewayOutage | None = None
+        self._outage_timer: asyncio.TimerHandle | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -101,6 +109,7 @@ class Runtime:
         """Stop pollers, drop queued async events, kill every worker. Called after the HTTP
         server stopped taking requests, so every other task on the loop is ours to cancel
         (including invocations that poller threads are waiting on)."""
+        self.end_az_failure()
         for poller in self.pollers.values():
             poller.stop()
         current = asyncio.current_task()
@@ -157,7 +166,8 @@ class Runtime:
             self._fingerprint = fingerprint
             self.reloads += 1
             self._apply(endpoints, stacks)
-            return self.describe()
+        await self.ensure_provisioned()
+        return self.describe()
 
     def _apply(self, endpoints: dict[str, Any], stacks: dict[str, DeployedStack]) -> None:
         endpoints_changed = endpoints != self.endpoints
@@ -251,6 +261,7 @@ class Runtime:
                 self.pools.reap_idle(list(self.functions.values()))
                 for pool in self.functions.values():
                     pool.log.flush()
+                await self.ensure_provisioned()
             except Exception:
                 logger.exception("housekeeping failed")
 
@@ -311,9 +322,18 @@ class Runtime:
                 deadline_ms = time.time() * 1000 + spec.timeout * 1000
                 try:
                     timer = self.loop.call_later(spec.timeout, worker.expire)  # type: ignore[union-attr]
+                    fault = (
+                        self.faults.decide(pool.name, spec.logical_id, pool.stack, request_id)
+                        if self.faults.slots
+                        else None
+                    )
                     try:
                         result = await worker.invoke(
-                            request_id, payload, deadline_ms, invoked_arn or self.function_arn(pool)
+                            request_id,
+                            payload,
+                            deadline_ms,
+                            invoked_arn or self.function_arn(pool),
+                            fault,
                         )
                     except WorkerDied:
                         if not worker.expired:
@@ -417,13 +437,143 @@ class Runtime:
         future = asyncio.run_coroutine_threadsafe(run(), self.loop)
         return future.result(timeout)
 
+    # -- provisioned concurrency and faults --------------------------------------------------------
+
+    async def ensure_provisioned(self) -> None:
+        for pool in list(self.functions.values()):
+            if pool.spec.provisioned_concurrency > 0:
+                try:
+                    await self.pools.ensure_provisioned(pool)
+                except Exception:
+                    logger.exception("starting provisioned environments of %s failed", pool.name)
+
+    def _throttled(self, pool: FunctionPool) -> bool:
+        return bool(self.faults.slots) and self.faults.throttled(
+            pool.name, pool.spec.logical_id, pool.stack
+        )
+
+    def _select(self, functions: list[str], stack: str | None) -> list[FunctionPool]:
+        """The pools named (by name or logical id) in ``stack`` (or all); ValueError if a name
+        or the stack is unknown, so a typo fails when the fault is added."""
+        pools = list(self.functions.values())
+        if stack is not None:
+            stacks = sorted({p.stack for p in pools})
+            if stack not in stacks:
+                raise ValueError(
+                    f"no deployed stack named {stack!r} in the runtime; deployed: {', '.join(stacks) or 'none'}"
+                )
+            pools = [p for p in pools if p.stack == stack]
+        if not functions:
+            return pools
+        chosen = []
+        for name in functions:
+            match = [p for p in pools if name in (p.name, p.spec.logical_id)]
+            if not match:
+                known = ", ".join(sorted(p.spec.logical_id for p in pools)) or "none"
+                raise ValueError(
+                    f"no function named {name!r}{f' in stack {stack}' if stack else ''}; "
+                    f"known (logical ids): {known}"
+                )
+            chosen += match
+        return chosen
+
+    def add_faults(self, rules: list[LambdaFault]) -> list[dict[str, Any]]:
+        for rule in rules:
+            self._select(rule.functions, rule.stack)
+        self.faults.add(rules)
+        return self.faults.status()
+
+    def recycle(
+        self, functions: list[str], stack: str | None, description: str | None = None
+    ) -> dict[str, Any]:
+        """A cold-start storm: every environment of the functions goes (idle ones now, busy
+        ones when their invocation ends), so the next invocations start cold."""
+        pools = self._select(functions, stack)
+        entry: dict[str, Any] = {
+            "time": round(time.time(), 6),
+            "kind": "lambda",
+            "mode": "cold-start",
+            "effect": "recycled all environments",
+            "target": ",".join(sorted(p.name for p in pools)),
+            "recycled": {p.name: len(p.workers) for p in pools},
+            "description": description,
+        }
+        for pool in pools:
+            self.pools.drain(pool)
+        self.faults.record(entry)
+        return entry
+
+    def begin_az_failure(
+        self, duration_s: float, seed: int, share: float = 0.5, description: str | None = None
+    ) -> dict[str, Any]:
+        """Lose ``share`` of the execution environments and of the gateway's worker processes
+        at once; capacity returns after ``duration_s``."""
+        assert self.loop is not None
+        if self._outage is not None:
+            raise ValueError("an AZ failure is already in progress; clear it first")
+        rng = random.Random(f"az:{seed}")
+        killed = self.pools.kill_share(list(self.functions.values()), share, rng)
+        self.pools.capacity_factor = 1.0 - share
+        gateway = GatewayOutage(self.state_dir)
+        entry: dict[str, Any] = {
+            "time": round(time.time(), 6),
+            "kind": "az",
+            "mode": "az-failure",
+            "target": "runtime+gateway",
+            "effect": f"lost {share:.0%} of capacity for {duration_s:g}s",
+            "environments_killed": killed,
+            "max_workers": self.pools.max_workers,
+            "seed": seed,
+            "duration_s": duration_s,
+            "description": description,
+            **gateway.begin(share, rng),
+        }
+        self._outage, self._outage_gateway = entry, gateway
+        self._outage_timer = self.loop.call_later(duration_s, self.end_az_failure)
+        self.faults.record(entry)
+        return entry
+
+    def end_az_failure(self) -> dict[str, Any] | None:
+        if self._outage is None:
+            return None
+        if self._outage_timer is not None:
+            self._outage_timer.cancel()
+            self._outage_timer = None
+        self.pools.capacity_factor = 1.0
+        if self._outage_gateway is not None:
+            self._outage_gateway.end()
+        entry = {
+            "time": round(time.time(), 6),
+            "kind": "az",
+            "mode": "az-recovered",
+            "target": "runtime+gateway",
+            "effect": "capacity restored",
+            "max_workers": self.pools.max_workers,
+        }
+        self._outage = self._outage_gateway = None
+        self.faults.record(entry)
+        return entry
+
+    def fault_state(self) -> dict[str, Any]:
+        return {
+            "rules": self.faults.status(),
+            "az_failure": self._outage,
+            "capacity": self.pools.snapshot(),
+        }
+
     # -- metrics ----------------------------------------------------------------------------------
 
     async def metrics(self) -> dict[str, Any]:
         """Per function and per event source counters (queue depths are fetched live)."""
         assert self.loop is not None
         functions = {
-            name: pool.metrics.to_json(pool.inflight, len(pool.workers), len(pool.idle))
+            name: {
+                **pool.metrics.to_json(pool.inflight, len(pool.workers), len(pool.idle)),
+                "provisioned": {
+                    "configured": pool.spec.provisioned_concurrency,
+                    "ready": self.pools.provisioned_ready(pool),
+                },
+            }
             for name, pool in sorted(self.functions.items())
         }
         pollers = list(self.pollers.values())

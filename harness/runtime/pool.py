@@ -7,6 +7,12 @@
   machine hundreds of interpreters only thrash. When every worker is busy a call waits up to
   ``queue_timeout_s`` for one (an idle worker of another function is recycled to make room);
   after that a synchronous call is throttled too.
+* Provisioned concurrency (``FunctionSpec.provisioned_concurrency``): that many environments are
+  started ahead of demand (``AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency``), kept
+  out of idle recycling, and started again when lost (:meth:`WorkerPools.ensure_provisioned`).
+* Faults: ``throttle_hook`` (a throttle fault = reserved concurrency 0), ``capacity_factor``
+  (an "AZ failure" halves the worker processes), :meth:`WorkerPools.kill_share` (lose a share
+  of the environments at once) and :meth:`WorkerPools.drain` (a cold-start storm).
 * Warm reuse is LIFO (the most recently used worker first), so a burst that shrinks leaves the
   least recently used workers idle, and the reaper recycles those after ``idle_timeout_s``.
 """
@@ -16,8 +22,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +131,13 @@ class WorkerPools:
         self._waiters = 0
         self._changed = asyncio.Event()
         self._reaping: set[asyncio.Task[None]] = set()
+        self.capacity_factor = 1.0
+        self.throttle_hook: Callable[[FunctionPool], bool] = lambda pool: False
+
+    @property
+    def max_workers(self) -> int:
+        """Worker processes allowed now (fewer while an "AZ failure" lasts)."""
+        return max(1, int(self.config.resolved_max_workers * self.capacity_factor))
 
     # -- waiting ---------------------------------------------------------------------------
 
@@ -152,7 +167,7 @@ class WorkerPools:
         ``queue_timeout_s`` without a worker; ``wait=True`` (async, event sources) waits.
         """
         reserved = pool.spec.reserved_concurrency
-        if reserved == 0:
+        if reserved == 0 or self.throttle_hook(pool):
             raise Throttled(RESERVED_REASON)
         queue_until = None if wait else time.monotonic() + self.config.queue_timeout_s
         while True:
@@ -184,7 +199,7 @@ class WorkerPools:
                 if not worker.dead and worker.generation == pool.generation:
                     return worker, False
                 self.retire(pool, worker)
-            if self.total_workers < self.config.resolved_max_workers:
+            if self.total_workers < self.max_workers:
                 return await self._spawn(pool), True
             if not self._evict_idle(exclude=pool):
                 try:
@@ -193,7 +208,7 @@ class WorkerPools:
                     raise Throttled(
                         ACCOUNT_REASON,
                         f"No execution environment became free within {self.config.queue_timeout_s:g} s "
-                        f"({self.config.resolved_max_workers} worker processes busy).",
+                        f"({self.max_workers} worker processes busy).",
                     ) from None
 
     def _evict_idle(self, exclude: FunctionPool) -> bool:
@@ -214,11 +229,14 @@ class WorkerPools:
     def _pools_ref(self) -> list[FunctionPool]:  # replaced by the runtime
         return []
 
-    async def _spawn(self, pool: FunctionPool) -> Worker:
+    async def _spawn(self, pool: FunctionPool, *, provisioned: bool = False) -> Worker:
         spec = pool.spec
         worker = Worker(spec.name, pool.generation)
+        worker.provisioned = provisioned
         stream = time.strftime("%Y/%m/%d") + f"/[$LATEST]{secrets.token_hex(16)}"
         env = function_environ(spec, self.aws_env, stream)
+        if provisioned:
+            env["AWS_LAMBDA_INITIALIZATION_TYPE"] = "provisioned-concurrency"
         self.total_workers += 1
         pool.workers.add(worker)
         try:
@@ -266,13 +284,70 @@ class WorkerPools:
         for pool in pools:
             keep = []
             for worker in pool.idle:
-                if worker.last_used < cutoff or worker.dead:
+                if worker.dead or (worker.last_used < cutoff and not worker.provisioned):
                     self.retire(pool, worker)
                     count += 1
                 else:
                     keep.append(worker)
             pool.idle[:] = keep
         return count
+
+    # -- provisioned concurrency and capacity faults ------------------------------------------
+
+    @staticmethod
+    def provisioned_ready(pool: FunctionPool) -> int:
+        return sum(
+            1
+            for w in pool.workers
+            if w.provisioned and not w.dead and w.generation == pool.generation
+        )
+
+    async def ensure_provisioned(self, pool: FunctionPool) -> int:
+        """Start environments until ``provisioned_concurrency`` are warm; returns how many
+        were started. Stops early (and retries at the next housekeeping) at ``max_workers``."""
+        wanted = pool.spec.provisioned_concurrency
+        started = 0
+        while (
+            not pool.removed
+            and self.provisioned_ready(pool) < wanted
+            and self.total_workers < self.max_workers
+        ):
+            worker = await self._spawn(pool, provisioned=True)
+            if worker.init_error is not None:
+                logger.warning("provisioned environment of %s failed to init", pool.name)
+                self.retire(pool, worker)
+                break
+            worker.last_used = time.monotonic()
+            pool.idle.insert(0, worker)  # LIFO reuse takes on-demand workers first
+            started += 1
+            self._notify()
+        return started
+
+    def kill_share(
+        self, pools: list[FunctionPool], share: float, rng: random.Random
+    ) -> list[dict[str, Any]]:
+        """Kill ``share`` of every execution environment at once (busy ones too: their
+        invocations fail with ``Runtime.ExitError``). The choice is drawn from ``rng`` over the
+        environments in a stable order (function, then age), so one seed picks the same ones."""
+        everyone = [
+            (pool, w)
+            for pool in sorted(pools, key=lambda p: p.name)
+            for w in sorted(pool.workers, key=lambda w: w.pid or 0)
+        ]
+        count = int(len(everyone) * share + 0.5)
+        chosen = rng.sample(range(len(everyone)), count) if count else []
+        killed = []
+        for index in sorted(chosen):
+            pool, worker = everyone[index]
+            killed.append(
+                {"function": pool.name, "pid": worker.pid, "busy": worker not in pool.idle}
+            )
+            if worker in pool.idle:
+                pool.idle.remove(worker)
+                self.retire(pool, worker)
+            else:
+                worker.kill()  # the invocation ends with Runtime.ExitError; release() retires it
+        return killed
 
     async def close(self, pools: list[FunctionPool]) -> None:
         for pool in pools:
@@ -287,6 +362,8 @@ class WorkerPools:
         return {
             "in_flight": self.total_inflight,
             "workers": self.total_workers,
-            "max_workers": self.config.resolved_max_workers,
+            "max_workers": self.max_workers,
+            "configured_max_workers": self.config.resolved_max_workers,
+            "capacity_factor": self.capacity_factor,
             "account_concurrency": self.config.account_concurrency,
         }

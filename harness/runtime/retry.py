@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["RetryDecision", "next_async_retry"]
+__all__ = ["RetryDecision", "next_async_retry", "next_throttle_retry"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,16 @@ def next_async_retry(
     if attempts > maximum_retry_attempts:
         return RetryDecision(False, condition="RetriesExhausted")
     delay = delays[min(attempts - 1, len(delays) - 1)] if delays else 0.0
+    if age_s + delay > max_age_s:
+        return RetryDecision(False, condition="EventAgeExceeded")
+    return RetryDecision(True, delay_s=delay)
+
+
+def next_throttle_retry(throttles: int, age_s: float, max_age_s: float) -> RetryDecision:
+    """After the ``throttles``-th throttle of an event: Lambda puts a throttled event back on
+    its queue and tries again with exponential backoff (1 s, 2 s, ... up to 5 minutes) until
+    ``MaximumEventAgeInSeconds``; throttles do not use up ``MaximumRetryAttempts``."""
+    delay = min(300.0, 2.0 ** max(0, throttles - 1))
     if age_s + delay > max_age_s:
         return RetryDecision(False, condition="EventAgeExceeded")
     return RetryDecision(True, delay_s=delay)

@@ -7,6 +7,11 @@
 * ``GET /_harness/runtime/metrics`` — per function and per event source counters
 * ``POST /_harness/runtime/schedules/{name}/fire`` — fire a schedule now
 * ``GET /_harness/runtime/logs/{function}?limit=N`` — the function's last log records
+* ``GET|POST|DELETE /_harness/runtime/faults`` — Lambda fault rules (list with counters / add /
+  remove by id, or all); ``GET /_harness/runtime/faults/log?since=T`` — every injected fault
+* ``POST /_harness/runtime/recycle {"functions", "stack"}`` — a cold-start storm
+* ``POST /_harness/runtime/az {"duration_s", "seed", "share"}`` — an "AZ failure";
+  ``DELETE`` ends it early
 
 Served by :mod:`harness.runtime.http` on uvloop (see there why not uvicorn).
 """
@@ -24,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from harness.chaos.lambda_faults import parse_lambda_faults
 from harness.runtime.config import RuntimeConfig
 from harness.runtime.core import FunctionNotFound, Runtime
 from harness.runtime.http import Request, Response, serve_http
@@ -190,6 +196,14 @@ class RuntimeApi:
             except KeyError:
                 return _json(404, {"message": f"no schedule named {name!r}"})
             return _json(202, {"schedule": name, "requestId": request_id})
+        if path.startswith("/_harness/runtime/faults") or path in (
+            "/_harness/runtime/recycle",
+            "/_harness/runtime/az",
+        ):
+            try:
+                return self.faults(request)
+            except (ValueError, TypeError, KeyError) as exc:
+                return _json(400, {"message": f"invalid fault: {exc}"})
         prefix = "/_harness/runtime/logs/"
         if path.startswith(prefix) and method == "GET":
             name = path[len(prefix) :]
@@ -201,6 +215,62 @@ class RuntimeApi:
             records = pool.log.records(limit)
             return _json(200, {"function": pool.name, "records": records})
         return _json(404, {"message": "Not Found"})
+
+    def faults(self, request: Request) -> Response:
+        runtime = self.runtime
+        path, method = request.path, request.method
+        data: Any = json.loads(request.body) if request.body else None
+        if path == "/_harness/runtime/faults":
+            if method == "GET":
+                return _json(200, runtime.fault_state())
+            if method == "POST":
+                runtime.add_faults(parse_lambda_faults(data if data is not None else []))
+                return _json(200, runtime.fault_state())
+            if method == "DELETE":
+                items = data if isinstance(data, list) else [data] if data else []
+                ids = [str(i.get("id") if isinstance(i, dict) else i) for i in items]
+                removed = runtime.faults.remove(ids or None)
+                if not ids:
+                    runtime.end_az_failure()
+                return _json(200, {"removed": removed, **runtime.fault_state()})
+        if path == "/_harness/runtime/faults/log" and method in ("GET", "DELETE"):
+            if method == "DELETE":
+                runtime.faults.log.clear()
+                runtime.faults.counts.clear()
+            since = float(parse_qs(request.query).get("since", ["0"])[0])
+            return _json(
+                200,
+                {
+                    "injected": [e for e in runtime.faults.log if e["time"] >= since],
+                    "counts": dict(runtime.faults.counts),
+                },
+            )
+        if path == "/_harness/runtime/recycle" and method == "POST":
+            body = data or {}
+            return _json(
+                200,
+                runtime.recycle(
+                    list(body.get("functions") or []), body.get("stack"), body.get("description")
+                ),
+            )
+        if path == "/_harness/runtime/az":
+            if method == "POST":
+                body = data or {}
+                share = float(body.get("share", 0.5))
+                if not 0 < share < 1:
+                    raise ValueError("'share' must be between 0 and 1 (0.5 = half)")
+                return _json(
+                    200,
+                    runtime.begin_az_failure(
+                        float(body["duration_s"]),
+                        int(body.get("seed", 0)),
+                        share,
+                        body.get("description"),
+                    ),
+                )
+            if method == "DELETE":
+                return _json(200, runtime.end_az_failure() or {"az_failure": None})
+        return _json(405, {"message": f"{method} not allowed on {path}"})
 
 
 async def _main(state_dir: Path, port: int, host: str, config: RuntimeConfig | None) -> None:

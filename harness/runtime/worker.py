@@ -129,6 +129,7 @@ class Worker:
         self.invocations = 0
         self.dead = False
         self.expired = False  # killed because the invocation ran past the function's timeout
+        self.provisioned = False  # started ahead of demand for ProvisionedConcurrencyConfig
 
     def expire(self) -> None:
         self.expired = True
@@ -198,11 +199,21 @@ class Worker:
         return self.transport.get_returncode() if self.transport else None
 
     async def invoke(
-        self, request_id: str, payload: bytes, deadline_ms: float, arn: str
+        self,
+        request_id: str,
+        payload: bytes,
+        deadline_ms: float,
+        arn: str,
+        fault: dict[str, Any] | None = None,
     ) -> WorkerResult:
-        """Send one event and wait for the answer (the caller applies the timeout)."""
+        """Send one event and wait for the answer (the caller applies the timeout).
+
+        ``fault`` is a fault directive the environment applies to this invocation."""
         assert self.stdin is not None and self.protocol is not None
-        raw = json.dumps({"id": request_id, "deadline": deadline_ms, "arn": arn}).encode()
+        header: dict[str, Any] = {"id": request_id, "deadline": deadline_ms, "arn": arn}
+        if fault is not None:
+            header["fault"] = fault
+        raw = json.dumps(header).encode()
         if self.stdin.is_closing():
             self.dead = True
             raise WorkerDied(await self._returncode())

@@ -89,6 +89,14 @@ def build_functions(records: Mapping[str, ResourceRecord]) -> dict[str, Function
             target = index.find(rec.properties.get("FunctionName"))
             if target:
                 invoke_configs[target] = rec.properties
+    provisioned: dict[str, int] = {}
+    for rec in records.values():
+        # SAM: AutoPublishAlias + ProvisionedConcurrencyConfig become an alias carrying it
+        config = rec.properties.get("ProvisionedConcurrencyConfig") or {}
+        if rec.type == "AWS::Lambda::Alias" and config.get("ProvisionedConcurrentExecutions"):
+            target = index.find(rec.properties.get("FunctionName"))
+            if target:
+                provisioned[target] = int(config["ProvisionedConcurrentExecutions"])
     specs: dict[str, FunctionSpec] = {}
     for logical_id, rec in records.items():
         if rec.type != "AWS::Lambda::Function":
@@ -121,6 +129,7 @@ def build_functions(records: Mapping[str, ResourceRecord]) -> dict[str, Function
             timeout=float(props.get("Timeout", 3)),
             memory_mb=int(props.get("MemorySize", 128)),
             reserved_concurrency=int(reserved) if reserved is not None else None,
+            provisioned_concurrency=provisioned.get(logical_id, 0),
             layers=layer_dirs,
             role_arn=role_arn if isinstance(role_arn, str) else None,
             policies=_policy_documents(role, records),
