@@ -188,6 +188,12 @@ def cmd_fault(args: argparse.Namespace) -> int:
     return run(args, Environment(_settings(args)).endpoints)
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.scenario.cli import cmd_run as run
+
+    return run(args, _settings(args))
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -288,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument(
         "--json", action="store_true", help="print the stack, API URLs and resource ids"
     )
+    deploy.add_argument(
+        "--no-seed", action="store_true", help="skip the seed hook of harness.yaml's fixtures"
+    )
 
     destroy = command("destroy", cmd_destroy, "remove everything a deployed stack created")
     destroy.add_argument("name", help="the stack's name (as `harness deploy` printed it)")
@@ -312,6 +321,15 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.chaos.cli import configure_parser as configure_fault
 
     configure_fault(fault)
+
+    run = command(
+        "run",
+        cmd_run,
+        "run a gameday scenario: deploy, load, faults, checks; report; exit 1 if any expectation failed",
+    )
+    from harness.scenario.cli import configure_parser as configure_run
+
+    configure_run(run)
 
     report = command(
         "report", cmd_report, "re-render summary.json, junit.xml and report.html from a run folder"

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from harness.load.tokens import (
         CommandTokens,
         OAuth2ClientCredentials,
+        StackTokens,
         StaticTokens,
         Token,
         TokenProvider,
@@ -52,6 +53,7 @@ __all__ = [
     "RequestTemplate",
     "SloResult",
     "SloSpec",
+    "StackTokens",
     "Stage",
     "StaticTokens",
     "Tenant",
@@ -81,6 +83,7 @@ _WHERE = {
     "parse_slo": "slo",
     "CommandTokens": "tokens",
     "OAuth2ClientCredentials": "tokens",
+    "StackTokens": "tokens",
     "StaticTokens": "tokens",
     "Token": "tokens",
     "TokenProvider": "tokens",

@@ -123,11 +123,14 @@ def run_load(
     *,
     stop: threading.Event | None = None,
     warn: bool = True,
+    started: Callable[[float], None] | None = None,
 ) -> LoadResult:
     """Run ``profile`` against ``base_url`` and return the merged measurements.
 
     ``mix`` defaults to ``GET /``; ``tenants`` to one tenant ``default``. ``seed`` makes the
-    request sequence reproducible (per process); ``stop`` ends the run early.
+    request sequence reproducible (per process); ``stop`` ends the run early; ``started`` is
+    called with the load's start instant (epoch seconds, slightly in the future) once every
+    generator is ready, so a caller can put other events (faults) on the same clock.
     """
     mix = mix or TrafficMix.single("/")
     tenant_set = Tenants.coerce(tenants)
@@ -167,7 +170,7 @@ def run_load(
             )
             for i in range(n)
         ]
-        workers = _run_children(specs, Path(tmp), profile, progress, stop)
+        workers = _run_children(specs, Path(tmp), profile, progress, stop, started)
     return build_result(
         base_url=base_url,
         profile=profile,
@@ -234,6 +237,7 @@ def _run_children(
     profile: LoadProfile,
     progress: Callable[[LoadProgress], None] | None,
     stop: threading.Event | None,
+    started: Callable[[float], None] | None = None,
 ) -> list[WorkerResult]:
     inbox: queue.Queue[tuple[int, Any]] = queue.Queue()
     children: list[_Child] = []
@@ -254,6 +258,8 @@ def _run_children(
                 child.error = message.get("error")
                 raise _failure(child, "could not start")
         start = time.time() + 0.2
+        if started is not None:
+            started(start)
         for child in children:
             assert child.proc.stdin is not None
             child.proc.stdin.write(f"go {start!r}\n".encode())

@@ -36,6 +36,7 @@ from harness.errors import ConfigError, HarnessError
 __all__ = [
     "CommandTokens",
     "OAuth2ClientCredentials",
+    "StackTokens",
     "StaticTokens",
     "Token",
     "TokenCache",
@@ -231,6 +232,33 @@ class CommandTokens:
         if not out:
             raise TokenError(f"token command {shlex.join(argv)} printed nothing.")
         return _token(out.splitlines()[-1], self.ttl)
+
+
+class StackTokens:
+    """Tokens for a stack deployed on a local environment, obtained the way its clients get them
+    (:func:`harness.tokens.token_for_stack`: the stack's Cognito pool or the local issuer).
+
+    Plain data (two strings), so it pickles into the generator processes, which refresh tokens
+    with it before they expire.
+    """
+
+    def __init__(self, state_dir: str | Path, stack: str, *, expires_in: int = 3600) -> None:
+        self.state_dir = str(state_dir)
+        self.stack = stack
+        self.expires_in = expires_in
+
+    def token(self, tenant: str, user: str) -> Token:
+        from harness.tokens import token_for_stack
+
+        try:
+            found = token_for_stack(
+                self.state_dir, self.stack, tenant, user=user, expires_in=self.expires_in
+            )
+        except HarnessError:
+            raise
+        except Exception as exc:
+            raise TokenError(f"no token for {tenant}/{user} of stack {self.stack}: {exc}") from exc
+        return _token(found.token, float(self.expires_in))
 
 
 class TokenCache:

@@ -119,6 +119,7 @@ def write_html(run: RunData, folder: Path) -> Path:
         for name, caption, svg in plots
     )
     warnings = "".join(f"<li>{html.escape(w)}</li>" for w in run.warnings)
+    extra = _extra_sections(run)
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(run.started_at))
     document = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -147,11 +148,92 @@ figure svg {{ width: 100%; height: auto; }} .meta {{ color: #666; }}
 {f"<h2>Faults</h2><table><tr><th>fault</th><th>kind</th><th>start</th><th>end</th></tr>{fault_rows}</table>" if fault_rows else ""}
 <h2>Plots</h2>
 {figures}
+{extra}
+<script>
+// Marks how many plots the browser laid out with a real size (read by the headless-browser test
+// and handy when a report looks empty): <body data-plots="N" data-plots-rendered="M">.
+window.addEventListener("load", function () {{
+  var svgs = document.querySelectorAll("figure svg"), ok = 0;
+  svgs.forEach(function (s) {{ var r = s.getBoundingClientRect(); if (r.width > 50 && r.height > 50) ok++; }});
+  document.body.setAttribute("data-plots", String(svgs.length));
+  document.body.setAttribute("data-plots-rendered", String(ok));
+}});
+</script>
 </body></html>
 """
     path = folder / "report.html"
     path.write_text(document)
     return path
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _extra_sections(run: RunData) -> str:
+    """Tenants, counters, isolation, the injected-fault log, steady state and rollbacks."""
+    out: list[str] = []
+    if run.tenants:
+        rows = [
+            [t, d.get("requests"), d.get("p50_ms"), d.get("p95_ms"), d.get("p99_ms"),
+             d.get("throttled"), d.get("errors")]
+            for t, d in sorted(run.tenants.items())
+        ]  # fmt: skip
+        out.append(
+            "<h2>Tenants</h2>"
+            + _table(
+                ["tenant", "requests", "p50 ms", "p95 ms", "p99 ms", "throttled", "errors"], rows
+            )
+        )
+    if run.counters:
+        out.append("<h2>Counters</h2>" + _table(["counter", "value"], sorted(run.counters.items())))
+    runs = run.isolation.get("runs") if isinstance(run.isolation, dict) else None
+    if runs:
+        out.append(
+            "<h2>Isolation checks</h2>"
+            + _table(
+                ["check", "stack", "passed", "detail"],
+                [[r.get("name"), r.get("stack"), r.get("passed"), r.get("detail")] for r in runs],
+            )
+        )
+    if run.injected_faults:
+        out.append(
+            "<h2>Injected faults</h2>"
+            + _table(
+                ["fault", "action", "phase", "start s", "end s", "targets", "parameters", "error"],
+                [
+                    [
+                        f.get("label"),
+                        f.get("action"),
+                        f.get("phase"),
+                        f.get("start_s"),
+                        f.get("end_s"),
+                        f.get("targets"),
+                        f.get("parameters"),
+                        f.get("error") or "",
+                    ]
+                    for f in run.injected_faults
+                ],
+            )
+        )
+    steady = run.environment.get("steady_state") or []
+    if steady:
+        out.append(
+            "<h2>Steady state</h2>"
+            + _table(
+                ["probe", "passed", "detail"],
+                [[p.get("name"), p.get("passed"), p.get("detail")] for p in steady],
+            )
+        )
+    rollbacks = run.environment.get("rollbacks") or []
+    if rollbacks:
+        out.append("<h2>Rollbacks</h2><ul>" + "".join(
+            f"<li>{html.escape(str(r))}</li>" for r in rollbacks) + "</ul>")  # fmt: skip
+    return "\n".join(out)
 
 
 WRITERS: dict[str, Callable[[RunData, Path], Path]] = {

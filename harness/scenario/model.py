@@ -136,6 +136,8 @@ class Probe(_Model):
     metric: Literal["p50", "p95", "p99", "max", "error_rate", "availability"] | None = None
     op: Literal["<", "<=", ">", ">="] = "<"
     target: float | str | None = None
+    rate: float = Field(5.0, gt=0, description="slo: arrivals per second of the probe's load")
+    window: Duration = Field(5.0, description="slo: how long the probe's load runs")
 
     @model_validator(mode="after")
     def _complete(self) -> Probe:
@@ -163,6 +165,7 @@ ExpectationKind = Literal[
     "counter",
     "isolation",
     "steady_state",
+    "check",
 ]
 
 
@@ -180,6 +183,8 @@ class Expectation(_Model):
     target: float | str | None = None
     after_fault: str | None = None  # recovery
     within: Duration | None = None  # recovery
+    window: Duration = 5.0  # recovery: how long the metric must hold to count as recovered
+    check: str | None = None  # check: a function of the stack's checks module
     queue: str | None = None  # dlq_max: logical id of the DLQ in a deployed stack
     max: int | None = Field(None, ge=0)
     counter: str | None = None  # counter: e.g. cache_hit_rate
@@ -192,6 +197,7 @@ class Expectation(_Model):
             "recovery": ("after_fault", "metric", "target", "within"),
             "dlq_max": ("queue", "max"),
             "counter": ("counter", "target"),
+            "check": ("check",),
         }
         missing = [f for f in need.get(self.kind, ()) if getattr(self, f) is None]
         if missing:
@@ -208,6 +214,13 @@ class Expectation(_Model):
             return f"{self.metric} {self.op} {self.target} ({self.scope})"
         if self.kind == "recovery":
             return f"{self.metric} back {self.op} {self.target} within {self.within:g}s after {self.after_fault}"
+        if self.kind == "counter":
+            return f"{self.counter} {self.op} {self.target}"
+        if self.kind == "dlq_max":
+            return f"{self.queue} depth <= {self.max}"
+        if self.kind == "check":
+            suffix = f" {self.op} {self.target}" if self.target is not None else ""
+            return f"{self.check}{suffix}"
         return self.kind.replace("_", " ")
 
 

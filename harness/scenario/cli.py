@@ -1,0 +1,77 @@
+"""``harness run SCENARIO.yaml [--report-dir DIR] [--seed N]``: exit 0 only if every
+expectation held (1 if one failed, 2 on bad input, 130 when interrupted)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harness.config import Settings
+
+__all__ = ["cmd_run", "configure_parser"]
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("scenario", help="the scenario file (YAML; see scenarios/README.md)")
+    parser.add_argument(
+        "--report-dir",
+        help="where summary.json, junit.xml and report.html go (default reports/<scenario>-<time>)",
+    )
+    parser.add_argument("--seed", type=int, help="override the scenario's seed")
+    parser.add_argument(
+        "--keep", action="store_true", help="leave the environment and stacks up afterwards"
+    )
+    parser.add_argument(
+        "--plain", action="store_true", help="plain progress lines instead of the live panel"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="only validate the scenario (nothing runs)"
+    )
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from harness.scenario.loader import load_scenario
+    from harness.scenario.runner import RunOptions, ScenarioRunner, run_scenario
+
+    path = Path(args.scenario)
+    if args.check:
+        scenario = load_scenario(path)
+        ScenarioRunner(scenario, path, RunOptions(report_dir=Path("."), live=False))
+        print(f"{path}: valid ({len(scenario.timeline)} phases, {scenario.duration_s:g}s)")
+        return 0
+    folder = (
+        Path(args.report_dir)
+        if args.report_dir
+        else Path("reports") / f"{path.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    run = run_scenario(
+        path,
+        RunOptions(
+            report_dir=folder,
+            seed=args.seed,
+            settings=settings,
+            live=False if args.plain else None,
+            keep=args.keep,
+        ),
+    )
+    width = max((len(e.name) for e in run.expectations), default=10)
+    print(f"\n{run.title}: {'PASSED' if run.passed else 'FAILED'} (seed {run.seed})")
+    for e in run.expectations:
+        mark = "ok  " if e.passed else "FAIL"
+        print(f"  {mark} {e.name:<{width}}  observed {e.observed!s:<14} target {e.target}")
+        if not e.passed and e.detail:
+            print(f"       {e.detail}")
+    for p in run.phases:
+        print(
+            f"  phase {p.name}: {p.requests} requests, {p.rps:.1f} rps, p99 {p.p99_ms:.1f} ms, "
+            f"errors {p.error_rate:.2%}"
+        )
+    print(f"report: {folder / 'report.html'}")
+    sys.stdout.flush()
+    if run.environment.get("interrupted"):
+        return 130
+    return 0 if run.passed else 1

@@ -1,0 +1,299 @@
+"""Judge a run: every scenario expectation against what the run observed.
+
+Each expectation becomes one :class:`harness.report.data.Expectation` (``name``, ``passed``,
+``observed``, ``target``, ``detail``), which ``summary.json`` and ``junit.xml`` carry. An
+expectation that cannot be measured fails and says why; it never passes by default.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from harness.report.data import Expectation as Verdict
+from harness.scenario.model import Expectation
+
+if TYPE_CHECKING:
+    from harness.load.result import GroupStats, LoadResult
+
+__all__ = ["Observations", "evaluate", "recovery_time", "second_metric"]
+
+OPS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+}
+LATENCY = ("p50", "p95", "p99", "max")
+
+
+@dataclass
+class Observations:
+    """What the runner collected, in the shape the checks need."""
+
+    load: LoadResult | None = None
+    phases: dict[str, GroupStats] = field(default_factory=dict)  # scenario phase -> stats
+    # per-second load rows on the run clock: t, rps, errors, statuses, p50_ms, p95_ms, p99_ms
+    seconds: list[dict[str, Any]] = field(default_factory=list)
+    fault_ends: dict[str, float] = field(default_factory=dict)  # fault label -> end on run clock
+    run_end_s: float = 0.0
+    queue_depths: dict[str, int] = field(default_factory=dict)  # "stack/LogicalId" -> final depth
+    queue_peaks: dict[str, int] = field(default_factory=dict)
+    counters: dict[str, float] = field(default_factory=dict)
+    # check name -> callable returning a dict (passed/observed/target/details) or a number
+    checks: Mapping[str, Callable[[], Any]] = field(default_factory=dict)
+    isolation: list[dict[str, Any]] = field(default_factory=list)
+    steady_state: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _target(metric: str, value: float | str) -> float:
+    from harness.load.slo import _number
+
+    return _number(metric, value)
+
+
+def _unit(metric: str) -> str:
+    return "ms" if metric in LATENCY else ""
+
+
+def _group_metric(group: GroupStats, metric: str) -> float:
+    if metric in LATENCY:
+        return float(group.max_ms if metric == "max" else getattr(group, f"{metric}_ms"))
+    return float(getattr(group, metric))
+
+
+def _slo(exp: Expectation, obs: Observations) -> Verdict:
+    metric = str(exp.metric)
+    assert exp.target is not None
+    target = _target(metric, exp.target)
+    shown = f"{exp.op} {target:g}{_unit(metric)}"
+    group: GroupStats | None
+    if exp.scope.startswith("phase:"):
+        group = obs.phases.get(exp.scope[6:])
+    else:
+        group = obs.load.group(exp.scope) if obs.load is not None else None
+    if group is None or (group.requests == 0 and metric not in ("rps", "dropped_ratio")):
+        return Verdict(exp.label, False, None, shown, f"no requests in scope {exp.scope}", "slo")
+    try:
+        observed = _group_metric(group, metric)
+    except AttributeError:
+        return Verdict(exp.label, False, None, shown, f"unknown metric '{metric}'", "slo")
+    passed = OPS[exp.op](observed, target)
+    detail = f"{metric} over {exp.scope}: {observed:g}{_unit(metric)} (must be {shown})"
+    return Verdict(exp.label, passed, round(observed, 6), shown, detail, "slo")
+
+
+def second_metric(row: Mapping[str, Any], metric: str) -> float | None:
+    """One second's value of ``metric`` (None when nothing completed in that second)."""
+    completed = int(row.get("rps", 0) or 0)
+    if completed <= 0:
+        return None
+    if metric in LATENCY:
+        return float(row.get("max_ms" if metric == "max" else f"{metric}_ms", 0.0))
+    statuses = {int(k): int(v) for k, v in (row.get("statuses") or {}).items()}
+    if metric == "error_rate":
+        return int(row.get("errors", 0) or 0) / completed
+    if metric == "availability":
+        unavailable = sum(v for k, v in statuses.items() if k >= 500 or k == 0)
+        return 1 - unavailable / completed
+    if metric == "rps":
+        return float(completed)
+    raise ValueError(f"'{metric}' cannot be judged second by second")
+
+
+def recovery_time(
+    seconds: Sequence[Mapping[str, Any]],
+    fault_end: float,
+    metric: str,
+    op: str,
+    target: float,
+    window: float,
+) -> float | None:
+    """Seconds from ``fault_end`` until ``metric`` first holds for ``window`` seconds in a row
+    (seconds without completed requests neither count nor break the run); None if never."""
+    need = max(1, round(window))
+    streak_start: float | None = None
+    streak = 0
+    for row in sorted(seconds, key=lambda r: float(r["t"])):
+        t = float(row["t"])
+        if t + 1 <= fault_end:
+            continue
+        value = second_metric(row, metric)
+        if value is None:
+            continue
+        if OPS[op](value, target):
+            if streak == 0:
+                streak_start = t
+            streak += 1
+            if streak >= need and streak_start is not None:
+                return max(0.0, streak_start - fault_end)
+        else:
+            streak, streak_start = 0, None
+    return None
+
+
+def _recovery(exp: Expectation, obs: Observations) -> Verdict:
+    metric = str(exp.metric)
+    assert exp.target is not None and exp.within is not None and exp.after_fault is not None
+    target = _target(metric, exp.target)
+    shown = f"{metric} {exp.op} {target:g}{_unit(metric)} within {exp.within:g}s"
+    end = obs.fault_ends.get(exp.after_fault)
+    if end is None:
+        return Verdict(
+            exp.label, False, None, shown, f"fault '{exp.after_fault}' never ran", "recovery"
+        )
+    try:
+        took = recovery_time(obs.seconds, end, metric, exp.op, target, exp.window)
+    except ValueError as exc:
+        return Verdict(exp.label, False, None, shown, str(exc), "recovery")
+    if took is None:
+        left = max(0.0, obs.run_end_s - end)
+        return Verdict(
+            exp.label,
+            False,
+            None,
+            shown,
+            f"{metric} did not hold for {exp.window:g}s in the {left:.0f}s after "
+            f"'{exp.after_fault}' ended",
+            "recovery",
+        )
+    passed = took <= exp.within
+    detail = f"recovered {took:.1f}s after '{exp.after_fault}' ended (allowed {exp.within:g}s)"
+    return Verdict(exp.label, passed, round(took, 2), shown, detail, "recovery")
+
+
+def _find_queue(name: str, depths: Mapping[str, int]) -> str | None:
+    if name in depths:
+        return name
+    matches = [k for k in depths if k.split("/", 1)[-1] == name]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _dlq(exp: Expectation, obs: Observations) -> Verdict:
+    assert exp.queue is not None and exp.max is not None
+    key = _find_queue(exp.queue, obs.queue_depths)
+    shown = f"<= {exp.max}"
+    if key is None:
+        known = ", ".join(sorted(obs.queue_depths)) or "none"
+        return Verdict(
+            exp.label, False, None, shown, f"no queue '{exp.queue}' (queues: {known})", "dlq_max"
+        )
+    depth = obs.queue_depths[key]
+    peak = obs.queue_peaks.get(key, depth)
+    passed = depth <= exp.max
+    detail = f"{key}: {depth} message(s) at the end (peak {peak} during the run)"
+    return Verdict(exp.label, passed, depth, shown, detail, "dlq_max")
+
+
+def _compare(
+    exp: Expectation, observed: float | None, kind: str, detail: str, missing: str
+) -> Verdict:
+    assert exp.target is not None
+    try:
+        target = float(exp.target)
+    except (TypeError, ValueError):
+        target = _target("error_rate", exp.target)  # "99%" style ratios
+    shown = f"{exp.op} {target:g}"
+    if observed is None:
+        return Verdict(exp.label, False, None, shown, missing, kind)
+    passed = OPS[exp.op](float(observed), target)
+    return Verdict(exp.label, passed, round(float(observed), 6), shown, detail, kind)
+
+
+def _counter(exp: Expectation, obs: Observations) -> Verdict:
+    assert exp.counter is not None
+    value = obs.counters.get(exp.counter)
+    known = ", ".join(sorted(obs.counters)) or "none"
+    return _compare(
+        exp,
+        value,
+        "counter",
+        f"{exp.counter} = {value}",
+        f"counter '{exp.counter}' was not measured (counters: {known})",
+    )
+
+
+def _check(exp: Expectation, obs: Observations, name: str) -> Verdict:
+    fn = obs.checks.get(name)
+    if fn is None:
+        known = ", ".join(sorted(obs.checks)) or "none"
+        return Verdict(
+            exp.label,
+            False,
+            None,
+            exp.target,
+            f"no stack defines the check '{name}' (checks: {known})",
+            exp.kind,
+        )
+    try:
+        outcome = fn()
+    except Exception as exc:  # the check itself broke: it cannot pass
+        return Verdict(exp.label, False, None, exp.target, f"check failed to run: {exc}", exp.kind)
+    if isinstance(outcome, Mapping):
+        passed = bool(outcome.get("passed"))
+        if exp.target is not None and isinstance(outcome.get("observed"), int | float):
+            passed = passed and OPS[exp.op](float(outcome["observed"]), float(exp.target))
+        details = outcome.get("details") or outcome.get("detail") or ""
+        if not isinstance(details, str):
+            import json
+
+            details = json.dumps(details, default=str)[:500]
+        return Verdict(
+            exp.label,
+            passed,
+            outcome.get("observed"),
+            outcome.get("target", exp.target),
+            details,
+            exp.kind,
+        )
+    if exp.target is None:
+        return Verdict(
+            exp.label,
+            bool(outcome),
+            outcome,
+            True,
+            f"{name} returned {outcome!r}",
+            exp.kind,
+        )
+    value = float(outcome) if isinstance(outcome, int | float) else None
+    return _compare(exp, value, exp.kind, f"{name} = {outcome}", f"{name} returned {outcome!r}")
+
+
+def _all_passed(exp: Expectation, items: list[dict[str, Any]], what: str) -> Verdict:
+    if not items:
+        return Verdict(exp.label, False, None, "all pass", f"no {what} ran", exp.kind)
+    failed = [i for i in items if not i.get("passed")]
+    detail = "; ".join(str(i.get("detail") or i.get("name")) for i in failed[:5])
+    return Verdict(
+        exp.label,
+        not failed,
+        f"{len(items) - len(failed)}/{len(items)} passed",
+        "all pass",
+        detail or f"{len(items)} {what} passed",
+        exp.kind,
+    )
+
+
+def evaluate(expectations: Sequence[Expectation], obs: Observations) -> list[Verdict]:
+    out: list[Verdict] = []
+    for exp in expectations:
+        if exp.kind == "slo":
+            out.append(_slo(exp, obs))
+        elif exp.kind == "recovery":
+            out.append(_recovery(exp, obs))
+        elif exp.kind == "dlq_max":
+            out.append(_dlq(exp, obs))
+        elif exp.kind == "counter":
+            out.append(_counter(exp, obs))
+        elif exp.kind in ("no_lost_jobs", "no_duplicate_jobs"):
+            out.append(_check(exp, obs, exp.kind))
+        elif exp.kind == "check":
+            out.append(_check(exp, obs, str(exp.check)))
+        elif exp.kind == "isolation":
+            out.append(_all_passed(exp, obs.isolation, "isolation checks"))
+        elif exp.kind == "steady_state":
+            out.append(_all_passed(exp, obs.steady_state, "steady-state probes"))
+    return out
