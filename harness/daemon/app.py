@@ -12,12 +12,15 @@ Control API:
   ``<state_dir>/stacks`` by themselves within a second).
 * ``GET /_harness/gateway/metrics`` — per-route/tenant counts, status codes and latency
   percentiles of the worker that answers (``"scope": "worker"``).
+* ``GET|POST|DELETE /_harness/faults``, ``GET /_harness/faults/log`` — every fault kind
+  (:mod:`harness.chaos.api`).
 * ``GET /_harness/issuer/.well-known/jwks.json`` and ``.../openid-configuration`` — the local
   token issuer (``harness.tokens``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -121,6 +124,25 @@ def create_app(state_dir: Path) -> Callable[[Scope, Receive, Send], Awaitable[No
             send, 404, {"message": "Not Found"}, [(b"x-amzn-errortype", b"NotFoundException")]
         )
 
+    async def faults(scope: Scope, receive: Receive, send: Send) -> None:
+        from harness.chaos.api import handle_faults
+
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if message["type"] == "http.disconnect" or not message.get("more_body", False):
+                break
+        status, payload = await asyncio.to_thread(
+            handle_faults,
+            state_dir,
+            scope["method"],
+            scope["path"],
+            scope.get("query_string", b"").decode(),
+            b"".join(chunks),
+        )
+        await _json(send, status, payload)
+
     async def application(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             while True:
@@ -132,6 +154,9 @@ def create_app(state_dir: Path) -> Callable[[Scope, Receive, Send], Awaitable[No
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["type"] != "http":
+            return
+        if scope["path"].startswith("/_harness/faults"):  # every fault kind: harness.chaos.api
+            await faults(scope, receive, send)
             return
         if scope["path"].startswith("/_harness/"):
             try:

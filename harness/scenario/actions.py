@@ -4,6 +4,10 @@ Each action validates its ``targets``/``parameters`` up front (so a typo fails b
 and knows how to start and stop itself against a running environment. Names follow AWS FIS where
 FIS has the action (``aws:lambda:invocation-error`` -> ``lambda:invocation-error``) and keep its
 parameter names (``invocationPercentage``, ``percentage``, ``statusCode``...).
+
+Kinds: ``aws:*`` (edge rules), ``redis:*`` (the Redis proxy), ``lambda:*`` (FIS Lambda actions,
+failure-lambda modes, throttle, cold-start storm), ``az:failure``, ``dns:failure`` and
+``thirdparty:*`` (a stack's fake provider server); ``faults:clear`` removes them all.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -28,6 +33,7 @@ class ActionContext:
     endpoints: dict[str, Any]
     seed: int
     run_started: float
+    state_dir: Path | None = None  # default: Settings' state folder (for fake servers, journal)
 
 
 @dataclass
@@ -38,6 +44,7 @@ class ActionKind:
     parameters: type[BaseModel]
     start: Callable[[ActionContext, FaultSpec, BaseModel, BaseModel, float], Any]
     stop: Callable[[ActionContext, Any], None]
+    check: Callable[[BaseModel, BaseModel], None] | None = None  # cross-field validation
 
 
 ACTIONS: dict[str, ActionKind] = {}
@@ -56,10 +63,13 @@ def validate_action(spec: FaultSpec) -> tuple[BaseModel, BaseModel]:
     try:
         targets = kind.targets.model_validate(spec.targets)
         parameters = kind.parameters.model_validate(spec.parameters)
+        if kind.check is not None:
+            kind.check(targets, parameters)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"action '{spec.action}': {where}: {first['msg']}") from None
+        where = f"{where}: " if where else ""
+        raise ValueError(f"action '{spec.action}': {where}{first['msg']}") from None
     return targets, parameters
 
 
@@ -297,21 +307,373 @@ class ClearParameters(_Model):
 def _clear_start(
     ctx: ActionContext, spec: FaultSpec, targets: BaseModel, params: BaseModel, start_at: float
 ) -> Any:
-    from harness.chaos.client import FaultClient
 
-    client = FaultClient(ctx.endpoints)
-    client.clear()
-    client.redis("ok")
+    _faults(ctx).clear()
     return None
 
 
 register(
     ActionKind(
         "faults:clear",
-        "remove every AWS fault rule and put Redis back to ok (a rollback)",
+        "remove every fault of every kind and put Redis back to ok (a rollback)",
         NoTargets,
         ClearParameters,
         _clear_start,
         lambda ctx, handle: None,
     )
 )
+
+
+# -- Lambda (in the runtime) ------------------------------------------------------------------
+
+
+def _faults(ctx: ActionContext) -> Any:
+    from harness.chaos.faults import Faults
+
+    return Faults(ctx.endpoints, state_dir=ctx.state_dir)
+
+
+def _wait_until(start_at: float) -> None:
+    delay = start_at - time.time()
+    if delay > 0:
+        time.sleep(delay)
+
+
+class LambdaTargets(_Model):
+    """FIS ``aws:lambda:function`` targets: functions by name or logical id, in one stack."""
+
+    functions: list[str] = Field(default_factory=list, description="default: every function")
+    stack: str | None = None
+
+
+class _Percent(_Model):
+    invocationPercentage: float = Field(100, gt=0, le=100)
+
+
+class AddDelayParameters(_Percent):
+    startupDelayMilliseconds: float = Field(ge=0)
+
+
+class InvocationErrorParameters(_Percent):
+    preventExecution: bool = True
+
+
+class HttpResponseParameters(_Percent):
+    preventExecution: bool = True
+    statusCode: int = Field(ge=100, le=599)
+    contentTypeHeader: str = "application/json"
+
+
+class LatencyParameters(_Percent):
+    startupDelayMilliseconds: float | None = Field(None, ge=0)
+    min_latency: float | None = Field(None, ge=0)
+    max_latency: float | None = Field(None, ge=0)
+
+
+class PercentParameters(_Percent):
+    pass
+
+
+class ExceptionParameters(_Percent):
+    exception_msg: str = "Exception message!"
+    preventExecution: bool = True
+
+
+class StatusCodeParameters(_Percent):
+    statusCode: int = Field(500, ge=100, le=599)
+    preventExecution: bool = True
+
+
+class DenylistParameters(_Percent):
+    deny_list: list[str] = Field(min_length=1, description="host regexes")
+
+
+class DiskspaceParameters(_Percent):
+    disk_space: int = Field(512, ge=1)
+
+
+class NoParameters(_Model):
+    pass
+
+
+def _lambda_rule(
+    mode: str, targets: LambdaTargets, params: BaseModel, spec: FaultSpec, seed: int
+) -> dict[str, Any]:
+    rule: dict[str, Any] = {
+        "mode": mode,
+        "functions": targets.functions,
+        "seed": seed,
+        "description": spec.label,
+        **params.model_dump(exclude_none=True),
+    }
+    if targets.stack is not None:
+        rule["stack"] = targets.stack
+    return rule
+
+
+def _check_lambda(mode: str) -> Callable[[BaseModel, BaseModel], None]:
+    def check(targets: BaseModel, params: BaseModel) -> None:
+        from harness.chaos.lambda_faults import LambdaFault
+
+        assert isinstance(targets, LambdaTargets)
+        LambdaFault.model_validate(
+            {"mode": mode, "functions": targets.functions, **params.model_dump(exclude_none=True)}
+        )
+
+    return check
+
+
+def _lambda_start(
+    mode: str,
+) -> Callable[[ActionContext, FaultSpec, BaseModel, BaseModel, float], Any]:
+    def start(
+        ctx: ActionContext, spec: FaultSpec, targets: BaseModel, params: BaseModel, start_at: float
+    ) -> Any:
+        assert isinstance(targets, LambdaTargets)
+        rule = _lambda_rule(mode, targets, params, spec, ctx.seed)
+        rule.update({"start_at": start_at, "duration_s": spec.duration})
+        return _faults(ctx).add("lambda", {k: v for k, v in rule.items() if v is not None})["id"]
+
+    return start
+
+
+def _lambda_stop(ctx: ActionContext, rule_id: Any) -> None:
+    from harness.chaos.thirdparty import send
+
+    url = str(ctx.endpoints.get("runtime_url", "")).rstrip("/")
+    if url and rule_id:
+        send("DELETE", f"{url}/_harness/runtime/faults", [str(rule_id)])
+
+
+_LAMBDA_ACTIONS: list[tuple[str, str, str, type[BaseModel]]] = [
+    ("lambda:invocation-add-delay", "latency",
+     "FIS aws:lambda:invocation-add-delay: invocations start startupDelayMilliseconds late",
+     AddDelayParameters),
+    ("lambda:invocation-error", "error",
+     "FIS aws:lambda:invocation-error: invocations fail (preventExecution: the code does not run)",
+     InvocationErrorParameters),
+    ("lambda:invocation-http-integration-response", "statuscode",
+     "FIS aws:lambda:invocation-http-integration-response: a proxy response with statusCode",
+     HttpResponseParameters),
+    ("lambda:latency", "latency",
+     "failure-lambda latency: startupDelayMilliseconds, or min_latency..max_latency ms",
+     LatencyParameters),
+    ("lambda:timeout", "timeout",
+     "failure-lambda timeout: the handler runs into the function's Timeout",
+     PercentParameters),
+    ("lambda:exception", "exception",
+     "failure-lambda exception: the handler raises exception_msg", ExceptionParameters),
+    ("lambda:statuscode", "statuscode",
+     "failure-lambda statuscode: a proxy response with statusCode", StatusCodeParameters),
+    ("lambda:denylist", "denylist",
+     "failure-lambda denylist: hosts matching deny_list no longer resolve", DenylistParameters),
+    ("lambda:diskspace", "diskspace",
+     "failure-lambda diskspace: /tmp is full (writes fail with ENOSPC)", DiskspaceParameters),
+    ("lambda:throttle", "throttle",
+     "reserved concurrency 0: TooManyRequestsException (429); async/SQS sources retry",
+     NoParameters),
+]  # fmt: skip
+
+for _name, _lmode, _text, _params in _LAMBDA_ACTIONS:
+    register(
+        ActionKind(
+            _name,
+            _text,
+            LambdaTargets,
+            _params,
+            _lambda_start(_lmode),
+            _lambda_stop,
+            _check_lambda(_lmode),
+        )
+    )
+
+
+def _cold_start(
+    ctx: ActionContext, spec: FaultSpec, targets: BaseModel, params: BaseModel, start_at: float
+) -> Any:
+    assert isinstance(targets, LambdaTargets)
+    _wait_until(start_at)
+    return _faults(ctx).add(
+        "cold-start",
+        {"functions": targets.functions, "stack": targets.stack, "description": spec.label},
+    )
+
+
+register(
+    ActionKind(
+        "lambda:cold-start",
+        "cold-start storm: every warm environment of the functions is recycled at the start",
+        LambdaTargets,
+        NoParameters,
+        _cold_start,
+        lambda ctx, handle: None,
+    )
+)
+
+
+# -- AZ and DNS failure ----------------------------------------------------------------------------
+
+
+class AzParameters(_Model):
+    share: float = Field(0.5, gt=0, lt=1, description="share of capacity lost (0.5 = half)")
+
+
+def _az_start(
+    ctx: ActionContext, spec: FaultSpec, targets: BaseModel, params: BaseModel, start_at: float
+) -> Any:
+    assert isinstance(params, AzParameters)
+    if not spec.duration:
+        raise ValueError("az:failure needs a duration (or a phase end)")
+    _wait_until(start_at)
+    return _faults(ctx).add(
+        "az",
+        {"duration_s": spec.duration, "seed": ctx.seed, "share": params.share,
+         "description": spec.label},
+    )  # fmt: skip
+
+
+def _az_stop(ctx: ActionContext, handle: Any) -> None:
+    _faults(ctx).clear("az")
+
+
+register(
+    ActionKind(
+        "az:failure",
+        "lose half the Lambda environments and gateway processes; capacity returns at the end",
+        NoTargets,
+        AzParameters,
+        _az_start,
+        _az_stop,
+    )
+)
+
+
+class DnsParameters(_Percent):
+    hosts: list[str] = Field(default_factory=list, description="host regexes (host or host:port)")
+    endpoints: list[str] = Field(
+        default_factory=list, description="aws, redis, a fake server's name, or a URL"
+    )
+
+    @model_validator(mode="after")
+    def _some(self) -> DnsParameters:
+        if not self.hosts and not self.endpoints:
+            raise ValueError("give 'hosts' (regexes) or 'endpoints' (aws, redis, providers...)")
+        return self
+
+
+def _dns_start(
+    ctx: ActionContext, spec: FaultSpec, targets: BaseModel, params: BaseModel, start_at: float
+) -> Any:
+    assert isinstance(targets, LambdaTargets) and isinstance(params, DnsParameters)
+    dns: dict[str, Any] = {
+        "functions": targets.functions,
+        "hosts": params.hosts,
+        "endpoints": params.endpoints,
+        "invocationPercentage": params.invocationPercentage,
+        "start_at": start_at,
+        "seed": ctx.seed,
+        "description": spec.label,
+    }
+    if spec.duration:
+        dns["duration_s"] = spec.duration
+    if targets.stack is not None:
+        dns["stack"] = targets.stack
+    return _faults(ctx).add("dns", dns)["id"]
+
+
+register(
+    ActionKind(
+        "dns:failure",
+        "endpoints stop resolving for the functions (all of a stack, or the ones named)",
+        LambdaTargets,
+        DnsParameters,
+        _dns_start,
+        _lambda_stop,
+    )
+)
+
+
+# -- third parties (a stack's fake provider server) -----------------------------------------------
+
+
+class ThirdPartyTargets(_Model):
+    server: str = Field("providers", description="the fake server's name in harness.yaml")
+    stack: str | None = None
+    provider: str = Field("*", description="e.g. strava; * = every provider")
+
+
+class ThirdPartyLatencyParameters(_Model):
+    latency_ms: float = Field(1000, ge=0)
+    probability: float = Field(1.0, gt=0, le=1)
+    count: int | None = Field(None, ge=1)
+
+
+class ThirdPartyRateLimitParameters(_Model):
+    retry_after: int = Field(1, ge=0, description="Retry-After seconds")
+    probability: float = Field(1.0, gt=0, le=1)
+    count: int | None = Field(None, ge=1)
+
+
+class ThirdPartyErrorParameters(_Model):
+    status: int = Field(503, ge=500, le=599)
+    probability: float = Field(1.0, gt=0, le=1)
+    count: int | None = Field(None, ge=1)
+
+
+class TokenRevocationParameters(_Model):
+    ownerId: str | None = Field(None, description="one account; default: every token")
+
+
+def _thirdparty_start(
+    mode: str,
+) -> Callable[[ActionContext, FaultSpec, BaseModel, BaseModel, float], Any]:
+    def start(
+        ctx: ActionContext, spec: FaultSpec, targets: BaseModel, params: BaseModel, start_at: float
+    ) -> Any:
+        assert isinstance(targets, ThirdPartyTargets)
+        _wait_until(start_at)
+        fault = {"mode": mode, **targets.model_dump(exclude_none=True)}
+        fault.update(params.model_dump(exclude_none=True))
+        return _faults(ctx).add("thirdparty", fault)
+
+    return start
+
+
+def _thirdparty_stop(ctx: ActionContext, handle: Any) -> None:
+    _faults(ctx).clear("thirdparty")
+
+
+def _check_thirdparty(mode: str) -> Callable[[BaseModel, BaseModel], None]:
+    def check(targets: BaseModel, params: BaseModel) -> None:
+        from harness.chaos.thirdparty import ThirdPartyFault
+
+        ThirdPartyFault.model_validate(
+            {"mode": mode, **targets.model_dump(exclude_none=True),
+             **params.model_dump(exclude_none=True)}
+        )  # fmt: skip
+
+    return check
+
+
+_THIRDPARTY_ACTIONS: list[tuple[str, str, str, type[BaseModel]]] = [
+    ("thirdparty:latency", "latency", "the provider answers latency_ms late",
+     ThirdPartyLatencyParameters),
+    ("thirdparty:rate-limit", "rate-limit", "the provider answers 429 with Retry-After",
+     ThirdPartyRateLimitParameters),
+    ("thirdparty:error", "error", "the provider answers 5xx", ThirdPartyErrorParameters),
+    ("thirdparty:token-revocation", "token-revocation",
+     "the provider's tokens are revoked (401; refresh refused)", TokenRevocationParameters),
+]  # fmt: skip
+
+for _name, _tmode, _text, _params in _THIRDPARTY_ACTIONS:
+    register(
+        ActionKind(
+            _name,
+            _text,
+            ThirdPartyTargets,
+            _params,
+            _thirdparty_start(_tmode),
+            _thirdparty_stop,
+            _check_thirdparty(_tmode),
+        )
+    )
