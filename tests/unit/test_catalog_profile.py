@@ -41,7 +41,8 @@ def profile() -> Any:
 
 def test_profile_validates_and_names_the_stack(profile: Any) -> None:
     assert profile.name == "catalog" and profile.api == "CatalogApi"
-    assert profile.auth.issuer == "local" and profile.auth.trust_local_issuer
+    assert profile.auth.issuer == "cognito" and profile.auth.user_pool == "UserPool"
+    assert not profile.auth.trust_local_issuer  # only the pool's own tokens are accepted
     assert profile.tenancy.tenant_claim == "tenant_id" and profile.tenancy.require_tenant
     tenants = {t.id: t for t in profile.all_tenants()}
     assert {t.tier for t in tenants.values()} == {"basic", "standard", "premium"}

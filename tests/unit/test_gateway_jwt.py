@@ -213,3 +213,31 @@ def test_jwks_urls() -> None:
         jwks_url_for("http://idp.local/x", None, edge) == "http://idp.local/x/.well-known/jwks.json"
     )
     assert jwks_url_for("http://a", "http://b/keys", edge) == "http://b/keys"
+
+
+def test_deploy_leaves_the_jwks_url_to_the_gateway() -> None:
+    """The deployer's authorizer spec keeps ``jwks_uri`` as the template says (none): no remote
+    ``https://cognito-idp...`` URL is derived for the emulator's pool; ``jwks_url_for`` alone
+    turns the issuer into the emulator's JWKS URL."""
+    from harness.deploy.specs.apis import _authorizer, _authorizer_resource
+    from harness.gateway.jwks import jwks_url_for
+    from harness.model import ResourceRecord
+
+    cognito = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Pool"
+    jwt_scheme = {"x-amazon-apigateway-authorizer": {
+        "type": "jwt", "jwtConfiguration": {"issuer": cognito, "audience": ["c1", "c2"]},
+        "identitySource": "$request.header.Authorization"}}  # fmt: skip
+    pools_scheme = {"x-amazon-apigateway-authorizer": {
+        "type": "cognito_user_pools",
+        "providerARNs": ["arn:aws:cognito-idp:us-east-1:000000000000:userpool/us-east-1_Pool"]}}  # fmt: skip
+    resource = ResourceRecord("Auth", "AWS::ApiGatewayV2::Authorizer", "a1", properties={
+        "AuthorizerType": "JWT", "JwtConfiguration": {"Issuer": cognito, "Audience": ["c1"]}})  # fmt: skip
+    specs = [_authorizer("a", jwt_scheme, None), _authorizer("b", pools_scheme, None),  # type: ignore[arg-type]
+             _authorizer_resource(resource, None)]  # type: ignore[arg-type]  # fmt: skip
+    edge = "http://127.0.0.1:4566"
+    for spec in specs:
+        assert spec is not None and spec.issuer == cognito and spec.jwks_uri is None
+        assert jwks_url_for(spec.issuer, spec.jwks_uri, edge) == (
+            f"{edge}/us-east-1_Pool/.well-known/jwks.json"
+        )
+    assert specs[0].audience == ["c1", "c2"]

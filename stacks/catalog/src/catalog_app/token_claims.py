@@ -3,10 +3,12 @@
 Machine-to-machine clients have no user attributes, so on AWS the tenant id gets into a
 client-credentials access token through this trigger (Cognito "Essentials" tier or above). Each
 tenant has one app client whose ``ClientName`` is the tenant id; the tier comes from
-``TENANT_TIERS`` (JSON ``{"tenant-basic": "basic", ...}``). Unknown clients get no tenant claim,
-so the API refuses their tokens (403).
+``TENANT_TIERS`` (JSON ``{"tenant-basic": "basic", ...}``). Clients whose name is no tenant of
+``TENANT_TIERS`` get no tenant claim, so the API refuses their tokens (403).
 
-Locally the harness's own issuer mints tokens with the same claims (``harness token``).
+Locally the emulator's Cognito (MiniStack) runs this trigger too: `harness deploy` registers the
+function with its Lambda in proxy mode, forwarding to the harness runtime
+(``harness/cognito_triggers.py``); ``harness token catalog --tenant T`` prints such a token.
 """
 
 from __future__ import annotations
@@ -36,13 +38,12 @@ def client_tenant(pool_id: str, client_id: str) -> str | None:
 
 
 def claims_for(tenant: str | None) -> dict[str, str]:
-    if tenant is None:
-        return {}
+    """The tenant and tier claims of a client named ``tenant``: none unless ``TENANT_TIERS``
+    knows that tenant (another client of the pool, say a reporting job, is no tenant)."""
     tiers = json.loads(os.environ.get("TENANT_TIERS", "{}") or "{}")
-    claims = {common.tenant_claim_name(): tenant}
-    if tenant in tiers:
-        claims[common.tier_claim_name()] = str(tiers[tenant])
-    return claims
+    if tenant is None or tenant not in tiers:
+        return {}
+    return {common.tenant_claim_name(): tenant, common.tier_claim_name(): str(tiers[tenant])}
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
