@@ -196,6 +196,9 @@ class DeployedStack:
     profile: dict[str, Any] = field(default_factory=dict)  # harness.yaml, parsed
     exports: dict[str, str] = field(default_factory=dict)  # Outputs' Export names -> values
     order: list[str] = field(default_factory=list)  # logical ids in creation order
+    # harness.yaml fixtures.fake_servers started with the stack: name -> base URL
+    # (e.g. fake_servers["providers"] == "http://127.0.0.1:41234"); PIDs: <state_dir>/fakes/
+    fake_servers: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -28,19 +28,45 @@ isolation machine exercises (``isolation``). Validated as a whole, with line num
       - {name: 5xx, metric: error_rate, op: ">", threshold: 0.05}
     checks: {module: checks.py}          # functions named after expectation kinds
     isolation: {...}                     # see harness/isolation
+    fixtures:                            # started and seeded by `harness deploy`
+      module: fixtures/seed.py           # seed(env, stack, fakes) after every deploy (idempotent)
+      fake_servers:
+        providers:                       # a third-party fake, as a child process on loopback
+          command: ["{python}", "{stack_dir}/fakes/providers.py", "--port", "{port}"]
+          health: /_control/health       # GET until 2xx before the stack is deployed
+          parameter: ProviderBaseUrl     # template parameter that gets http://127.0.0.1:{port}
 """
 
 from __future__ import annotations
 
+import re
+import string
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from harness.errors import ConfigError
 from harness.yamlpos import load_with_positions, validation_error
 
-__all__ = ["Alarm", "AuthSpec", "Profile", "TenantSpec", "load_profile"]
+__all__ = [
+    "PLACEHOLDERS",
+    "Alarm",
+    "AuthSpec",
+    "FakeServerSpec",
+    "FixturesSpec",
+    "Profile",
+    "TenantSpec",
+    "load_fixtures",
+    "load_profile",
+]
 
 FIX = "correct the fields listed (the harness.yaml format is documented in harness/profile.py and the README)."
 
@@ -118,6 +144,113 @@ class ChecksSpec(_Model):
     module: str = Field(description="a Python file in the stack folder, e.g. checks.py")
 
 
+PLACEHOLDERS = ("python", "stack_dir", "port")
+"""What a fake server's ``command`` and ``env`` may contain: ``{python}`` (the harness's own
+interpreter), ``{stack_dir}`` (the stack folder, absolute) and ``{port}`` (the free loopback port
+chosen for it). ``{{`` and ``}}`` are literal braces."""
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
+def _check_placeholders(text: str) -> str:
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
+    except ValueError as exc:
+        raise ValueError(f"'{text}': {exc} (write {{{{ and }}}} for literal braces)") from None
+    for name in fields:
+        if name not in PLACEHOLDERS:
+            raise ValueError(
+                f"'{text}' uses unknown placeholder {{{name}}}; known: "
+                + ", ".join(f"{{{p}}}" for p in PLACEHOLDERS)
+            )
+    return text
+
+
+class FakeServerSpec(_Model):
+    """A fake of a third party the stack calls, started by ``harness deploy`` before the stack."""
+
+    command: list[str] = Field(min_length=1, description="argv; {python} {stack_dir} {port}")
+    health: str = Field("/", description="path answered with a 2xx once the server is ready")
+    parameter: str | None = Field(
+        None, description="template parameter receiving the server's base URL"
+    )
+    env: dict[str, str] = Field(default_factory=dict, description="extra environment variables")
+    startup_timeout: float = Field(15.0, gt=0, le=300, description="seconds to become healthy")
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: list[str]) -> list[str]:
+        for part in value:
+            _check_placeholders(part)
+        if not any("{port}" in part for part in value):
+            raise ValueError("the command must pass the server its port: add '{port}' to it")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        for text in value.values():
+            _check_placeholders(text)
+        return value
+
+    @field_validator("health")
+    @classmethod
+    def _health(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"'{value}' is not a path: start it with '/', e.g. /health")
+        return value
+
+
+class FixturesSpec(_Model):
+    """``fixtures``: what ``harness deploy`` sets up around a stack (see the README)."""
+
+    module: str | None = Field(
+        None, description="a Python file in the stack folder holding the seed hook"
+    )
+    function: str = Field("seed", description="the hook's name in that file")
+    fake_servers: dict[str, FakeServerSpec] = Field(default_factory=dict)
+
+    @field_validator("module")
+    @classmethod
+    def _module(cls, value: str | None) -> str | None:
+        if value is not None and (not value.endswith(".py") or Path(value).is_absolute()):
+            raise ValueError(
+                f"'{value}' must be a .py file relative to the stack folder, e.g. fixtures/seed.py"
+            )
+        if value is not None and ".." in Path(value).parts:
+            raise ValueError(f"'{value}' must stay inside the stack folder (no '..')")
+        return value
+
+    @field_validator("function")
+    @classmethod
+    def _function(cls, value: str) -> str:
+        if not value.isidentifier():
+            raise ValueError(f"'{value}' is not a Python function name")
+        return value
+
+    @field_validator("fake_servers")
+    @classmethod
+    def _names(cls, value: dict[str, FakeServerSpec]) -> dict[str, FakeServerSpec]:
+        for name in value:
+            if not _NAME.match(name):
+                raise ValueError(
+                    f"fake server name '{name}' must be letters, digits, '-' or '_' "
+                    "(it names the log file)"
+                )
+        bound = [s.parameter for s in value.values() if s.parameter]
+        twice = sorted({p for p in bound if bound.count(p) > 1})
+        if twice:
+            raise ValueError(f"parameter {', '.join(twice)} is bound by more than one fake server")
+        return value
+
+
+class _FixturesOnly(BaseModel):
+    """harness.yaml read for ``fixtures`` alone (deploy must not fail on other sections)."""
+
+    model_config = ConfigDict(extra="ignore")
+    fixtures: FixturesSpec = Field(default_factory=FixturesSpec)
+
+
 class Profile(_Model):
     name: str | None = None
     description: str = ""
@@ -131,7 +264,7 @@ class Profile(_Model):
     alarms: list[Alarm] = Field(default_factory=list)
     checks: ChecksSpec | None = None
     isolation: dict[str, Any] = Field(default_factory=dict)
-    fixtures: dict[str, Any] = Field(default_factory=dict)
+    fixtures: FixturesSpec = Field(default_factory=FixturesSpec)
     parameters: dict[str, str] = Field(
         default_factory=dict, description="template parameter defaults"
     )
@@ -167,6 +300,24 @@ def load_profile(path: Path) -> Profile:
         raise ConfigError("harness.yaml must be a YAML mapping.", source=str(path), fix=FIX)
     try:
         return Profile.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(
+            exc, positions, what="stack profile (harness.yaml)", fix=FIX
+        ) from None
+
+
+def load_fixtures(path: Path) -> FixturesSpec:
+    """The ``fixtures`` section of ``harness.yaml``, validated with line numbers (the rest of the
+    file is not checked here); a missing file or section means no fixtures."""
+    if not path.exists():
+        return FixturesSpec()
+    data, positions = load_with_positions(path.read_text(), str(path))
+    if data is None:
+        return FixturesSpec()
+    if not isinstance(data, dict):
+        raise ConfigError("harness.yaml must be a YAML mapping.", source=str(path), fix=FIX)
+    try:
+        return _FixturesOnly.model_validate(data).fixtures
     except ValidationError as exc:
         raise validation_error(
             exc, positions, what="stack profile (harness.yaml)", fix=FIX

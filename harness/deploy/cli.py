@@ -1,7 +1,7 @@
 """``harness deploy STACK_DIR [--json] [--param K=V ...]`` and ``harness destroy STACK_NAME``.
 
 The caller wires these into the CLI; each takes the parsed :class:`argparse.Namespace`
-(``stack_dir``, ``json``, ``param``, ``state_dir``; ``name`` for destroy) and returns the exit code.
+(``stack_dir``, ``json``, ``param``, ``no_seed``, ``state_dir``; ``name`` for destroy) and returns the exit code.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ def summary(stack: DeployedStack, state_dir: Path) -> dict[str, Any]:
         ],
         "outputs": stack.outputs,
         "parameters": stack.parameters,
+        "fake_servers": stack.fake_servers,
     }
 
 
@@ -77,7 +78,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
     params = parse_params(getattr(args, "param", None))
     env = _environment(args)
-    stack = deploy_stack(env, Path(args.stack_dir), params)
+    stack = deploy_stack(
+        env, Path(args.stack_dir), params, seed=not getattr(args, "no_seed", False)
+    )
     data = summary(stack, env.state_dir)
     if getattr(args, "json", False):
         print(json.dumps(data, indent=2, sort_keys=True))
@@ -89,6 +92,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         print(f"  {name:<32} {res['type']:<34} {res['arn'] or res['physical_id']}")
     for name, value in stack.outputs.items():
         print(f"  output {name:<25} {value}")
+    for name, url in stack.fake_servers.items():
+        print(f"  fake server {name:<20} {url}")
     return 0
 
 

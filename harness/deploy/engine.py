@@ -23,6 +23,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from harness.deploy.errors import DeployError
+from harness.deploy.fake_servers import start_fake_servers, stop_fake_servers
 from harness.deploy.graph import dependencies, topological_order
 from harness.deploy.intrinsics import (
     Resolver,
@@ -32,6 +33,7 @@ from harness.deploy.intrinsics import (
 )
 from harness.deploy.resources import handler_for, supported_types
 from harness.deploy.resources.base import Context
+from harness.deploy.seeding import check_seed_hook, run_seed_hook
 from harness.deploy.specs import (
     build_apis,
     build_event_sources,
@@ -39,6 +41,7 @@ from harness.deploy.specs import (
 )
 from harness.deploy.template import StackSource, lint, load_source, transform
 from harness.model import DeployedStack, ResourceRecord, load_stacks, stack_file
+from harness.profile import FixturesSpec, load_fixtures
 
 if TYPE_CHECKING:
     from harness.env.environment import Environment
@@ -295,11 +298,20 @@ def _stack_lock(state_dir: Path) -> Iterator[None]:
 
 
 def deploy_stack(
-    env: Environment, stack_dir: Path, params: dict[str, str] | None = None
+    env: Environment,
+    stack_dir: Path,
+    params: dict[str, str] | None = None,
+    *,
+    seed: bool = True,
 ) -> DeployedStack:
-    """Deploy (or update) the stack in ``stack_dir`` on the running environment."""
+    """Deploy (or update) the stack in ``stack_dir`` on the running environment.
+
+    With the stack's ``fixtures`` (harness.yaml): its fake servers are started (or kept) first and
+    bound to their template parameters (an explicit ``params`` entry still wins), and its seed
+    hook runs after the deploy unless ``seed`` is False.
+    """
     with _stack_lock(env.state_dir):
-        return _deploy(env, stack_dir, params)
+        return _deploy(env, stack_dir, params, seed=seed)
 
 
 def _profile_parameters(source: StackSource, endpoints: Mapping[str, Any]) -> dict[str, str]:
@@ -325,15 +337,78 @@ def _profile_parameters(source: StackSource, endpoints: Mapping[str, Any]) -> di
     return values
 
 
-def _deploy(env: Environment, stack_dir: Path, params: dict[str, str] | None) -> DeployedStack:
+def _check_fixtures(source: StackSource, fixtures: FixturesSpec, profile_file: str) -> None:
+    """Before anything starts: the seed module exists and every bound parameter is declared."""
+    check_seed_hook(source.stack_dir, fixtures, profile_file)
+    declared = set(source.template.get("Parameters") or {})
+    for name, spec in fixtures.fake_servers.items():
+        if spec.parameter and spec.parameter not in declared:
+            raise DeployError(
+                f"fixtures.fake_servers.{name}.parameter names '{spec.parameter}', which "
+                f"{source.template_path.name} does not declare (its parameters: "
+                f"{', '.join(sorted(declared)) or 'none'}).",
+                file=profile_file,
+                fix="name one of the template's Parameters, or declare it in the template.",
+            )
+
+
+def _deploy(
+    env: Environment, stack_dir: Path, params: dict[str, str] | None, *, seed: bool = True
+) -> DeployedStack:
     started = time.perf_counter()
+    endpoints = env.endpoints
+    state_dir = env.state_dir
+    source = load_source(Path(stack_dir))
+    profile_file = str(source.stack_dir / "harness.yaml")
+    fixtures = load_fixtures(source.stack_dir / "harness.yaml")
+    _check_fixtures(source, fixtures, profile_file)
+    fakes = start_fake_servers(
+        state_dir,
+        source.name,
+        source.stack_dir,
+        fixtures.fake_servers,
+        profile_file=profile_file,
+    )
+    bound = {
+        spec.parameter: fakes.urls[name]
+        for name, spec in fixtures.fake_servers.items()
+        if spec.parameter
+    }
+    try:
+        stack, fresh = _deploy_resources(
+            env, source, {**_profile_parameters(source, endpoints), **bound, **(params or {})}
+        )
+    except BaseException:
+        stop_fake_servers(state_dir, source.name, fakes.started)
+        raise
+    stack.fake_servers = dict(fakes.urls)
+    stack.save(state_dir)
+    if seed and fixtures.module:
+        try:
+            run_seed_hook(env, stack, fixtures)
+        except BaseException:
+            if fresh:  # a first deploy that cannot be seeded leaves nothing behind
+                logger.warning("seeding failed; destroying the new stack %s", stack.name)
+                _destroy(env, stack.name)
+            raise
+    logger.info(
+        "deployed %s (%d resources) in %.1f s",
+        stack.name,
+        len(stack.resources),
+        time.perf_counter() - started,
+    )
+    return stack
+
+
+def _deploy_resources(
+    env: Environment, source: StackSource, params: dict[str, str]
+) -> tuple[DeployedStack, bool]:
+    """Plan and apply; the new :class:`DeployedStack` (not saved yet), and whether it is new."""
     endpoints = env.endpoints
     region, account = (
         str(endpoints.get("region", "us-east-1")),
         str(endpoints.get("account_id", "000000000000")),
     )
-    source = load_source(Path(stack_dir))
-    params = {**_profile_parameters(source, endpoints), **(params or {})}
     state_dir = env.state_dir
     old = _load(state_dir, source.name)
     env_started = float(getattr(env.state or env.refresh(), "started_at", 0.0) or 0.0)
@@ -367,15 +442,7 @@ def _deploy(env: Environment, stack_dir: Path, params: dict[str, str] | None) ->
         ssm_lookup=ssm_lookup,
         context=ctx,
     )
-    stack = _apply(ctx, plan, old)
-    stack.save(state_dir)
-    logger.info(
-        "deployed %s (%d resources) in %.1f s",
-        stack.name,
-        len(stack.resources),
-        time.perf_counter() - started,
-    )
-    return stack
+    return _apply(ctx, plan, old), old is None
 
 
 def _load(state_dir: Path, name: str) -> DeployedStack | None:
@@ -549,6 +616,8 @@ def destroy_stack(env: Environment, name: str) -> None:
 def _destroy(env: Environment, name: str) -> None:
     state_dir = env.state_dir
     stacks = load_stacks(state_dir)
+    # first, so that a deploy that crashed before saving the stack leaves no server running
+    stop_fake_servers(state_dir, name)
     if name not in stacks:
         raise DeployError(
             f"no deployed stack named '{name}' (deployed: {', '.join(sorted(stacks)) or 'none'}).",

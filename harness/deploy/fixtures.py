@@ -24,12 +24,17 @@ logger = logging.getLogger(__name__)
 
 @contextlib.contextmanager
 def deployed_stack(
-    env: Environment, stack_dir: Path | str, params: dict[str, str] | None = None
+    env: Environment,
+    stack_dir: Path | str,
+    params: dict[str, str] | None = None,
+    *,
+    seed: bool = True,
 ) -> Iterator[DeployedStack]:
-    """Deploy ``stack_dir``, yield the :class:`DeployedStack`, destroy it on the way out."""
+    """Deploy ``stack_dir`` (with its fake servers and seed hook, see :func:`deploy_stack`), yield
+    the :class:`DeployedStack`, destroy it (and stop its fake servers) on the way out."""
     from harness.deploy.engine import deploy_stack, destroy_stack
 
-    stack = deploy_stack(env, Path(stack_dir), params)
+    stack = deploy_stack(env, Path(stack_dir), params, seed=seed)
     try:
         yield stack
     finally:

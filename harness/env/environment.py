@@ -167,6 +167,10 @@ class Environment:
             return True
 
     def _teardown(self, state: EnvState) -> None:
+        from harness.deploy.fake_servers import stop_all_fake_servers
+
+        # deployed stacks' fake servers (harness.yaml fixtures) go first, as they were started last
+        stop_all_fake_servers(self.state_dir)
         for record in reversed(state.processes):
             try:
                 stop(record)

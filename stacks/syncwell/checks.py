@@ -118,7 +118,8 @@ def no_lost_jobs(env: Any, stack: Any, drain_timeout_s: float = 60.0) -> dict[st
 
 
 def _provider_duplicates(stack: Any) -> int | None:
-    url = stack.parameters.get("ProviderBaseUrl")
+    fakes = getattr(stack, "fake_servers", None) or {}
+    url = fakes.get("providers") or stack.parameters.get("ProviderBaseUrl")
     if not url:
         return None
     try:

@@ -35,7 +35,6 @@ def _module(name: str, path: Path) -> Any:
     return module
 
 
-fakes = _module("syncwell_fake_providers", STACK / "fakes" / "providers.py")
 seed = _module("syncwell_seed", STACK / "fixtures" / "seed.py")
 checks = _module("syncwell_checks", STACK / "checks.py")
 
@@ -94,23 +93,15 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     from harness.runtime.client import RuntimeClient
 
     state_dir = tmp_path_factory.mktemp("syncwell-e2e")
-    with Environment(Settings.load(state_dir=state_dir)) as env, fakes.ThreadedServer() as provider:
-        stack = deploy_stack(
-            env,
-            STACK,
-            {
-                "ProviderBaseUrl": provider,
-                "RedisUrl": env.endpoints["redis_proxy_url"],
-                "IssuerUrl": local_issuer_url(env.endpoints["gateway_url"]),
-                "BackoffBaseSeconds": "1",
-                "CoalescingDelaySeconds": "1",
-            },
-        )
-        seed.seed(env, stack, provider, users=[("e2e-a", "PRO"), ("e2e-b", "FREE")])
+    with Environment(Settings.load(state_dir=state_dir)) as env:
+        # harness.yaml binds RedisUrl and IssuerUrl to the environment and its fixtures start the
+        # fake provider server (ProviderBaseUrl) and seed the profile's tenants
+        stack = deploy_stack(env, STACK, {"BackoffBaseSeconds": "1", "CoalescingDelaySeconds": "1"})
+        assert stack.parameters["IssuerUrl"] == local_issuer_url(env.endpoints["gateway_url"])
+        seed.seed(env, stack, stack.fake_servers, users=[("e2e-a", "PRO"), ("e2e-b", "FREE")])
         # harness up started the runtime; the client reads its function logs
         holder = RuntimeClient(str(env.endpoints["runtime_url"]))
         client = Api(env, stack, holder)
-        client.provider = provider  # type: ignore[attr-defined]
         until = time.monotonic() + 20
         while True:
             status, body = client.call("GET", "/v1/connections", "e2e-a")
@@ -209,7 +200,7 @@ def test_isolation_machine_finds_no_cross_user_access(api: Api, tmp_path: Path) 
     from harness.isolation.spec import IsolationSpec
 
     users = [("iso-a", "FREE"), ("iso-b", "PRO"), ("iso-c", "FREE")]
-    seed.seed(api.env, api.stack, api.provider, users=users)  # type: ignore[attr-defined]
+    seed.seed(api.env, api.stack, api.stack.fake_servers, users=users)
     spec = IsolationSpec.model_validate(api.stack.profile["isolation"])
     fixture_ids = {u: [f"conn_strava_{u}", f"conn_fitbit_{u}"] for u, _ in users}
     spec.resources["connection"].fixture_ids = fixture_ids

@@ -35,7 +35,6 @@ def _load(name: str, path: Path) -> Any:
     return module
 
 
-fakes = _load("syncwell_fake_providers", STACK / "fakes" / "providers.py")
 seed_mod = _load("syncwell_seed", STACK / "fixtures" / "seed.py")
 checks = _load("syncwell_checks", STACK / "checks.py")
 
@@ -202,15 +201,13 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     state = tmp_path_factory.mktemp("syncwell-state")
-    with (
-        Environment(Settings.load(state_dir=state, runtime=False)) as env,
-        fakes.ThreadedServer() as provider_url,
-    ):
-        stack = deploy_stack(
-            env,
-            STACK,
-            {"ProviderBaseUrl": provider_url, "RedisUrl": env.endpoints["redis_proxy_url"]},
-        )
+    with Environment(Settings.load(state_dir=state, runtime=False)) as env:
+        # harness.yaml's fixtures: deploy starts the fake provider server (ProviderBaseUrl) and
+        # seeds the profile's tenants; RedisUrl is bound to the fault proxy by the profile
+        stack = deploy_stack(env, STACK)
+        provider_url = stack.fake_servers["providers"]
+        assert stack.parameters["ProviderBaseUrl"] == provider_url
+        assert stack.parameters["RedisUrl"] == env.endpoints["redis_proxy_url"]
         with pytest.MonkeyPatch.context() as mp:
             for key, value in {
                 **stack.functions["WorkerFunction"].environment,
@@ -224,7 +221,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 def seed(world: World, user: str, tier: str = "FREE") -> None:
-    seed_mod.seed(world.env, world.stack, world.provider_url, users=[(user, tier)])
+    seed_mod.seed(world.env, world.stack, world.stack.fake_servers, users=[(user, tier)])
 
 
 # -- contracts -----------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ConfigError
-from harness.profile import load_profile
+from harness.profile import load_fixtures, load_profile
 
 
 def test_missing_file_is_an_empty_profile(tmp_path: Path) -> None:
@@ -63,3 +63,60 @@ def test_default_mix_must_exist(tmp_path: Path) -> None:
     path.write_text("traffic:\n  default: peak\n  mixes: {nominal: {requests: []}}\n")
     with pytest.raises(ConfigError, match="default mix 'peak'"):
         load_profile(path)
+
+
+FIXTURES = """name: s
+fixtures:
+  module: fixtures/seed.py
+  fake_servers:
+    providers:
+      command: ["{python}", "{stack_dir}/fakes/p.py", "--port", "{port}"]
+      health: /_control/health
+      parameter: ProviderBaseUrl
+      env: {LOG_DIR: "{stack_dir}/logs"}
+"""
+
+
+def test_fixtures_are_typed(tmp_path: Path) -> None:
+    path = tmp_path / "harness.yaml"
+    path.write_text(FIXTURES)
+    fixtures = load_profile(path).fixtures
+    assert fixtures.module == "fixtures/seed.py" and fixtures.function == "seed"
+    server = fixtures.fake_servers["providers"]
+    assert server.parameter == "ProviderBaseUrl" and server.startup_timeout == 15.0
+    assert load_fixtures(path) == fixtures
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "field", "words"),
+    [
+        ('"--port", "{port}"', '"--port", "{prot}"', 6, "command", ["{prot}", "{port}"]),
+        ('"--port", "{port}"', '"--port", "8080"', 6, "command", ["add '{port}'"]),
+        ("/_control/health", "_control/health", 7, "health", ["start it with '/'"]),
+        ("fixtures/seed.py", "../seed.py", 3, "module", ["inside the stack folder"]),
+        ("fixtures/seed.py", "fixtures/seed.txt", 3, "module", [".py file"]),
+        ('"{stack_dir}/logs"', '"{home}/logs"', 9, "env", ["{home}"]),
+        ("    providers:", "    bad name:", 4, "fake_servers", ["letters, digits"]),
+        ("      env:", "      startup: 3\n      env:", 9, "providers.startup", ["Extra inputs"]),
+    ],
+)
+def test_fixture_errors_name_line_and_field(
+    tmp_path: Path, old: str, new: str, line: int, field: str, words: list[str]
+) -> None:
+    path = tmp_path / "harness.yaml"
+    path.write_text(FIXTURES.replace(old, new))
+    with pytest.raises(ConfigError) as info:
+        load_fixtures(path)
+    text = str(info.value)
+    assert str(path) in text and f"line {line}, field fixtures." in text
+    assert field in text.split(f"line {line}, field ")[1].split(":")[0]
+    for word in words:
+        assert word in text
+
+
+def test_fixtures_alone_ignore_other_sections(tmp_path: Path) -> None:
+    """Deploy reads only ``fixtures``: a section another tool validates does not stop it."""
+    path = tmp_path / "harness.yaml"
+    path.write_text(FIXTURES + "isolation: {anything: goes}\nnot_a_section: 1\n")
+    assert load_fixtures(path).fake_servers["providers"].health == "/_control/health"
+    assert load_fixtures(tmp_path / "missing.yaml").fake_servers == {}

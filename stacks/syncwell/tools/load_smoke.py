@@ -24,7 +24,7 @@ from harness import Environment, Settings  # noqa: E402
 from harness.deploy import deploy_stack  # noqa: E402
 from harness.load import LoadProfile, Stage, StaticTokens, Tenants, TrafficMix, run_load  # noqa: E402
 from harness.runtime.client import spawn_runtime  # noqa: E402
-from harness.tokens import LocalIssuer, local_issuer_url  # noqa: E402
+from harness.tokens import LocalIssuer  # noqa: E402
 
 
 def _module(name: str, path: Path) -> Any:
@@ -41,14 +41,11 @@ def main() -> None:
     state = (
         Path(sys.argv[2]) if len(sys.argv) > 2 else Path(tempfile.mkdtemp(prefix="syncwell-load-"))
     )
-    fakes = _module("syncwell_fake_providers", STACK / "fakes" / "providers.py")
-    seed = _module("syncwell_seed", STACK / "fixtures" / "seed.py")
     checks = _module("syncwell_checks", STACK / "checks.py")
-    with Environment(Settings.load(state_dir=state)) as env, fakes.ThreadedServer() as provider:
-        stack = deploy_stack(env, STACK, {
-            "ProviderBaseUrl": provider, "RedisUrl": env.endpoints["redis_proxy_url"],
-            "IssuerUrl": local_issuer_url(env.endpoints["gateway_url"]), "LogLevel": "INFO"})  # fmt: skip
-        seed.seed(env, stack, provider)
+    with Environment(Settings.load(state_dir=state)) as env:
+        # harness.yaml: RedisUrl/IssuerUrl bound to the environment, the fake provider server
+        # started (ProviderBaseUrl) and the tenants seeded by fixtures/seed.py
+        stack = deploy_stack(env, STACK, {"LogLevel": "INFO"})
         runtime = spawn_runtime(env.state_dir)
         state_file = env.state_dir / "state.json"
         data = json.loads(state_file.read_text())
