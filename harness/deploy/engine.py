@@ -42,6 +42,7 @@ from harness.deploy.specs import (
 from harness.deploy.template import StackSource, lint, load_source, transform
 from harness.model import DeployedStack, ResourceRecord, load_stacks, stack_file
 from harness.profile import FixturesSpec, load_fixtures
+from harness.runtime.client import reload_runtime
 
 if TYPE_CHECKING:
     from harness.env.environment import Environment
@@ -383,6 +384,8 @@ def _deploy(
         raise
     stack.fake_servers = dict(fakes.urls)
     stack.save(state_dir)
+    # the runtime loads the stack now, and returns once provisioned environments are warm
+    reload_runtime(env.endpoints)
     if seed and fixtures.module:
         try:
             run_seed_hook(env, stack, fixtures)

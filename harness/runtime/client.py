@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -23,7 +24,9 @@ from typing import Any
 
 from harness.errors import StartError
 
-__all__ = ["RuntimeClient", "RuntimeProcess", "spawn_runtime"]
+__all__ = ["RuntimeClient", "RuntimeProcess", "reload_runtime", "spawn_runtime"]
+
+logger = logging.getLogger(__name__)
 
 
 class RuntimeClient:
@@ -69,6 +72,20 @@ class RuntimeClient:
 
     def logs(self, function: str, limit: int = 100) -> list[dict[str, Any]]:
         return self._call("GET", f"/_harness/runtime/logs/{function}?limit={limit}")["records"]  # type: ignore[no-any-return]
+
+
+def reload_runtime(endpoints: dict[str, Any], timeout: float = 120.0) -> dict[str, Any] | None:
+    """Make the environment's runtime (if it has one) load the stack files now; returns when
+    the provisioned-concurrency environments are warm. A runtime that does not answer is only
+    logged: it still picks the stacks up by itself within a second."""
+    url = endpoints.get("runtime_url")
+    if not url:
+        return None
+    try:
+        return RuntimeClient(str(url), timeout).reload()
+    except (OSError, RuntimeError, ValueError) as exc:
+        logger.warning("the runtime at %s did not reload: %s", url, exc)
+        return None
 
 
 def free_port() -> int:
