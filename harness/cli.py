@@ -194,6 +194,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run(args, _settings(args))
 
 
+def cmd_isolation(args: argparse.Namespace) -> int:
+    from harness.isolation.cli import cmd_isolation as run
+
+    return run(args, _settings(args))
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from harness.isolation.cli import cmd_replay as run
+
+    return run(args, _settings(args))
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -330,6 +342,19 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.scenario.cli import configure_parser as configure_run
 
     configure_run(run)
+
+    isolation = command(
+        "isolation",
+        cmd_isolation,
+        "tenant isolation: token tampering, the state machine, data-layer invariants; exit 1 on a violation",
+    )
+    from harness.isolation.cli import configure_isolation, configure_replay
+
+    configure_isolation(isolation)
+    replay = command(
+        "replay", cmd_replay, "reproduce an isolation replay file on a fresh environment and deploy"
+    )
+    configure_replay(replay)
 
     report = command(
         "report", cmd_report, "re-render summary.json, junit.xml and report.html from a run folder"

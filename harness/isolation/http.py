@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -39,6 +40,9 @@ class RecordingClient:
         self.prefix = parts.path.rstrip("/")
         self.timeout = timeout
         self.calls: list[Call] = []
+        self.throttled = 0  # 429s waited out
+        self.max_throttled = 8
+        self.retry_after = 1.0
         self._conn: http.client.HTTPConnection | None = None
 
     def _connection(self) -> http.client.HTTPConnection:
@@ -67,24 +71,44 @@ class RecordingClient:
         if call.body is not None:
             payload = json.dumps(call.body).encode()
             headers["content-type"] = "application/json"
-        for attempt in (1, 2):
-            conn = self._connection()
-            try:
-                conn.request(call.method, path, body=payload, headers=headers)
-                response = conn.getresponse()
-                raw = response.read()
-                break
-            except (http.client.HTTPException, OSError):
-                self.close()
-                if attempt == 2:
-                    raise
-        call.status = response.status
+        status, raw = self._exchange(call.method, path, payload, headers)
+        throttled = 0
+        # A usage plan's 429 says nothing about isolation: wait as told (bounded) and retry.
+        while status == 429 and throttled < self.max_throttled:
+            throttled += 1
+            time.sleep(min(self.retry_after, 0.05 * 2**throttled))
+            status, raw = self._exchange(call.method, path, payload, headers)
+        self.throttled += throttled
+        call.status = status
         try:
             call.response = json.loads(raw) if raw else None
         except ValueError:
             call.response = raw.decode("utf-8", errors="replace")[:2000]
         self.calls.append(call)
         return call
+
+    def _exchange(
+        self, method: str, path: str, payload: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
+        for attempt in (1, 2):
+            conn = self._connection()
+            try:
+                conn.request(method, path, body=payload, headers=headers)
+                response = conn.getresponse()
+                raw = response.read()
+                if response.getheader("retry-after"):
+                    try:
+                        self.retry_after = max(
+                            0.05, min(float(response.getheader("retry-after") or 1), 1.0)
+                        )
+                    except ValueError:
+                        self.retry_after = 1.0
+                return response.status, raw
+            except (http.client.HTTPException, OSError):
+                self.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
 
 def json_path(document: Any, path: str | None) -> Any:

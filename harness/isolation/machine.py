@@ -86,6 +86,7 @@ class MachineConfig:
     tenants: list[str]
     generated: bool = True
     fixtures: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # tenant -> name -> ids
+    users: dict[str, list[str]] = field(default_factory=dict)  # tenant -> its users (else user-N)
 
 
 def tricky_tenants(base: str) -> st.SearchStrategy[str]:
@@ -101,6 +102,7 @@ def tricky_tenants(base: str) -> st.SearchStrategy[str]:
             f"{base}#x",  # key separator
             f"{base}/x",  # path separator
             f"{base} ",  # trailing space
+            "",  # empty
             base * 20,  # very long
         ]
     )
@@ -123,7 +125,8 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
     spec = config.spec
     kinds = sorted(spec.resources)
     creatable = [k for k in kinds if spec.resources[k].create is not None]
-    denied = set(spec.denied)
+    # 401 is a refusal too: a principal whose token the stack does not accept reaches nothing.
+    denied = set(spec.denied) | {401}
 
     class IsolationMachine(RuleBasedStateMachine):
         resources = Bundle("resources")
@@ -134,6 +137,7 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
             self.principals: list[Principal] = []
             self.tokens: dict[Principal, str] = {}
             self.fixture_owned: list[Owned] = []
+            self.steps = 0
 
         # -- plumbing ------------------------------------------------------------------
 
@@ -178,7 +182,7 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
                 tenant=who.tenant,
                 user=who.user,
                 query=query or {},
-                headers={**endpoint.headers, **(headers or {})},
+                headers={**_fill(endpoint.headers, values), **(headers or {})},
                 body=body,
                 expected=expected,
             )
@@ -231,19 +235,23 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
             tenants = list(config.tenants)
             if config.generated and tenants:
                 for base in tenants[:2]:
-                    tenants.append(
-                        data.draw(tricky_tenants(base), label=f"tricky tenant near {base}")
+                    tenants.extend(
+                        data.draw(
+                            st.lists(tricky_tenants(base), min_size=1, max_size=3, unique=True),
+                            label=f"tricky tenants near {base}",
+                        )
                     )
-            tenants = list(dict.fromkeys(t for t in tenants if t.strip()))
-            users = [f"user-{n}" for n in range(1, spec.users_per_tenant + 1)]
-            self.principals = [Principal(t, u) for t in tenants for u in users]
+            tenants = list(dict.fromkeys(tenants))
+            default = [f"user-{n}" for n in range(1, spec.users_per_tenant + 1)]
+            self.principals = [
+                Principal(t, u) for t in tenants for u in config.users.get(t) or default
+            ]
             for kind in kinds:
                 resource = spec.resources[kind]
                 for tenant, ids in resource.fixture_ids.items():
+                    owner = Principal(tenant, (config.users.get(tenant) or default)[0])
                     for res_id in ids:
-                        self.fixture_owned.append(
-                            Owned(kind, res_id, Principal(tenant, users[0]), None)
-                        )
+                        self.fixture_owned.append(Owned(kind, res_id, owner, None))
 
         def pick(self, data: st.DataObject, label: str) -> Principal:
             return data.draw(st.sampled_from(self.principals), label=label)
@@ -252,6 +260,7 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
 
         @rule(target=resources, data=st.data(), kind=st.sampled_from(creatable or ["-"]))
         def create(self, data: st.DataObject, kind: str) -> Any:
+            self.steps += 1
             if kind == "-":
                 return multiple()
             who = self.pick(data, "creator")
@@ -277,6 +286,7 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
 
         @rule(data=st.data(), res=resources)
         def foreign_read(self, data: st.DataObject, res: Owned) -> None:
+            self.steps += 1
             if spec.resources[res.kind].read is None:
                 return
             attacker = self.pick(data, "attacker")
@@ -299,6 +309,7 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
 
         @rule(data=st.data(), kind=st.sampled_from(kinds))
         def foreign_list(self, data: st.DataObject, kind: str) -> None:
+            self.steps += 1
             who = self.pick(data, "lister")
             ids = self.listed_ids(kind, who)
             if ids is None:
@@ -321,6 +332,7 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
 
         @rule(data=st.data(), res=resources)
         def foreign_update(self, data: st.DataObject, res: Owned) -> None:
+            self.steps += 1
             if spec.resources[res.kind].update is None:
                 return
             attacker = self.pick(data, "attacker")
@@ -341,6 +353,7 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
 
         @rule(data=st.data(), res=resources)
         def foreign_delete(self, data: st.DataObject, res: Owned) -> None:
+            self.steps += 1
             if spec.resources[res.kind].delete is None:
                 return
             attacker = self.pick(data, "attacker")
@@ -375,6 +388,7 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
 
         @rule(res=resources)
         def owner_read(self, res: Owned) -> None:
+            self.steps += 1
             if spec.resources[res.kind].read is None:
                 return
             endpoint = spec.resources[res.kind].read
@@ -389,6 +403,7 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
 
         @rule(data=st.data(), kind=st.sampled_from(creatable or ["-"]))
         def hinted_create(self, data: st.DataObject, kind: str) -> None:
+            self.steps += 1
             if kind == "-":
                 return
             attacker = self.pick(data, "attacker")
@@ -466,6 +481,7 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
 
         @rule(data=st.data(), kind=st.sampled_from(kinds))
         def hinted_list(self, data: st.DataObject, kind: str) -> None:
+            self.steps += 1
             attacker = self.pick(data, "attacker")
             victim = self.pick(data, "victim")
             if attacker.tenant == victim.tenant:
@@ -487,6 +503,7 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
 
         @rule(data=st.data(), kind=st.sampled_from(kinds))
         def guessed_read(self, data: st.DataObject, kind: str) -> None:
+            self.steps += 1
             endpoint = spec.resources[kind].read
             if endpoint is None:
                 return

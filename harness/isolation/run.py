@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,38 +22,67 @@ from hypothesis.stateful import get_state_machine_test
 from harness.isolation.http import Call, RecordingClient, json_path
 from harness.isolation.machine import IsolationViolation, MachineConfig, build_machine
 
-__all__ = ["IsolationResult", "replay", "run_machine", "write_replay"]
+__all__ = ["IsolationResult", "replay", "run_isolation", "run_machine", "write_replay"]
 
 REPLAY_FORMAT = 1
 
 
 @dataclass
 class IsolationResult:
+    """What an isolation run found. ``violations`` lists every problem in one line each (the
+    state machine's minimal failure, token tampering, data layer, IAM); ``violation`` holds the
+    machine's shrunk failing sequence, also written to ``replay_file``."""
+
     passed: bool
     seed: int
     examples: int
-    steps: int
-    calls: int
+    steps: int  # state-machine steps executed, over every example (shrinking included)
+    calls: int  # HTTP calls the machine made
     seconds: float
     endpoints: list[str] = field(default_factory=list)
     tenants: list[str] = field(default_factory=list)
     violation: dict[str, Any] | None = None
     replay_file: str | None = None
+    violations: list[str] = field(default_factory=list)
+    steps_per_example: int = 0
+    throttled: int = 0  # 429s waited out (usage plans; not an isolation signal)
+    tampering: list[dict[str, Any]] = field(default_factory=list)
+    data_layer: dict[str, Any] = field(default_factory=dict)
+    stack: str | None = None
+    statuses: dict[str, dict[str, int]] = field(default_factory=dict)  # endpoint -> status -> n
+    owned: dict[str, str] = field(default_factory=dict, repr=False)  # resource id -> tenant
+
+    @property
+    def endpoints_covered(self) -> int:
+        """Distinct ``METHOD /path`` shapes the machine called (ids folded to ``{id}``)."""
+        return len(self.endpoints)
+
+    @property
+    def tenants_covered(self) -> int:
+        """Distinct tenant ids that made calls, generated tricky ones included."""
+        return len(self.tenants)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "passed": self.passed,
+            "stack": self.stack,
             "seed": self.seed,
             "examples": self.examples,
             "steps": self.steps,
+            "steps_per_example": self.steps_per_example,
             "calls": self.calls,
+            "throttled": self.throttled,
             "seconds": round(self.seconds, 2),
-            "distinct_endpoints": len(self.endpoints),
+            "endpoints_covered": self.endpoints_covered,
             "endpoints": self.endpoints,
-            "distinct_tenants": len(self.tenants),
+            "statuses": self.statuses,
+            "tenants_covered": self.tenants_covered,
             "tenants": self.tenants,
+            "violations": self.violations,
             "violation": self.violation,
             "replay_file": self.replay_file,
+            "tampering": self.tampering,
+            "data_layer": self.data_layer,
         }
 
 
@@ -64,14 +94,18 @@ def run_machine(
     seed_value: int = 0,
     report_dir: Path | None = None,
     shrink: bool = True,
+    replay_extra: dict[str, Any] | None = None,
 ) -> IsolationResult:
     """Run the machine; on a violation, shrink it and write ``isolation-replay.json``."""
     machine = build_machine(config)
     seen_calls: list[Call] = []
+    counters = {"steps": 0, "throttled": 0}
     original_teardown = machine.teardown
 
     def teardown(self: Any) -> None:
         seen_calls.extend(self.client.calls)
+        counters["steps"] += self.steps
+        counters["throttled"] += self.client.throttled
         original_teardown(self)
 
     machine.teardown = teardown  # type: ignore[method-assign]
@@ -99,6 +133,7 @@ def run_machine(
             raise
         minimal = min(found, key=lambda v: len(v.all_calls))
         violation = {
+            "summary": f"{minimal} (shrunk to {len(minimal.all_calls)} calls)",
             "kind": minimal.kind,
             "message": str(minimal),
             "calls": [c.to_json() for c in minimal.all_calls],
@@ -114,16 +149,45 @@ def run_machine(
         passed=violation is None,
         seed=seed_value,
         examples=examples,
-        steps=steps,
+        steps=counters["steps"],
         calls=len(seen_calls),
         seconds=elapsed,
         endpoints=sorted({f"{c.method} {_shape(c.path)}" for c in seen_calls}),
         tenants=sorted({c.tenant for c in seen_calls}),
         violation=violation,
+        violations=[violation["summary"]] if violation else [],
+        steps_per_example=steps,
+        throttled=counters["throttled"],
+        owned=_owned(config, seen_calls),
+        statuses=_statuses(seen_calls),
     )
     if violation is not None and report_dir is not None:
-        result.replay_file = str(write_replay(report_dir, config, result))
+        result.replay_file = str(write_replay(report_dir, config, result, extra=replay_extra))
     return result
+
+
+def _statuses(calls: list[Call]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for call in calls:
+        per = out.setdefault(f"{call.method} {_shape(call.path)}", {})
+        per[str(call.status)] = per.get(str(call.status), 0) + 1
+    return out
+
+
+def _owned(config: MachineConfig, calls: list[Call]) -> dict[str, str]:
+    """Resource id -> the tenant whose token created it (from successful create calls)."""
+    owned: dict[str, str] = {}
+    for call in calls:
+        if not call.step.startswith("create "):
+            continue
+        resource = config.spec.resources.get(call.step.split()[1])
+        if resource is None or resource.create is None:
+            continue
+        if call.status in resource.create.expect:
+            found = json_path(call.response, resource.create.id)
+            if found is not None:
+                owned[str(found)] = call.tenant
+    return owned
 
 
 def _violations(exc: BaseException) -> list[IsolationViolation]:
@@ -146,7 +210,15 @@ def _shape(path: str) -> str:
     return "/".join(parts)
 
 
-def write_replay(folder: Path, config: MachineConfig, result: IsolationResult) -> Path:
+def write_replay(
+    folder: Path,
+    config: MachineConfig,
+    result: IsolationResult,
+    *,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``folder/isolation-replay.json``; ``extra`` adds e.g. the stack folder to
+    re-deploy on ``harness replay``."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "isolation-replay.json"
     assert result.violation is not None
@@ -157,10 +229,11 @@ def write_replay(folder: Path, config: MachineConfig, result: IsolationResult) -
         "seed": result.seed,
         "tenants": sorted({c["tenant"] for c in calls}),
         "violation": {"kind": result.violation["kind"], "message": result.violation["message"]},
-        "denied": config.spec.denied,
+        "denied": sorted({*config.spec.denied, 401}),
         "calls": calls,
         "check": result.violation["check"],
-        "spec": config.spec.model_dump(mode="json"),
+        "spec": config.spec.model_dump(mode="json", by_alias=True),
+        **(extra or {}),
     }
     path.write_text(json.dumps(document, indent=2, default=str))
     return path
@@ -268,3 +341,102 @@ def _ids_in(document: Any) -> list[str]:
         for value in document:
             found += _ids_in(value)
     return found
+
+
+# -- the whole isolation run against a deployed stack ---------------------------------------------
+
+
+def run_isolation(
+    env: Any,
+    stack: Any,
+    *,
+    examples: int,
+    seed: int,
+    report_dir: Path | None,
+) -> IsolationResult:
+    """Token tampering, the state machine, then the data-layer and IAM invariants, against
+    ``stack`` (a :class:`harness.model.DeployedStack`) deployed on the running ``env``.
+
+    Writes ``report_dir/isolation.json`` (the result) and, on a machine violation,
+    ``report_dir/isolation-replay.json``. Safe to call while load and faults run (the
+    gameday runner does); a 429 from a usage plan is waited out, never counted as a violation.
+    """
+    from harness.isolation.datalayer import EmulatorData, check_data, role_policies, snapshot
+    from harness.isolation.stack import machine_config, spec_of
+    from harness.isolation.tampering import tamper_stack
+
+    spec = spec_of(stack)
+    config = machine_config(env, stack, spec)
+    reader = EmulatorData(env, stack)
+    before = snapshot(reader, spec.data)
+    started = time.perf_counter()
+    tamper_cases: list[dict[str, Any]] = []
+    tamper_violations: list[str] = []
+    if spec.tampering.enabled:
+        cases, tamper_violations = _tamper(env, stack, spec, config, tamper_stack)
+        tamper_cases = [c.to_json() for c in cases]
+    result = run_machine(
+        config,
+        examples=examples,
+        steps=spec.steps,
+        seed_value=seed,
+        report_dir=report_dir,
+        replay_extra={"stack": stack.name, "stack_dir": str(stack.stack_dir)},
+    )
+    after = snapshot(reader, spec.data)
+    tenants = sorted({*config.tenants, *result.tenants})
+    policies: list[dict[str, Any]] | None = None
+    table_arn = ""
+    if spec.data.iam is not None:
+        policies, _ = role_policies(stack, spec.data.iam.role)
+        table_record = stack.resources.get(spec.data.iam.table)
+        table_arn = str(getattr(table_record, "arn", "") or "")
+    figures, data_violations = check_data(
+        spec.data, before, after, tenants, result.owned, policies=policies, table_arn=table_arn
+    )
+    result.stack = stack.name
+    result.tampering = tamper_cases
+    result.data_layer = figures
+    result.violations = [*tamper_violations, *result.violations, *data_violations]
+    result.passed = not result.violations
+    result.seconds = time.perf_counter() - started
+    if report_dir is not None:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        (report_dir / "isolation.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    return result
+
+
+def _tamper(
+    env: Any, stack: Any, spec: Any, config: MachineConfig, tamper_stack: Any
+) -> tuple[list[Any], list[str]]:
+    from harness.gateway.tenancy import Tenancy
+    from harness.tokens import LocalIssuer
+
+    method, path = spec.tampering.method, spec.tampering.path
+    if path is None:  # a list endpoint answers 200 to a valid token; else a read of a guessed id
+        lists = [r.list_ for r in spec.resources.values() if r.list_ is not None]
+        reads = [r.read for r in spec.resources.values() if r.read is not None]
+        if lists:
+            method, path = lists[0].method, lists[0].path
+        elif reads:
+            method, path = reads[0].method, reads[0].path.replace("{id}", str(uuid.uuid4()))
+    assert path is not None  # a resource has a read or a list endpoint (spec validation)
+    tenant = config.tenants[0]
+    other = config.tenants[1] if len(config.tenants) > 1 else f"{tenant}-other"
+    user = (config.users.get(tenant) or ["user-1"])[0]
+    issuer = LocalIssuer(env.state_dir, env.endpoints.get("gateway_url"))
+    claim = Tenancy.from_profile(stack.profile).tenant_claim or "custom:tenant_id"
+    cases, violations = tamper_stack(
+        config.base_url,
+        method=method,
+        path=path,
+        tokens=config.tokens,
+        issuer=issuer,
+        tenant_claim=claim,
+        tenant=tenant,
+        user=user,
+        other_tenant=other,
+        accepted=spec.tampering.accepted,
+        aws_endpoint=env.endpoints.get("aws_endpoint"),
+    )
+    return cases, violations

@@ -61,7 +61,7 @@ def test_each_broken_variant_is_found_shrunk_and_replayed(
     variant: str, kinds: set[str], tmp_path: Path
 ) -> None:
     with serve(variant) as url:
-        result = run_machine(config(url), examples=30, steps=10, seed_value=3, report_dir=tmp_path)
+        result = run_machine(config(url), examples=100, steps=10, seed_value=3, report_dir=tmp_path)
     assert not result.passed
     assert result.violation is not None and result.violation["kind"] in kinds, result.violation
     assert result.replay_file is not None

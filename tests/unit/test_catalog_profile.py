@@ -116,11 +116,14 @@ def test_traffic_mixes_render_to_requests_the_handlers_answer_as_expected(
 
 
 def test_isolation_section_describes_resources(profile: Any) -> None:
-    iso = profile.isolation
-    assert iso["tenant_source"] == {"claim": "tenant_id"}
-    assert set(iso["resources"]) == {"product", "order"}
-    assert iso["resources"]["order"]["create"]["path"] == "/orders"
-    assert iso["data_layer"]["partitions"]["order"] == "TENANT#{tenant}#ORDER"
+    from harness.isolation.spec import IsolationSpec
+
+    iso = IsolationSpec.model_validate(profile.isolation)  # the isolation machine's format
+    assert set(iso.resources) == {"product", "order"}
+    assert iso.resources["order"].create is not None
+    assert iso.resources["order"].create.path == "/orders"
+    assert iso.data.dynamodb[0].pattern == "TENANT#{tenant}#*"
+    assert iso.data.iam is not None and iso.data.iam.role == "TenantAccessRole"
 
 
 def test_template_passes_every_deploy_check() -> None:
