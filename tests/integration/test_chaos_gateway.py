@@ -5,6 +5,9 @@ failure", one seed giving one fault sequence, and the daemon's /_harness/faults 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -262,3 +265,39 @@ def test_one_seed_gives_one_fault_sequence(
 
     first, second = run(), run()
     assert first == second and 0 < first.count("F") < 20
+
+
+def harness_cli(env: Environment, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", "fault", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HARNESS_STATE_DIR": str(env.state_dir)},
+    )
+
+
+def test_the_cli_drives_every_kind(
+    env: Environment, stack: DeployedStack, base: str, faults: Faults
+) -> None:
+    done = harness_cli(env, "lambda", "statuscode", "--stack", stack.name, "--function", "Hello",
+                       "--status", "418", "--duration", "30s")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert get(f"{base}/hello")[0] == 418
+    done = harness_cli(env, "thirdparty", "error", "--provider", "strava", "--status", "504")
+    assert done.returncode == 0, done.stderr
+    assert get(f"{base}/provider")[2]["provider_status"] == 504
+    listed = json.loads(harness_cli(env, "list", "--json").stdout)
+    assert [r["mode"] for r in listed["lambda"]] == ["statuscode"]
+    assert listed["thirdparty"][f"{stack.name}/providers"]["faults"]["strava"]["status"] == 504
+    log = harness_cli(env, "log").stdout
+    assert "lambda" in log and "thirdparty" in log and "error 504" in log
+    assert harness_cli(env, "clear").returncode == 0
+    assert get(f"{base}/hello")[0] == 200
+    assert get(f"{base}/provider")[2]["provider_status"] == 200
+
+    bad = harness_cli(env, "lambda", "exception", "--function", "NoSuchFunction")
+    assert bad.returncode != 0
+    assert "no function named 'NoSuchFunction'" in bad.stderr and "Traceback" not in bad.stderr
+    bad = harness_cli(env, "lambda", "latency", "--function", "Hello")
+    assert bad.returncode == 2 and "startupDelayMilliseconds" in bad.stderr
