@@ -24,6 +24,7 @@ __all__ = ["BENCHMARKS", "results_dir", "run_benchmark", "spread"]
 # name -> "module:function"; the function takes (settings, runs, quick) and returns a dict.
 BENCHMARKS: dict[str, str] = {
     "data-size": "harness.bench.data_size:run",
+    "isolation": "harness.bench.isolation:run",
     "load-engine": "harness.bench.load_engine:run",
 }
 

@@ -20,7 +20,7 @@ from harness.errors import ConfigError
 from harness.isolation.machine import MachineConfig
 from harness.isolation.spec import SPEC_FIX, IsolationSpec
 
-__all__ = ["machine_config", "spec_of", "stack_tokens", "trusts_local_issuer"]
+__all__ = ["cached", "machine_config", "spec_of", "stack_tokens", "trusts_local_issuer"]
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +112,26 @@ def trusts_local_issuer(stack: Any) -> bool:
     return bool(auth.get("trust_local_issuer")) or auth.get("issuer", "local") == "local"
 
 
+def cached(tokens: TokenFactory) -> TokenFactory:
+    """Remember each (tenant, user)'s token, or the error minting it, for the whole run (tokens
+    live an hour; a run is minutes): a Cognito grant per principal per example is slow."""
+    memo: dict[tuple[str, str], str | Exception] = {}
+
+    def get(tenant: str, user: str) -> str:
+        key = (tenant, user)
+        if key not in memo:
+            try:
+                memo[key] = tokens(tenant, user)
+            except Exception as exc:
+                memo[key] = exc
+        value = memo[key]
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    return get
+
+
 def machine_config(env: Any, stack: Any, spec: IsolationSpec | None = None) -> MachineConfig:
     """The machine's configuration for a deployed stack: its API, tenants and their users."""
     spec = spec or spec_of(stack)
@@ -132,7 +152,7 @@ def machine_config(env: Any, stack: Any, spec: IsolationSpec | None = None) -> M
     return MachineConfig(
         base_url=_api(stack).base_url,
         spec=spec,
-        tokens=stack_tokens(env, stack, spec),
+        tokens=cached(stack_tokens(env, stack, spec)),
         tenants=tenants,
         generated=spec.generated_tenants,
         users=users,
