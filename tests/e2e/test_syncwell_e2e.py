@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -150,6 +151,30 @@ def test_manual_sync_completes_through_queue_and_runtime(api: Api) -> None:
         time.sleep(0.3)
     assert status_now == "SUCCEEDED", body
     assert time.monotonic() - started < 15  # the manual-sync SLO (p95 < 15 s), for one job
+
+
+def test_historical_job_runs_through_orchestrator_and_chunk_workers(api: Api) -> None:
+    """POST (mode=historical) → HistoricalSyncQueue → orchestrator → HistoricalChunkQueue →
+    chunk workers, all run by the runtime's SQS pollers; progress read through the API."""
+    today = datetime.now(UTC).date()
+    window = {"startDate": (today - timedelta(days=13)).isoformat(), "endDate": today.isoformat()}
+    status, body = api.call(
+        "POST", "/v1/sync-jobs", "e2e-a", {**JOB, "mode": "historical", "dateRange": window}
+    )
+    assert status == 202 and body["status"] == "QUEUED", body
+    job_id = body["jobId"]
+    seen: list[str] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status, body = api.call("GET", f"/v1/sync-jobs/{job_id}", "e2e-a")
+        assert status == 200, body
+        seen.append(body["status"])
+        if body["status"] in ("SUCCEEDED", "FAILED"):
+            break
+        time.sleep(0.3)
+    assert body["status"] == "SUCCEEDED", body
+    assert body["progress"] == {"totalChunks": 2, "processedChunks": 2, "failedChunks": 0}
+    assert body["mode"] == "historical"
 
 
 def _jobs(api: Api, user: str, origin: str | None = None) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +50,12 @@ class World:
         self.queue = stack.resources["HotPathSyncQueue"].physical_id
         self.dlq = stack.resources["HotPathSyncDlq"].physical_id
         self.table = stack.resources["SyncWellMetadata"].physical_id
-        from syncwell import api, coalescer, exporter, scheduler, worker
+        self.historical_queue = stack.resources["HistoricalSyncQueue"].physical_id
+        self.chunk_queue = stack.resources["HistoricalChunkQueue"].physical_id
+        from syncwell import api, coalescer, exporter, historical, scheduler, worker
 
         self.api, self.worker, self.coalescer = api, worker, coalescer
-        self.exporter, self.scheduler = exporter, scheduler
+        self.exporter, self.scheduler, self.historical = exporter, scheduler, historical
 
     # -- API -------------------------------------------------------------------------------------
     def call(
@@ -105,10 +108,12 @@ class World:
         return dict(answer)
 
     # -- SQS as the Lambda event source mapping would drive it -----------------------------------
-    def receive(self, url: str | None = None, visibility: int = 2) -> list[dict[str, Any]]:
+    def receive(
+        self, url: str | None = None, visibility: int = 2, limit: int = 10
+    ) -> list[dict[str, Any]]:
         answer = self.sqs.receive_message(
             QueueUrl=url or self.queue,
-            MaxNumberOfMessages=10,
+            MaxNumberOfMessages=limit,
             VisibilityTimeout=visibility,
             WaitTimeSeconds=0,
             AttributeNames=["All"],
@@ -151,12 +156,41 @@ class World:
             self.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=m["ReceiptHandle"])
         return [m["MessageId"] for m in messages], result
 
+    def run_queue_once(
+        self, url: str, logical_id: str, handler: Any, limit: int = 10, **attributes: str
+    ) -> tuple[list[str], dict[str, Any]]:
+        """One poll of ``url`` handed to ``handler`` as the event source mapping would (deleting
+        what succeeded); ``attributes`` override the records' SQS attributes."""
+        messages = self.receive(url, limit=limit)
+        if not messages:
+            return [], {"batchItemFailures": []}
+        event = self.records(messages, self.stack.resources[logical_id].arn)
+        for record in event["Records"]:
+            record["attributes"].update(attributes)
+        result = handler(event)
+        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+        for m in messages:
+            if m["MessageId"] not in failed:
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        return [m["MessageId"] for m in messages], result
+
+    def run_historical_once(self) -> list[str]:
+        started, _ = self.run_queue_once(
+            self.historical_queue, "HistoricalSyncQueue", self.historical.orchestrator_handler
+        )
+        chunks, _ = self.run_queue_once(
+            self.chunk_queue, "HistoricalChunkQueue", self.historical.chunk_handler
+        )
+        return started + chunks
+
     def drain(self, rounds: int = 30, pause: float = 0.3, until: Any = None) -> None:
+        queues = (self.queue, self.historical_queue, self.chunk_queue)
         for _ in range(rounds):
             seen, _ = self.run_worker_once()
+            seen += self.run_historical_once()
             if until is not None and until():
                 return
-            if not seen and until is None and self.depth() == 0:
+            if not seen and until is None and all(self.depth(q) == 0 for q in queues):
                 return
             time.sleep(pause)
 
@@ -474,7 +508,9 @@ def test_job_delivered_twice_is_processed_once_and_empty_syncs_write_nothing(wor
     world.drain()
     after = world.fake("/_control/stats")
     assert world.job("i1", again)["recordsWritten"] == 0
-    assert after["calls.strava.list"] == stats["calls.strava.list"] + 1
+    chunks = world.job("i1", again)["progress"]["totalChunks"]
+    assert chunks == 5  # 31 days in 7-day chunks, one source listing each
+    assert after["calls.strava.list"] == stats["calls.strava.list"] + chunks
     assert after.get("calls.strava.hydrate", 0) == stats.get("calls.strava.hydrate", 0)
 
 
@@ -755,6 +791,95 @@ def test_deleting_a_user_leaves_no_item_object_secret_or_cache_key(world: World)
             secrets.get_secret_value(SecretId=pointer)
     world.drain()  # the staged device upload's job is discarded, not resurrected
     assert world.items("USER#z1") == []
+
+
+def _chunks(world: World, user: str, job_id: str) -> list[dict[str, Any]]:
+    return [i for i in world.items(f"USER#{user}") if i["SK"]["S"].startswith(f"HCHUNK#{job_id}#")]
+
+
+def test_historical_job_is_chunked_orchestrated_and_reports_progress(world: World) -> None:
+    seed(world, "h1", "PRO")
+    # 40 activities six hours apart: the last ten days
+    world.fake(
+        "/_control/accounts", {"provider": "strava", "ownerId": "strava-h1", "activities": 40}
+    )
+    today = datetime.now(UTC).date()
+    window = {"startDate": (today - timedelta(days=20)).isoformat(), "endDate": today.isoformat()}
+    key = str(uuid.uuid4())
+    job_id = world.submit("h1", key=key, mode="historical", dateRange=window)
+    assert world.job("h1", job_id)["progress"] == {
+        "totalChunks": 3,
+        "processedChunks": 0,
+        "failedChunks": 0,
+    }
+    # the same key again is the same execution: one job, one start message, nothing on the hot path
+    assert world.submit("h1", key=key, mode="historical", dateRange=window) == job_id
+    assert world.depth(world.historical_queue) == 1 and world.depth() == 0
+
+    started, _ = world.run_queue_once(
+        world.historical_queue, "HistoricalSyncQueue", world.historical.orchestrator_handler
+    )
+    assert len(started) == 1
+    job = world.job("h1", job_id)
+    assert job["status"] == "RUNNING" and job["progress"]["totalChunks"] == 3
+    chunks = _chunks(world, "h1", job_id)
+    assert [c["status"]["S"] for c in chunks] == ["PENDING"] * 3
+    assert [(c["startDate"]["S"], c["endDate"]["S"]) for c in chunks] == [
+        (window["startDate"], (today - timedelta(days=14)).isoformat()),
+        ((today - timedelta(days=13)).isoformat(), (today - timedelta(days=7)).isoformat()),
+        ((today - timedelta(days=6)).isoformat(), today.isoformat()),
+    ]
+    # a redelivered start re-sends the pending chunks: duplicates are dropped when they run
+    body = {
+        "userId": "h1",
+        "jobId": job_id,
+        "sourceConnectionId": "conn_strava_h1",
+        "destinationConnectionId": "conn_fitbit_h1",
+        "dataType": "workout",
+        "dateRange": window,
+    }
+    assert world.historical.start_job(world.historical.Table(), body) == 3
+
+    # one chunk at a time: progress is visible through GET /v1/sync-jobs/{id}
+    world.run_queue_once(
+        world.chunk_queue, "HistoricalChunkQueue", world.historical.chunk_handler, limit=1
+    )
+    job = world.job("h1", job_id)
+    assert job["status"] == "RUNNING" and job["progress"]["processedChunks"] == 1
+    world.drain(rounds=60)
+    job = world.job("h1", job_id)
+    assert job["status"] == "SUCCEEDED", job
+    assert job["progress"] == {"totalChunks": 3, "processedChunks": 3, "failedChunks": 0}
+    assert job["recordsWritten"] == 40  # every activity of the range, each written once
+    assert world.fake("/_control/duplicates")["duplicates"] == 0
+    assert [c["status"]["S"] for c in _chunks(world, "h1", job_id)] == ["DONE"] * 3
+    assert world.depth(world.chunk_queue) == 0
+    assert world.depth(world.stack.resources["HistoricalChunkDlq"].physical_id) == 0
+
+
+def test_historical_chunks_that_keep_failing_are_counted_not_lost(world: World) -> None:
+    seed(world, "h2")
+    world.fake("/_control/revoke", {"provider": "strava", "ownerId": "strava-h2"})
+    today = datetime.now(UTC).date()
+    window = {"startDate": (today - timedelta(days=13)).isoformat(), "endDate": today.isoformat()}
+    job_id = world.submit("h2", mode="historical", dateRange=window)
+    world.run_queue_once(
+        world.historical_queue, "HistoricalSyncQueue", world.historical.orchestrator_handler
+    )
+    assert world.job("h2", job_id)["progress"]["totalChunks"] == 2
+    # the last allowed receive (MAX_RECEIVE_COUNT = 5): the chunk worker's Catch
+    _, result = world.run_queue_once(
+        world.chunk_queue,
+        "HistoricalChunkQueue",
+        world.historical.chunk_handler,
+        ApproximateReceiveCount="5",
+    )
+    assert result == {"batchItemFailures": []}
+    job = world.job("h2", job_id)
+    assert job["status"] == "FAILED" and job["error"] == "2 of 2 chunks failed"
+    assert job["progress"] == {"totalChunks": 2, "processedChunks": 0, "failedChunks": 2}
+    assert [c["status"]["S"] for c in _chunks(world, "h2", job_id)] == ["FAILED"] * 2
+    assert world.depth(world.chunk_queue) == 0
 
 
 def test_zz_checks_no_lost_and_no_duplicate_jobs(world: World) -> None:

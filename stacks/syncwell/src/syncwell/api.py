@@ -255,8 +255,11 @@ def _request_hash(spec: dict[str, Any]) -> str:
 
 
 def _send_job(message: dict[str, Any], user_id: str) -> None:
+    # historical jobs go to the cold path's orchestrator (syncwell.historical), the rest to the
+    # hot path
+    historical = message.get("mode") == "historical" and env("HISTORICAL_QUEUE_URL")
     client("sqs").send_message(
-        QueueUrl=env("HOT_PATH_QUEUE_URL"),
+        QueueUrl=env("HISTORICAL_QUEUE_URL") if historical else env("HOT_PATH_QUEUE_URL"),
         MessageBody=json.dumps(message, separators=(",", ":")),
         MessageAttributes={"userId": {"DataType": "String", "StringValue": user_id}},
     )

@@ -96,15 +96,23 @@ def _receive_count(record: dict[str, Any]) -> int:
         return 1
 
 
+_QUEUE_URLS: dict[str, str] = {}
+
+
 def _queue_url(record: dict[str, Any]) -> str:
+    """The URL of the queue ``record`` came from (the hot path's, or e.g. the historical chunk
+    queue when the chunk worker defers with these helpers)."""
     url = env("HOT_PATH_QUEUE_URL")
-    if url:
-        return url
     arn = str(record.get("eventSourceARN", ""))
-    parts = arn.split(":")
-    return client("sqs").get_queue_url(QueueName=parts[-1], QueueOwnerAWSAccountId=parts[4])[
-        "QueueUrl"
-    ]
+    name = arn.split(":")[-1] if arn else ""
+    if url and (not name or url.rstrip("/").endswith("/" + name)):
+        return url
+    if arn not in _QUEUE_URLS:
+        parts = arn.split(":")
+        _QUEUE_URLS[arn] = client("sqs").get_queue_url(
+            QueueName=parts[-1], QueueOwnerAWSAccountId=parts[4]
+        )["QueueUrl"]
+    return _QUEUE_URLS[arn]
 
 
 def change_visibility(record: dict[str, Any], seconds: int, sleep: Any = time.sleep) -> bool:
