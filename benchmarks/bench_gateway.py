@@ -1,9 +1,11 @@
 """Benchmark ``gateway``: the gateway's throughput vs a bare ASGI app on the same server.
 
-Side by side in one run, with the same server software (uvicorn, the daemon's options), the
+Side by side in one run, with the same server software (the daemon's: ``--server uvicorn``, its
+default, or ``--server lean``, the httptools server of harness/daemon/server.py), the
 same worker count and the same load settings:
 
-* **bare** — a hello-world ASGI app (``hello`` below), served by ``uvicorn --workers W``;
+* **bare** — a hello-world ASGI app (``hello`` below), served by
+  ``python -m harness.daemon --app bench_gateway:hello --workers W`` (same server);
 * **gateway** — ``python -m harness.daemon --workers W`` serving ``GET /bench/HttpApi/noop``:
   a JWT-authorized route (RS256 token from the local issuer), throttled (route throttle + the
   tenant's usage-plan bucket + quota, checked by the Lua script on a real Redis through token
@@ -277,6 +279,7 @@ def run(
     users: int = 32,
     workers: int | None = None,
     target: str = "fake",
+    server: str = "uvicorn",
 ) -> dict[str, Any]:
     from harness.tokens import LocalIssuer
 
@@ -326,15 +329,16 @@ def run(
             )  # fmt: skip
         procs["gateway"] = subprocess.Popen(
             [sys.executable, "-m", "harness.daemon", "--port", str(ports["gateway"]),
-             "--workers", str(workers), "--state-dir", str(state)],
+             "--workers", str(workers), "--state-dir", str(state), "--server", server],
             stdout=log, stderr=log, cwd=str(ROOT),
         )  # fmt: skip
+        # the bare app on the same server software, same worker count (the daemon's options)
         procs["bare"] = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bench_gateway:hello", "--app-dir",
-             str(Path(__file__).parent), "--port", str(ports["bare"]), "--workers", str(workers),
-             "--log-level", "warning", "--no-access-log", "--no-server-header",
-             "--no-proxy-headers"],
+            [sys.executable, "-m", "harness.daemon", "--app", "bench_gateway:hello",
+             "--port", str(ports["bare"]), "--workers", str(workers), "--state-dir", str(state),
+             "--server", server],
             stdout=log, stderr=log, cwd=str(ROOT),
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
         )  # fmt: skip
         _wait(ports["runtime"], "/_fake/calls" if target == "fake" else "/_harness/health")
         _wait(ports["gateway"], "/_harness/health")
@@ -387,7 +391,8 @@ def run(
             "benchmark": "gateway",
             "load": f"Locust {_locust_version()} FastHttpUser headless, {users} users, no wait, "
             f"{slices} alternating 5 s slices per target per run, one Locust process",
-            "server": f"uvicorn, {workers} workers (the daemon's options) for both",
+            "server": f"{server} (python -m harness.daemon --server {server}), {workers} workers, "
+            "for both",
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
             "target_ratio": TARGET_RATIO,
             "runs": results,
@@ -444,9 +449,13 @@ def main(argv: list[str] | None = None) -> int:
         default=_default_target(),
         help="invoke target: the real runtime (default when present) or the fake Invoke API",
     )
+    parser.add_argument(
+        "--server", choices=("lean", "uvicorn"), default="uvicorn",
+        help="the daemon's HTTP server, used for both the gateway and the bare app",
+    )  # fmt: skip
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "gateway.json"))
     args = parser.parse_args(argv)
-    summary = run(args.runs, args.duration, args.users, args.workers, args.target)
+    summary = run(args.runs, args.duration, args.users, args.workers, args.target, args.server)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2))

@@ -1,11 +1,18 @@
-"""Run the daemon: ``python -m harness.daemon --port P --workers N --state-dir DIR``."""
+"""Run the daemon: ``python -m harness.daemon --port P --workers N --state-dir DIR``.
+
+``--server uvicorn`` (default; ``HARNESS_GATEWAY_SERVER``) serves the ASGI app with uvicorn;
+``--server lean`` with :mod:`harness.daemon.server` (httptools, SO_REUSEPORT workers). Lean is
+opt-in: on this 2-core shared machine it has not yet shown a gain over uvicorn within the noise
+(``benchmarks/results/gateway.json`` vs ``gateway_lean.json``), and with SO_REUSEPORT a killed
+worker's queued connections are reset (the chaos "AZ failure" assumes a shared socket).
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 
-import uvicorn
+APP = "harness.daemon.app:app"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -19,10 +26,26 @@ def main(argv: list[str] | None = None) -> None:
         help="worker processes sharing the port (default: HARNESS_GATEWAY_WORKERS, else cores)",
     )
     parser.add_argument("--state-dir", required=True)
+    parser.add_argument(
+        "--server",
+        choices=("lean", "uvicorn"),
+        default=os.environ.get("HARNESS_GATEWAY_SERVER") or "uvicorn",
+        help="HTTP server: uvicorn (default) or lean (httptools) (HARNESS_GATEWAY_SERVER)",
+    )
+    parser.add_argument(
+        "--app", default=APP, help="the ASGI app, module:attribute (default: the gateway)"
+    )
     args = parser.parse_args(argv)
     os.environ["HARNESS_STATE_DIR"] = os.path.abspath(args.state_dir)
+    if args.server == "lean":
+        from harness.daemon.server import run
+
+        run(args.app, args.host, args.port, args.workers)
+        return
+    import uvicorn
+
     uvicorn.run(
-        "harness.daemon.app:app",
+        args.app,
         host=args.host,
         port=args.port,
         workers=args.workers if args.workers > 1 else None,
