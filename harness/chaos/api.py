@@ -13,6 +13,7 @@ does for the CLI.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -49,6 +50,8 @@ def handle_faults(
                             fix='send {"kind": "lambda", "mode": "exception", ...}.',
                         )
                     spec = {k: v for k, v in item.items() if k != "kind"}
+                    if item["kind"] == "az":  # never kill the worker answering this request
+                        spec["spare_pids"] = [os.getpid()]
                     added.append(faults.add(str(item["kind"]), spec))
                 return 200, {"added": added}
             if method == "DELETE":

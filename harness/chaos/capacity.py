@@ -67,7 +67,10 @@ class GatewayOutage:
         self.killed: list[int] = []
         self.note = ""
 
-    def begin(self, share: float, rng: random.Random) -> dict[str, Any]:
+    def begin(
+        self, share: float, rng: random.Random, spare: list[int] | None = None
+    ) -> dict[str, Any]:
+        """``spare``: workers never chosen (the one answering the request that started this)."""
         supervisor, workers = gateway_processes(self.state_dir)
         if supervisor is None:
             self.note = "no gateway process recorded in the state file"
@@ -76,7 +79,8 @@ class GatewayOutage:
             self.note = "the gateway runs as one process: no half to lose"
             return {"gateway_workers": 1, "gateway_killed": [], "gateway_note": self.note}
         count = int(len(workers) * share + 0.5)
-        chosen = sorted(rng.sample(workers, count)) if count else []
+        pool = [w for w in workers if w not in set(spare or [])]
+        chosen = sorted(rng.sample(pool, min(count, len(pool)))) if count else []
         with contextlib.suppress(ProcessLookupError):
             os.kill(supervisor, signal.SIGSTOP)
         self.supervisor = supervisor

@@ -175,7 +175,7 @@ class Faults:
                 entry = self._runtime("POST", "/_harness/runtime/recycle", spec)
                 return {**entry, "kind": kind}
             if kind == "az":
-                _only(spec, {"duration_s", "seed", "share", "description"}, source)
+                _only(spec, {"duration_s", "seed", "share", "description", "spare_pids"}, source)
                 if "duration_s" not in spec:
                     raise ConfigError("an AZ failure needs 'duration_s'.", source=source)
                 return {**self._runtime("POST", "/_harness/runtime/az", spec), "kind": kind}

@@ -504,7 +504,12 @@ class Runtime:
         return entry
 
     def begin_az_failure(
-        self, duration_s: float, seed: int, share: float = 0.5, description: str | None = None
+        self,
+        duration_s: float,
+        seed: int,
+        share: float = 0.5,
+        description: str | None = None,
+        spare_pids: list[int] | None = None,
     ) -> dict[str, Any]:
         """Lose ``share`` of the execution environments and of the gateway's worker processes
         at once; capacity returns after ``duration_s``."""
@@ -526,7 +531,7 @@ class Runtime:
             "seed": seed,
             "duration_s": duration_s,
             "description": description,
-            **gateway.begin(share, rng),
+            **gateway.begin(share, rng, spare=spare_pids or []),
         }
         self._outage, self._outage_gateway = entry, gateway
         self._outage_timer = self.loop.call_later(duration_s, self.end_az_failure)

@@ -82,6 +82,7 @@ class SourceMetrics:
     failures: int = 0
     filtered: int = 0
     retries: int = 0
+    throttled: int = 0  # batches handed back because the function was throttled
     sent_to_failure_destination: int = 0
     last_batch_at: float | None = None
     oldest_record_age_s: float | None = None  # age of the oldest record of the last batch
@@ -111,6 +112,7 @@ class SourceMetrics:
                 "failures": self.failures,
                 "filtered": self.filtered,
                 "retries": self.retries,
+                "throttled": self.throttled,
                 "sent_to_failure_destination": self.sent_to_failure_destination,
                 "last_batch_at": self.last_batch_at,
                 "oldest_record_age_s": None

@@ -266,6 +266,7 @@ class RuntimeApi:
                         int(body.get("seed", 0)),
                         share,
                         body.get("description"),
+                        [int(p) for p in body.get("spare_pids") or []],
                     ),
                 )
             if method == "DELETE":

@@ -4,12 +4,14 @@ failure", one seed giving one fault sequence, and the daemon's /_harness/faults 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -237,10 +239,20 @@ def test_az_failure_halves_capacity_and_it_comes_back(
     assert len(entry["gateway_killed"]) == 1
     assert entry["max_workers"] == before["max_workers"] // 2
     killed = entry["gateway_killed"][0]
-    assert not psutil.pid_exists(killed) or psutil.Process(killed).status() == psutil.STATUS_ZOMBIE
+
+    def gone() -> bool:  # SIGKILL is delivered asynchronously
+        try:
+            return psutil.Process(killed).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    assert wait_for(gone, 5)
     assert psutil.Process(supervisor).status() == psutil.STATUS_STOPPED
-    for _ in range(5):  # the surviving worker serves everything
-        assert get(f"{base}/hello")[0] == 200
+    served = 0
+    for _ in range(6):  # the survivor serves; a connection caught by the killed one may drop
+        with contextlib.suppress(ConnectionError, urllib.error.URLError):
+            served += get(f"{base}/hello")[0] == 200
+    assert served >= 5
     assert runtime(env).metrics()["runtime"]["max_workers"] == before["max_workers"] // 2
 
     def recovered() -> bool:
@@ -301,3 +313,82 @@ def test_the_cli_drives_every_kind(
     assert "no function named 'NoSuchFunction'" in bad.stderr and "Traceback" not in bad.stderr
     bad = harness_cli(env, "lambda", "latency", "--function", "Hello")
     assert bad.returncode == 2 and "startupDelayMilliseconds" in bad.stderr
+
+
+def run_actions(
+    env: Environment, seed: int, faults_: list[tuple[dict[str, Any], float]], during: Any
+) -> Any:
+    """Run fault actions through the runner's scheduler (start at 0, end after each duration)
+    and call ``during()`` while they are in force."""
+    from harness.scenario.actions import ActionContext
+    from harness.scenario.model import FaultSpec
+    from harness.scenario.timeline import FaultScheduler, PlannedFault
+
+    context = ActionContext(env.endpoints, seed, time.time(), state_dir=env.state_dir)
+    planned = [
+        PlannedFault(spec=FaultSpec(**spec), phase="chaos", start_s=0.0, end_s=end)
+        for spec, end in faults_
+    ]
+    scheduler = FaultScheduler(context, planned)
+    scheduler.start()
+    try:
+        wait_for(lambda: all(p.started for p in planned), 10)
+        assert scheduler.errors() == []
+        return during()
+    finally:
+        scheduler.stop_all()
+
+
+def test_scenario_actions_start_and_stop_and_one_seed_repeats(
+    env: Environment, stack: DeployedStack, base: str, faults: Faults
+) -> None:
+    action = {
+        "action": "lambda:statuscode",
+        "targets": {"stack": stack.name, "functions": ["Disk"]},
+        "parameters": {"statusCode": 503, "invocationPercentage": 40},
+    }
+
+    def sample() -> str:
+        return "".join("F" if get(f"{base}/disk")[0] == 503 else "." for _ in range(15))
+
+    first = run_actions(env, 77, [(action, 30.0)], sample)
+    assert get(f"{base}/disk")[0] == 200  # stopped with the scheduler
+    second = run_actions(env, 77, [(action, 30.0)], sample)
+    other = run_actions(env, 78, [(action, 30.0)], sample)
+    assert first == second and 0 < first.count("F") < 15
+    assert other != first
+
+    limited = {"action": "thirdparty:rate-limit", "targets": {"provider": "strava"},
+               "parameters": {"retry_after": 3}}  # fmt: skip
+    dns = {"action": "dns:failure", "targets": {"stack": stack.name, "functions": ["Connect"]},
+           "parameters": {"endpoints": ["aws"]}}  # fmt: skip
+    edge = urllib.parse.urlsplit(env.endpoints["aws_endpoint"])
+
+    def during() -> None:
+        body = get(f"{base}/provider")[2]
+        assert body["provider_status"] == 429 and body["retry_after"] == "3"
+        status, _, answer = get(f"{base}/connect?host={edge.hostname}&port={edge.port}")
+        assert status == 503 and answer["error"] == "dns"
+
+    run_actions(env, 1, [(limited, 30.0), (dns, 30.0)], during)
+    assert get(f"{base}/provider")[2]["provider_status"] == 200
+    assert get(f"{base}/connect?host={edge.hostname}&port={edge.port}")[0] == 200
+
+
+def test_a_throttled_sqs_source_gets_its_messages_back(
+    env: Environment, stack: DeployedStack, faults: Faults
+) -> None:
+    name = fn(stack, "Worker")
+    before = runtime(env).function_metrics(name)["invocations"]
+    faults.add("lambda", {"mode": "throttle", "functions": ["Worker"], "duration_s": 2.5})
+    env.client("sqs").send_message(QueueUrl=stack.resources["Jobs"].physical_id, MessageBody="{}")
+
+    def source() -> dict[str, Any]:
+        metrics = runtime(env).metrics()["event_sources"]
+        return next(s for s in metrics if s["function"] == name)
+
+    assert wait_for(lambda: source()["throttled"] >= 1, 10), source()
+    assert runtime(env).function_metrics(name)["invocations"] == before  # not run while throttled
+    # after the window the message comes back (visibility timeout 1 s) and is processed
+    assert wait_for(lambda: runtime(env).function_metrics(name)["invocations"] > before, 20)
+    assert source()["records"] >= 2  # received twice: once throttled, once processed

@@ -141,7 +141,13 @@ class Poller(ABC):
                 if self.stopped:
                     break
                 self.metrics.last_error = f"{type(exc).__name__}: {exc}"
-                logger.warning("poller %s: %s", self.name, exc, exc_info=True)
+                if type(exc).__name__ == "Throttled":
+                    # reserved concurrency 0: the batch is not acknowledged, so it comes back
+                    # (SQS: after its visibility timeout); back off as Lambda's pollers do
+                    self.metrics.add(throttled=1)
+                    logger.info("poller %s: function throttled; backing off", self.name)
+                else:
+                    logger.warning("poller %s: %s", self.name, exc, exc_info=True)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
         if self._teardown and self._threads and threading.current_thread() is self._threads[0]:
