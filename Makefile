@@ -2,6 +2,7 @@
 .DEFAULT_GOAL := help
 VENV := .venv/bin
 PYTEST_ARGS ?=
+GAMEDAY_ARGS ?=
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -9,7 +10,10 @@ help: ## list the targets
 setup: ## install everything (venv, dev tools, Redis, Java, DynamoDB Local, emulator)
 	./scripts/bootstrap.sh
 
-gameday: setup ## the main job: bring the environment up, exercise every service, take it down
+gameday: setup ## the main job: a SyncWell gameday (load ramp, provider outage, isolation); prints the report path
+	$(VENV)/harness run scenarios/syncwell-gameday.yaml $(GAMEDAY_ARGS)
+
+smoke: setup ## bring the environment up, exercise every service once, take it down
 	$(VENV)/harness smoke
 
 test: setup ## the default test suite (unit, functional, integration, e2e; no benchmarks)
@@ -32,4 +36,4 @@ down: ## stop the environment
 clean: down ## remove run output and caches
 	rm -rf .harness .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help setup gameday test lint bench up down clean
+.PHONY: help setup gameday smoke test lint bench up down clean

@@ -190,7 +190,10 @@ def _extra_sections(run: RunData) -> str:
             )
         )
     if run.counters:
-        out.append("<h2>Counters</h2>" + _table(["counter", "value"], sorted(run.counters.items())))
+        out.append(
+            "<h2>Counters</h2>"
+            + _table(["counter", "value"], [[k, v] for k, v in sorted(run.counters.items())])
+        )
     runs = run.isolation.get("runs") if isinstance(run.isolation, dict) else None
     if runs:
         out.append(
@@ -204,7 +207,17 @@ def _extra_sections(run: RunData) -> str:
         out.append(
             "<h2>Injected faults</h2>"
             + _table(
-                ["fault", "action", "phase", "start s", "end s", "targets", "parameters", "error"],
+                [
+                    "fault",
+                    "action",
+                    "phase",
+                    "start s",
+                    "end s",
+                    "targets",
+                    "parameters",
+                    "recorded",
+                    "error",
+                ],
                 [
                     [
                         f.get("label"),
@@ -214,6 +227,8 @@ def _extra_sections(run: RunData) -> str:
                         f.get("end_s"),
                         f.get("targets"),
                         f.get("parameters"),
+                        ", ".join(f"{k} x{v}" for k, v in (f.get("effects") or {}).items())
+                        or f.get("injected", ""),
                         f.get("error") or "",
                     ]
                     for f in run.injected_faults

@@ -236,12 +236,21 @@ class Target(_Model):
     scope: str | None = None
 
 
+class Warmup(_Model):
+    """Unmeasured traffic before the steady-state check: the first requests to each function
+    pay its cold start, which a steady-state SLO should not judge."""
+
+    duration: Duration = Field(description="how long the warm-up load runs")
+    rate: float = Field(5.0, gt=0, description="arrivals per second")
+
+
 class Scenario(_Model):
     title: str = Field(min_length=1)
     description: str = ""
     seed: int = 0
     stacks: list[str] = Field(default_factory=list)
     target: Target | None = None
+    warmup: Warmup | None = None
     steady_state: SteadyState | None = None
     timeline: list[Phase] = Field(min_length=1)
     expectations: list[Expectation] = Field(default_factory=list)

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import json
 import logging
@@ -24,6 +25,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,6 +93,7 @@ class _State:
     isolation: list[dict[str, Any]] = field(default_factory=list)
     isolation_threads: list[threading.Thread] = field(default_factory=list)
     rollbacks: list[str] = field(default_factory=list)
+    fault_log: list[dict[str, Any]] = field(default_factory=list)
     counters_before: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     interrupted: bool = False
@@ -199,6 +202,7 @@ class ScenarioRunner:
             with self.view:
                 try:
                     self._prepare()
+                    self._warmup()
                     self._steady("before")
                     self._timeline()
                     self._finish_faults()
@@ -310,6 +314,21 @@ class ScenarioRunner:
 
     # -- 2. steady state ---------------------------------------------------------------------
 
+    def _warmup(self) -> None:
+        warmup = self.scenario.warmup
+        if warmup is None or warmup.duration <= 0:
+            return
+        from harness.load.profile import LoadProfile, Stage
+
+        self.view.message(f"warm-up: {warmup.rate:g} rps for {warmup.duration:g}s (not measured)")
+        profile = LoadProfile(stages=[Stage.hold(warmup.rate, warmup.duration, name="warmup")])
+        result = self._run_load(
+            profile, quiet=True, seed=zlib.crc32(f"{self.seed}:warmup".encode())
+        )
+        self.view.message(
+            f"warm-up: {result.total.requests} requests, p99 {result.total.p99_ms:.0f} ms"
+        )
+
     def _steady(self, when: str) -> None:
         steady = self.scenario.steady_state
         if steady is None or not getattr(steady, when):
@@ -348,7 +367,10 @@ class ScenarioRunner:
         from harness.load.profile import LoadProfile, Stage
 
         profile = LoadProfile(stages=[Stage.hold(probe.rate, probe.window, name="probe")])
-        result = self._run_load(profile, quiet=True)
+        # Its own seed: the probe's generated values (Idempotency-Keys, ids) must not repeat the
+        # timeline's, or the timeline's first writes would be answered as idempotent replays.
+        probe_seed = zlib.crc32(f"{self.seed}:{probe.name}:{when}".encode())
+        result = self._run_load(profile, quiet=True, seed=probe_seed)
         from harness.scenario.expectations import OPS, _group_metric, _target
 
         metric = str(probe.metric)
@@ -400,6 +422,7 @@ class ScenarioRunner:
         *,
         quiet: bool = False,
         started: Callable[[float], None] | None = None,
+        seed: int | None = None,
     ) -> LoadResult:
         from harness.load.engine import run_load
 
@@ -429,7 +452,7 @@ class ScenarioRunner:
             self.traffic.tenants,
             tokens,
             processes=load_processes(self.scenario),
-            seed=self.seed,
+            seed=self.seed if seed is None else seed,
             progress=progress,
             started=started,
         )
@@ -711,7 +734,7 @@ class ScenarioRunner:
                 or getattr(fn, "__module__", "") != module.__name__
             ):
                 continue
-            out[name] = lambda fn=fn: fn(env, stack)
+            out[name] = functools.partial(fn, env, stack)
         return out
 
     def _checks(self) -> dict[str, Callable[[], Any]]:
@@ -752,6 +775,7 @@ class ScenarioRunner:
             with contextlib.suppress(Exception):
                 state.sampler.stop()
         self._rollbacks()
+        self._collect_fault_log()
         if state.env is None or self.options.keep:
             if state.env is not None:
                 self.view.message(f"left running (--keep): {state.env.state_dir}")
@@ -860,23 +884,59 @@ class ScenarioRunner:
         )
         return run
 
+    def _collect_fault_log(self) -> None:
+        """What the fault points recorded (every injected error, delay, 429...), read before
+        the environment goes away."""
+        state = self.state
+        if state.env is None or state.run_started is None:
+            return
+        from harness.chaos import fault_records
+
+        try:
+            state.fault_log = fault_records(
+                dict(state.env.endpoints), state_dir=state.env.state_dir, since=state.run_started
+            )
+        except Exception as exc:
+            state.warnings.append(f"could not read the injected-fault records: {exc}")
+
     def _injected(self) -> list[dict[str, Any]]:
         scheduler = self.state.scheduler
         if scheduler is None:
             return []
-        return [
-            {
-                "label": f.spec.label,
-                "action": f.spec.action,
-                "phase": f.phase,
-                "start_s": round(f.start_s, 3),
-                "end_s": round(f.end_s, 3),
-                "targets": f.spec.targets,
-                "parameters": f.spec.parameters,
-                "error": f.error,
-            }
-            for f in scheduler.planned
+        started = self.state.run_started or 0.0
+        # set/clear entries of the journal are not injections
+        records = [
+            (
+                str(r.get("kind")),
+                float(r.get("time", 0)) - started,
+                str(r.get("mode") or r.get("effect") or r.get("code") or "injected"),
+            )
+            for r in self.state.fault_log
+            if (r.get("mode") or r.get("effect")) not in ("ok", "cleared")
         ]
+        out = []
+        for f in scheduler.planned:
+            # the records of the fault's kind inside its window (a second of slack for clocks)
+            kind = f.spec.action.split(":", 1)[0]
+            effects: dict[str, int] = {}
+            for record_kind, at, effect in records:
+                if record_kind == kind and f.start_s - 1.0 <= at <= f.end_s + 1.0:
+                    effects[effect] = effects.get(effect, 0) + 1
+            out.append(
+                {
+                    "label": f.spec.label,
+                    "action": f.spec.action,
+                    "phase": f.phase,
+                    "start_s": round(f.start_s, 3),
+                    "end_s": round(f.end_s, 3),
+                    "targets": f.spec.targets,
+                    "parameters": f.spec.parameters,
+                    "error": f.error,
+                    "injected": sum(effects.values()),
+                    "effects": effects,
+                }
+            )
+        return out
 
 
 def _clear_all() -> Any:
