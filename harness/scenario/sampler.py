@@ -125,10 +125,16 @@ class Sampler:
             }
             last = self._last_counts.get(name, dict.fromkeys(counts, 0.0))
             functions[name] = {
-                "concurrency": float(
-                    data.get("concurrency", data.get("concurrency_in_use", 0)) or 0
-                ),
+                "concurrency": _in_use(data.get("concurrency")),
                 **{k: max(0.0, counts[k] - last[k]) for k in counts},
             }
             self._last_counts[name] = counts
         self.lambda_series.append({"t": t, "functions": functions})
+
+
+def _in_use(concurrency: Any) -> float:
+    """The runtime reports ``concurrency: {"in_use": N, "max": M}`` (a bare number is accepted
+    too)."""
+    if isinstance(concurrency, dict):
+        return float(concurrency.get("in_use", 0) or 0)
+    return float(concurrency or 0)
