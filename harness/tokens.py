@@ -458,6 +458,45 @@ def _cognito_stack_token(
         )
     pool_id = record.physical_id
     client, why = _tenant_client(stack, pool_id, tenant, profile_auth)
+    # The tenant claim comes from the pool's pre-token trigger, a function in the runtime. A
+    # trigger that times out (a cold start on a saturated machine) makes the emulator sign the
+    # token without the claim (AWS would refuse the grant): ask again before calling it broken.
+    attempts = 4
+    for attempt in range(attempts):
+        chosen = _cognito_token_once(
+            endpoints, stack, pool_id, client, why, tenant, user, scopes, tenant_claim, tier,
+            tier_claim,
+        )  # fmt: skip
+        import jwt
+
+        claims = jwt.decode(chosen.token, options={"verify_signature": False})
+        if claims.get(tenant_claim) == tenant:
+            return chosen
+        if attempt + 1 < attempts:
+            time.sleep(0.5 * 2**attempt)
+    raise HarnessError(
+        f"Cognito's token for tenant {tenant!r} (app client {why}) carries "
+        f"{tenant_claim}={claims.get(tenant_claim)!r}, not the tenant ({attempts} attempts)",
+        fix="the pool's pre-token-generation trigger adds the tenant claim: check that "
+        "`harness deploy` ran the stack's fixtures (they connect the trigger to the runtime, "
+        "harness/cognito_triggers.py) and the trigger function's logs (a trigger timing out "
+        "on an overloaded machine has the same effect).",
+    )
+
+
+def _cognito_token_once(
+    endpoints: dict[str, Any],
+    stack: Any,
+    pool_id: str,
+    client: Any,
+    why: str,
+    tenant: str,
+    user: str,
+    scopes: list[str],
+    tenant_claim: str,
+    tier: str | None,
+    tier_claim: str,
+) -> StackToken:
     secret = client.attributes.get("ClientSecret") or None
     flows = client.properties.get("AllowedOAuthFlows") or []
     if secret and "client_credentials" in flows:
@@ -489,17 +528,6 @@ def _cognito_stack_token(
             f"pool {pool_id}'s JWKS: {problem}",
             fix="MiniStack signs tokens only with `cryptography` in its environment: run "
             "`harness setup --force` (it installs ministack with cryptography), then `harness up`.",
-        )
-    import jwt
-
-    claims = jwt.decode(chosen.token, options={"verify_signature": False})
-    if claims.get(tenant_claim) != tenant:
-        raise HarnessError(
-            f"Cognito's token for tenant {tenant!r} (app client {why}) carries "
-            f"{tenant_claim}={claims.get(tenant_claim)!r}, not the tenant",
-            fix="the pool's pre-token-generation trigger adds the tenant claim: check that "
-            "`harness deploy` ran the stack's fixtures (they connect the trigger to the runtime, "
-            "harness/cognito_triggers.py) and the trigger function's logs.",
         )
     return chosen
 

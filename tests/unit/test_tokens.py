@@ -223,13 +223,39 @@ def test_cognito_issuer_uses_the_tenants_own_client(
     found = token_for_stack(tmp_path, "shop", "t-a", scopes=["r"])
     assert (found.source, found.token_use) == ("cognito", "access")
     assert asked == [("id-A", "s3cret", ["r"])] and "ClientName t-a" in found.note
-    # a token without the tenant claim (the trigger did not run) is an error, not a token
+    # a token without the tenant claim (the trigger did not run) is asked for again, then an
+    # error, not a token
+    waits: list[float] = []
+    monkeypatch.setattr(tokens.time, "sleep", waits.append)
+    asked.clear()
     with pytest.raises(tokens.HarnessError, match="not the tenant"):
         token_for_stack(tmp_path, "shop", "t-b")
+    assert len(asked) == 4 and waits == [0.5, 1.0, 2.0]
     # a badly signed one too
     monkeypatch.setattr(tokens, "_cognito_signature_problem", lambda *a: "Signature failed")
     with pytest.raises(tokens.HarnessError, match="cryptography"):
         token_for_stack(tmp_path, "shop", "t-a")
+
+
+def test_a_trigger_that_timed_out_once_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import harness.tokens as tokens
+
+    _cognito_profile_stack(tmp_path, {"A": "t-a"}, {"issuer": "cognito", "user_pool": "Pool"})
+    issuer = LocalIssuer(tmp_path / "other", GATEWAY)
+    calls: list[int] = []
+
+    def grant(endpoints: dict, client_id: str, secret: str, scopes: list[str]) -> dict:
+        calls.append(1)  # the first grant's trigger timed out: no tenant claim
+        claims = {"custom:tenant_id": "t-a"} if len(calls) > 1 else {}
+        return {"access_token": issuer.mint(client_id, client_id=client_id, claims=claims)}
+
+    monkeypatch.setattr(tokens, "cognito_client_credentials", grant)
+    monkeypatch.setattr(tokens, "_cognito_signature_problem", lambda *a: "")
+    monkeypatch.setattr(tokens.time, "sleep", lambda s: None)
+    assert token_for_stack(tmp_path, "shop", "t-a").source == "cognito"
+    assert len(calls) == 2
 
 
 def test_cognito_issuer_without_a_client_for_the_tenant_is_a_config_error(tmp_path: Path) -> None:
