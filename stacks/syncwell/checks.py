@@ -88,16 +88,44 @@ def dlq_job_ids(env: Any, stack: Any) -> set[str]:
 WORK_QUEUES = ("HotPathSyncQueue", "HistoricalSyncQueue", "HistoricalChunkQueue")
 
 
-def wait_drained(env: Any, stack: Any, timeout_s: float = 60.0) -> bool:
-    """Wait until the hot path and the historical (cold path) queues are empty."""
+def _in_flight(sqs: Any, url: str) -> tuple[int, int]:
+    """(messages received and not yet deleted, the queue's visibility timeout in seconds)."""
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible", "VisibilityTimeout"]
+    )["Attributes"]
+    return int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)), int(
+        attrs.get("VisibilityTimeout", 30)
+    )
+
+
+def wait_drained(
+    env: Any, stack: Any, timeout_s: float = 60.0, in_flight_max_s: float = 400.0
+) -> bool:
+    """Wait until the hot path and the historical (cold path) queues are empty.
+
+    A batch whose invocation failed as a whole (a Lambda fault, an init timeout) is not
+    returned by the worker: its messages come back when the queue's visibility timeout (180 s
+    on the hot path) ends, as on AWS. Such messages are late, not lost, so when ``timeout_s``
+    is up and messages are still in flight, the wait goes on for one visibility timeout more
+    (at most ``in_flight_max_s`` in all)."""
     sqs = env.client("sqs", direct=True)
     urls = [stack.resources[q].physical_id for q in WORK_QUEUES if q in stack.resources]
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
+    started = time.time()
+    deadline = started + timeout_s
+    extended = False
+    while True:
         if all(_queue_depth(sqs, url) == 0 for url in urls):
             return True
+        if time.time() >= deadline:
+            if extended:
+                return False
+            flights = [_in_flight(sqs, url) for url in urls]
+            longest = max((vis for n, vis in flights if n > 0), default=0)
+            if not longest:
+                return False
+            extended = True
+            deadline = min(started + in_flight_max_s, time.time() + longest + 15)
         time.sleep(1.0)
-    return all(_queue_depth(sqs, url) == 0 for url in urls)
 
 
 def _number(value: Any) -> int:
@@ -117,7 +145,9 @@ def _failure_accounted(job: dict[str, Any]) -> bool:
 
 
 def no_lost_jobs(env: Any, stack: Any, drain_timeout_s: float = 60.0) -> dict[str, Any]:
+    started = time.time()
     drained = wait_drained(env, stack, drain_timeout_s)
+    waited = round(time.time() - started, 1)
     jobs = [j for j in _ddb_jobs(env, stack) if j.get("status") != "REJECTED"]
     in_dlq = dlq_job_ids(env, stack)
     lost = [
@@ -136,6 +166,7 @@ def no_lost_jobs(env: Any, stack: Any, drain_timeout_s: float = 60.0) -> dict[st
             "accepted": len(jobs),
             "in_dlq": len(in_dlq),
             "queue_drained": drained,
+            "drain_waited_s": waited,
             "lost": lost[:50],
             "statuses": dict(Counter(str(j.get("status")) for j in jobs)),
         },

@@ -65,6 +65,16 @@ class Defer(Exception):
         self.hint_s = hint_s
 
 
+class Dropped(Exception):
+    """Only with ``SYNCWELL_BROKEN=drop-on-secrets-error`` (the template's ``BrokenMode``): the
+    deliberately broken worker the chaos catalog must catch. Its message is deleted as if the
+    job were done, and the job is never finished: an accepted job is lost."""
+
+
+def _broken(mode: str) -> bool:
+    return env("SYNCWELL_BROKEN") == mode
+
+
 class Fail(Exception):
     def __init__(self, reason: str, permanent: bool = False) -> None:
         super().__init__(reason)
@@ -175,7 +185,12 @@ class Context:
 
 def _token_for(ctx: Context, user_id: str, conn_id: str, conn: dict[str, Any]) -> ProviderTokens:
     pointer = str(conn["CredentialArn"])
-    tokens = credentials(pointer)
+    try:
+        tokens = credentials(pointer)
+    except Exception as exc:
+        if _broken("drop-on-secrets-error"):
+            raise Dropped(f"secrets error, job dropped: {exc!r}"[:200]) from exc
+        raise
     if tokens.expired(time.time()):
         tokens = _refresh(ctx, user_id, conn_id, conn, tokens)
     return tokens
@@ -472,10 +487,44 @@ def _handle_deferral(
     attempt = received - 1 + int(body.get("deferrals", 0))
     delay = backoff_delay(attempt, hint_s)
     if received >= env_int("REQUEUE_AFTER_RECEIVES", 3):
-        _requeue(record, body, delay)
-        return Outcome(record["messageId"], "requeued", reason, extra={"delay": delay})
+        try:
+            _requeue(record, body, delay)
+            return Outcome(record["messageId"], "requeued", reason, extra={"delay": delay})
+        except Exception as exc:  # SQS itself is failing: keep the message where it is
+            log(logging.WARNING, "requeue failed; deferring in place", error=repr(exc)[:200])
     change_visibility(record, delay)
     return Outcome(record["messageId"], "deferred", reason, extra={"delay": delay})
+
+
+_TRANSIENT_CODES = {
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "InternalServerError",
+    "InternalFailure",
+    "InternalError",
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+    "TooManyRequestsException",
+    "SlowDown",
+    "RequestThrottled",
+}
+
+
+def dependency_unavailable(exc: BaseException) -> bool:
+    """An AWS call that failed because the service is down, throttling or unreachable (as
+    opposed to a bad request or a bug, which must end in the DLQ after maxReceiveCount)."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(exc, (ConnectionError, HTTPClientError)):
+        return True  # includes EndpointConnectionError, ReadTimeoutError, ConnectTimeoutError
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error") or {}
+        status = int((exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0)
+        return str(error.get("Code")) in _TRANSIENT_CODES or status >= 500
+    return False
 
 
 def _record_failure(ctx: Context, body: dict[str, Any], received: int, reason: str) -> None:
@@ -523,6 +572,8 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             continue
         try:
             outcomes.append(process(ctx, record, body))
+        except Dropped as exc:  # the broken worker: the message is deleted, the job never ends
+            outcomes.append(Outcome(mid, "discarded", str(exc)))
         except Defer as exc:
             outcomes.append(_handle_deferral(record, body, exc.reason, exc.hint_s))
         except RateLimited as exc:
@@ -534,7 +585,15 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             _record_failure(ctx, body, received, reason)
             change_visibility(record, 1 if permanent else backoff_delay(received - 1))
             outcomes.append(Outcome(mid, "failed", reason))
-        except Exception as exc:  # AWS dependency failures: retry through the queue
+        except Exception as exc:
+            if dependency_unavailable(exc):
+                # an AWS dependency (DynamoDB, Secrets Manager, SQS...) is down or throttling:
+                # the job is fine, so it is deferred like a rate-limited one (it must not reach
+                # the DLQ for an outage), and comes back in seconds, not after the queue's
+                # visibility timeout (180 s)
+                reason = f"dependency unavailable: {exc!r}"[:200]
+                outcomes.append(_handle_deferral(record, body, reason, 0.0))
+                continue
             log(
                 logging.ERROR,
                 "job failed",
@@ -542,6 +601,8 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
                 error=repr(exc)[:300],
                 correlationId=body.get("correlationId"),
             )
+            # retried through the queue with a short backoff; the DLQ after maxReceiveCount
+            change_visibility(record, backoff_delay(_receive_count(record) - 1))
             outcomes.append(Outcome(mid, "failed", repr(exc)[:200]))
     _finish(ctx, outcomes, {r["messageId"]: b for r, b in parsed if b})
     failures = [

@@ -1,0 +1,134 @@
+"""SyncWell's hot-path worker under dependency failures (found by scenarios/chaos/), in-process.
+
+* an AWS dependency that is down or throttling (DynamoDB, Secrets Manager, SQS answering 5xx,
+  or unreachable) defers the job: it comes back in seconds and never counts toward the DLQ;
+* any other failure is retried with a short backoff (not after the queue's 180 s visibility
+  timeout) and reaches the DLQ after maxReceiveCount;
+* the deliberately broken worker (``SYNCWELL_BROKEN=drop-on-secrets-error``) deletes the
+  message of a job whose token it could not read (the job is lost: what the chaos catalog must
+  catch), and only when asked to.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+SRC = Path(__file__).resolve().parents[2] / "stacks" / "syncwell" / "src"
+sys.path.insert(0, str(SRC))
+
+from syncwell import worker  # noqa: E402
+
+
+def _client_error(code: str, status: int) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": "x"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "GetItem",
+    )
+
+
+def test_dependency_outages_are_told_apart_from_bugs_and_bad_requests() -> None:
+    assert worker.dependency_unavailable(_client_error("ServiceUnavailable", 503))
+    assert worker.dependency_unavailable(_client_error("ThrottlingException", 400))
+    assert worker.dependency_unavailable(_client_error("InternalServerError", 500))
+    assert worker.dependency_unavailable(EndpointConnectionError(endpoint_url="http://x"))
+    assert not worker.dependency_unavailable(_client_error("ValidationException", 400))
+    assert not worker.dependency_unavailable(KeyError("bug"))
+
+
+def _event(received: int = 1) -> dict[str, Any]:
+    body = {"userId": "u1", "jobId": "job_1", "destinationConnectionId": "c2",
+            "sourceConnectionId": "c1", "dataType": "workout"}  # fmt: skip
+    return {
+        "Records": [
+            {
+                "messageId": "m1",
+                "receiptHandle": "r1",
+                "body": json.dumps(body),
+                "attributes": {"ApproximateReceiveCount": str(received)},
+            }
+        ]
+    }
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
+    seen: list[tuple[str, Any]] = []
+    monkeypatch.setattr(worker, "Context", lambda: object())
+    monkeypatch.setattr(worker, "_finish", lambda ctx, outcomes, bodies: None)
+    monkeypatch.setattr(
+        worker, "change_visibility", lambda record, seconds: seen.append(("visibility", seconds))
+    )
+    monkeypatch.setattr(
+        worker, "_requeue", lambda record, body, delay: seen.append(("requeue", delay))
+    )
+    monkeypatch.setattr(worker, "_record_failure", lambda *a: seen.append(("failure", a[2])))
+    monkeypatch.setenv("BACKOFF_BASE_S", "2")
+    return seen
+
+
+def _raising(exc: BaseException) -> Any:
+    def process(ctx: Any, record: Any, body: Any) -> Any:
+        raise exc
+
+    return process
+
+
+def test_a_dependency_outage_defers_the_job_in_seconds(
+    monkeypatch: pytest.MonkeyPatch, calls: list[tuple[str, Any]]
+) -> None:
+    monkeypatch.setattr(worker, "process", _raising(_client_error("ServiceUnavailable", 503)))
+    answer = worker.handler(_event(received=1))
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert [c[0] for c in calls] == ["visibility"] and calls[0][1] <= 2
+    # from the third receive it is re-sent as a fresh message: an outage never fills the DLQ
+    calls.clear()
+    assert worker.handler(_event(received=3)) == {"batchItemFailures": []}
+    assert [c[0] for c in calls] == ["requeue"]
+
+
+def test_a_requeue_that_fails_keeps_the_message(
+    monkeypatch: pytest.MonkeyPatch, calls: list[tuple[str, Any]]
+) -> None:
+    def no_sqs(record: Any, body: Any, delay: int) -> None:
+        raise _client_error("ServiceUnavailable", 503)
+
+    monkeypatch.setattr(worker, "_requeue", no_sqs)
+    monkeypatch.setattr(worker, "process", _raising(_client_error("ServiceUnavailable", 503)))
+    assert worker.handler(_event(received=4)) == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert [c[0] for c in calls] == ["visibility"]
+
+
+def test_other_failures_retry_soon_and_count_toward_the_dlq(
+    monkeypatch: pytest.MonkeyPatch, calls: list[tuple[str, Any]]
+) -> None:
+    monkeypatch.setattr(worker, "process", _raising(KeyError("a bug")))
+    assert worker.handler(_event(received=2)) == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert [c[0] for c in calls] == ["visibility"] and calls[0][1] <= 4
+
+
+def test_the_broken_worker_drops_a_job_only_when_asked(
+    monkeypatch: pytest.MonkeyPatch, calls: list[tuple[str, Any]]
+) -> None:
+    def secrets_down(pointer: str) -> Any:
+        raise _client_error("ServiceUnavailable", 503)
+
+    monkeypatch.setattr(worker, "credentials", secrets_down)
+    conn = {"CredentialArn": "arn:secret", "provider": "strava"}
+
+    def process(ctx: Any, record: Any, body: Any) -> Any:
+        worker._token_for(ctx, "u1", "c1", conn)
+        raise AssertionError("unreachable")
+
+    monkeypatch.setattr(worker, "process", process)
+    monkeypatch.delenv("SYNCWELL_BROKEN", raising=False)
+    assert worker.handler(_event()) == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    calls.clear()
+    monkeypatch.setenv("SYNCWELL_BROKEN", "drop-on-secrets-error")
+    assert worker.handler(_event()) == {"batchItemFailures": []}  # deleted: the job is lost
+    assert calls == []
