@@ -240,8 +240,13 @@ class Warmup(_Model):
     """Unmeasured traffic before the steady-state check: the first requests to each function
     pay its cold start, which a steady-state SLO should not judge."""
 
-    duration: Duration = Field(description="how long the warm-up load runs")
+    duration: Duration = Field(description="how long one round of warm-up load runs")
     rate: float = Field(5.0, gt=0, description="arrivals per second")
+    max: Duration = Field(
+        60.0,
+        description="rounds repeat while a round saw timeouts, aborted requests or 5xx answers, "
+        "up to this long in all",
+    )
 
 
 class Scenario(_Model):

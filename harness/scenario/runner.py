@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
+import itertools
 import json
 import logging
 import signal
@@ -315,19 +316,38 @@ class ScenarioRunner:
     # -- 2. steady state ---------------------------------------------------------------------
 
     def _warmup(self) -> None:
+        """Unmeasured rounds of load until one comes back clean (no timeout, no aborted
+        request, no 5xx): cold starts and first token grants are behind us then."""
         warmup = self.scenario.warmup
         if warmup is None or warmup.duration <= 0:
             return
         from harness.load.profile import LoadProfile, Stage
 
-        self.view.message(f"warm-up: {warmup.rate:g} rps for {warmup.duration:g}s (not measured)")
-        profile = LoadProfile(stages=[Stage.hold(warmup.rate, warmup.duration, name="warmup")])
-        result = self._run_load(
-            profile, quiet=True, seed=zlib.crc32(f"{self.seed}:warmup".encode())
-        )
-        self.view.message(
-            f"warm-up: {result.total.requests} requests, p99 {result.total.p99_ms:.0f} ms"
-        )
+        deadline = time.monotonic() + max(warmup.max, warmup.duration)
+        for round_no in itertools.count(1):
+            self.view.message(
+                f"warm-up round {round_no}: {warmup.rate:g} rps for {warmup.duration:g}s "
+                "(not measured)"
+            )
+            profile = LoadProfile(stages=[Stage.hold(warmup.rate, warmup.duration, name="warmup")])
+            result = self._run_load(
+                profile, quiet=True, seed=zlib.crc32(f"{self.seed}:warmup:{round_no}".encode())
+            )
+            total = result.total
+            unanswered = total.aborted + total.statuses.get("0", 0)
+            server_errors = sum(v for k, v in total.statuses.items() if k.startswith("5"))
+            self.view.message(
+                f"warm-up round {round_no}: {total.requests} requests, p99 {total.p99_ms:.0f} ms, "
+                f"{unanswered} unanswered, {server_errors} 5xx"
+            )
+            if total.requests and not unanswered and not server_errors:
+                return
+            if time.monotonic() + warmup.duration > deadline:
+                self.state.warnings.append(
+                    f"the warm-up never came back clean in {warmup.max:g}s (last round: "
+                    f"{unanswered} unanswered, {server_errors} 5xx of {total.requests})"
+                )
+                return
 
     def _steady(self, when: str) -> None:
         steady = self.scenario.steady_state
