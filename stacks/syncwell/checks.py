@@ -22,6 +22,15 @@ from typing import Any
 TERMINAL_OK = {"SUCCEEDED", "CANCELLED"}
 
 
+def _accepted(job: dict[str, Any]) -> bool:
+    """A job the API answered 202 for: not ``REJECTED`` (the send failed, the client got a 5xx)
+    and not left ``enqueued: false`` by an invocation that died between recording the job and
+    queueing it (the client got a 5xx too, and its retry with the same key queues it)."""
+    return job.get("status") != "REJECTED" and (
+        job.get("enqueued") is not False or job.get("status") in TERMINAL_OK
+    )
+
+
 def _ddb_jobs(env: Any, stack: Any) -> list[dict[str, Any]]:
     ddb = env.client("dynamodb", direct=True)
     table = stack.resources["SyncWellMetadata"].physical_id
@@ -148,7 +157,8 @@ def no_lost_jobs(env: Any, stack: Any, drain_timeout_s: float = 60.0) -> dict[st
     started = time.time()
     drained = wait_drained(env, stack, drain_timeout_s)
     waited = round(time.time() - started, 1)
-    jobs = [j for j in _ddb_jobs(env, stack) if j.get("status") != "REJECTED"]
+    every = _ddb_jobs(env, stack)
+    jobs = [j for j in every if _accepted(j)]
     in_dlq = dlq_job_ids(env, stack)
     lost = [
         j["jobId"]
@@ -164,6 +174,9 @@ def no_lost_jobs(env: Any, stack: Any, drain_timeout_s: float = 60.0) -> dict[st
         "target": 0,
         "details": {
             "accepted": len(jobs),
+            "never_acknowledged": sum(
+                1 for j in every if j.get("status") != "REJECTED" and not _accepted(j)
+            ),
             "in_dlq": len(in_dlq),
             "queue_drained": drained,
             "drain_waited_s": waited,
@@ -203,7 +216,7 @@ def no_duplicate_jobs(env: Any, stack: Any) -> dict[str, Any]:
 
 
 def hot_path_success_ratio(env: Any, stack: Any) -> float:
-    jobs = [j for j in _ddb_jobs(env, stack) if j.get("status") != "REJECTED"]
+    jobs = [j for j in _ddb_jobs(env, stack) if _accepted(j)]
     if not jobs:
         return 1.0
     return 1.0 - len(dlq_job_ids(env, stack) & {j["jobId"] for j in jobs}) / len(jobs)

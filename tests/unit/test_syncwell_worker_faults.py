@@ -132,3 +132,64 @@ def test_the_broken_worker_drops_a_job_only_when_asked(
     monkeypatch.setenv("SYNCWELL_BROKEN", "drop-on-secrets-error")
     assert worker.handler(_event()) == {"batchItemFailures": []}  # deleted: the job is lost
     assert calls == []
+
+
+class _FakeTable:
+    """Just enough of syncwell.store.Table for the API's accept path."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def put(self, item: dict[str, Any], condition: str | None = None, **kw: Any) -> None:
+        key = (item["PK"], item["SK"])
+        if condition == "attribute_not_exists(PK)" and key in self.items:
+            raise ClientError(
+                {"Error": {"Code": "ConditionalCheckFailedException", "Message": "x"}}, "PutItem"
+            )
+        self.items[key] = dict(item)
+
+    def get(self, pk: str, sk: str, consistent: bool = True) -> dict[str, Any] | None:
+        return self.items.get((pk, sk))
+
+    def update(self, pk: str, sk: str, expression: str, **kw: Any) -> dict[str, Any]:
+        item = self.items[(pk, sk)]
+        values = kw.get("values") or {}
+        if "enqueued" in expression:
+            item["enqueued"] = values[":t"]
+        elif ":r" in values:
+            item["status"] = values[":r"]
+        elif ":q" in values:
+            item["status"] = values[":q"]
+        return item
+
+
+def test_a_job_recorded_but_never_queued_is_queued_by_the_clients_retry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by scenarios/chaos/dynamodb-unavailable.yaml: an API invocation that timed out
+    between recording a job and sending its message left a QUEUED job no worker would ever see,
+    and the client's retry with the same key was answered 202 without queueing it."""
+    from syncwell import api
+
+    sent: list[str] = []
+    table = _FakeTable()
+    req = type("Req", (), {"user_id": "u1"})()
+    item = {"PK": "USER#u1", "SK": "JOB#job_1", "requestHash": "h", "status": "QUEUED"}
+
+    def dies(message: dict[str, Any], user_id: str) -> None:
+        raise TimeoutError("the invocation ran out of time")
+
+    monkeypatch.setattr(api, "_send_job", dies)
+    with pytest.raises(TimeoutError):
+        api._accept_job(req, table, "job_1", item, {"jobId": "job_1"})  # type: ignore[arg-type]
+    # a timeout before the send completes leaves the record unacknowledged (or REJECTED)
+    assert table.items[("USER#u1", "JOB#job_1")]["status"] == "REJECTED"
+    table.items[("USER#u1", "JOB#job_1")].update(status="QUEUED", enqueued=False)  # killed
+
+    monkeypatch.setattr(api, "_send_job", lambda message, user_id: sent.append(message["jobId"]))
+    answer = api._accept_job(req, table, "job_1", item, {"jobId": "job_1"})  # type: ignore[arg-type]
+    assert answer["statusCode"] == 202 and sent == ["job_1"]
+    assert table.items[("USER#u1", "JOB#job_1")]["enqueued"] is True
+    # once queued, a retry is answered from the record and queues nothing more
+    api._accept_job(req, table, "job_1", item, {"jobId": "job_1"})  # type: ignore[arg-type]
+    assert sent == ["job_1"]

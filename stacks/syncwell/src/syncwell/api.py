@@ -268,10 +268,18 @@ def _send_job(message: dict[str, Any], user_id: str) -> None:
 def _accept_job(
     req: Request, table: Table, job_id: str, item: dict[str, Any], message: dict[str, Any]
 ) -> dict[str, Any]:
-    """Record the job (conditional on the id, which the idempotency key determines), then enqueue."""
+    """Record the job (conditional on the id, which the idempotency key determines), enqueue it,
+    then mark it ``enqueued``; only then is it accepted (202).
+
+    The record is written first (so a worker never meets a message without its job), with
+    ``enqueued: false``: if this invocation dies between the write and the send (its timeout, a
+    crash), the client got a 5xx and retries with the same Idempotency-Key, and the retry sends
+    the message instead of answering 202 for a job that was never queued. A message sent twice
+    is harmless: the worker's idempotency lock answers the second one.
+    """
     pk = user_pk(req.user_id)
     try:
-        table.put(item, condition="attribute_not_exists(PK)")
+        table.put({**item, "enqueued": False}, condition="attribute_not_exists(PK)")
     except Exception as exc:
         if not is_conditional_failure(exc):
             raise
@@ -280,27 +288,46 @@ def _accept_job(
             raise v.ApiError(
                 409, "IdempotencyKeyReused", "this Idempotency-Key was used for a different request"
             ) from None
-        if existing.get("status") != "REJECTED":
-            return _response(202, {"jobId": job_id, "status": existing.get("status", "QUEUED")})
-        table.update(
-            pk,
-            item["SK"],
-            "SET #s = :q, updatedAt = :now",
-            names={"#s": "status"},
-            values={":q": "QUEUED", ":now": iso()},
-        )
+        status = existing.get("status", "QUEUED")
+        if status != "REJECTED" and existing.get("enqueued") is not False:
+            return _response(202, {"jobId": job_id, "status": status})
+        if status == "REJECTED":
+            table.update(
+                pk,
+                item["SK"],
+                "SET #s = :q, updatedAt = :now",
+                names={"#s": "status"},
+                values={":q": "QUEUED", ":now": iso()},
+            )
     try:
         _send_job(message, req.user_id)
     except Exception:
+        _reject(table, pk, item["SK"])
+        raise
+    table.update(
+        pk,
+        item["SK"],
+        "SET enqueued = :t",
+        values={":t": True},
+        condition="attribute_exists(PK)",
+    )
+    return _response(202, {"jobId": job_id, "status": "QUEUED"})
+
+
+def _reject(table: Table, pk: str, sk: str) -> None:
+    """The send failed: the job is not accepted (unless a worker already ran it meanwhile)."""
+    try:
         table.update(
             pk,
-            item["SK"],
+            sk,
             "SET #s = :r, updatedAt = :now",
             names={"#s": "status"},
-            values={":r": "REJECTED", ":now": iso()},
+            values={":r": "REJECTED", ":now": iso(), ":q": "QUEUED"},
+            condition="#s = :q",
         )
-        raise
-    return _response(202, {"jobId": job_id, "status": "QUEUED"})
+    except Exception as exc:
+        if not is_conditional_failure(exc):
+            raise
 
 
 def _job_item(
