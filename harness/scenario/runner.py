@@ -207,6 +207,7 @@ class ScenarioRunner:
                     self._steady("before")
                     self._timeline()
                     self._finish_faults()
+                    self._steady_during_slo()
                     self._steady("after")
                     obs = self._observe()
                     verdicts = evaluate(self.scenario.expectations, obs)
@@ -358,6 +359,50 @@ class ScenarioRunner:
             self.state.steady.append(outcome)
             mark = "ok" if outcome["passed"] else "FAILED"
             self.view.message(f"steady state ({when}) {probe.name}: {mark} - {outcome['detail']}")
+
+    def _steady_during(self) -> None:
+        """The HTTP probes at the middle of every phase (SLO probes during a phase are judged
+        on the phase's own traffic once the load is done: :meth:`_steady_during_slo`)."""
+        steady = self.scenario.steady_state
+        assert steady is not None and self.state.run_started is not None
+        for window in self.windows:
+            delay = self.state.run_started + (window.start_s + window.end_s) / 2 - time.time()
+            if delay > 0 and self.state.load is None:
+                time.sleep(delay)
+            if self.state.load is not None or self.state.interrupted:
+                return  # the timeline is over
+            for probe in steady.probes:
+                if probe.type == "http":
+                    outcome = self._probe(probe, f"during {window.name}")
+                    self.state.steady.append(outcome)
+                    mark = "ok" if outcome["passed"] else "FAILED"
+                    self.view.message(f"steady state (during {window.name}) {probe.name}: {mark}")
+
+    def _steady_during_slo(self) -> None:
+        steady = self.scenario.steady_state
+        load = self.state.load
+        if steady is None or not steady.during or load is None:
+            return
+        from harness.scenario.expectations import OPS, _group_metric, _target
+
+        for window in self.windows:
+            group = load.group(f"phase:{window.name}")
+            if group is None or not group.requests:
+                continue
+            for probe in steady.probes:
+                if probe.type != "slo":
+                    continue
+                assert probe.target is not None
+                metric, target = str(probe.metric), _target(str(probe.metric), probe.target)
+                observed = _group_metric(group, metric)
+                self.state.steady.append(
+                    {
+                        "name": f"{probe.name} (during {window.name})",
+                        "passed": OPS[probe.op](observed, target),
+                        "detail": f"{metric} {observed:g} (must be {probe.op} {target:g}) over "
+                        f"the phase's {group.requests} requests",
+                    }
+                )
 
     def _probe(self, probe: Probe, when: str) -> dict[str, Any]:
         name = f"{probe.name} ({when})"
@@ -515,6 +560,11 @@ class ScenarioRunner:
         self.state.scheduler.start()
         self.state.sampler = Sampler(endpoints, [d.stack for d in self.state.deployed], instant)
         self.state.sampler.start()
+        steady = self.scenario.steady_state
+        if steady is not None and steady.during:
+            thread = threading.Thread(target=self._steady_during, name="steady-during", daemon=True)
+            self.state.isolation_threads.append(thread)  # joined with them before the verdicts
+            thread.start()
         for window, phase in zip(self.windows, self.scenario.timeline, strict=True):
             if phase.isolation is not None:
                 thread = threading.Thread(
