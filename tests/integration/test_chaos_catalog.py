@@ -1,0 +1,99 @@
+"""The seed-001 chaos catalog (``scenarios/chaos/*.yaml``) run for real against SyncWell.
+
+Opt-in (``pytest -m slow tests/integration/test_chaos_catalog.py``): each scenario starts its
+own environment in a temporary state folder, deploys ``stacks/syncwell``, runs its ~40 s
+timeline and the job checks (which drain the queues for up to 60 s), about 2-3 minutes each.
+
+``test_broken_worker_loses_jobs`` proves the catalog catches what it is for: the same Secrets
+Manager scenario against a worker deliberately broken to drop a job when Secrets Manager fails
+(``BrokenMode: drop-on-secrets-error``) must fail, with "no accepted job lost" as a failing
+expectation, exit code 1 from ``harness run`` and the failure in ``junit.xml``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.config import Settings
+from harness.scenario.runner import RunOptions, run_scenario
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOG = sorted((ROOT / "scenarios" / "chaos").glob("*.yaml"))
+LOST = "no accepted job lost"
+
+
+@pytest.mark.parametrize("path", CATALOG, ids=[p.stem for p in CATALOG])
+def test_chaos_scenario_passes(path: Path, tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    run = run_scenario(
+        path,
+        RunOptions(
+            report_dir=report,
+            settings=Settings.load(state_dir=tmp_path / "state"),
+            live=False,
+        ),
+    )
+    failed = [f"{e.name}: observed {e.observed}, target {e.target}" for e in run.expectations
+              if not e.passed]  # fmt: skip
+    assert run.passed, f"{path.name} failed: {failed} (report {report / 'report.html'})"
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["passed"] is True
+    names = {e["name"] for e in summary["expectations"]}
+    assert LOST in names and "no job processed twice" in names
+
+
+def broken_stack(tmp_path: Path) -> Path:
+    """A copy of stacks/syncwell whose worker drops a job when Secrets Manager fails."""
+    stack = tmp_path / "syncwell"
+    shutil.copytree(
+        ROOT / "stacks" / "syncwell",
+        stack,
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+    profile_file = stack / "harness.yaml"
+    profile = yaml.safe_load(profile_file.read_text())
+    profile["parameters"]["BrokenMode"] = "drop-on-secrets-error"
+    profile_file.write_text(yaml.safe_dump(profile, sort_keys=False))
+    return stack
+
+
+def test_broken_worker_loses_jobs(tmp_path: Path) -> None:
+    scenario = yaml.safe_load(
+        (ROOT / "scenarios" / "chaos" / "secrets-unavailable.yaml").read_text()
+    )
+    scenario["title"] = "Chaos: Secrets Manager unavailable (broken worker)"
+    scenario["stacks"] = [str(broken_stack(tmp_path))]
+    path = tmp_path / "secrets-unavailable-broken.yaml"
+    path.write_text(yaml.safe_dump(scenario, sort_keys=False))
+    report = tmp_path / "report"
+    env = {**os.environ, "HARNESS_STATE_DIR": str(tmp_path / "state")}
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "run", str(path), "--plain", "--report-dir", str(report)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"FAIL {LOST}" in done.stdout
+    summary = json.loads((report / "summary.json").read_text())
+    lost = next(e for e in summary["expectations"] if e["name"] == LOST)
+    assert lost["passed"] is False and int(lost["observed"]) > 0
+    failures = [
+        case.get("name")
+        for case in ET.parse(report / "junit.xml").iter("testcase")
+        if case.find("failure") is not None
+    ]
+    assert LOST in failures, failures
