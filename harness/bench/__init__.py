@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, str] = {
     "data-size": "harness.bench.data_size:run",
     "isolation": "harness.bench.isolation:run",
     "load-engine": "harness.bench.load_engine:run",
+    "syncwell-capacity": "harness.bench.syncwell_capacity:run",
 }
 
 

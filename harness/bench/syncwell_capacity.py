@@ -1,0 +1,282 @@
+"""Benchmark ``syncwell-capacity``: the highest arrival rate of SyncWell's nominal mix that the
+embedded backend serves with p99 < 500 ms and error rate < 1% (seed 001's API SLO), and where
+the CPU went, so the bottleneck is named with numbers.
+
+It starts the environment in a temporary state folder, deploys ``stacks/syncwell`` with its fake
+providers and seed data, warms it up, then:
+
+1. **search**: separate open-model steps at rising rates (10, 20, 40, 60, 80, 100, 130, 160,
+   200, 250, 300... arrivals/s; 20 s each with ``--quick``, 60 s otherwise, each judged after
+   8 s at its rate so the cold starts of the execution environments it adds are not counted)
+   until one breaks the SLO, then one step halfway between the last good rate and the first
+   bad one; the job queues drain between steps so no backlog carries over;
+2. **confirm**: the highest good rate held for 5 minutes (``--quick``: 30 s), ``runs`` times,
+   reported as min/median/max.
+
+Every step records the CPU seconds per request of each group of processes: the load generator
+(its processes and the parent), the gateway (daemon and workers), the runtime server, the
+handlers (the runtime's worker processes: bootstrap + handler code), the AWS edge proxy, each
+emulator (DynamoDB Local, ministack, LocalStack) and Redis (server and fault proxy), plus the
+fake provider servers. The group with the largest share at the breaking step is the bottleneck
+named in the result. On a 2-core machine everything shares two cores: the split says where the
+CPU went, not what each part could do alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from harness.bench import spread
+from harness.config import Settings, find_project_root
+from harness.deploy.fake_servers import env_id
+from harness.env.environment import Environment
+from harness.load.engine import run_load
+from harness.load.profile import LoadProfile, Stage
+from harness.load.result import LoadResult
+
+__all__ = ["run"]
+
+P99_MS = 500.0
+MAX_ERROR_RATE = 0.01
+MIN_ACHIEVED = 0.97
+MAX_DROPPED = 0.01
+RAMP_IN_S = 8.0
+RATES = (10, 20, 40, 60, 80, 100, 130, 160, 200, 250, 300, 400, 500, 700, 1000)
+
+# env process name -> CPU group
+GROUPS = {
+    "gateway": "gateway",
+    "runtime": "runtime server",
+    "edge": "AWS edge proxy",
+    "dynamodb": "DynamoDB Local",
+    "services": "ministack",
+    "localstack": "LocalStack (SQS, SNS, EventBridge)",
+    "redis": "redis",
+    "redis-proxy": "redis",
+}
+
+
+def _tree(env: Environment, state_dir: Path) -> dict[int, tuple[str, psutil.Process]]:
+    """Every process of the environment (and its fake servers) by pid, with its CPU group; the
+    runtime's children are the handlers."""
+    out: dict[int, tuple[str, psutil.Process]] = {}
+    for record in env.processes:
+        try:
+            root = psutil.Process(record.pid)
+        except psutil.Error:
+            continue
+        group = GROUPS.get(record.name, record.name)
+        out[root.pid] = (group, root)
+        for child in root.children(recursive=True):
+            out[child.pid] = ("handlers" if record.name == "runtime" else group, child)
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info.get("cmdline") or [])
+        if "fakes/providers.py" in cmdline and _environ(proc) == env_id(state_dir):
+            out[proc.pid] = ("fake providers", proc)
+    return out
+
+
+def _environ(proc: psutil.Process) -> str:
+    try:
+        return str(proc.environ().get("HARNESS_ENV_ID", ""))
+    except psutil.Error:
+        return ""
+
+
+def _cpu_of(procs: dict[int, tuple[str, psutil.Process]]) -> dict[int, float]:
+    out = {}
+    for pid, (_, proc) in procs.items():
+        try:
+            times = proc.cpu_times()
+            out[pid] = times.user + times.system
+        except psutil.Error:
+            continue
+    return out
+
+
+def _step(
+    env: Environment, state_dir: Path, base_url: str, traffic: Any, tokens: Any,
+    rate: float, duration: float, seed: int,
+) -> dict[str, Any]:  # fmt: skip
+    before_procs = _tree(env, state_dir)
+    before = _cpu_of(before_procs)
+    # 8 s at the rate first, not judged: new execution environments' cold starts belong to the
+    # ramp, not to the rate's steady behaviour
+    profile = LoadProfile(
+        stages=[Stage.hold(rate, RAMP_IN_S, "ramp-in"), Stage.hold(rate, duration, "hold")],
+        max_users=2000,
+        timeout=10,
+    )
+    result = run_load(
+        base_url, profile, traffic.mix, traffic.tenants, tokens, seed=seed, warn=False
+    )
+    after_procs = {**before_procs, **_tree(env, state_dir)}
+    after = _cpu_of(after_procs)
+    cpu: dict[str, float] = {}
+    for pid, (group, _) in after_procs.items():
+        if pid in after:
+            cpu[group] = cpu.get(group, 0.0) + after[pid] - before.get(pid, 0.0)
+    cpu["load generator"] = sum(g.cpu_seconds for g in result.generators) + float(
+        result.parent_cpu_seconds
+    )
+    return _summary(result, rate, duration, cpu)
+
+
+def _summary(
+    result: LoadResult, rate: float, duration: float, cpu: dict[str, float]
+) -> dict[str, Any]:
+    t = result.group("phase:hold") or result.total
+    requests = max(result.total.requests, 1)  # the CPU covers the ramp-in too
+    total_cpu = sum(cpu.values()) or 1.0
+    ok = (
+        t.p99_ms < P99_MS
+        and t.error_rate < MAX_ERROR_RATE
+        and t.achieved_ratio >= MIN_ACHIEVED
+        and t.dropped_ratio < MAX_DROPPED
+    )
+    return {
+        "target_rps": rate,
+        "duration_s": duration,
+        "achieved_rps": round(t.rps, 1),
+        "achieved_ratio": round(t.achieved_ratio, 4),
+        "dropped_percent": round(100 * t.dropped_ratio, 3),
+        "error_rate": round(t.error_rate, 5),
+        "statuses": t.statuses,
+        "p50_ms": round(t.p50_ms, 1),
+        "p95_ms": round(t.p95_ms, 1),
+        "p99_ms": round(t.p99_ms, 1),
+        "slo_held": ok,
+        "cpu_ms_per_request": {
+            g: round(1000 * s / requests, 3) for g, s in sorted(cpu.items(), key=lambda x: -x[1])
+        },
+        "cpu_share_percent": {
+            g: round(100 * s / total_cpu, 1) for g, s in sorted(cpu.items(), key=lambda x: -x[1])
+        },
+        "cpu_percent_of_machine": round(
+            100 * total_cpu / (duration * (psutil.cpu_count() or 1)), 1
+        ),
+        "bottleneck": max(cpu, key=lambda g: cpu[g]) if cpu else None,
+        "warnings": result.warnings,
+    }
+
+
+def _drain(env: Environment, stack: Any, timeout_s: float = 60.0) -> None:
+    from harness.scenario.sampler import queues_of
+
+    sqs = env.client("sqs", direct=True)
+    queues, _ = queues_of([stack])
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        depth = 0
+        for url in queues.values():
+            attrs = sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                ],
+            )["Attributes"]
+            depth += int(attrs["ApproximateNumberOfMessages"]) + int(
+                attrs["ApproximateNumberOfMessagesNotVisible"]
+            )
+        if depth == 0:
+            return
+        time.sleep(1.0)
+
+
+def _print(label: str, s: dict[str, Any]) -> None:
+    shares = ", ".join(f"{g} {v}%" for g, v in list(s["cpu_share_percent"].items())[:5])
+    print(
+        f"{label} {s['target_rps']:g} rps: achieved {s['achieved_rps']}, p99 {s['p99_ms']} ms, "
+        f"errors {100 * s['error_rate']:.2f}%, dropped {s['dropped_percent']}%, "
+        f"{'SLO held' if s['slo_held'] else 'SLO broken'}; CPU {s['cpu_percent_of_machine']}% "
+        f"of the machine: {shares}",
+        flush=True,
+    )
+
+
+def run(settings: Settings, runs: int = 3, quick: bool = False) -> dict[str, Any]:
+    from harness.deploy.engine import deploy_stack
+    from harness.load.tokens import StackTokens
+    from harness.profile import load_profile
+    from harness.scenario.plan import stack_traffic
+
+    step_s = 20.0 if quick else 60.0
+    confirm_s = 30.0 if quick else 300.0
+    stack_dir = find_project_root(Path.cwd()) / "stacks" / "syncwell"
+    profile = load_profile(stack_dir / "harness.yaml")
+    traffic = stack_traffic(profile, None, str(stack_dir / "harness.yaml"))
+    with tempfile.TemporaryDirectory(prefix="bench-syncwell-") as tmp:
+        state_dir = Path(tmp)
+        with Environment(dataclasses.replace(settings, state_dir=state_dir)) as env:
+            stack = deploy_stack(env, stack_dir)
+            base_url = stack.apis[str((stack.profile or {}).get("api"))].base_url
+            tokens = StackTokens(state_dir, stack.name)
+
+            def step(rate: float, duration: float, seed: int, label: str) -> dict[str, Any]:
+                summary = _step(env, state_dir, base_url, traffic, tokens, rate, duration, seed)
+                _print(label, summary)
+                _drain(env, stack)
+                return summary
+
+            step(10, 20.0, 0, "warm-up")
+            search: list[dict[str, Any]] = []
+            good: float | None = None
+            bad: float | None = None
+            for i, rate in enumerate(RATES):
+                summary = step(rate, step_s, 100 + i, "search")
+                search.append(summary)
+                if summary["slo_held"]:
+                    good = rate
+                else:
+                    bad = rate
+                    break
+            if good is not None and bad is not None and bad - good > 10:
+                middle = float(round((good + bad) / 2))
+                summary = step(middle, step_s, 99, "search")
+                search.append(summary)
+                if summary["slo_held"]:
+                    good = middle
+                else:
+                    bad = middle
+            confirm = (
+                [step(good, confirm_s, 1000 + i, f"confirm {i + 1}/{runs}") for i in range(runs)]
+                if good is not None
+                else []
+            )
+    breaking = next((s for s in reversed(search) if not s["slo_held"]), None)
+    figures = {
+        name: spread([float(c[name]) for c in confirm])
+        for name in ("achieved_rps", "p99_ms", "error_rate", "dropped_percent")
+    } if confirm else {}  # fmt: skip
+    held = [c["slo_held"] for c in confirm]
+    return {
+        "benchmark": "syncwell-capacity",
+        "target": {
+            "slo": f"p99 < {P99_MS:g} ms, error rate < {100 * MAX_ERROR_RATE:g}%, "
+            f">= {100 * MIN_ACHIEVED:g}% of the rate achieved, < {100 * MAX_DROPPED:g}% dropped",
+            "mix": traffic.mix_name,
+            "step_s": step_s,
+            "confirm_s": confirm_s,
+        },
+        "baseline": "seed 001's NFR (3,000 rps for 5 minutes on AWS); this is what the local "
+        "embedded backend on this machine serves, and which process is the limit",
+        "highest_rate_meeting_slo": good,
+        "first_rate_breaking_slo": bad,
+        "confirmed": bool(held) and statistics.median(1.0 if h else 0.0 for h in held) >= 0.5,
+        "bottleneck_at_breaking_rate": breaking["bottleneck"] if breaking else None,
+        "cpu_ms_per_request_at_breaking_rate": breaking["cpu_ms_per_request"] if breaking else {},
+        "cpu_ms_per_request_at_highest_good_rate": (
+            confirm[0]["cpu_ms_per_request"] if confirm else {}
+        ),
+        "figures": figures,
+        "search": search,
+        "confirm": confirm,
+    }
