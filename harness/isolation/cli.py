@@ -56,6 +56,14 @@ def configure_isolation(parser: argparse.ArgumentParser) -> None:
         help="where isolation.json and the replay file go (env HARNESS_REPORT_DIR; "
         "default reports/isolation-<stack>)",
     )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="template parameter override for the deploy (repeatable), e.g. a test variant's "
+        "switch; recorded in the replay file",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -103,10 +111,12 @@ def _environment(settings: Any) -> Iterator[Any]:
 
 def cmd_isolation(args: argparse.Namespace, settings: Any) -> int:
     from harness.deploy import deploy_stack
+    from harness.deploy.cli import parse_params
     from harness.isolation.run import run_isolation
     from harness.isolation.spec import load_spec
 
     stack_dir = _stack_dir(args.stack_dir)
+    params = parse_params(getattr(args, "param", None))
     load_spec(stack_dir)  # a bad isolation section fails before anything starts
     if args.examples < 1:
         raise ConfigError(
@@ -116,7 +126,7 @@ def cmd_isolation(args: argparse.Namespace, settings: Any) -> int:
         )
     report_dir = Path(args.report_dir or Path("reports") / f"isolation-{stack_dir.name}")
     with _environment(settings) as env:
-        stack = deploy_stack(env, stack_dir)
+        stack = deploy_stack(env, stack_dir, params or None)
         result = run_isolation(
             env, stack, examples=args.examples, seed=args.seed, report_dir=report_dir
         )
@@ -186,21 +196,76 @@ def _read_replay(raw: str) -> dict[str, Any]:
         ) from None
     except ValueError as exc:
         raise ConfigError(
-            f"{raw} is not JSON ({exc}).",
+            f"not JSON ({exc}).",
             source=raw,
             fix="pass the isolation-replay.json a `harness isolation` run printed.",
         ) from None
-    missing = [k for k in ("calls", "check", "spec", "stack_dir") if k not in document]
-    if not isinstance(document, dict) or missing:
-        error = ConfigError(
-            f"{raw} is not a replay file of `harness isolation` (missing: {', '.join(missing)}).",
+    if not isinstance(document, dict):
+        raise ConfigError(
+            f"not a replay file of `harness isolation` (a JSON object is expected, "
+            f"got {type(document).__name__}).",
             source=raw,
+            fix="pass the isolation-replay.json a `harness isolation` run printed.",
+        )
+    missing = [k for k in ("calls", "check", "spec", "stack_dir") if k not in document]
+    if missing:
+        raise ConfigError(
+            f"not a replay file of `harness isolation` (missing: {', '.join(missing)}).",
+            source=raw,
+            field=missing[0],
             fix="files written by the Python API without a stack can be replayed with "
             "harness.isolation.run.replay(document, base_url, tokens).",
         )
-        error.field = missing[0] if missing else None
-        raise error
+    problems = [
+        (name, want)
+        for name, kind, want in (
+            ("calls", list, "a list of calls"),
+            ("check", dict, "an object with call_index"),
+            ("spec", dict, "the isolation spec object"),
+            ("stack_dir", str, "the stack folder"),
+            ("params", dict, "an object of template parameters"),
+        )
+        if name in document and not isinstance(document[name], kind)
+    ]
+    if not problems and not document["calls"]:
+        problems = [("calls", "at least one call")]
+    if not problems:
+        problems = _call_problems(document["calls"])
+    index = document["check"].get("call_index") if not problems else 0
+    if not problems and not (isinstance(index, int) and 0 <= index < len(document["calls"])):
+        problems = [
+            ("check.call_index", f"the index of the failing call, 0..{len(document['calls']) - 1}")
+        ]
+    if not problems:
+        from pydantic import ValidationError
+
+        from harness.isolation.spec import IsolationSpec
+
+        try:
+            IsolationSpec.model_validate(document["spec"])
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in ("spec", *first["loc"]))
+            problems = [(where, f"a valid isolation spec: {first['msg']}")]
+    if problems:
+        name, want = problems[0]
+        raise ConfigError(
+            f"this replay file's `{name}` is malformed (expected {want}).",
+            source=raw,
+            field=name,
+            fix="pass an isolation-replay.json as `harness isolation` wrote it.",
+        )
     return dict(document)
+
+
+def _call_problems(calls: list[Any]) -> list[tuple[str, str]]:
+    for n, call in enumerate(calls):
+        if not isinstance(call, dict):
+            return [(f"calls[{n}]", "an object")]
+        for name in ("step", "method", "path", "tenant", "user"):
+            if not isinstance(call.get(name), str):
+                return [(f"calls[{n}].{name}", "a string")]
+    return []
 
 
 def cmd_replay(args: argparse.Namespace, settings: Any) -> int:
@@ -211,8 +276,9 @@ def cmd_replay(args: argparse.Namespace, settings: Any) -> int:
 
     document = _read_replay(args.file)
     stack_dir = _stack_dir(document["stack_dir"])
+    params = {str(k): str(v) for k, v in (document.get("params") or {}).items()}
     with _fresh(settings, attach=args.attach) as env:
-        stack = deploy_stack(env, stack_dir)
+        stack = deploy_stack(env, stack_dir, params or None)
         spec = IsolationSpec.model_validate(document["spec"])
         config = machine_config(env, stack, spec)
         started = time.perf_counter()

@@ -6,6 +6,8 @@ Built from the stack's ``isolation`` spec (see :mod:`harness.isolation.spec`). R
 - ``create``: a principal creates a resource; the model remembers its owner and content.
 - ``foreign_read`` / ``foreign_update`` / ``foreign_delete``: another principal uses an id it
   learned; the answer must be one of ``denied`` (403/404) and the resource must be unchanged.
+- ``warmed_foreign_read``: the owner reads (warming caches), then another principal reads the
+  same id; it must be denied (a cache keyed without the tenant answers it).
 - ``foreign_list``: a principal's list must hold none of another principal's ids.
 - ``hinted_create`` / ``hinted_list``: the victim's tenant id is put where naive code reads it
   (query string, header, body); the token must win (OWASP API1, BOLA/IDOR).
@@ -315,6 +317,33 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
                 self.fail(
                     "foreign-read",
                     f"{attacker} read {res!r}: HTTP {call.status} {str(call.response)[:300]}",
+                )
+
+        @rule(data=st.data(), res=resources)
+        def warmed_foreign_read(self, data: st.DataObject, res: Owned) -> None:
+            """The owner reads first (filling any cache on the read path), then another tenant
+            reads the same id: a cache keyed without the tenant answers it from the owner's
+            entry."""
+            self.steps += 1
+            endpoint = spec.resources[res.kind].read
+            if endpoint is None:
+                return
+            attacker = self.pick(data, "attacker")
+            if not self.foreign(attacker, res.owner):
+                return
+            self.call(f"owner reads {res.kind}", endpoint, res.owner, res.id, expected="200")
+            call = self.call(
+                f"read {res.kind} of another after its owner",
+                endpoint,
+                attacker,
+                res.id,
+                expected=f"one of {sorted(denied)}",
+            )
+            if call.status not in denied:
+                self.fail(
+                    "foreign-read",
+                    f"{attacker} read {res!r} right after its owner did (a cache without the "
+                    f"tenant?): HTTP {call.status} {str(call.response)[:300]}",
                 )
 
         @rule(data=st.data(), kind=st.sampled_from(kinds))

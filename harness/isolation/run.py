@@ -22,7 +22,14 @@ from hypothesis.stateful import get_state_machine_test
 from harness.isolation.http import Call, RecordingClient, json_path
 from harness.isolation.machine import IsolationViolation, MachineConfig, build_machine
 
-__all__ = ["IsolationResult", "replay", "run_isolation", "run_machine", "write_replay"]
+__all__ = [
+    "IsolationResult",
+    "deploy_params",
+    "replay",
+    "run_isolation",
+    "run_machine",
+    "write_replay",
+]
 
 REPLAY_FORMAT = 1
 
@@ -393,7 +400,11 @@ def run_isolation(
         steps=spec.steps,
         seed_value=seed,
         report_dir=report_dir,
-        replay_extra={"stack": stack.name, "stack_dir": str(stack.stack_dir)},
+        replay_extra={
+            "stack": stack.name,
+            "stack_dir": str(stack.stack_dir),
+            "params": deploy_params(stack),
+        },
     )
     after = snapshot(reader, spec.data)
     tenants = sorted({*config.tenants, *result.tenants})
@@ -416,6 +427,17 @@ def run_isolation(
         report_dir.mkdir(parents=True, exist_ok=True)
         (report_dir / "isolation.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
     return result
+
+
+def deploy_params(stack: Any) -> dict[str, str]:
+    """The template parameters ``stack`` was deployed with, minus those the environment binds
+    (harness.yaml ``parameters`` and fake-server URLs): what a replay passes to its deploy so it
+    meets the same variant of the stack."""
+    profile = stack.profile or {}
+    bound = set((profile.get("parameters") or {}).keys())
+    fakes = ((profile.get("fixtures") or {}).get("fake_servers")) or {}
+    bound |= {str(f.get("parameter")) for f in fakes.values() if isinstance(f, dict)}
+    return {str(k): str(v) for k, v in (stack.parameters or {}).items() if k not in bound}
 
 
 def _tamper(
