@@ -980,17 +980,25 @@ class ScenarioRunner:
                 str(r.get("kind")),
                 float(r.get("time", 0)) - started,
                 str(r.get("mode") or r.get("effect") or r.get("code") or "injected"),
+                str(r.get("rule_id") or ""),
             )
             for r in self.state.fault_log
             if (r.get("mode") or r.get("effect")) not in ("ok", "cleared")
         ]
         out = []
         for f in scheduler.planned:
-            # the records of the fault's kind inside its window (a second of slack for clocks)
+            # a fault that became a rule (aws, lambda, dns: its handle is the rule's id) counts
+            # the records of that rule; the others the records of their kind inside their
+            # window (a second of slack for clocks)
             kind = f.spec.action.split(":", 1)[0]
+            rule_id = f.handle if isinstance(f.handle, str) and kind != "redis" else ""
             effects: dict[str, int] = {}
-            for record_kind, at, effect in records:
-                if record_kind == kind and f.start_s - 1.0 <= at <= f.end_s + 1.0:
+            for record_kind, at, effect, record_rule in records:
+                if rule_id and record_rule:
+                    hit = record_rule == rule_id
+                else:
+                    hit = record_kind == kind and f.start_s - 1.0 <= at <= f.end_s + 1.0
+                if hit:
                     effects[effect] = effects.get(effect, 0) + 1
             out.append(
                 {
