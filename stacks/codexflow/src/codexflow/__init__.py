@@ -1,0 +1,1 @@
+"""CodexFlow (seed 003): project and task services, event consumers, on one DynamoDB table."""
