@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
+import inspect
 import itertools
 import json
 import logging
@@ -804,8 +805,19 @@ class ScenarioRunner:
                 or getattr(fn, "__module__", "") != module.__name__
             ):
                 continue
-            out[name] = functools.partial(fn, env, stack)
+            out[name] = self._bind_check(fn, env, stack)
         return out
+
+    def _bind_check(self, fn: Callable[..., Any], env: Any, stack: DeployedStack) -> Any:
+        """``fn(env, stack)``; a check that takes ``since`` also gets the epoch second the
+        timeline started (so an SLO over the stack's records leaves the warm-up out)."""
+        try:
+            takes_since = "since" in inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            takes_since = False
+        if takes_since and self.state.run_started is not None:
+            return functools.partial(fn, env, stack, since=self.state.run_started)
+        return functools.partial(fn, env, stack)
 
     def _checks(self) -> dict[str, Callable[[], Any]]:
         out: dict[str, Callable[[], Any]] = {}

@@ -222,11 +222,14 @@ def hot_path_success_ratio(env: Any, stack: Any) -> float:
     return 1.0 - len(dlq_job_ids(env, stack) & {j["jobId"] for j in jobs}) / len(jobs)
 
 
-def manual_sync_p95_s(env: Any, stack: Any) -> float:
+def manual_sync_p95_s(env: Any, stack: Any, since: float | None = None) -> float:
+    """p95 of request-to-success seconds of manual jobs (those accepted from ``since`` on, when
+    given: the gameday runner passes the start of its timeline, leaving warm-up jobs out)."""
     took = sorted(
         float(j["completedAt"]) - float(j["acceptedAt"])
         for j in _ddb_jobs(env, stack)
         if j.get("mode") == "manual"
+        and (since is None or float(j.get("acceptedAt") or 0) >= since)
         and j.get("status") == "SUCCEEDED"
         and j.get("completedAt")
         and j.get("acceptedAt")
