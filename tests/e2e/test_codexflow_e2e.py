@@ -338,3 +338,15 @@ def test_prd_documents_are_versioned_per_project(api: Api) -> None:
     assert [d["version"] for d in listed] == [1, 2]
     assert listed[0]["content"]["userStories"][0]["id"] == "US-001"
     assert api.call("GET", "/projects/demoglobexdan/prds", "globexerin")[0] == 404
+
+
+# -- isolation -----------------------------------------------------------------------------------
+
+
+def test_isolation_run_passes(api: Api, tmp_path: Path) -> None:
+    """harness.yaml's isolation section (per user, projects and tasks) and token tampering."""
+    from harness.isolation import run_isolation
+
+    result = run_isolation(api.env, api.stack, examples=8, seed=0, report_dir=tmp_path)
+    assert result.passed, result.violations
+    assert (tmp_path / "isolation.json").exists()
