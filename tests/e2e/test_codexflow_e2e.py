@@ -350,3 +350,45 @@ def test_isolation_run_passes(api: Api, tmp_path: Path) -> None:
     result = run_isolation(api.env, api.stack, examples=8, seed=0, report_dir=tmp_path)
     assert result.passed, result.violations
     assert (tmp_path / "isolation.json").exists()
+
+
+# -- risk analyzer -------------------------------------------------------------------------------
+
+
+def test_risk_analysis_invokes_the_trained_model_like_a_sagemaker_endpoint(api: Api) -> None:
+    import urllib.request
+
+    import boto3
+    from botocore.exceptions import ClientError
+
+    url = api.stack.fake_servers["risk_model"]
+    with urllib.request.urlopen(f"{url}/_control/model", timeout=10) as response:
+        model = json.loads(response.read())
+    assert model["algorithm"].startswith("RandomForestClassifier(n_estimators=100, max_depth=10")
+    assert model["accuracy"] > 0.75 and model["rocAuc"] > 0.8  # held-out quarter
+    pid = api.ok("POST", "/projects", "globexdan", {"name": "Risky"}, status=201)["data"][
+        "projectId"
+    ]
+    overdue = {"title": "Migrate billing", "priority": "critical", "dueDate": "2026-01-01",
+               "estimateHours": 40}  # fmt: skip
+    calm = {"title": "Polish docs", "priority": "low", "dueDate": "2099-01-01", "status": "done",
+            "description": "Acceptance: every page has an example and a link to the API."}  # fmt: skip
+    hot = api.ok("POST", f"/projects/{pid}/tasks", "globexdan", overdue, status=201)["data"]
+    cold = api.ok("POST", f"/projects/{pid}/tasks", "globexdan", calm, status=201)["data"]
+    answer = api.ok("POST", f"/projects/{pid}/risk", "globexdan", {})["data"]
+    assert answer["modelVersion"] == "rf-100-10-seed7-rows3000"
+    scores = {t["taskId"]: t for t in answer["tasks"]}
+    assert scores[hot["taskId"]]["riskScore"] > scores[cold["taskId"]]["riskScore"]
+    assert scores[hot["taskId"]]["riskLevel"] == "high"
+    assert scores[cold["taskId"]]["riskLevel"] == "low"
+    assert any("overdue" in r for r in scores[hot["taskId"]]["recommendations"])
+    assert answer["riskScore"] == scores[hot["taskId"]]["riskScore"]  # highest open task
+    one = api.ok("POST", f"/projects/{pid}/risk", "globexdan", {"taskIds": [cold["taskId"]]})
+    assert [t["taskId"] for t in one["data"]["tasks"]] == [cold["taskId"]]
+    assert api.call("POST", f"/projects/{pid}/risk", "globexerin", {})[0] == 404
+    # the endpoint speaks SageMaker Runtime: an unknown endpoint is SageMaker's ValidationError
+    runtime = boto3.client("sagemaker-runtime", endpoint_url=url, region_name="us-east-1",
+                           aws_access_key_id="test", aws_secret_access_key="test")  # fmt: skip
+    with pytest.raises(ClientError) as raised:
+        runtime.invoke_endpoint(EndpointName="nope", Body=b"{}", ContentType="application/json")
+    assert raised.value.response["Error"]["Code"] == "ValidationError"

@@ -12,6 +12,7 @@ __all__ = [
     "CreatePrd",
     "CreateProject",
     "CreateTask",
+    "RiskRequest",
     "UpdateProject",
     "UpdateTask",
 ]
@@ -103,3 +104,7 @@ class CreatePrd(_Body):
     content: PrdContent
     aiGenerated: bool = False
     approvalStatus: Literal["draft", "in_review", "approved", "rejected"] = "draft"
+
+
+class RiskRequest(_Body):
+    taskIds: list[str] | None = Field(None, min_length=1, max_length=100)
