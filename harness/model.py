@@ -67,6 +67,9 @@ class FunctionSpec:
     maximum_event_age_s: int = 21600
     tracing: str | None = None
     log_group: str = ""
+    # fingerprint of the files under code_dir and the layers: a redeploy that changes the code
+    # changes the spec, so the runtime replaces the function's warm environments
+    code_fingerprint: str = ""
 
 
 @dataclass

@@ -3,13 +3,15 @@ dead-letter target and EventInvokeConfig."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
 from harness.model import FunctionSpec, ResourceRecord
 
-__all__ = ["FunctionIndex", "build_functions"]
+__all__ = ["FunctionIndex", "build_functions", "code_fingerprint"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +71,33 @@ def _policy_documents(
     return docs
 
 
+def code_fingerprint(folders: list[str], memo: dict[str, str] | None = None) -> str:
+    """A digest of every file (path, size, modification time) under ``folders``, without
+    ``__pycache__``: it changes whenever a file of the function's code or layers is edited,
+    added or removed. ``memo`` shares one walk per folder between the functions of a stack."""
+    digest = hashlib.sha256()
+    for folder in folders:
+        if memo is not None and folder in memo:
+            part = memo[folder]
+        else:
+            inner = hashlib.sha256()
+            for root, dirs, files in os.walk(folder):
+                dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+                for name in sorted(files):
+                    path = os.path.join(root, name)
+                    try:
+                        info = os.stat(path)
+                    except OSError:
+                        continue
+                    rel = os.path.relpath(path, folder)
+                    inner.update(f"{rel}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+            part = inner.hexdigest()
+            if memo is not None:
+                memo[folder] = part
+        digest.update(f"{folder}\0{part}\n".encode())
+    return digest.hexdigest()
+
+
 def build_functions(records: Mapping[str, ResourceRecord]) -> dict[str, FunctionSpec]:
     roles = {
         key: rec
@@ -98,6 +127,7 @@ def build_functions(records: Mapping[str, ResourceRecord]) -> dict[str, Function
             if target:
                 provisioned[target] = int(config["ProvisionedConcurrentExecutions"])
     specs: dict[str, FunctionSpec] = {}
+    walked: dict[str, str] = {}
     for logical_id, rec in records.items():
         if rec.type != "AWS::Lambda::Function":
             continue
@@ -118,13 +148,14 @@ def build_functions(records: Mapping[str, ResourceRecord]) -> dict[str, Function
         destinations = config.get("DestinationConfig") or {}
         logging_config = props.get("LoggingConfig") or {}
         reserved = props.get("ReservedConcurrentExecutions")
+        code_dir = str(rec.attributes.get("CodeDir") or "")
         specs[logical_id] = FunctionSpec(
             logical_id=logical_id,
             name=rec.physical_id,
             arn=rec.arn or "",
             handler=str(props.get("Handler", "index.handler")),
             runtime=str(props.get("Runtime", "python3.11")),
-            code_dir=str(rec.attributes.get("CodeDir") or ""),
+            code_dir=code_dir,
             environment={str(k): _text(v) for k, v in variables.items()},
             timeout=float(props.get("Timeout", 3)),
             memory_mb=int(props.get("MemorySize", 128)),
@@ -140,6 +171,7 @@ def build_functions(records: Mapping[str, ResourceRecord]) -> dict[str, Function
             maximum_event_age_s=int(config.get("MaximumEventAgeInSeconds", 21600)),
             tracing=(props.get("TracingConfig") or {}).get("Mode"),
             log_group=str(logging_config.get("LogGroup") or f"/aws/lambda/{rec.physical_id}"),
+            code_fingerprint=code_fingerprint([d for d in (code_dir, *layer_dirs) if d], walked),
         )
     return specs
 
