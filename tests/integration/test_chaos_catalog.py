@@ -33,24 +33,38 @@ CATALOG = sorted((ROOT / "scenarios" / "chaos").glob("*.yaml"))
 LOST = "no accepted job lost"
 
 
-@pytest.mark.parametrize("path", CATALOG, ids=[p.stem for p in CATALOG])
-def test_chaos_scenario_passes(path: Path, tmp_path: Path) -> None:
-    report = tmp_path / "report"
+BASELINE = "baseline availability"
+
+
+def _run(path: Path, folder: Path) -> tuple[bool, list[str]]:
     run = run_scenario(
         path,
         RunOptions(
-            report_dir=report,
-            settings=Settings.load(state_dir=tmp_path / "state"),
+            report_dir=folder / "report",
+            settings=Settings.load(state_dir=folder / "state"),
             live=False,
         ),
     )
     failed = [f"{e.name}: observed {e.observed}, target {e.target}" for e in run.expectations
               if not e.passed]  # fmt: skip
-    assert run.passed, f"{path.name} failed: {failed} (report {report / 'report.html'})"
+    return run.passed, failed
+
+
+@pytest.mark.parametrize("path", CATALOG, ids=[p.stem for p in CATALOG])
+def test_chaos_scenario_passes(path: Path, tmp_path: Path) -> None:
+    """Every expectation holds. A run whose fault-free baseline already failed (the shared
+    machine stalled before any fault began) says nothing about the fault: it is run once more,
+    and that second run must pass."""
+    passed, failed = _run(path, tmp_path / "run1")
+    report = tmp_path / "run1" / "report"
+    if not passed and any(f.startswith(BASELINE) for f in failed):
+        passed, failed = _run(path, tmp_path / "run2")
+        report = tmp_path / "run2" / "report"
+    assert passed, f"{path.name} failed: {failed} (report {report / 'report.html'})"
     summary = json.loads((report / "summary.json").read_text())
     assert summary["passed"] is True
     names = {e["name"] for e in summary["expectations"]}
-    assert LOST in names and "no job processed twice" in names
+    assert LOST in names and "no job processed twice" in names and BASELINE in names
 
 
 def broken_stack(tmp_path: Path) -> Path:
