@@ -8,6 +8,7 @@ globexerin); fixtures/seed.py gives each a project ``demo<user>`` with tasks ``d
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import importlib.util
 import json
@@ -99,7 +100,12 @@ class Api:
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     state_dir = tmp_path_factory.mktemp("codexflow-e2e")
-    with Environment(Settings.load(state_dir=state_dir)) as env:
+    with contextlib.ExitStack() as cleanup:
+        # async retries after 1 s and 2 s instead of AWS's ~1 and ~2 min (the DLQ test waits
+        # them out), for this module's runtime only
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("HARNESS_RUNTIME_ASYNC_RETRY_DELAYS", "1,2")
+            env = cleanup.enter_context(Environment(Settings.load(state_dir=state_dir)))
         stack = deploy_stack(env, STACK_DIR)  # runs fixtures/seed.py
         client = Api(env, stack)
         until = time.monotonic() + 30  # every gateway worker picks the new stack up
@@ -318,6 +324,36 @@ def test_task_created_reaches_the_notification_and_analytics_consumers(api: Api)
     status, body, _ = api.call("POST", f"/projects/{pid}/tasks", "acmealice",
                                {"title": "x", "assigneeId": api.sub("acmebob")})  # fmt: skip
     assert status == 422 and body["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_a_failing_consumer_sends_the_event_to_the_dead_letter_queue(api: Api) -> None:
+    """AnalyticsFunction raising on every invocation: EventBridge's async invocation is retried
+    twice, then the event lands in ConsumerDeadLetterQueue; the notification consumer is not
+    affected."""
+    faults = Faults.for_environment(api.env)
+    sqs = api.env.client("sqs")
+    queue = api.stack.resources["ConsumerDeadLetterQueue"].physical_id
+    faults.add("lambda", {"mode": "exception", "functions": ["AnalyticsFunction"],
+                          "stack": "codexflow", "duration_s": 60})  # fmt: skip
+    try:
+        made = api.ok("POST", "/projects/demoglobexerin/tasks", "globexerin",
+                      {"title": "doomed analytics"}, status=201)  # fmt: skip
+        tid = made["data"]["taskId"]
+        deadline = time.monotonic() + 60
+        record = None
+        while record is None and time.monotonic() < deadline:
+            answer = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=2)
+            for message in answer.get("Messages", []):
+                body = json.loads(message["Body"])
+                if (body.get("requestPayload") or {}).get("detail", {}).get("taskId") == tid:
+                    record = body
+    finally:
+        faults.clear("lambda")
+    assert record is not None, "the failed TaskCreated never reached the dead-letter queue"
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    items = api.ok("GET", "/notifications", "globexerin")["data"]["items"]
+    assert tid in {n["taskId"] for n in items}
 
 
 def test_prd_documents_are_versioned_per_project(api: Api) -> None:

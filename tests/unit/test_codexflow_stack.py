@@ -1,0 +1,132 @@
+"""CodexFlow's handler logic without AWS: envelope, routing, validation, access rule, analytics
+documents, risk features and the model server's recommendations."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+STACK = Path(__file__).resolve().parents[2] / "stacks" / "codexflow"
+sys.path.insert(0, str(STACK / "src"))
+
+from codexflow import common, documents, domain, models, risk  # noqa: E402
+
+
+def _event(method: str, resource: str, body: Any = None, claims: dict | None = None) -> dict:
+    return {
+        "httpMethod": method,
+        "resource": resource,
+        "path": resource,
+        "body": None if body is None else json.dumps(body),
+        "requestContext": {
+            "requestId": "req-1",
+            "authorizer": {"claims": claims if claims is not None else
+                           {"sub": "u1", "custom:tenant_id": "acme", "origin_jti": "s1"}},
+        },
+    }  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _no_redis(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+
+
+def test_envelope_routes_errors_and_cors() -> None:
+    routes = {
+        ("GET", "/ok"): lambda req: common.respond(
+            200, {"who": req.caller.user_id}, req.request_id
+        ),
+        ("POST", "/v"): lambda req: common.respond(
+            201, models.CreateTask.model_validate(req.body()).title, req.request_id
+        ),
+    }
+    ok = common.run_api(_event("GET", "/ok"), routes)
+    body = json.loads(ok["body"])
+    assert ok["statusCode"] == 200 and body["success"] is True and body["data"] == {"who": "u1"}
+    assert body["meta"]["requestId"] == "req-1" and body["meta"]["timestamp"].endswith("Z")
+    assert ok["headers"]["Access-Control-Allow-Origin"] == "*"
+    bad = common.run_api(_event("POST", "/v", {"title": "", "extra": 1}), routes)
+    err = json.loads(bad["body"])
+    assert bad["statusCode"] == 400 and err["success"] is False
+    assert {d["field"] for d in err["error"]["details"]} == {"title", "extra"}
+    assert common.run_api(_event("GET", "/nope"), routes)["statusCode"] == 404
+    assert common.run_api(_event("GET", "/ok", claims={"sub": "u1"}), routes)["statusCode"] == 403
+    assert common.run_api(_event("OPTIONS", "/ok"), routes)["statusCode"] == 204
+
+
+def test_unexpected_errors_answer_a_500_envelope_without_details() -> None:
+    def boom(req: common.Request) -> dict:
+        raise RuntimeError("secret internals")
+
+    answer = common.run_api(_event("GET", "/x"), {("GET", "/x"): boom})
+    assert answer["statusCode"] == 500
+    assert "secret" not in answer["body"] and json.loads(answer["body"])["error"]["code"] == (
+        "INTERNAL_ERROR"
+    )
+
+
+def test_access_rule_owner_or_member_of_the_same_workspace() -> None:
+    caller = common.Caller("u1", "acme", "a@x.io", "a", "s")
+    assert domain.can_see(caller, {"tenantId": "acme", "ownerId": "u1", "members": []})
+    assert domain.can_see(caller, {"tenantId": "acme", "ownerId": "u2", "members": ["u1"]})
+    assert not domain.can_see(caller, {"tenantId": "acme", "ownerId": "u2", "members": ["u3"]})
+    assert not domain.can_see(caller, {"tenantId": "globex", "ownerId": "u1", "members": []})
+    with pytest.raises(common.ApiError) as raised:
+        domain.visible_project(caller, "../../etc")
+    assert raised.value.status == 404
+
+
+def test_request_models() -> None:
+    with pytest.raises(ValueError):
+        models.AddMember.model_validate({"userId": "u", "email": "a@b.co"})
+    with pytest.raises(ValueError):
+        models.AddMember.model_validate({"email": "not-an-email"})
+    with pytest.raises(ValueError):
+        models.UpdateProject.model_validate({})
+    task = models.CreateTask.model_validate({"title": " t ", "dueDate": "2026-05-01"})
+    assert task.title == "t" and task.priority == "medium" and task.dueDate == date(2026, 5, 1)
+
+
+def test_analytics_document_shape() -> None:
+    doc = documents.analytics_document(
+        {"projectId": "p", "date": "2026-01-02", "tasksCreated": 3, "priority_high": 2,
+         "priority_low": 1, "assigned_u2": 1, "assigned_u1": 2}
+    )  # fmt: skip
+    assert doc["metrics"] == {"tasksCreated": 3, "byPriority": {"high": 2, "low": 1}}
+    assert doc["teamStats"] == [
+        {"userId": "u1", "tasksAssigned": 2},
+        {"userId": "u2", "tasksAssigned": 1},
+    ]
+
+
+def test_risk_features() -> None:
+    today = date(2026, 3, 10)
+    tasks = [
+        {"taskId": "a", "assigneeId": "u1", "status": "todo", "priority": "critical",
+         "dueDate": "2026-03-08", "estimateHours": 12, "createdAt": "2026-03-01T00:00:00Z"},
+        {"taskId": "b", "assigneeId": "u1", "status": "done", "priority": "low"},
+        {"taskId": "c", "assigneeId": "u1", "status": "review", "priority": "low"},
+    ]  # fmt: skip
+    got = risk.features(tasks[0], tasks, today)
+    assert got == {"priority": 3, "daysUntilDue": -2.0, "estimateHours": 12.0,
+                   "assigneeOpenTasks": 2, "descriptionLength": 0, "ageDays": 9.0, "status": 0}  # fmt: skip
+
+
+def test_model_server_recommendations_and_training() -> None:
+    spec = importlib.util.spec_from_file_location("cf_risk", STACK / "model" / "risk_endpoint.py")
+    assert spec and spec.loader
+    server = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(server)
+    values = {**server.DEFAULTS, "daysUntilDue": -1, "assigneeOpenTasks": 9}
+    recs = server.recommendations(values, {"daysUntilDue": -1})
+    assert any("overdue" in r for r in recs) and any("workload" in r for r in recs)
+    x, y = server.generate(200, seed=3)
+    x2, y2 = server.generate(200, seed=3)
+    assert x.shape == (200, len(server.FEATURES)) and (x == x2).all() and (y == y2).all()
+    assert 0.05 < y.mean() < 0.6
