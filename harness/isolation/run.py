@@ -3,7 +3,9 @@ replay file, and replay such a file against a fresh environment.
 
 A replay file (JSON) holds the seed, the tenants, every call of the minimal failing run (method,
 path, query, headers, body, tenant and user — a token is re-minted for them on replay, never
-stored), what was expected and what came back, and which check failed on which call.
+stored), what was expected and what came back, and which check failed on which call; from
+:func:`run_isolation` also the stack (``stack``, ``stack_dir``) and the template parameters it
+was deployed with (``params``, see :func:`deploy_params`), which ``harness replay`` redeploys.
 """
 
 from __future__ import annotations
