@@ -422,6 +422,15 @@ def test_risk_analysis_invokes_the_trained_model_like_a_sagemaker_endpoint(api: 
     one = api.ok("POST", f"/projects/{pid}/risk", "globexdan", {"taskIds": [cold["taskId"]]})
     assert [t["taskId"] for t in one["data"]["tasks"]] == [cold["taskId"]]
     assert api.call("POST", f"/projects/{pid}/risk", "globexerin", {})[0] == 404
+    # the endpoint failing (a third-party fault on the model server): 503 in the envelope
+    faults = Faults.for_environment(api.env)
+    faults.add("thirdparty", {"mode": "error", "server": "risk_model", "stack": "codexflow"})
+    try:
+        status, body, _ = api.call("POST", f"/projects/{pid}/risk", "globexdan", {})
+        assert status == 503 and body["error"]["code"] == "RISK_ANALYZER_UNAVAILABLE"
+    finally:
+        faults.clear("thirdparty")
+    assert api.call("POST", f"/projects/{pid}/risk", "globexdan", {})[0] == 200
     # the endpoint speaks SageMaker Runtime: an unknown endpoint is SageMaker's ValidationError
     runtime = boto3.client("sagemaker-runtime", endpoint_url=url, region_name="us-east-1",
                            aws_access_key_id="test", aws_secret_access_key="test")  # fmt: skip

@@ -14,6 +14,12 @@ unchanged (its ``endpoint_url`` is this server). An unknown endpoint answers 400
 ``ValidationError`` as SageMaker does. ``GET /_control/health`` answers once the model is
 trained; ``GET /_control/model`` returns its metrics.
 
+It takes the harness's third-party faults (``harness fault thirdparty latency|rate-limit|error
+--server risk_model``; harness/chaos/thirdparty.py): ``POST /_control/faults`` with ``{"mode":
+ok|slow|rate_limit|error|revoke, "latency_ms", "retry_after", "status", "probability",
+"count"}``, ``GET``/``DELETE /_control/faults``, ``GET /_control/stats``. Invocations then answer
+late, 429 ``ThrottlingException``, 5xx ``ServiceUnavailable`` or 403 ``AccessDeniedException``.
+
     python risk_endpoint.py --port 8790 [--seed 7] [--rows 3000]
 """
 
@@ -151,8 +157,46 @@ def recommendations(values: dict[str, float], raw: dict[str, Any]) -> list[str]:
     return out
 
 
+class Faults:
+    """The injected fault (one at a time) and what was decided, under a lock (threaded server)."""
+
+    def __init__(self, seed: int) -> None:
+        import random
+
+        self.lock = threading.Lock()
+        self.rng = random.Random(seed)
+        self.fault: dict[str, Any] = {"mode": "ok"}
+        self.stats: dict[str, int] = {"invocations": 0}
+
+    def set(self, body: dict[str, Any]) -> dict[str, Any]:
+        mode = str(body.get("mode", "ok"))
+        if mode not in ("ok", "slow", "rate_limit", "error", "revoke"):
+            raise ValueError(f"unknown mode {mode!r}")
+        with self.lock:
+            self.fault = {"mode": mode, **{k: v for k, v in body.items() if k != "mode"}}
+            return dict(self.fault)
+
+    def decide(self) -> dict[str, Any] | None:
+        """The fault to apply to this invocation, if any (counts it)."""
+        with self.lock:
+            self.stats["invocations"] += 1
+            fault = self.fault
+            if fault["mode"] == "ok":
+                return None
+            if self.rng.random() >= float(fault.get("probability", 1.0)):
+                return None
+            if fault.get("count") is not None:
+                if int(fault["count"]) <= 0:
+                    return None
+                fault["count"] = int(fault["count"]) - 1
+            key = f"faults.{fault['mode']}"
+            self.stats[key] = self.stats.get(key, 0) + 1
+            return dict(fault)
+
+
 class Handler(BaseHTTPRequestHandler):
     model: Model | None = None
+    faults = Faults(0)
     protocol_version = "HTTP/1.1"
 
     def log_message(self, fmt: str, *args: Any) -> None:
@@ -171,8 +215,18 @@ class Handler(BaseHTTPRequestHandler):
     def _error(self, status: int, code: str, message: str) -> None:
         self._send(status, {"message": message}, {"x-amzn-ErrorType": code})
 
+    def do_DELETE(self) -> None:
+        if self.path == "/_control/faults":
+            self._send(200, self.faults.set({"mode": "ok"}))
+        else:
+            self._send(404, {"message": "not found"})
+
     def do_GET(self) -> None:
-        if self.path == "/_control/health":
+        if self.path == "/_control/faults":
+            self._send(200, dict(self.faults.fault))
+        elif self.path == "/_control/stats":
+            self._send(200, dict(self.faults.stats))
+        elif self.path == "/_control/health":
             if self.model is None:
                 self._send(503, {"status": "training"})
             else:
@@ -187,6 +241,12 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if self.path == "/_control/faults":
+            try:
+                self._send(200, self.faults.set(json.loads(raw or b"{}")))
+            except (ValueError, AttributeError) as exc:
+                self._send(400, {"message": str(exc)})
+            return
         parts = self.path.split("?")[0].strip("/").split("/")
         if len(parts) != 3 or parts[0] != "endpoints" or parts[2] != "invocations":
             self._error(404, "UnknownOperationException", "unknown operation")
@@ -199,6 +259,21 @@ class Handler(BaseHTTPRequestHandler):
         if self.model is None:
             self._error(503, "ServiceUnavailable", "the model is still training")
             return
+        fault = self.faults.decide()
+        if fault is not None:
+            mode = fault["mode"]
+            if mode == "slow":
+                time.sleep(float(fault.get("latency_ms", 1000)) / 1000)
+            elif mode == "rate_limit":
+                self._error(429, "ThrottlingException", "Rate exceeded")
+                return
+            elif mode == "error":
+                status = int(fault.get("status", 503))
+                self._error(status, "ServiceUnavailable", "injected endpoint failure")
+                return
+            elif mode == "revoke":
+                self._error(403, "AccessDeniedException", "credentials revoked")
+                return
         if (self.headers.get("Content-Type") or "").split(";")[0] != "application/json":
             self._error(415, "ValidationError", "Content-Type must be application/json")
             return
@@ -227,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--rows", type=int, default=3000)
     args = parser.parse_args(argv)
+    Handler.faults = Faults(args.seed)
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()  # health: "training"
     Handler.model = Model(args.seed, args.rows)
