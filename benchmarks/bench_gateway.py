@@ -17,7 +17,10 @@ Load: Locust ``FastHttpUser`` headless (``--users U``, no wait time), one Locust
 same settings for both targets, alternating 5-second slices (bare, gateway, bare, ...) so that
 both see the same background load on a shared machine. Reports requests/s of each, the ratio gateway/bare (target
 ≥ 0.5) and CPU microseconds per request in the gateway workers, in the invoke target (fake
-runtime process) and inside the handler, over ``--runs`` runs (min/median/max). Saves JSON to
+runtime process) and inside the handler, over ``--runs`` runs (min/median/max). Also the CPU
+per request of the bare server and of Locust itself (``bare_server``, ``locust_bare``,
+``locust_gateway``): both targets share the 2 cores with the load generator, whose CPU per
+request is several times the bare server's, so these say what the ratio is made of. Saves JSON to
 ``benchmarks/results/gateway.json``.
 
     .venv/bin/python benchmarks/bench_gateway.py [--runs 3] [--duration 15] [--users 32]
@@ -30,6 +33,7 @@ import csv
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import statistics
@@ -204,6 +208,7 @@ def _locust(
     locustfile.write_text(LOCUSTFILE)
     prefix = work / f"stats-{time.time_ns()}"
     env = {**os.environ, "BENCH_PATH": path, "BENCH_AUTH": auth or ""}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(
         [
             str(Path(sys.executable).with_name("locust")), "-f", str(locustfile), "--headless",
@@ -213,6 +218,8 @@ def _locust(
         env=env, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         timeout=duration + 60,
     )  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    locust_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     with open(f"{prefix}_stats.csv") as handle:
         rows = {row["Name"]: row for row in csv.DictReader(handle)}
     agg = rows["Aggregated"]
@@ -220,13 +227,21 @@ def _locust(
     with open(f"{prefix}_failures.csv") as handle:
         for row in csv.DictReader(handle):
             errors[row["Error"]] = errors.get(row["Error"], 0) + int(row["Occurrences"])
+
+    def number(text: str) -> float:  # "N/A" when nothing completed (a cold warm-up slice)
+        try:
+            return float(text)
+        except ValueError:
+            return 0.0
+
     return {
         "errors": errors,
-        "requests": float(agg["Request Count"]),
-        "failures": float(agg["Failure Count"]),
-        "rps": float(agg["Requests/s"]),
-        "p50_ms": float(agg["50%"]),
-        "p99_ms": float(agg["99%"]),
+        "requests": number(agg["Request Count"]),
+        "failures": number(agg["Failure Count"]),
+        "rps": number(agg["Requests/s"]),
+        "p50_ms": number(agg["50%"]),
+        "p99_ms": number(agg["99%"]),
+        "locust_cpu_s": locust_cpu,
     }
 
 
@@ -244,6 +259,7 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
         "p50_ms": statistics.median(p["p50_ms"] for p in parts),
         "p99_ms": max(p["p99_ms"] for p in parts),
         "slices_rps": [round(p["rps"], 1) for p in parts],
+        "locust_cpu_s": sum(p["locust_cpu_s"] for p in parts),
     }
 
 
@@ -350,12 +366,14 @@ def run(
         for index in range(runs):
             bare_parts: list[dict[str, Any]] = []
             gw_parts: list[dict[str, Any]] = []
-            gw_cpu = rt_cpu = workers_cpu = 0.0
+            gw_cpu = rt_cpu = workers_cpu = bare_cpu = 0.0
             stats_before = _target_stats(target, ports["runtime"])
             for _slice in range(slices):
+                before_bare = _tree_cpu(procs["bare"].pid)
                 bare_parts.append(
                     _locust(f"http://127.0.0.1:{ports['bare']}", "/", None, users, 5, work)
                 )
+                bare_cpu += _tree_cpu(procs["bare"].pid) - before_bare
                 before_gw = _tree_cpu(procs["gateway"].pid)
                 before_rt = _tree_cpu(procs["runtime"].pid, "self")
                 before_workers = _tree_cpu(procs["runtime"].pid, "children")
@@ -374,6 +392,7 @@ def run(
             else:  # the real runtime's worker processes: bootstrap loop + handler
                 handler_cpu = workers_cpu
             n = max(1.0, gw["requests"])
+            n_bare = max(1.0, bare["requests"])
             result = {
                 "run": index + 1,
                 "bare": bare,
@@ -383,6 +402,10 @@ def run(
                     "gateway_workers": round(gw_cpu / n * 1e6, 1),
                     "invoke_target": round(rt_cpu / handled * 1e6, 1),
                     "handler": round(handler_cpu / handled * 1e6, 2),
+                    # what the ratio is made of: ratio ~ (locust + bare) / (locust + path)
+                    "bare_server": round(bare_cpu / n_bare * 1e6, 1),
+                    "locust_bare": round(bare["locust_cpu_s"] / n_bare * 1e6, 1),
+                    "locust_gateway": round(gw["locust_cpu_s"] / n * 1e6, 1),
                 },
             }
             results.append(result)
