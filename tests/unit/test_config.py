@@ -48,7 +48,9 @@ def test_vendor_dir_defaults_to_the_user_cache(
     assert Settings.load().resolved_vendor_dir == tmp_path / "harness" / "vendor"
 
 
-@pytest.mark.parametrize(("raw", "value"), [("0", False), ("false", False), ("1", True), ("yes", True)])
+@pytest.mark.parametrize(
+    ("raw", "value"), [("0", False), ("false", False), ("1", True), ("yes", True)]
+)
 def test_runtime_switch_from_env(monkeypatch: pytest.MonkeyPatch, raw: str, value: bool) -> None:
     monkeypatch.setenv("HARNESS_RUNTIME", raw)
     assert Settings.load().runtime is value
