@@ -263,7 +263,8 @@ def test_cached_project_read_is_served_from_redis_and_invalidated_by_an_update(a
 def test_rate_limit_per_user_per_minute(api: Api) -> None:
     redis = api.env.redis()
     sub = api.sub("globexdan")
-    redis.set(f"rate_limit:{sub}", 600, ex=60)  # the user's minute is used up
+    limit = int(api.stack.parameters["RateLimitPerMinute"])
+    redis.set(f"rate_limit:{sub}", limit, ex=60)  # the user's minute is used up
     try:
         status, body, _ = api.call("GET", "/users/me", "globexdan")
         assert status == 429 and body["error"]["code"] == "RATE_LIMITED"
