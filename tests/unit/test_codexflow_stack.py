@@ -130,3 +130,18 @@ def test_model_server_recommendations_and_training() -> None:
     x2, y2 = server.generate(200, seed=3)
     assert x.shape == (200, len(server.FEATURES)) and (x == x2).all() and (y == y2).all()
     assert 0.05 < y.mean() < 0.6
+
+
+def test_profile_mixes_and_isolation_section_validate() -> None:
+    from harness.isolation.spec import load_spec
+    from harness.load.profile import TrafficMix
+    from harness.profile import load_profile
+
+    profile = load_profile(STACK / "harness.yaml")
+    assert set(profile.traffic.mixes) == {"nominal", "invalid"}
+    for mix in profile.traffic.mixes.values():
+        TrafficMix.model_validate(mix)
+    users = [u for t in profile.tenants for u in t.users]  # type: ignore[union-attr]
+    assert all(str(u).isalnum() for u in users)  # project ids demo<user> must be alphanumeric
+    spec = load_spec(STACK)
+    assert spec.owner == "user" and set(spec.resources) == {"project", "task"}
