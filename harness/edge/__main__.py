@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+from pathlib import Path
 
 from harness.edge.proxy import EdgeProxy, serve
 
@@ -18,6 +20,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--default", required=True, help="emulator URL for unrouted services")
     parser.add_argument("--route", action="append", default=[], help="SERVICE=URL (repeatable)")
     parser.add_argument("--seed", type=int, default=0, help="default seed of fault rules")
+    parser.add_argument(
+        "--state-dir",
+        default=None,
+        help="where deployed stacks are recorded (roles' policies for IAM enforcement)",
+    )
     args = parser.parse_args(argv)
     routes = {}
     for item in args.route:
@@ -32,7 +39,14 @@ def main(argv: list[str] | None = None) -> None:
     from harness.chaos.engine import FaultEngine
 
     engine = FaultEngine(seed=args.seed)
-    proxy = EdgeProxy(routes, args.default, fault_hook=engine, admin_handler=fault_admin(engine))
+    from harness.edge.iam_guard import IamGuard
+
+    # IAM as AWS enforces it for assumed-role keys; HARNESS_IAM_ENFORCE=0 only records decisions.
+    enforce = os.environ.get("HARNESS_IAM_ENFORCE", "1").strip().lower() not in ("0", "false", "no")
+    guard = IamGuard(Path(args.state_dir) if args.state_dir else None, enforce=enforce)
+    proxy = EdgeProxy(
+        routes, args.default, fault_hook=engine, admin_handler=fault_admin(engine), iam=guard
+    )
 
     async def run() -> None:
         loop = asyncio.get_running_loop()

@@ -20,10 +20,13 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 from harness.edge.routing import RequestInfo, classify
+
+if TYPE_CHECKING:
+    from harness.edge.iam_guard import IamGuard
 
 __all__ = ["EdgeProxy", "FaultDecision", "Upstream"]
 
@@ -96,11 +99,13 @@ class EdgeProxy:
         *,
         fault_hook: FaultHook | None = None,
         admin_handler: AdminHandler | None = None,
+        iam: IamGuard | None = None,
     ) -> None:
         self.upstreams = {service: Upstream(url) for service, url in routes.items()}
         self.default = Upstream(default)
         self.fault_hook = fault_hook
         self.admin_handler = admin_handler
+        self.iam = iam
         self.calls: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.started = time.time()
@@ -164,6 +169,18 @@ class EdgeProxy:
 
         info = classify(method, target, headers, body)
         self.calls[f"{info.service}:{info.operation}"] += 1
+        iam = self.iam
+        if iam is not None and iam.sessions and info.service == "dynamodb":
+            session = iam.session_of(headers.get("authorization", ""))
+            if session is not None:
+                denial = await iam.check(
+                    session, info.operation, info.region, body, self._describe_table
+                )
+                if denial is not None:
+                    self.errors[f"{info.service}:{info.operation}:AccessDenied"] += 1
+                    writer.write(denial.response)
+                    await writer.drain()
+                    return client_keepalive
         if self.fault_hook is not None:
             decision = await self.fault_hook(info, headers, body)
             if decision is not None:
@@ -198,6 +215,8 @@ class EdgeProxy:
         out += b"\r\n"
         out += body
         _status, response = await self._forward(upstream, bytes(out), method)
+        if iam is not None and info.operation == "AssumeRole" and info.service == "sts":
+            iam.observe_assume_role(body, target, response)
         writer.write(response)
         await writer.drain()
         return client_keepalive
@@ -224,6 +243,29 @@ class EdgeProxy:
             return status, response
         raise AssertionError("unreachable")
 
+    async def _describe_table(self, table: str, region: str) -> dict[str, Any] | None:
+        """``DescribeTable`` on the DynamoDB emulator (the edge's own call, not a client's)."""
+        upstream = self.upstream_for("dynamodb")
+        payload = json.dumps({"TableName": table}).encode()
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        request = (
+            f"POST / HTTP/1.1\r\nHost: {upstream.host}:{upstream.port}\r\n"
+            "Content-Type: application/x-amz-json-1.0\r\n"
+            "X-Amz-Target: DynamoDB_20120810.DescribeTable\r\n"
+            f"X-Amz-Date: {stamp}\r\n"
+            f"Authorization: AWS4-HMAC-SHA256 Credential=harnessedge/{stamp[:8]}/{region}/"
+            "dynamodb/aws4_request, SignedHeaders=host;x-amz-date, Signature=0\r\n"
+            f"Content-Length: {len(payload)}\r\n\r\n"
+        ).encode() + payload
+        status, response = await self._forward(upstream, request, "POST")
+        if status != 200:
+            return None
+        try:
+            table_info = json.loads(response.partition(b"\r\n\r\n")[2]).get("Table")
+        except ValueError:
+            return None
+        return table_info if isinstance(table_info, dict) else None
+
     def _admin(self, method: str, target: str, body: bytes) -> bytes:
         """The edge's control API: health, and the fault rules (LocalStack's chaos verbs)."""
         path = target.split("?", 1)[0].rstrip("/")
@@ -237,7 +279,18 @@ class EdgeProxy:
                     "default": self.default.url,
                     "calls": dict(self.calls),
                     "injected_errors": dict(self.errors),
+                    "iam": self.iam.summary() if self.iam is not None else None,
                 },
+            )
+        if path == "/_harness/edge/iam" and self.iam is not None:
+            if method == "DELETE":
+                self.iam.reset()
+            query = parse_qs(target.partition("?")[2])
+            since = float(query.get("since", ["0"])[0] or 0)
+            denied_only = query.get("denied", ["0"])[0] in ("1", "true")
+            return _json_response(
+                200,
+                {**self.iam.summary(), "decisions": self.iam.log(since, denied_only)},
             )
         if self.admin_handler is not None:
             answer = self.admin_handler(method, path, target, body)

@@ -335,6 +335,10 @@ EMULATORS: dict[str, Callable[[StartContext, int, bool], ProcessRecord]] = {
 def start_edge(ctx: StartContext, port: int, routes: dict[str, str], default: str) -> ProcessRecord:
     url = f"http://{LOOPBACK}:{port}"
     argv = [sys.executable, "-m", "harness.edge", "--port", str(port), "--default", default]
+    argv += [
+        "--state-dir",
+        str(Path(ctx.settings.state_dir).resolve()),
+    ]  # the roles' policies (IAM enforcement)
     for service, target in sorted(routes.items()):
         argv += ["--route", f"{service}={target}"]
     return ctx.launch(

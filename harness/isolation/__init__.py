@@ -1,6 +1,13 @@
 """Tenant isolation checks: the IAM ``dynamodb:LeadingKeys`` evaluator (``iam``), and the
 property-based isolation machine, token tampering and data-layer invariants built on it.
 
+The evaluator is applied twice: the AWS edge (``harness.edge.iam_guard``) enforces it, as AWS
+would, on every DynamoDB call signed with keys from an ``sts:AssumeRole`` (tenant-scoped
+credentials; ``HARNESS_IAM_ENFORCE=0`` only records), and after a run the data-layer check
+evaluates it on every item written. :func:`run_isolation` reports the edge's decisions during the
+run as the ``iam`` section of ``isolation.json`` ("every call evaluated: N allowed, M denied"); a
+denied call is a violation.
+
 The entry point for a deployed stack (``harness isolation`` and the gameday runner use it)::
 
     from harness.isolation import run_isolation

@@ -154,6 +154,11 @@ def _summary(result: Any, report_dir: Path) -> None:
             "data layer",
             ", ".join(f"{k}: {v}" for k, v in result.data_layer.items()) or "no rules",
         ),
+        (
+            "IAM at the edge",
+            str(result.iam.get("summary", "not available"))
+            + ("" if result.iam.get("enforce", True) else " (recorded only)"),
+        ),
         ("seconds", f"{result.seconds:.1f}"),
         ("violations", str(len(result.violations))),
     ]

@@ -15,6 +15,10 @@ String(Not)Like, Numeric*, Bool, Null, Arn(Not)Equals/Like, with the ``ForAllVal
 (``${aws:PrincipalTag/K}``, ``${aws:username}``, ``${*}``, ``${?}``, ``${$}``, defaults
 ``${var, 'x'}``) are substituted in Resource and condition values.
 
+The AWS edge applies it to every DynamoDB call made with assumed-role keys
+(``harness.edge.iam_guard``, the per-request context from :func:`dynamodb_context`); the
+isolation run's data-layer check applies it to the items written.
+
 The classic bug this catches: a ``ForAllValues:StringLike`` on ``"acme*"`` also lets tenant
 ``acme-corp`` through. ``"acme#*"`` (with the key's separator) does not.
 """

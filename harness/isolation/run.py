@@ -57,6 +57,8 @@ class IsolationResult:
     throttled: int = 0  # 429s waited out (usage plans; not an isolation signal)
     tampering: list[dict[str, Any]] = field(default_factory=list)
     data_layer: dict[str, Any] = field(default_factory=dict)
+    # The edge's IAM decisions during the run (DynamoDB calls made with assumed-role keys).
+    iam: dict[str, Any] = field(default_factory=dict)
     stack: str | None = None
     statuses: dict[str, dict[str, int]] = field(default_factory=dict)  # endpoint -> status -> n
     tenants_without_token: list[str] = field(default_factory=list)  # generated, not mintable
@@ -94,6 +96,7 @@ class IsolationResult:
             "replay_file": self.replay_file,
             "tampering": self.tampering,
             "data_layer": self.data_layer,
+            "iam": self.iam,
         }
 
 
@@ -378,6 +381,10 @@ def run_isolation(
     """Token tampering, the state machine, then the data-layer and IAM invariants, against
     ``stack`` (a :class:`harness.model.DeployedStack`) deployed on the running ``env``.
 
+    The ``iam`` section of the result counts the edge's IAM decisions during the run (every
+    DynamoDB call made with assumed-role credentials, see ``harness.edge.iam_guard``); each
+    denied call is also a violation.
+
     Writes ``report_dir/isolation.json`` (the result) and, on a machine violation,
     ``report_dir/isolation-replay.json``. Safe to call while load and faults run (the
     gameday runner does); a 429 from a usage plan is waited out, never counted as a violation.
@@ -390,6 +397,8 @@ def run_isolation(
     config = machine_config(env, stack, spec)
     reader = EmulatorData(env, stack)
     before = snapshot(reader, spec.data)
+    iam_before = edge_iam(env)
+    iam_since = time.time()
     started = time.perf_counter()
     tamper_cases: list[dict[str, Any]] = []
     tamper_violations: list[str] = []
@@ -422,13 +431,66 @@ def run_isolation(
     result.stack = stack.name
     result.tampering = tamper_cases
     result.data_layer = figures
-    result.violations = [*tamper_violations, *result.violations, *data_violations]
+    result.iam, iam_violations = iam_section(iam_before, edge_iam(env, since=iam_since))
+    result.violations = [
+        *tamper_violations,
+        *result.violations,
+        *data_violations,
+        *iam_violations,
+    ]
     result.passed = not result.violations
     result.seconds = time.perf_counter() - started
     if report_dir is not None:
         report_dir.mkdir(parents=True, exist_ok=True)
         (report_dir / "isolation.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
     return result
+
+
+def edge_iam(env: Any, since: float | None = None) -> dict[str, Any] | None:
+    """The edge's IAM record (``/_harness/edge/iam``): counts, and with ``since`` the denied
+    decisions from then on; None when the edge does not answer (an older edge)."""
+    import urllib.request
+
+    endpoint = (getattr(env, "endpoints", None) or {}).get("aws_endpoint")
+    if not endpoint:
+        return None
+    url = f"{endpoint}/_harness/edge/iam?denied=1&since={since if since is not None else 9e12}"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return dict(json.load(answer))
+    except (OSError, ValueError):
+        return None
+
+
+def iam_section(
+    before: dict[str, Any] | None, after: dict[str, Any] | None
+) -> tuple[dict[str, Any], list[str]]:
+    """The IAM section of a run: every DynamoDB call the stack's functions made with assumed-role
+    (tenant-scoped) credentials was evaluated at the edge; a denied one is a violation (the code
+    tried to leave its tenant's partitions, or the policy does not cover what the code needs)."""
+    if before is None or after is None:
+        return {"available": False}, []
+    allowed = int(after.get("allowed", 0)) - int(before.get("allowed", 0))
+    denied = int(after.get("denied", 0)) - int(before.get("denied", 0))
+    calls = list(after.get("decisions") or [])
+    section = {
+        "available": True,
+        "enforce": bool(after.get("enforce", True)),
+        "evaluated": allowed + denied,
+        "allowed": allowed,
+        "denied": denied,
+        "summary": f"every call evaluated: {allowed} allowed, {denied} denied",
+        "denied_calls": calls[:50],
+    }
+    violations = [
+        f"IAM: {d.get('action')} on {d.get('resource')} with leading keys "
+        f"{d.get('leading_keys')} denied for session tags {d.get('tags')} "
+        f"({'refused' if d.get('enforced') else 'recorded only'}: {d.get('reason')})"
+        for d in calls[:20]
+    ]
+    if denied > len(violations):
+        violations.append(f"IAM: {denied - len(violations)} more denied DynamoDB calls")
+    return section, violations if denied else []
 
 
 def deploy_params(stack: Any) -> dict[str, str]:
