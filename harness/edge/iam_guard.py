@@ -57,6 +57,7 @@ DescribeTable = Callable[[str, str], Awaitable[Mapping[str, Any] | None]]
 
 _MAX_DECISIONS = 5000
 _MAX_MEMO = 4096
+_MAX_SESSIONS = 10000
 
 
 def _frozen(value: Any) -> Any:
@@ -112,6 +113,7 @@ class IamGuard:
     by_tenant: Counter[str] = field(default_factory=Counter)
     _policies: dict[str, list[dict[str, Any]] | None] = field(default_factory=dict)
     _tables: dict[tuple[str, str], Mapping[str, Any] | None] = field(default_factory=dict)
+    _state_version: tuple[tuple[str, float], ...] = ()
 
     # -- sts:AssumeRole ---------------------------------------------------------------------
 
@@ -145,17 +147,26 @@ class IamGuard:
             arn = (
                 f"arn:aws:sts::{account}:assumed-role/{role_arn.rsplit('/', 1)[-1]}/{session_name}"
             )
+        if len(self.sessions) >= _MAX_SESSIONS:
+            now = time.time()
+            for key in [k for k, v in self.sessions.items() if v.expires and v.expires < now]:
+                del self.sessions[key]
         self.sessions[access_key] = Session(
             access_key, role_arn, arn, tags, _timestamp(expiration), policies
         )
 
     def policies_of(self, role_arn: str) -> list[dict[str, Any]] | None:
         """The identity policies of ``role_arn`` as deployed (None: no deployed stack has it)."""
-        if role_arn in self._policies and self._policies[role_arn] is not None:
-            return self._policies[role_arn]
-        found = _role_policies_from_state(self.state_dir, role_arn) if self.state_dir else None
-        self._policies[role_arn] = found
-        return found
+        if self.state_dir is None:
+            return None
+        # A redeploy (new policy) changes the stack records: read them again when they change.
+        version = _stacks_version(self.state_dir)
+        if version != self._state_version:
+            self._policies.clear()
+            self._state_version = version
+        if role_arn not in self._policies:
+            self._policies[role_arn] = _role_policies_from_state(self.state_dir, role_arn)
+        return self._policies[role_arn]
 
     # -- DynamoDB calls -----------------------------------------------------------------------
 
@@ -353,6 +364,14 @@ def _timestamp(value: str) -> float | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
+
+
+def _stacks_version(state_dir: Path) -> tuple[tuple[str, float], ...]:
+    folder = state_dir / "stacks"
+    try:
+        return tuple(sorted((p.name, p.stat().st_mtime) for p in folder.glob("*.json")))
+    except OSError:
+        return ()
 
 
 def _role_policies_from_state(state_dir: Path, role_arn: str) -> list[dict[str, Any]] | None:

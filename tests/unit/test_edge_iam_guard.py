@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -271,3 +273,31 @@ def test_isolation_iam_section_counts_the_run_and_reports_denials() -> None:
     assert section["evaluated"] == 2 and len(section["denied_calls"]) == 1
     assert len(violations) == 1 and "dynamodb:GetItem" in violations[0]
     assert iam_section(None, after) == ({"available": False}, [])
+
+
+def test_role_policies_come_from_the_state_dir_and_follow_a_redeploy(tmp_path: Path) -> None:
+    from harness.model import DeployedStack, ResourceRecord
+
+    def save(actions: list[str]) -> None:
+        policy = {"Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+        role = ResourceRecord(
+            "TenantAccessRole",
+            "AWS::IAM::Role",
+            "catalog-TenantAccessRole",
+            arn=ROLE_ARN,
+            properties={"Policies": [{"PolicyName": "p", "PolicyDocument": policy}]},
+        )
+        stack = DeployedStack("catalog", "stacks/catalog", "template.yaml", time.time())
+        stack.resources["TenantAccessRole"] = role
+        stack.save(tmp_path)
+
+    save(["dynamodb:GetItem"])
+    guard = IamGuard(tmp_path)
+    first = guard.policies_of(ROLE_ARN)
+    assert first is not None and first[0]["Statement"][0]["Action"] == ["dynamodb:GetItem"]
+    assert guard.policies_of("arn:aws:iam::000000000000:role/unknown") is None
+    save(["dynamodb:Query"])
+    stack_json = tmp_path / "stacks" / "catalog.json"
+    os.utime(stack_json, (time.time() + 5, time.time() + 5))  # a later deploy, whatever the clock
+    again = guard.policies_of(ROLE_ARN)
+    assert again is not None and again[0]["Statement"][0]["Action"] == ["dynamodb:Query"]
