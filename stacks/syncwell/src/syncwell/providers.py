@@ -9,6 +9,7 @@ values are redacted).
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -145,7 +146,8 @@ def delete_secret(pointer: str) -> None:
 
 
 class CredentialCache:
-    """Size-limited (1,000 entries), time-based (5 minutes) LRU map, kept across invocations."""
+    """Size-limited (1,000 entries), time-based (5 minutes) LRU map, kept across invocations;
+    thread-safe (a batch runs different users' jobs side by side)."""
 
     def __init__(
         self, max_entries: int = 1000, ttl_s: float = 300.0, clock: Any = time.monotonic
@@ -154,28 +156,32 @@ class CredentialCache:
         self.ttl_s = ttl_s
         self.clock = clock
         self._data: OrderedDict[str, tuple[float, ProviderTokens]] = OrderedDict()
+        self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def get(self, key: str) -> ProviderTokens | None:
-        entry = self._data.get(key)
-        if entry is None or self.clock() - entry[0] > self.ttl_s:
-            if entry is not None:
-                del self._data[key]
-            self.misses += 1
-            return None
-        self._data.move_to_end(key)
-        self.hits += 1
-        return entry[1]
+        with self._lock:
+            entry = self._data.get(key)
+            if entry is None or self.clock() - entry[0] > self.ttl_s:
+                if entry is not None:
+                    del self._data[key]
+                self.misses += 1
+                return None
+            self._data.move_to_end(key)
+            self.hits += 1
+            return entry[1]
 
     def put(self, key: str, tokens: ProviderTokens) -> None:
-        self._data[key] = (self.clock(), tokens)
-        self._data.move_to_end(key)
-        while len(self._data) > self.max_entries:
-            self._data.popitem(last=False)
+        with self._lock:
+            self._data[key] = (self.clock(), tokens)
+            self._data.move_to_end(key)
+            while len(self._data) > self.max_entries:
+                self._data.popitem(last=False)
 
     def invalidate(self, key: str) -> None:
-        self._data.pop(key, None)
+        with self._lock:
+            self._data.pop(key, None)
 
     def __len__(self) -> int:
         return len(self._data)

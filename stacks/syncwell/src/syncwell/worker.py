@@ -26,6 +26,7 @@ import logging
 import math
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -548,6 +549,48 @@ def _record_failure(ctx: Context, body: dict[str, Any], received: int, reason: s
             log(logging.WARNING, "could not record job failure", error=repr(exc)[:200])
 
 
+def _run_one(ctx: Context, record: dict[str, Any], body: dict[str, Any] | None) -> Outcome:
+    """One message of a batch: its outcome, with the job deferred, retried or failed as its
+    error says."""
+    mid = record["messageId"]
+    if body is None:
+        log(logging.ERROR, "poison message", messageId=mid)
+        return Outcome(mid, "failed", "unparseable message")
+    try:
+        return process(ctx, record, body)
+    except Dropped as exc:  # the broken worker: the message is deleted, the job never ends
+        return Outcome(mid, "discarded", str(exc))
+    except Defer as exc:
+        return _handle_deferral(record, body, exc.reason, exc.hint_s)
+    except RateLimited as exc:
+        return _handle_deferral(record, body, "provider 429", exc.retry_after_s)
+    except (Fail, TransientError, PermanentError) as exc:
+        permanent = isinstance(exc, PermanentError) or (isinstance(exc, Fail) and exc.permanent)
+        reason = exc.reason if isinstance(exc, Fail) else str(exc)
+        received = _receive_count(record)
+        _record_failure(ctx, body, received, reason)
+        change_visibility(record, 1 if permanent else backoff_delay(received - 1))
+        return Outcome(mid, "failed", reason)
+    except Exception as exc:
+        if dependency_unavailable(exc):
+            # an AWS dependency (DynamoDB, Secrets Manager, SQS...) is down or throttling: the
+            # job is fine, so it is deferred like a rate-limited one (it must not reach the DLQ
+            # for an outage), and comes back in seconds, not after the queue's visibility
+            # timeout (180 s)
+            reason = f"dependency unavailable: {exc!r}"[:200]
+            return _handle_deferral(record, body, reason, 0.0)
+        log(
+            logging.ERROR,
+            "job failed",
+            jobId=body.get("jobId"),
+            error=repr(exc)[:300],
+            correlationId=body.get("correlationId"),
+        )
+        # retried through the queue with a short backoff; the DLQ after maxReceiveCount
+        change_visibility(record, backoff_delay(_receive_count(record) - 1))
+        return Outcome(mid, "failed", repr(exc)[:200])
+
+
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     ctx = Context()
     outcomes: list[Outcome] = []
@@ -562,48 +605,29 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         except ValueError:
             body = None
         parsed.append((record, body))
-    # grouped execution: jobs of the same connection/provider run together
+    # grouped execution: jobs of the same connection/provider run together; each user's jobs
+    # run one after another (the per-source lane and the "covered by" shortcut), and different
+    # users' jobs run side by side: a job is mostly waiting on a provider, and ten of them one
+    # after another would hold the last job of a batch for ten provider round trips
     parsed.sort(key=lambda rb: _provider_hint(rb[1]) if rb[1] else "")
+    groups: dict[str, list[tuple[dict[str, Any], dict[str, Any] | None]]] = {}
     for record, body in parsed:
-        mid = record["messageId"]
-        if body is None:
-            log(logging.ERROR, "poison message", messageId=mid)
-            outcomes.append(Outcome(mid, "failed", "unparseable message"))
-            continue
-        try:
-            outcomes.append(process(ctx, record, body))
-        except Dropped as exc:  # the broken worker: the message is deleted, the job never ends
-            outcomes.append(Outcome(mid, "discarded", str(exc)))
-        except Defer as exc:
-            outcomes.append(_handle_deferral(record, body, exc.reason, exc.hint_s))
-        except RateLimited as exc:
-            outcomes.append(_handle_deferral(record, body, "provider 429", exc.retry_after_s))
-        except (Fail, TransientError, PermanentError) as exc:
-            permanent = isinstance(exc, PermanentError) or (isinstance(exc, Fail) and exc.permanent)
-            reason = exc.reason if isinstance(exc, Fail) else str(exc)
-            received = _receive_count(record)
-            _record_failure(ctx, body, received, reason)
-            change_visibility(record, 1 if permanent else backoff_delay(received - 1))
-            outcomes.append(Outcome(mid, "failed", reason))
-        except Exception as exc:
-            if dependency_unavailable(exc):
-                # an AWS dependency (DynamoDB, Secrets Manager, SQS...) is down or throttling:
-                # the job is fine, so it is deferred like a rate-limited one (it must not reach
-                # the DLQ for an outage), and comes back in seconds, not after the queue's
-                # visibility timeout (180 s)
-                reason = f"dependency unavailable: {exc!r}"[:200]
-                outcomes.append(_handle_deferral(record, body, reason, 0.0))
-                continue
-            log(
-                logging.ERROR,
-                "job failed",
-                jobId=body.get("jobId"),
-                error=repr(exc)[:300],
-                correlationId=body.get("correlationId"),
-            )
-            # retried through the queue with a short backoff; the DLQ after maxReceiveCount
-            change_visibility(record, backoff_delay(_receive_count(record) - 1))
-            outcomes.append(Outcome(mid, "failed", repr(exc)[:200]))
+        owner = str(body.get("userId")) if body else f"poison#{record['messageId']}"
+        groups.setdefault(owner, []).append((record, body))
+
+    def run_group(
+        group: list[tuple[dict[str, Any], dict[str, Any] | None]],
+    ) -> list[Outcome]:
+        return [_run_one(ctx, record, body) for record, body in group]
+
+    parallel = max(1, min(len(groups), int(env_float("WORKER_PARALLEL_USERS", 10))))
+    if parallel == 1:
+        for group in groups.values():
+            outcomes += run_group(group)
+    else:
+        with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="job") as pool:
+            for done in pool.map(run_group, groups.values()):
+                outcomes += done
     _finish(ctx, outcomes, {r["messageId"]: b for r, b in parsed if b})
     failures = [
         {"itemIdentifier": o.message_id} for o in outcomes if o.kind in ("failed", "deferred")
