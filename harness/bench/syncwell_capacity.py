@@ -1,6 +1,8 @@
 """Benchmark ``syncwell-capacity``: the highest arrival rate of SyncWell's nominal mix that the
-embedded backend serves with p99 < 500 ms and error rate < 1% (seed 001's API SLO), and where
-the CPU went, so the bottleneck is named with numbers.
+embedded backend serves with p99 < 500 ms and error rate < 1% (seed 001's API SLO; 429s from the
+tenants' usage plans are reported apart and a step counts only while under 5% of it is throttled:
+beyond that it measures the cheap 429 path), and where the CPU went, so the bottleneck is named
+with numbers.
 
 It starts the environment in a temporary state folder, deploys ``stacks/syncwell`` with its fake
 providers and seed data, warms it up, then:
@@ -47,6 +49,7 @@ P99_MS = 500.0
 MAX_ERROR_RATE = 0.01
 MIN_ACHIEVED = 0.97
 MAX_DROPPED = 0.01
+MAX_THROTTLED = 0.05  # of the requests answered 429 by the tenants' usage plans
 RAMP_IN_S = 8.0
 RATES = (10, 20, 40, 60, 80, 100, 130, 160, 200, 250, 300, 400, 500, 700, 1000)
 
@@ -135,9 +138,15 @@ def _summary(
     t = result.group("phase:hold") or result.total
     requests = max(result.total.requests, 1)  # the CPU covers the ramp-in too
     total_cpu = sum(cpu.values()) or 1.0
+    # 429s are the tenants' usage plans doing their job (FREE: 10 rps each), not lost capacity:
+    # they are reported apart from the errors; but a rate the plans mostly refuse measures the
+    # cheap 429 path, not the system, so a step counts only while under 5% is throttled
+    throttled = int(t.statuses.get("429", 0))
+    errors = max(0, t.errors - throttled) / max(t.requests, 1)
     ok = (
         t.p99_ms < P99_MS
-        and t.error_rate < MAX_ERROR_RATE
+        and errors < MAX_ERROR_RATE
+        and throttled < MAX_THROTTLED * max(t.requests, 1)
         and t.achieved_ratio >= MIN_ACHIEVED
         and t.dropped_ratio < MAX_DROPPED
     )
@@ -147,7 +156,8 @@ def _summary(
         "achieved_rps": round(t.rps, 1),
         "achieved_ratio": round(t.achieved_ratio, 4),
         "dropped_percent": round(100 * t.dropped_ratio, 3),
-        "error_rate": round(t.error_rate, 5),
+        "error_rate": round(errors, 5),
+        "throttled_percent": round(100 * throttled / max(t.requests, 1), 3),
         "statuses": t.statuses,
         "p50_ms": round(t.p50_ms, 1),
         "p95_ms": round(t.p95_ms, 1),
@@ -168,25 +178,13 @@ def _summary(
 
 
 def _drain(env: Environment, stack: Any, timeout_s: float = 60.0) -> None:
-    from harness.scenario.sampler import queues_of
+    from harness.scenario.sampler import queue_depth, queues_of
 
     sqs = env.client("sqs", direct=True)
     queues, _ = queues_of([stack])
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        depth = 0
-        for url in queues.values():
-            attrs = sqs.get_queue_attributes(
-                QueueUrl=url,
-                AttributeNames=[
-                    "ApproximateNumberOfMessages",
-                    "ApproximateNumberOfMessagesNotVisible",
-                ],
-            )["Attributes"]
-            depth += int(attrs["ApproximateNumberOfMessages"]) + int(
-                attrs["ApproximateNumberOfMessagesNotVisible"]
-            )
-        if depth == 0:
+        if not any(queue_depth(sqs, url) for url in queues.values()):
             return
         time.sleep(1.0)
 
@@ -195,7 +193,7 @@ def _print(label: str, s: dict[str, Any]) -> None:
     shares = ", ".join(f"{g} {v}%" for g, v in list(s["cpu_share_percent"].items())[:5])
     print(
         f"{label} {s['target_rps']:g} rps: achieved {s['achieved_rps']}, p99 {s['p99_ms']} ms, "
-        f"errors {100 * s['error_rate']:.2f}%, dropped {s['dropped_percent']}%, "
+        f"errors {100 * s['error_rate']:.2f}%, 429 {s['throttled_percent']}%, dropped {s['dropped_percent']}%, "
         f"{'SLO held' if s['slo_held'] else 'SLO broken'}; CPU {s['cpu_percent_of_machine']}% "
         f"of the machine: {shares}",
         flush=True,
@@ -260,7 +258,8 @@ def run(settings: Settings, runs: int = 3, quick: bool = False) -> dict[str, Any
     return {
         "benchmark": "syncwell-capacity",
         "target": {
-            "slo": f"p99 < {P99_MS:g} ms, error rate < {100 * MAX_ERROR_RATE:g}%, "
+            "slo": f"p99 < {P99_MS:g} ms, error rate < {100 * MAX_ERROR_RATE:g}% (429s apart), "
+            f"< {100 * MAX_THROTTLED:g}% throttled by the usage plans, "
             f">= {100 * MIN_ACHIEVED:g}% of the rate achieved, < {100 * MAX_DROPPED:g}% dropped",
             "mix": traffic.mix_name,
             "step_s": step_s,

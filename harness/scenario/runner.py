@@ -756,7 +756,7 @@ class ScenarioRunner:
         return counters
 
     def _queue_depths(self) -> tuple[dict[str, int], dict[str, int]]:
-        from harness.scenario.sampler import queues_of
+        from harness.scenario.sampler import queue_depth, queues_of
 
         depths: dict[str, int] = {}
         peaks: dict[str, int] = {}
@@ -767,16 +767,7 @@ class ScenarioRunner:
         sqs = self.state.env.client("sqs", direct=True)
         for name, url in {**queues, **dlqs}.items():
             try:
-                attrs = sqs.get_queue_attributes(
-                    QueueUrl=url,
-                    AttributeNames=[
-                        "ApproximateNumberOfMessages",
-                        "ApproximateNumberOfMessagesNotVisible",
-                    ],
-                )["Attributes"]
-                depths[name] = int(attrs.get("ApproximateNumberOfMessages", 0)) + int(
-                    attrs.get("ApproximateNumberOfMessagesNotVisible", 0)
-                )
+                depths[name] = queue_depth(sqs, url)
             except Exception as exc:
                 self.state.warnings.append(f"could not read the depth of {name}: {exc}")
         sampler = self.state.sampler

@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.model import DeployedStack
 
-__all__ = ["Sampler", "queues_of"]
+__all__ = ["Sampler", "queue_depth", "queues_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,13 +92,7 @@ class Sampler:
             self._stop.wait(self.interval)
 
     def depth(self, url: str) -> int:
-        attrs = self._sqs.get_queue_attributes(
-            QueueUrl=url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attrs.get("ApproximateNumberOfMessages", 0)) + int(
-            attrs.get("ApproximateNumberOfMessagesNotVisible", 0)
-        )
+        return queue_depth(self._sqs, url)
 
     def sample_queues(self, t: float) -> None:
         if not (self._queues or self._dlqs):
@@ -138,3 +132,14 @@ def _in_use(concurrency: Any) -> float:
     if isinstance(concurrency, dict):
         return float(concurrency.get("in_use", 0) or 0)
     return float(concurrency or 0)
+
+
+def queue_depth(sqs: Any, url: str) -> int:
+    """Messages in a queue, visible or in flight (SQS's two approximate counts)."""
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attrs.get("ApproximateNumberOfMessages", 0)) + int(
+        attrs.get("ApproximateNumberOfMessagesNotVisible", 0)
+    )
