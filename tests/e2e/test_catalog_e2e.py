@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import importlib.util
 import io
 import json
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +23,7 @@ from harness.aws import client_for
 from harness.deploy import deploy_stack
 from harness.model import DeployedStack
 from harness.tokens import LocalIssuer, cognito_client_credentials, token_for_stack
+from tests.fixtures.modules import load_module
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -32,15 +31,7 @@ STACK_DIR = Path(__file__).resolve().parents[2] / "stacks" / "catalog"
 SCOPES = ["catalog/read", "catalog/orders.read", "catalog/orders.write"]
 
 
-def _module(name: str, path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = sys.modules.setdefault(name, importlib.util.module_from_spec(spec))
-    spec.loader.exec_module(module)
-    return module
-
-
-seed = _module("catalog_seed", STACK_DIR / "fixtures" / "seed.py")
+seed = load_module("catalog_seed", STACK_DIR / "fixtures" / "seed.py")
 
 
 class Api:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import importlib.util
 import json
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,21 +24,14 @@ from harness.chaos.faults import Faults
 from harness.deploy import deploy_stack
 from harness.model import DeployedStack
 from harness.tokens import token_for_stack
+from tests.fixtures.modules import load_module
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 STACK_DIR = Path(__file__).resolve().parents[2] / "stacks" / "codexflow"
 
 
-def _module(name: str, path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = sys.modules.setdefault(name, importlib.util.module_from_spec(spec))
-    spec.loader.exec_module(module)
-    return module
-
-
-seed = _module("codexflow_seed", STACK_DIR / "fixtures" / "seed.py")
+seed = load_module("codexflow_seed", STACK_DIR / "fixtures" / "seed.py")
 
 
 class Api:

@@ -6,9 +6,7 @@ provider server."""
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import json
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,22 +20,15 @@ import pytest
 from harness import Environment, Settings
 from harness.deploy import deploy_stack
 from harness.tokens import LocalIssuer, local_issuer_url
+from tests.fixtures.modules import load_module
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 STACK = Path(__file__).resolve().parents[2] / "stacks" / "syncwell"
 
 
-def _module(name: str, path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = sys.modules.setdefault(name, importlib.util.module_from_spec(spec))
-    spec.loader.exec_module(module)
-    return module
-
-
-seed = _module("syncwell_seed", STACK / "fixtures" / "seed.py")
-checks = _module("syncwell_checks", STACK / "checks.py")
+seed = load_module("syncwell_seed", STACK / "fixtures" / "seed.py")
+checks = load_module("syncwell_checks", STACK / "checks.py")
 
 
 class Api:

@@ -8,7 +8,6 @@ policies with the local ``dynamodb:LeadingKeys`` evaluator.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from harness.aws import aws_environ
 from harness.deploy import deploy_stack
 from harness.isolation.iam import Principal, dynamodb_context, evaluate
 from harness.model import DeployedStack
+from tests.fixtures.modules import load_module
 
 pytestmark = pytest.mark.integration
 
@@ -31,17 +31,8 @@ sys.path.insert(0, str(STACK_DIR / "src"))
 
 from catalog_app import common, orders, products  # noqa: E402
 
-
-def _module(name: str, path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = sys.modules.setdefault(name, importlib.util.module_from_spec(spec))
-    spec.loader.exec_module(module)
-    return module
-
-
-events = _module("catalog_events", STACK_DIR / "fixtures" / "events.py")
-seed = _module("catalog_seed", STACK_DIR / "fixtures" / "seed.py")
+events = load_module("catalog_events", STACK_DIR / "fixtures" / "events.py")
+seed = load_module("catalog_seed", STACK_DIR / "fixtures" / "seed.py")
 
 TENANTS = ("tenant-basic", "tenant-standard", "tenant-premium")
 

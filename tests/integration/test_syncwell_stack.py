@@ -3,7 +3,6 @@ SQS events built here, SQS receive/visibility driven by the test (short visibili
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 import time
@@ -20,6 +19,7 @@ from harness.aws import aws_environ
 from harness.config import Settings
 from harness.deploy import deploy_stack
 from harness.env.environment import Environment
+from tests.fixtures.modules import load_module
 
 pytestmark = pytest.mark.integration
 
@@ -27,17 +27,8 @@ STACK = Path(__file__).resolve().parents[2] / "stacks" / "syncwell"
 sys.path.insert(0, str(STACK / "src"))
 
 
-def _load(name: str, path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-seed_mod = _load("syncwell_seed", STACK / "fixtures" / "seed.py")
-checks = _load("syncwell_checks", STACK / "checks.py")
+seed_mod = load_module("syncwell_seed", STACK / "fixtures" / "seed.py")
+checks = load_module("syncwell_checks", STACK / "checks.py")
 
 
 class World:

@@ -7,7 +7,6 @@ cannot leave the tenant's partition, EMF metric lines, and the seed data's shape
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from collections.abc import Iterator
@@ -17,22 +16,15 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.modules import load_module
+
 STACK = Path(__file__).resolve().parents[2] / "stacks" / "catalog"
 sys.path.insert(0, str(STACK / "src"))
 
 from catalog_app import common, orders, products, token_claims  # noqa: E402
 
-
-def _module(name: str, path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = sys.modules.setdefault(name, importlib.util.module_from_spec(spec))
-    spec.loader.exec_module(module)
-    return module
-
-
-events = _module("catalog_events", STACK / "fixtures" / "events.py")
-seed = _module("catalog_seed", STACK / "fixtures" / "seed.py")
+events = load_module("catalog_events", STACK / "fixtures" / "events.py")
+seed = load_module("catalog_seed", STACK / "fixtures" / "seed.py")
 http_event, claims_for, LambdaContext = events.http_event, events.claims_for, events.LambdaContext
 
 TABLE = "catalog-table"
