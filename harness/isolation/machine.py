@@ -306,18 +306,7 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
                 return
             endpoint = spec.resources[res.kind].read
             assert endpoint is not None
-            call = self.call(
-                f"read {res.kind} of another",
-                endpoint,
-                attacker,
-                res.id,
-                expected=f"one of {sorted(denied)}",
-            )
-            if call.status not in denied:
-                self.fail(
-                    "foreign-read",
-                    f"{attacker} read {res!r}: HTTP {call.status} {str(call.response)[:300]}",
-                )
+            self.read_denied(endpoint, attacker, res, f"read {res.kind} of another", "")
 
         @rule(data=st.data(), res=resources)
         def warmed_foreign_read(self, data: st.DataObject, res: Owned) -> None:
@@ -332,18 +321,24 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
             if not self.foreign(attacker, res.owner):
                 return
             self.call(f"owner reads {res.kind}", endpoint, res.owner, res.id, expected="200")
-            call = self.call(
-                f"read {res.kind} of another after its owner",
+            self.read_denied(
                 endpoint,
                 attacker,
-                res.id,
-                expected=f"one of {sorted(denied)}",
+                res,
+                f"read {res.kind} of another after its owner",
+                " right after its owner did (a cache without the tenant?)",
             )
+
+        def read_denied(
+            self, endpoint: Endpoint, attacker: Principal, res: Owned, label: str, context: str
+        ) -> None:
+            """``attacker`` reads ``res``; anything but a denial is a foreign read."""
+            call = self.call(label, endpoint, attacker, res.id, expected=f"one of {sorted(denied)}")
             if call.status not in denied:
                 self.fail(
                     "foreign-read",
-                    f"{attacker} read {res!r} right after its owner did (a cache without the "
-                    f"tenant?): HTTP {call.status} {str(call.response)[:300]}",
+                    f"{attacker} read {res!r}{context}: HTTP {call.status} "
+                    f"{str(call.response)[:300]}",
                 )
 
         @rule(data=st.data(), kind=st.sampled_from(kinds))
