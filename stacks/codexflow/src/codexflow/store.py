@@ -74,17 +74,9 @@ def put_item(item: dict[str, Any], *, new: bool = False) -> bool:
 def query(pk: str, sk_prefix: str, limit: int = 200) -> list[dict[str, Any]]:
     from boto3.dynamodb.conditions import Key
 
-    out: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "KeyConditionExpression": Key("PK").eq(pk) & Key("SK").begins_with(sk_prefix),
-    }
-    while len(out) < limit:
-        page = table().query(**kwargs)
-        out.extend(page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return out[:limit]
+    return _paged_query(
+        {"KeyConditionExpression": Key("PK").eq(pk) & Key("SK").begins_with(sk_prefix)}, limit
+    )
 
 
 def query_index(index: str, pk: str, sk_prefix: str = "", limit: int = 200) -> list[dict]:
@@ -94,8 +86,12 @@ def query_index(index: str, pk: str, sk_prefix: str = "", limit: int = 200) -> l
     condition = Key(f"{index}PK").eq(pk)
     if sk_prefix:
         condition = condition & Key(f"{index}SK").begins_with(sk_prefix)
+    return _paged_query({"IndexName": index, "KeyConditionExpression": condition}, limit)
+
+
+def _paged_query(kwargs: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` items of a Query, following LastEvaluatedKey."""
     out: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"IndexName": index, "KeyConditionExpression": condition}
     while len(out) < limit:
         page = table().query(**kwargs)
         out.extend(page.get("Items", []))
