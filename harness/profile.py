@@ -28,6 +28,9 @@ isolation machine exercises (``isolation``). Validated as a whole, with line num
       - {name: 5xx, metric: error_rate, op: ">", threshold: 0.05}
     checks: {module: checks.py}          # functions named after expectation kinds
     isolation: {...}                     # see harness/isolation
+    waf:                                 # a web ACL in front of the API (harness/gateway/waf.py)
+      rate_limit: {limit: 2000, window_s: 300}
+      managed_rules: [sqli, xss]
     fixtures:                            # started and seeded by `harness deploy`
       module: fixtures/seed.py           # seed(env, stack, fakes) after every deploy (idempotent)
       fake_servers:
@@ -64,6 +67,7 @@ __all__ = [
     "FixturesSpec",
     "Profile",
     "TenantSpec",
+    "WafSpec",
     "load_fixtures",
     "load_profile",
 ]
@@ -244,6 +248,37 @@ class FixturesSpec(_Model):
         return value
 
 
+class WafRateLimit(_Model):
+    """A rate-based rule: at most ``limit`` requests per ``window_s`` from one client IP."""
+
+    limit: int = Field(gt=0, description="requests per window and client IP")
+    window_s: Literal[60, 120, 300, 600] = Field(300, description="AWS WAF's windows")
+    forwarded_ip_header: str | None = Field(
+        None, description="aggregate on this header's first IP (e.g. x-forwarded-for)"
+    )
+
+
+class WafSpec(_Model):
+    """``waf``: the web ACL the gateway runs before the API (see ``harness/gateway/waf.py``)."""
+
+    allowed_ips: list[str] = Field(default_factory=list, description="CIDRs that skip the rules")
+    blocked_ips: list[str] = Field(default_factory=list, description="CIDRs always refused")
+    rate_limit: WafRateLimit | None = None
+    managed_rules: list[Literal["sqli", "xss"]] = Field(default_factory=list)
+
+    @field_validator("allowed_ips", "blocked_ips")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"'{cidr}' is not an IP address or CIDR block") from None
+        return value
+
+
 class _FixturesOnly(BaseModel):
     """harness.yaml read for ``fixtures`` alone (deploy must not fail on other sections)."""
 
@@ -264,6 +299,7 @@ class Profile(_Model):
     alarms: list[Alarm] = Field(default_factory=list)
     checks: ChecksSpec | None = None
     isolation: dict[str, Any] = Field(default_factory=dict)
+    waf: WafSpec | None = None
     fixtures: FixturesSpec = Field(default_factory=FixturesSpec)
     parameters: dict[str, str] = Field(
         default_factory=dict, description="template parameter defaults"

@@ -2,6 +2,7 @@
 
     parse (context.py)         read the request, request id, correlation id, 413
     route (registry/router)    API by path prefix, then the most specific route → 404 / 403
+    web ACL (waf.py)           the profile's WAF rules: IP sets, rate-based, SQLi/XSS → 403
     cors (cors.py)             answer preflights
     authorize                  JWT / Cognito (jwt_auth.py) or Lambda (lambda_auth.py) → 401/403
     api key + tenant + throttle (throttle.py) → 403 / 429
@@ -159,6 +160,8 @@ class Gateway:
         await self._read_body(ctx, receive)
         if api is None:
             raise errors.not_found()
+        if api.waf is not None:
+            await api.waf.check(ctx, self.limiter)
         if api.spec.kind == "rest":
             ctx.headers = [(_title(k), v) for k, v in ctx.headers]
         ctx.api_path = rest_path

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from harness.gateway.router import CompiledRoute, Router
 from harness.gateway.tenancy import Tenancy
+from harness.gateway.waf import Waf
 from harness.model import (
     ApiSpec,
     AuthorizerSpec,
@@ -68,6 +69,7 @@ class CompiledApi:
     authorizer_functions: dict[str, str] = field(default_factory=dict)  # name -> physical name
     plans_by_key: dict[str, tuple[UsagePlanSpec, str]] = field(default_factory=dict)
     plans_by_tier: dict[str, UsagePlanSpec] = field(default_factory=dict)
+    waf: Waf | None = None  # the stack's web ACL (harness.yaml ``waf``)
 
     @property
     def is_rest(self) -> bool:
@@ -154,6 +156,7 @@ def compile_api(stack: DeployedStack, api: ApiSpec) -> CompiledApi:
         stage_segment=stage_segment,
         router=Router(routes),
         tenancy=tenancy,
+        waf=Waf.from_profile(stack.profile),
     )
     for fn in stack.functions.values():
         parts = fn.arn.split(":")
