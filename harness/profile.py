@@ -17,6 +17,7 @@ isolation machine exercises (``isolation``). Validated as a whole, with line num
     auth: {issuer: local}                # or {issuer: cognito, user_pool: Pool, client: Client}
     tenants:
       - {id: tenant-basic, tier: basic, users: 3}
+    roles: {admin: [alice]}              # role -> users (named in tenants' user lists)
     traffic:
       default: nominal
       mixes:
@@ -293,6 +294,11 @@ class Profile(_Model):
     tenancy: Tenancy = Field(default_factory=Tenancy)
     auth: AuthSpec = Field(default_factory=AuthSpec)
     tenants: list[TenantSpec] = Field(default_factory=list)
+    roles: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="role -> the tenants' users who have it (the stack's seed applies them, "
+        "e.g. as Cognito groups)",
+    )
     tier_weights: dict[str, float] | None = None
     traffic: TrafficSpec = Field(default_factory=TrafficSpec)
     slos: list[str | dict[str, Any]] = Field(default_factory=list)
@@ -316,6 +322,13 @@ class Profile(_Model):
         ids = [t.id for t in self.tenants]
         if len(ids) != len(set(ids)):
             raise ValueError("tenant ids must be unique")
+        named = {u for t in self.all_tenants() if isinstance(t.users, list) for u in t.users}
+        for role, members in self.roles.items():
+            unknown = sorted(set(members) - named)
+            if unknown:
+                raise ValueError(
+                    f"role '{role}' names {', '.join(unknown)}, not a user of any tenant"
+                )
         return self
 
     def all_tenants(self) -> list[TenantSpec]:

@@ -1,9 +1,10 @@
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from harness.errors import ConfigError
-from harness.profile import load_fixtures, load_profile
+from harness.profile import Profile, load_fixtures, load_profile
 
 
 def test_missing_file_is_an_empty_profile(tmp_path: Path) -> None:
@@ -120,3 +121,11 @@ def test_fixtures_alone_ignore_other_sections(tmp_path: Path) -> None:
     path.write_text(FIXTURES + "isolation: {anything: goes}\nnot_a_section: 1\n")
     assert load_fixtures(path).fake_servers["providers"].health == "/_control/health"
     assert load_fixtures(tmp_path / "missing.yaml").fake_servers == {}
+
+
+def test_roles_name_users_of_the_tenants() -> None:
+    base = {"tenants": [{"id": "acme", "users": ["alice", "bob"]}]}
+    profile = Profile.model_validate({**base, "roles": {"admin": ["alice"], "member": ["bob"]}})
+    assert profile.roles == {"admin": ["alice"], "member": ["bob"]}
+    with pytest.raises(ValidationError, match="role 'admin' names mallory"):
+        Profile.model_validate({**base, "roles": {"admin": ["alice", "mallory"]}})
