@@ -26,6 +26,7 @@ MODULES: dict[str, str] = {
     "AWS::Cognito::UserPoolDomain": "cognito_user_pool_domain",
     "AWS::Cognito::UserPoolResourceServer": "cognito_resource_server",
     "AWS::Cognito::UserPoolGroup": "cognito_user_pool_group",
+    "AWS::Cognito::UserPoolIdentityProvider": "cognito_identity_provider",
     "AWS::IAM::Role": "iam_role",
     "AWS::IAM::Policy": "iam_policy",
     "AWS::IAM::ManagedPolicy": "iam_policy",
