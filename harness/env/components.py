@@ -253,9 +253,14 @@ def _start_ministack(ctx: StartContext, port: int, wait: bool = True) -> Process
         "S3_DATA_DIR": str(ctx.log_dir / "s3"),
         "TMPDIR": str(ctx.log_dir),
     }
+    if ctx.edge_port:  # Step Functions' Lambda tasks run in the harness's runtime (via the edge)
+        env["HARNESS_LAMBDA_ENDPOINT"] = f"http://{LOOPBACK}:{ctx.edge_port}"
     return ctx.launch(
         "services",
-        [str(emulator_python(ctx.settings, "ministack")), "-m", "ministack"],
+        [
+            str(emulator_python(ctx.settings, "ministack")),
+            str(Path(__file__).with_name("ministack_main.py")),
+        ],
         port=port,
         endpoint=url,
         env=env,
