@@ -43,12 +43,15 @@ def client_for(
 
 
 def aws_environ(endpoints: dict[str, Any]) -> dict[str, str]:
-    """Environment variables that make any AWS SDK in a child process use the edge."""
+    """Environment variables that make any AWS SDK in a child process use the edge.
+
+    The same static key as the harness's own clients and no session token: the services
+    emulator checks the token of a pre-signed S3 URL against the one it knows for the key (none),
+    so a URL a function pre-signed with a made-up token would be refused (InvalidToken)."""
     return {
         "AWS_ENDPOINT_URL": str(endpoints["aws_endpoint"]),
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_SESSION_TOKEN": "test",
         "AWS_DEFAULT_REGION": str(endpoints.get("region", "us-east-1")),
         "AWS_REGION": str(endpoints.get("region", "us-east-1")),
     }
