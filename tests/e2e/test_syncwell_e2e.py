@@ -6,10 +6,14 @@ provider server."""
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import time
+import urllib.request
 import uuid
+import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -124,6 +128,33 @@ def test_auth_and_validation_at_the_gateway(api: Api) -> None:
     assert status == 200 and len(body["connections"]) == 2
 
 
+def test_dual_issuer_authorizer_accepts_both_issuers_and_caches_for_5_minutes(api: Api) -> None:
+    """The Lambda authorizer accepts the primary issuer's tokens (the local issuer standing in
+    for Firebase) and the standby Cognito pool's (the emulator's RS256 access tokens, the
+    username being the user id); a token is authorized once per 5-minute cache period."""
+    from harness.tokens import cognito_user_tokens
+
+    user = "e2e-cognito"
+    seed.seed(api.env, api.stack, api.stack.fake_servers, users=[(user, "FREE")])
+    primary = api.token(user)
+    status, body = api.call("GET", "/v1/connections", token=primary)
+    assert status == 200 and len(body["connections"]) == 2, body
+    pool = api.stack.resources["StandbyUserPool"].physical_id
+    client = api.stack.resources["StandbyUserPoolClient"].physical_id
+    tokens = cognito_user_tokens(api.env.endpoints, pool, client, user, "Passw0rd!Passw0rd")
+    status, standby = api.call("GET", "/v1/connections", token=tokens["AccessToken"])
+    assert status == 200 and standby == body  # the same user, through the other issuer
+    status, _ = api.call("GET", "/v1/connections", token=tokens["AccessToken"][:-4] + "AAAA")
+    assert status == 401  # a tampered signature
+    name = api.stack.resources["AuthorizerFunction"].physical_id
+    before = api.runtime.function_metrics(name)["invocations"]
+    token = api.token(user)
+    for _ in range(10):
+        assert api.call("GET", "/v1/connections", token=token)[0] == 200
+    # once per gateway worker at most (each keeps its own cache), not once per request
+    assert 1 <= api.runtime.function_metrics(name)["invocations"] - before < 10
+
+
 def test_manual_sync_completes_through_queue_and_runtime(api: Api) -> None:
     started = time.monotonic()
     key = str(uuid.uuid4())
@@ -195,17 +226,341 @@ def test_webhooks_go_to_the_fifo_buffer_and_coalesce_into_one_job(api: Api) -> N
     assert len(jobs) == 1  # three webhooks for one user within the buffer delay: one job
 
 
-def test_pro_schedule_fires_and_jobs_run(api: Api) -> None:
+# -- every contract, the hot path's guarantees and deletion, through the gateway -------------------
+
+
+def _fake(api: Api, path: str, body: Any = None, method: str | None = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        api.stack.fake_servers["providers"] + path,
+        data=data,
+        method=method or ("POST" if data is not None else "GET"),
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def _items(api: Api, user: str) -> list[dict[str, Any]]:
+    return api.env.client("dynamodb").query(
+        TableName=api.stack.resources["SyncWellMetadata"].physical_id,
+        KeyConditionExpression="PK = :p",
+        ExpressionAttributeValues={":p": {"S": f"USER#{user}"}},
+        ConsistentRead=True,
+    )["Items"]
+
+
+def _wait_job(
+    api: Api,
+    user: str,
+    job_id: str,
+    until: tuple[str, ...] = ("SUCCEEDED", "FAILED"),
+    t: float = 40,
+) -> dict[str, Any]:
+    path = (
+        f"/v1/export-jobs/{job_id}" if job_id.startswith("export-") else f"/v1/sync-jobs/{job_id}"
+    )
+    deadline = time.monotonic() + t
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        status, body = api.call("GET", path, user)
+        assert status == 200, body
+        if body["status"] in until:
+            return body
+        time.sleep(0.3)
+    return body
+
+
+def _job(user: str, **change: Any) -> dict[str, Any]:
+    return {
+        "sourceConnectionId": f"conn_strava_{user}",
+        "destinationConnectionId": f"conn_fitbit_{user}",
+        "dataType": "workout",
+        "mode": "manual",
+        **change,
+    }
+
+
+def test_every_contract_answers_as_section_3d_says(api: Api) -> None:
+    user = "e2e-contracts"
+    seed.seed(api.env, api.stack, api.stack.fake_servers, users=[(user, "FREE")])
+    # connections: list, and a new one through the provider's OAuth code exchange
+    status, body = api.call("GET", "/v1/connections", user)
+    assert status == 200 and {c["provider"] for c in body["connections"]} == {"strava", "fitbit"}
+    conn = body["connections"][0]
+    assert set(conn) >= {"connectionId", "provider", "displayName", "providerIconUrl", "status"}
+    status, body = api.call(
+        "POST",
+        "/v1/connections",
+        user,
+        {"provider": "garmin", "authorizationCode": f"code-g-{user}"},
+    )
+    assert status == 201 and body["provider"] == "garmin" and body["status"] == "active", body
+    status, body = api.call(
+        "POST", "/v1/connections", user, {"provider": "garmin", "authorizationCode": "nope"}
+    )
+    assert status == 400 and body["error"]["code"] == "InvalidAuthorizationCode", body
+    status, body = api.call(
+        "POST", "/v1/connections", user, {"provider": "myspace", "authorizationCode": "x"}
+    )
+    assert status == 400 and body["error"]["field"] == "provider", body
+
+    # sync jobs: 202 with job_<uuidv4>, replay, a reused key with another body, validation
+    key = str(uuid.uuid4())
+    status, body = api.call("POST", "/v1/sync-jobs", user, _job(user), key=key)
+    assert status == 202 and body["status"] == "QUEUED", body
+    job_id = body["jobId"]
+    assert job_id.startswith("job_") and uuid.UUID(job_id[4:]).version == 4
+    assert api.call("POST", "/v1/sync-jobs", user, _job(user), key=key) == (202, body)
+    status, err = api.call("POST", "/v1/sync-jobs", user, _job(user, dataType="steps"), key=key)
+    assert status == 409 and err["error"]["code"] == "IdempotencyKeyReused", err
+    status, err = api.call(
+        "POST",
+        "/v1/sync-jobs",
+        user,
+        _job(user, dateRange={"startDate": "2026-01-01", "endDate": "2026-01-02"}),
+    )
+    assert status == 400 and err["error"]["field"] == "dateRange", err
+    status, err = api.call("POST", "/v1/sync-jobs", user, {**_job(user), "userId": "someone-else"})
+    assert status == 400 and err["error"]["code"] == "UnknownField", err
+    status, err = api.call("POST", "/v1/sync-jobs", user, "x" * 20_000)
+    assert status == 413, err
+    status, err = api.call(
+        "POST", "/v1/sync-jobs", user, _job(user, sourceConnectionId="conn_nope")
+    )
+    assert status == 404 and err["error"]["code"] == "ConnectionNotFound", err
+    done = _wait_job(api, user, job_id)
+    assert done["status"] == "SUCCEEDED" and done["jobId"] == job_id, done
+    assert done["progress"] == {"totalChunks": 1, "processedChunks": 1, "failedChunks": 0}
+
+    # settings with optimistic locking
+    status, body = api.call("GET", "/v1/users/me/settings", user)
+    assert status == 200 and "settings" in body, body
+    version = body.get("version", 1)
+    new = {"conflictResolutionStrategy": "source_wins", "notificationsEnabled": False}
+    status, body = api.call(
+        "PUT", "/v1/users/me/settings", user, {"settings": new, "version": version}
+    )
+    assert status == 200 and body["version"] == version + 1, body
+    status, err = api.call(
+        "PUT", "/v1/users/me/settings", user, {"settings": new, "version": version}
+    )
+    assert status == 409 and err["error"]["code"] == "VersionConflict", err
+    status, err = api.call(
+        "PUT",
+        "/v1/users/me/settings",
+        user,
+        {"settings": {"conflictResolutionStrategy": "COIN_FLIP"}},
+    )
+    assert status == 400 and err["error"]["code"] != "InternalError", err
+
+    # export: 202 PENDING, the exporter (runtime SQS poller) writes a ZIP, a 1-hour URL
+    status, body = api.call("POST", "/v1/export-jobs", user, {})
+    assert status == 202 and body["status"] == "PENDING" and body["jobId"].startswith("export-job-")
+    export = _wait_job(api, user, body["jobId"])
+    assert export["status"] == "SUCCEEDED", export
+    expires = datetime.strptime(export["expiresAt"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert abs((expires - datetime.now(UTC)).total_seconds() - 3600) < 120
+    with urllib.request.urlopen(export["downloadUrl"], timeout=10) as response:
+        names = set(zipfile.ZipFile(io.BytesIO(response.read())).namelist())
+    assert {"account.json", "connections.json", "workout.json"} <= names
+    assert api.call("GET", f"/v1/export-jobs/{body['jobId']}", "e2e-b")[0] == 404
+
+    # device upload: staged in S3, written by the worker, the staged object deleted
+    data = [
+        {
+            "id": f"hk-{i}",
+            "activityType": "walk",
+            "startTime": f"2026-02-0{i + 1}T08:00:00Z",
+            "durationSeconds": 600,
+        }
+        for i in range(3)
+    ]
+    status, body = api.call(
+        "POST",
+        "/v1/device-upload",
+        user,
+        {"data": data, "destinationConnectionId": f"conn_fitbit_{user}"},
+    )
+    assert status == 202 and body["status"] == "QUEUED", body
+    assert _wait_job(api, user, body["jobId"])["status"] == "SUCCEEDED"
+    staged = api.env.client("s3").list_objects_v2(
+        Bucket=api.stack.resources["UploadBucket"].physical_id, Prefix=f"uploads/{user}/"
+    )
+    assert staged.get("KeyCount", 0) == 0
+
+    # deleting a connection: 204, a replay 204, a new request 404, another user's 404
+    key = str(uuid.uuid4())
+    path = f"/v1/connections/conn_strava_{user}"
+    assert api.call("DELETE", path, user, key=key)[0] == 204
+    assert api.call("DELETE", path, user, key=key)[0] == 204
+    assert api.call("DELETE", path, user)[0] == 404
+    assert api.call("DELETE", "/v1/connections/conn_fitbit_e2e-a", user)[0] == 404
+    status, body = api.call("GET", "/v1/connections", user)
+    assert "strava" not in {c["provider"] for c in body["connections"]}
+    assert api.call("POST", "/v1/sync-jobs", user, _job(user))[0] == 404
+
+
+def test_a_job_submitted_twice_with_one_key_is_processed_once(api: Api) -> None:
+    user = "e2e-twice"
+    seed.seed(api.env, api.stack, api.stack.fake_servers, users=[(user, "FREE")])
+    _fake(
+        api,
+        "/_control/accounts",
+        {"provider": "strava", "ownerId": f"strava-{user}", "activities": 4},
+    )
+    written = _fake(api, "/_control/stats").get("written.fitbit", 0)
+    key = str(uuid.uuid4())
+    # the same request sent twice at once (a client retrying before the first answer)
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(
+            pool.map(
+                lambda _: api.call("POST", "/v1/sync-jobs", user, _job(user), key=key), range(2)
+            )
+        )
+    assert [a[0] for a in answers] == [202, 202], answers
+    assert answers[0][1]["jobId"] == answers[1][1]["jobId"], answers  # (status: as it is now)
+    job_id = answers[0][1]["jobId"]
+    assert _wait_job(api, user, job_id)["status"] == "SUCCEEDED"
+    assert api.call("POST", "/v1/sync-jobs", user, _job(user), key=key)[1]["jobId"] == job_id
+    time.sleep(2)  # a second message, had one been sent, would have run by now
+    jobs = [i for i in _items(api, user) if i["SK"]["S"].startswith("JOB#")]
+    assert [j["SK"]["S"] for j in jobs] == [f"JOB#{job_id}"]
+    assert _fake(api, "/_control/stats")["written.fitbit"] == written + 4  # each activity once
+    assert _fake(api, "/_control/duplicates")["duplicates"] == 0
+
+
+def test_a_poison_job_lands_in_the_dlq_after_five_receives(api: Api) -> None:
+    """A job whose provider token is revoked (401 after a refresh) fails on every receive; the
+    runtime's SQS poller reports it as a batch item failure, SQS moves it to the DLQ after
+    maxReceiveCount = 5 and the job reads FAILED. An unparseable message goes the same way."""
+    user = "e2e-poison"
+    seed.seed(api.env, api.stack, api.stack.fake_servers, users=[(user, "FREE")])
+    _fake(api, "/_control/revoke", {"provider": "strava", "ownerId": f"strava-{user}"})
+    sqs = api.env.client("sqs")
+    queue = api.stack.resources["HotPathSyncQueue"].physical_id
+    garbage = sqs.send_message(QueueUrl=queue, MessageBody="{not a job")["MessageId"]
+    status, body = api.call("POST", "/v1/sync-jobs", user, _job(user))
+    assert status == 202, body
+    job_id = body["jobId"]
+    job = _wait_job(api, user, job_id, until=("FAILED", "SUCCEEDED"), t=60)
+    assert job["status"] == "FAILED", job
+    item = next(i for i in _items(api, user) if i["SK"]["S"] == f"JOB#{job_id}")
+    assert int(item["attempts"]["N"]) == 5 and "needs_reauth" in item["error"]["S"]
+    deadline = time.monotonic() + 20
+    dead: set[str] = set()
+    while time.monotonic() < deadline and job_id not in dead:
+        dead = checks.dlq_job_ids(api.env, api.stack)
+        time.sleep(0.5)
+    assert job_id in dead
+    dlq = api.stack.resources["HotPathSyncDlq"].physical_id
+    deadline = time.monotonic() + 20
+    found = None
+    while time.monotonic() < deadline and found is None:
+        for m in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
+            "Messages", []
+        ):
+            if m["Body"] == "{not a job":
+                found = m
+        time.sleep(0.3 if found is None else 0)
+    assert found is not None and found["MessageId"] == garbage
+    sqs.delete_message(QueueUrl=dlq, ReceiptHandle=found["ReceiptHandle"])
+    conns = {
+        c["connectionId"]: c for c in api.call("GET", "/v1/connections", user)[1]["connections"]
+    }
+    assert conns[f"conn_strava_{user}"]["status"] == "needs_reauth"
+    status, err = api.call("POST", "/v1/sync-jobs", user, _job(user))
+    assert status == 409 and err["error"]["code"] == "ConnectionNotActive", err
+
+
+def test_a_rate_limited_provider_delays_jobs_without_losing_them(api: Api) -> None:
+    users = [f"e2e-429-{i}" for i in range(3)]
+    seed.seed(api.env, api.stack, api.stack.fake_servers, users=[(u, "FREE") for u in users])
+    before = _fake(api, "/_control/stats").get("faults.strava.rate_limit", 0)
+    _fake(
+        api,
+        "/_control/faults",
+        {"provider": "strava", "mode": "rate_limit", "retry_after": 1, "count": 8},
+    )
+    try:
+        started = time.monotonic()
+        jobs = {}
+        for u in users:
+            status, body = api.call("POST", "/v1/sync-jobs", u, _job(u))
+            assert status == 202, body
+            jobs[u] = body["jobId"]
+        done = {u: _wait_job(api, u, j, t=60) for u, j in jobs.items()}
+    finally:
+        _fake(api, "/_control/faults", method="DELETE")
+    assert all(d["status"] == "SUCCEEDED" for d in done.values()), done
+    throttled = _fake(api, "/_control/stats").get("faults.strava.rate_limit", 0) - before
+    assert throttled >= 3  # the provider did answer 429 ...
+    assert time.monotonic() - started > 1  # ... and the jobs waited for it (Retry-After: 1 s)
+    assert not set(jobs.values()) & checks.dlq_job_ids(api.env, api.stack)
+
+
+def test_deleting_a_user_leaves_no_item_object_secret_or_cache_key(api: Api) -> None:
+    user = "e2e-gone"
+    seed.seed(api.env, api.stack, api.stack.fake_servers, users=[(user, "PRO")])
+    status, body = api.call("POST", "/v1/sync-jobs", user, _job(user))
+    assert _wait_job(api, user, body["jobId"])["status"] == "SUCCEEDED"
+    status, body = api.call("POST", "/v1/export-jobs", user, {})
+    assert _wait_job(api, user, body["jobId"])["status"] == "SUCCEEDED"
+    api.call("GET", "/v1/connections", user)  # fills the config cache
+    redis = api.env.redis(decode_responses=True)
+    assert [k for k in redis.scan_iter(match=f"*{user}*") if not k.startswith("gw:")]
+    pointers = [i["CredentialArn"]["S"] for i in _items(api, user) if "CredentialArn" in i]
+    assert len(pointers) == 2
+    s3 = api.env.client("s3")
+    exports = api.stack.resources["ExportBucket"].physical_id
+    assert s3.list_objects_v2(Bucket=exports, Prefix=f"exports/{user}/").get("KeyCount", 0) == 1
+
+    status, _ = api.call("DELETE", "/v1/users/me", user)
+    assert status == 202
+    assert _items(api, user) == []
+    for bucket in ("ExportBucket", "UploadBucket"):
+        name = api.stack.resources[bucket].physical_id
+        for prefix in (f"exports/{user}/", f"uploads/{user}/"):
+            assert s3.list_objects_v2(Bucket=name, Prefix=prefix).get("KeyCount", 0) == 0
+    # (gw:* keys are the emulated API Gateway's usage-plan buckets, not SyncWell's data)
+    assert [k for k in redis.scan_iter(match=f"*{user}*") if not k.startswith("gw:")] == []
+    secrets = api.env.client("secretsmanager")
+    for pointer in pointers:
+        with pytest.raises(secrets.exceptions.ResourceNotFoundException):
+            secrets.get_secret_value(SecretId=pointer)
+    status, body = api.call("GET", "/v1/connections", user)
+    assert status == 200 and body["connections"] == []
+
+
+def test_pro_schedule_fires_preflight_checks_and_jobs_run_only_for_new_data(api: Api) -> None:
+    """Schedule → scheduler → pre-flight queue → PollingPreflightFunction (one cheap check per
+    config) → a hot-path job only for the user whose source has new data; the idle user's
+    next poll backs off (section 3f)."""
+    seed.seed(api.env, api.stack, api.stack.fake_servers, users=[("e2e-sched", "PRO")])
+    idle = [j["jobId"]["S"] for j in _jobs(api, "e2e-a", "schedule")]
+    # e2e-a synced everything earlier in this module: make both users due now
+    for user in ("e2e-sched", "e2e-a"):
+        api.env.client("dynamodb").update_item(
+            TableName=api.stack.resources["SyncWellMetadata"].physical_id,
+            Key={"PK": {"S": f"USER#{user}"}, "SK": {"S": "PROFILE"}},
+            UpdateExpression="SET NextSyncTimestamp = :n",
+            ExpressionAttributeValues={":n": {"N": str(int(time.time()) - 1)}},
+        )
+    checks_before = _fake(api, "/_control/stats").get("checks.strava", 0)
     name = next(e.name for e in api.stack.event_sources if e.kind == "schedule" and "Pro" in e.name)
     api.runtime.fire_schedule(name)
     deadline = time.monotonic() + 30
     done: list[Any] = []
     while time.monotonic() < deadline:
-        done = _jobs(api, "e2e-a", "schedule")
+        done = _jobs(api, "e2e-sched", "schedule")
         if done and all(i["status"]["S"] == "SUCCEEDED" for i in done):
             break
         time.sleep(0.5)
-    assert done and all(i["status"]["S"] == "SUCCEEDED" for i in done)
+    assert done and all(i["status"]["S"] == "SUCCEEDED" for i in done), done
+    assert _fake(api, "/_control/stats").get("checks.strava", 0) >= checks_before + 2
+    profile = next(i for i in _items(api, "e2e-a") if i["SK"]["S"] == "PROFILE")
+    assert int(profile["IdleStreak"]["N"]) >= 1  # nothing new at e2e-a's source: backed off
+    assert int(profile["NextSyncTimestamp"]["N"]) > time.time() + 1700
+    assert [j["jobId"]["S"] for j in _jobs(api, "e2e-a", "schedule")] == idle  # and no job
 
 
 def test_isolation_machine_finds_no_cross_user_access(api: Api, tmp_path: Path) -> None:

@@ -722,7 +722,11 @@ def test_webhooks_for_one_user_coalesce_into_one_job(world: World) -> None:
     assert len(jobs) == 1 and jobs[0]["status"]["S"] == "SUCCEEDED"
 
 
-def test_tiered_scheduler_enqueues_due_users_of_its_tier(world: World) -> None:
+def test_tiered_scheduler_enqueues_due_users_of_its_tier(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the pre-flight queue the scheduler enqueues one job per due user's config."""
+    monkeypatch.delenv("POLLING_PREFLIGHT_QUEUE_URL", raising=False)
     seed(world, "p1", "PRO")
     seed(world, "f1", "FREE")
     before = world.depth()
@@ -736,6 +740,64 @@ def test_tiered_scheduler_enqueues_due_users_of_its_tier(world: World) -> None:
     assert world.scheduler.handler({"tier": "PRO"})["jobs"] == 0  # not due any more
     assert world.depth() >= before + 1
     world.drain()
+
+
+def _profile(world: World, user: str) -> dict[str, Any]:
+    return next(i for i in world.items(f"USER#{user}") if i["SK"]["S"] == "PROFILE")
+
+
+def test_preflight_checks_start_jobs_only_for_new_data_and_adapt_the_schedule(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Section 3f: scheduler → pre-flight queue → one cheap hasNewData call per config → a job
+    only where the source has something new; an idle user's next poll backs off (PRO: 15 min,
+    then 30 min, 1 h, ... 24 h)."""
+    from syncwell import preflight
+
+    seed(world, "pf-new", "PRO")
+    seed(world, "pf-idle", "PRO")
+    world.submit("pf-idle")  # pf-idle's activities are synced: its cursor is at the newest
+    world.drain()
+    ddb_due = {":n": {"N": str(int(time.time()) - 1)}}
+    for user in ("pf-new", "pf-idle"):  # both due now
+        world.ddb.update_item(
+            TableName=world.table,
+            Key={"PK": {"S": f"USER#{user}"}, "SK": {"S": "PROFILE"}},
+            UpdateExpression="SET NextSyncTimestamp = :n",
+            ExpressionAttributeValues=ddb_due,
+        )
+    queue = world.stack.resources["PollingPreflightQueue"].physical_id
+    monkeypatch.setenv("POLLING_PREFLIGHT_QUEUE_URL", queue)
+    jobs_before = {u: len(_jobs_of(world, u)) for u in ("pf-new", "pf-idle")}
+    hot_before = world.depth()
+    result = world.scheduler.handler({"tier": "PRO"})
+    assert result["jobs"] == 0 and result["checks"] >= 2, result
+    assert world.depth() == hot_before  # nothing reaches the worker fleet before the check
+    checks_before = world.fake("/_control/stats").get("checks.strava", 0)
+    for _ in range(3):
+        seen, answer = world.run_queue_once(queue, "PollingPreflightQueue", preflight.handler)
+        assert answer["batchItemFailures"] == []
+        if not seen:
+            break
+    assert world.fake("/_control/stats")["checks.strava"] >= checks_before + 2
+    new_jobs = _jobs_of(world, "pf-new")
+    assert len(new_jobs) == jobs_before["pf-new"] + 1
+    assert new_jobs[-1]["origin"]["S"] == "schedule"
+    assert len(_jobs_of(world, "pf-idle")) == jobs_before["pf-idle"]  # no new data: no job
+    now = time.time()
+    idle, fresh = _profile(world, "pf-idle"), _profile(world, "pf-new")
+    assert idle["IdleStreak"]["N"] == "1" and fresh["IdleStreak"]["N"] == "0"
+    assert abs(int(idle["NextSyncTimestamp"]["N"]) - (now + 1800)) < 60  # backed off to 30 min
+    assert abs(int(fresh["NextSyncTimestamp"]["N"]) - (now + 900)) < 60  # the tier's 15 min
+    assert preflight.adaptive_delay_s("PRO", 2) == 3600
+    world.drain()
+
+
+def _jobs_of(world: World, user: str) -> list[dict[str, Any]]:
+    return sorted(
+        (i for i in world.items(f"USER#{user}") if i["SK"]["S"].startswith("JOB#")),
+        key=lambda i: float(i["acceptedAt"]["N"]),
+    )
 
 
 # -- deletion and the invariants -------------------------------------------------------------------

@@ -12,6 +12,7 @@ is served under ``/{provider}`` (``fitbit``, ``strava``, ``garmin``):
   scope, owner_id}``; a refused grant is ``400 {"error": "invalid_grant"}``.
 * ``GET /{p}/v1/activities?dataType=workout&since=&until=&fields=metadata`` → metadata only
   (``id, activityType, startTime, durationSeconds``), activities strictly after ``since``.
+  (``limit=n``: the first n only, the pre-flight check; counted as ``checks.{p}``)
 * ``POST /{p}/v1/activities/hydrate {"ids": [...]}`` → full activities (with a heavy ``gpx``).
 * ``POST /{p}/v1/activities {"items": [...]}`` → ``201 {"created": n}`` (destination writes).
 
@@ -222,6 +223,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             {k: a.get(k) for k in ("id", "activityType", "startTime", "durationSeconds")}
             for a in items
         ]
+        if str(query.get("limit", "")).isdigit():  # the pre-flight check asks for one item
+            meta = meta[: int(query["limit"])]
+            STATE.stats[f"checks.{provider}"] += 1
         await _send(send, 200, {"items": meta})
     elif kind == "hydrate":
         ids = set((json.loads(body or b"{}") or {}).get("ids", []))

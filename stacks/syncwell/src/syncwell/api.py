@@ -1,7 +1,8 @@
-"""The SyncWell HTTP API (section 3d), behind an HTTP API JWT authorizer (payload 2.0).
+"""The SyncWell HTTP API (section 3d), behind the dual-issuer Lambda authorizer (payload 2.0;
+``syncwell.authorizer``) or a JWT authorizer.
 
-The tenant is the user: every query is keyed by the authorizer's ``sub`` claim, never by a value
-from the body or the path (section 6.2). State-changing calls need an ``Idempotency-Key`` (a
+The tenant is the user: every query is keyed by the authorizer's ``userId`` (a JWT authorizer's
+``sub`` claim), never by a value from the body or the path (section 6.2). State-changing calls need an ``Idempotency-Key`` (a
 UUID; 400 without it) and replay: the same key gives the same job id and does not enqueue twice.
 Bad input is always a 4xx with ``{"error": {"code", "message", "field"?}}``.
 """
@@ -83,7 +84,7 @@ def _user_id(event: dict[str, Any]) -> str:
 
 def _tier(event: dict[str, Any]) -> str:
     auth = (event.get("requestContext") or {}).get("authorizer") or {}
-    claims = (auth.get("jwt") or {}).get("claims") or {}
+    claims = (auth.get("jwt") or {}).get("claims") or auth.get("lambda") or {}
     tier = str(claims.get("custom:tier") or claims.get("tier") or "FREE").upper()
     return tier if tier in ("FREE", "PRO") else "FREE"
 

@@ -302,7 +302,7 @@ def process_chunk(ctx: worker.Context, body: dict[str, Any]) -> str:
         raise worker.Fail(
             f"connection {inactive[0]} is {conns[inactive[0]].get('Status')}", permanent=True
         )
-    worker._take_tokens(
+    worker.take_tokens(
         sorted({conns[src_id]["provider"], conns[dest_id]["provider"]}),
         str(body.get("priority", "medium")),
     )
@@ -363,7 +363,7 @@ def chunk_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             outcome = worker._handle_deferral(record, body, "provider 429", exc.retry_after_s)
         except Exception as exc:  # Fail, provider errors, AWS dependency errors
             reason = exc.reason if isinstance(exc, worker.Fail) else repr(exc)[:200]
-            received = worker._receive_count(record)
+            received = worker.receive_count(record)
             if received >= env_int("MAX_RECEIVE_COUNT", 5):
                 # Catch: the chunk is counted as failed instead of waiting in a DLQ forever
                 try:

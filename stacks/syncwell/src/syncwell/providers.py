@@ -279,6 +279,17 @@ class ProviderClient:
         )
         return list(answer.get("items", []))
 
+    def has_new_data(self, token: str, data_type: str, since: str | None = None) -> bool:
+        """The pre-flight check (section 3f): one metadata listing after ``since``, at most one
+        item, ids only."""
+        query = {"dataType": data_type, "fields": "id", "limit": "1"}
+        if since:
+            query["since"] = since
+        answer = self._request(
+            "GET", "/v1/activities?" + urllib.parse.urlencode(query), token=token
+        )
+        return bool(answer.get("items"))
+
     def hydrate(self, token: str, ids: list[str]) -> list[dict[str, Any]]:
         if not ids:
             return []

@@ -100,7 +100,7 @@ def _max_receives() -> int:
     return env_int("MAX_RECEIVE_COUNT", 5)
 
 
-def _receive_count(record: dict[str, Any]) -> int:
+def receive_count(record: dict[str, Any]) -> int:
     try:
         return int((record.get("attributes") or {}).get("ApproximateReceiveCount", "1"))
     except ValueError:
@@ -235,7 +235,7 @@ def _needs_reauth(ctx: Context, user_id: str, conn_id: str) -> None:
     invalidate_config(user_id)
 
 
-def _call(ctx: Context, user_id: str, conn_id: str, conn: dict[str, Any], fn: Any) -> Any:
+def provider_call(ctx: Context, user_id: str, conn_id: str, conn: dict[str, Any], fn: Any) -> Any:
     """A provider call with the connection's token; one refresh on 401."""
     tokens = _token_for(ctx, user_id, conn_id, conn)
     try:
@@ -272,7 +272,7 @@ def _resolve(source: list[dict[str, Any]], dest: list[dict[str, Any]], strategy:
     return [m["id"] for m in source if (m.get("startTime"), m.get("activityType")) not in present]
 
 
-def _take_tokens(providers: list[str], priority: str) -> None:
+def take_tokens(providers: list[str], priority: str) -> None:
     for name in providers:
         try:
             allowed, wait_ms = cache.take_token(name, priority)
@@ -306,7 +306,7 @@ def process(ctx: Context, record: dict[str, Any], body: dict[str, Any]) -> Outco
             f"connection {inactive[0]} is {conns[inactive[0]].get('Status')}", permanent=True
         )
     providers = sorted({conns[c]["provider"] for c in needed})
-    _take_tokens(providers, str(body.get("priority", "medium")))
+    take_tokens(providers, str(body.get("priority", "medium")))
     key = str(body.get("idempotencyKey") or job_id)
     decision = decide_idempotency(
         ctx.locks, user_id, key, job_id, OWNER, time.time(), env_float("LOCK_LEASE_S", 120)
@@ -399,7 +399,7 @@ def _cloud_sync(
         since, until = state.get("cursor"), None
     source_provider = ctx.provider(src["provider"])
     dest_provider = ctx.provider(dest["provider"])
-    meta = _call(
+    meta = provider_call(
         ctx,
         user_id,
         src_id,
@@ -409,7 +409,7 @@ def _cloud_sync(
     if not meta:
         return 0, None  # write avoidance: nothing new, nothing written
     earliest = _just_before(min(str(m.get("startTime")) for m in meta))
-    existing = _call(
+    existing = provider_call(
         ctx,
         user_id,
         dest_id,
@@ -419,7 +419,9 @@ def _cloud_sync(
     wanted = _resolve(meta, existing, strategy)
     written = 0
     if wanted:
-        full = _call(ctx, user_id, src_id, src, lambda t: source_provider.hydrate(t, wanted))
+        full = provider_call(
+            ctx, user_id, src_id, src, lambda t: source_provider.hydrate(t, wanted)
+        )
         items = [
             {
                 **{k: val for k, val in a.items() if k != "id"},
@@ -428,7 +430,9 @@ def _cloud_sync(
             }
             for a in full
         ]
-        written = _call(ctx, user_id, dest_id, dest, lambda t: dest_provider.write(t, items))
+        written = provider_call(
+            ctx, user_id, dest_id, dest, lambda t: dest_provider.write(t, items)
+        )
     cursor = max(str(m.get("startTime")) for m in meta)
     state_item = {
         "PK": user_pk(user_id),
@@ -456,7 +460,7 @@ def _device_upload(
     dest = conns[dest_id]
     provider = ctx.provider(dest["provider"])
     earliest = _just_before(min(str(d["startTime"]) for d in data))
-    existing = _call(
+    existing = provider_call(
         ctx, user_id, dest_id, dest, lambda t: provider.list_metadata(t, "workout", earliest, None)
     )
     wanted = set(_resolve(data, existing, "newest_wins"))
@@ -469,7 +473,11 @@ def _device_upload(
         for d in data
         if d["id"] in wanted
     ]
-    written = _call(ctx, user_id, dest_id, dest, lambda t: provider.write(t, items)) if items else 0
+    written = (
+        provider_call(ctx, user_id, dest_id, dest, lambda t: provider.write(t, items))
+        if items
+        else 0
+    )
     s3.delete_object(Bucket=env("UPLOAD_BUCKET"), Key=body["stagedKey"])
     return written, None
 
@@ -484,7 +492,7 @@ def _provider_hint(body: dict[str, Any]) -> str:
 def _handle_deferral(
     record: dict[str, Any], body: dict[str, Any], reason: str, hint_s: float
 ) -> Outcome:
-    received = _receive_count(record)
+    received = receive_count(record)
     attempt = received - 1 + int(body.get("deferrals", 0))
     delay = backoff_delay(attempt, hint_s)
     if received >= env_int("REQUEUE_AFTER_RECEIVES", 3):
@@ -555,6 +563,9 @@ def _run_one(ctx: Context, record: dict[str, Any], body: dict[str, Any] | None) 
     mid = record["messageId"]
     if body is None:
         log(logging.ERROR, "poison message", messageId=mid)
+        # it will never parse: back in a second, so it reaches the DLQ after maxReceiveCount
+        # receives in seconds instead of holding a slot for 5 visibility timeouts (15 min)
+        change_visibility(record, 1)
         return Outcome(mid, "failed", "unparseable message")
     try:
         return process(ctx, record, body)
@@ -567,7 +578,7 @@ def _run_one(ctx: Context, record: dict[str, Any], body: dict[str, Any] | None) 
     except (Fail, TransientError, PermanentError) as exc:
         permanent = isinstance(exc, PermanentError) or (isinstance(exc, Fail) and exc.permanent)
         reason = exc.reason if isinstance(exc, Fail) else str(exc)
-        received = _receive_count(record)
+        received = receive_count(record)
         _record_failure(ctx, body, received, reason)
         change_visibility(record, 1 if permanent else backoff_delay(received - 1))
         return Outcome(mid, "failed", reason)
@@ -587,7 +598,7 @@ def _run_one(ctx: Context, record: dict[str, Any], body: dict[str, Any] | None) 
             correlationId=body.get("correlationId"),
         )
         # retried through the queue with a short backoff; the DLQ after maxReceiveCount
-        change_visibility(record, backoff_delay(_receive_count(record) - 1))
+        change_visibility(record, backoff_delay(receive_count(record) - 1))
         return Outcome(mid, "failed", repr(exc)[:200])
 
 
