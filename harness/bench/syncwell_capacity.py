@@ -5,7 +5,9 @@ beyond that it measures the cheap 429 path), and where the CPU went, so the bott
 with numbers.
 
 It starts the environment in a temporary state folder, deploys ``stacks/syncwell`` with its fake
-providers and seed data, warms it up, then:
+providers and seed data, adds 30 FREE users seeded by the stack's own hook (with only the
+profile's six tenants the FREE plans, 10 rps each, refuse the load from ~60-70 rps on), warms
+it up, then:
 
 1. **search**: separate open-model steps at rising rates (10, 20, 40, 60, 80, 100, 130, 160,
    200, 250, 300... arrivals/s; 20 s each with ``--quick``, 60 s otherwise, each judged after
@@ -21,7 +23,8 @@ handlers (the runtime's worker processes: bootstrap + handler code), the AWS edg
 emulator (DynamoDB Local, ministack, LocalStack) and Redis (server and fault proxy), plus the
 fake provider servers. The group with the largest share at the breaking step is the bottleneck
 named in the result. On a 2-core machine everything shares two cores: the split says where the
-CPU went, not what each part could do alone.
+CPU went, not what each part could do alone; each step also reports the share of the machine
+taken by processes outside the benchmark and the load average, so a contended run says so.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from typing import Any
 import psutil
 
 from harness.bench import spread
+from harness.bench.contention import busy_cpu_seconds, other_cpu_percent
 from harness.config import Settings, find_project_root
 from harness.deploy.fake_servers import env_id
 from harness.env.environment import Environment
@@ -52,6 +56,7 @@ MAX_DROPPED = 0.01
 MAX_THROTTLED = 0.05  # of the requests answered 429 by the tenants' usage plans
 RAMP_IN_S = 8.0
 RATES = (10, 20, 40, 60, 80, 100, 130, 160, 200, 250, 300, 400, 500, 700, 1000)
+BENCH_TENANTS = 30  # FREE users added to the profile's six, so the usage plans do not bind
 
 # env process name -> CPU group
 GROUPS = {
@@ -110,6 +115,7 @@ def _step(
 ) -> dict[str, Any]:  # fmt: skip
     before_procs = _tree(env, state_dir)
     before = _cpu_of(before_procs)
+    busy_before, started = busy_cpu_seconds(), time.monotonic()
     # 8 s at the rate first, not judged: new execution environments' cold starts belong to the
     # ramp, not to the rate's steady behaviour
     profile = LoadProfile(
@@ -129,7 +135,9 @@ def _step(
     cpu["load generator"] = sum(g.cpu_seconds for g in result.generators) + float(
         result.parent_cpu_seconds
     )
-    return _summary(result, rate, duration, cpu)
+    summary = _summary(result, rate, duration, cpu)
+    summary.update(other_cpu_percent(busy_before, sum(cpu.values()), time.monotonic() - started))
+    return summary
 
 
 def _summary(
@@ -195,9 +203,29 @@ def _print(label: str, s: dict[str, Any]) -> None:
         f"{label} {s['target_rps']:g} rps: achieved {s['achieved_rps']}, p99 {s['p99_ms']} ms, "
         f"errors {100 * s['error_rate']:.2f}%, 429 {s['throttled_percent']}%, dropped {s['dropped_percent']}%, "
         f"{'SLO held' if s['slo_held'] else 'SLO broken'}; CPU {s['cpu_percent_of_machine']}% "
-        f"of the machine: {shares}",
+        f"of the machine: {shares}; other processes {s.get('other_cpu_percent_of_machine')}%",
         flush=True,
     )
+
+
+def _with_bench_tenants(
+    env: Environment, stack: Any, stack_dir: Path, profile: Any, traffic: Any
+) -> Any:
+    """The profile's six tenants plus ``BENCH_TENANTS`` FREE users seeded by the stack's own hook:
+    with six, the FREE usage plans (10 rps each) refuse the load from ~60-70 rps on and the
+    search measures the plans, not the system."""
+    from harness.deploy.seeding import load_seed_hook
+    from harness.load.profile import Tenants
+    from harness.profile import load_fixtures
+
+    extra = [f"u-bench-{i:02d}" for i in range(1, BENCH_TENANTS + 1)]
+    hook = load_seed_hook(stack_dir, stack.name, load_fixtures(stack_dir / "harness.yaml"))
+    hook(env, stack, stack.fake_servers, users=[(u, "FREE") for u in extra])
+    tenants = [t.model_dump() for t in traffic.tenants.tenants]
+    tenants += [{"id": u, "tier": "FREE", "users": [u], "weight": 1.0} for u in extra]
+    # every tenant equally likely: the tier weights would keep the load on the six
+    merged = Tenants.model_validate({"tenants": tenants})
+    return dataclasses.replace(traffic, tenants=merged)
 
 
 def run(settings: Settings, runs: int = 3, quick: bool = False) -> dict[str, Any]:
@@ -216,6 +244,7 @@ def run(settings: Settings, runs: int = 3, quick: bool = False) -> dict[str, Any
         with Environment(dataclasses.replace(settings, state_dir=state_dir)) as env:
             stack = deploy_stack(env, stack_dir)
             base_url = stack.apis[str((stack.profile or {}).get("api"))].base_url
+            traffic = _with_bench_tenants(env, stack, stack_dir, profile, traffic)
             tokens = StackTokens(state_dir, stack.name)
 
             def step(rate: float, duration: float, seed: int, label: str) -> dict[str, Any]:
@@ -262,6 +291,7 @@ def run(settings: Settings, runs: int = 3, quick: bool = False) -> dict[str, Any
             f"< {100 * MAX_THROTTLED:g}% throttled by the usage plans, "
             f">= {100 * MIN_ACHIEVED:g}% of the rate achieved, < {100 * MAX_DROPPED:g}% dropped",
             "mix": traffic.mix_name,
+            "tenants": f"the profile's 6 and {BENCH_TENANTS} FREE bench users (u-bench-NN)",
             "step_s": step_s,
             "confirm_s": confirm_s,
         },
