@@ -82,6 +82,28 @@ def parse_handler(handler: str) -> tuple[str, str]:
     return module, func
 
 
+def trace_header(event: Any, active: bool) -> str:
+    """``_X_AMZN_TRACE_ID`` of one invocation, as Lambda sets it: the caller's X-Ray root (API
+    Gateway passes ``X-Amzn-Trace-Id``) or a new one, a new parent, sampled when the function's
+    tracing is ``Active`` (unless the caller decided)."""
+    root = sampled = None
+    headers = event.get("headers") if isinstance(event, dict) else None
+    if isinstance(headers, dict):
+        for key, value in headers.items():
+            if key.lower() == "x-amzn-trace-id" and isinstance(value, str):
+                for part in value.split(";"):
+                    name, _, text = part.strip().partition("=")
+                    if name == "Root" and text:
+                        root = text
+                    elif name == "Sampled" and text in ("0", "1"):
+                        sampled = text
+    if root is None:
+        root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
+    if sampled is None:
+        sampled = "1" if active else "0"
+    return f"Root={root};Parent={os.urandom(8).hex()};Sampled={sampled}"
+
+
 def error_payload(
     error_type: str, message: str, request_id: str = "", stack: list[str] | None = None
 ) -> dict[str, Any]:
@@ -499,6 +521,9 @@ class _Runtime:
                     if key.lower() == "x-correlation-id" and isinstance(value, str):
                         self.correlation_id = value
                         break
+        os.environ["_X_AMZN_TRACE_ID"] = trace_header(
+            event, os.environ.get("HARNESS_TRACING_MODE") == "Active"
+        )
         context = LambdaContext(header)
         fault = _Fault(header["fault"]) if header.get("fault") else None
         self._capture_start()

@@ -99,6 +99,7 @@ def function_environ(spec: FunctionSpec, aws: dict[str, str], log_stream: str) -
         "LAMBDA_RUNTIME_DIR": os.path.dirname(os.path.abspath(__file__)),
         "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
         "HARNESS_RUNTIME_PATH": os.pathsep.join(_layer_paths(spec.layers, spec.runtime)),
+        "HARNESS_TRACING_MODE": spec.tracing or "PassThrough",
     }
     if "AWS_REGION" in aws:
         env["AWS_REGION"] = aws["AWS_REGION"]

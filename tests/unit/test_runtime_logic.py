@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from harness.errors import ConfigError
-from harness.runtime.bootstrap import HandlerSpecError, parse_handler
+from harness.runtime.bootstrap import HandlerSpecError, parse_handler, trace_header
 from harness.runtime.config import RuntimeConfig
 from harness.runtime.core import _function_key
 from harness.runtime.events import (
@@ -365,3 +365,20 @@ def test_filter_any_and_sqs_view() -> None:
     assert matches_any([], view)
     assert matches_any([{"body": {"kind": ["x"]}}, {"body": {"kind": ["order"]}}], view)
     assert sqs_filter_view({"body": "{broken"})["body"] == "{broken"
+
+
+def test_each_invocation_gets_an_x_ray_trace_header_like_lambda() -> None:
+    import re
+
+    caller = {"headers": {"X-Amzn-Trace-Id": "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=0"}}
+    kept = trace_header(caller, active=True)
+    assert kept.startswith("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=")
+    assert kept.endswith(";Sampled=0")  # the caller's sampling decision wins
+    fresh = trace_header({"Records": []}, active=True)
+    assert re.fullmatch(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=1", fresh)
+    assert trace_header(None, active=False).endswith(";Sampled=0")
+    assert trace_header(
+        {"headers": {"x-amzn-trace-id": "Root=1-a-b"}}, active=False
+    ) != trace_header(
+        {"headers": {"x-amzn-trace-id": "Root=1-a-b"}}, active=False
+    )  # a new parent segment per invocation
