@@ -4,9 +4,11 @@ The deployer creates user pools on the emulator and only *records* their ``Lambd
 (``ResourceRecord.attributes["Triggers"]``): the trigger functions run in the harness runtime,
 which the emulator's Cognito does not know. MiniStack can forward an invocation to any HTTP
 endpoint instead of running the code itself ("proxy mode": a function whose environment has
-``MINISTACK_LAMBDA_PROXY_URL`` gets the event JSON POSTed there and the response JSON back,
-``ministack/services/lambda_svc.py::_execute_function_proxy``). The harness runtime's Invoke API
-(``POST {runtime_url}/2015-03-31/functions/{name}/invocations``) speaks exactly that, so::
+``MINISTACK_LAMBDA_PROXY_URL`` gets the event JSON POSTed there and the response JSON back, a
+non-2xx answer being the function's error, ``ministack/services/lambda_svc.py::
+_execute_function_proxy``). The harness runtime's ``POST {runtime_url}/_harness/runtime/proxy/
+{name}`` speaks exactly that (its Invoke API, with function errors as 502, so that a trigger that
+raises blocks the sign-up or sign-in as on AWS), so::
 
     wire_pool_triggers(endpoints, stack)
 
@@ -114,7 +116,7 @@ def wire_pool_triggers(endpoints: dict[str, Any], stack: Any) -> list[str]:
                     fix=f"point {pool.logical_id}.LambdaConfig at a function of the template "
                     "(!GetAtt Function.Arn).",
                 )
-            url = f"{runtime_url}/2015-03-31/functions/{spec.name}/invocations"
+            url = f"{runtime_url}/_harness/runtime/proxy/{spec.name}"
             _ensure_proxy_function(lam, spec.name, url, max(3, int(spec.timeout) + 2), account)
             wired.append(spec.name)
         described = cognito.describe_user_pool(UserPoolId=pool.physical_id)["UserPool"]

@@ -6,6 +6,9 @@
 * ``POST /_harness/runtime/reload`` — re-read the stack files now
 * ``GET /_harness/runtime/metrics`` — per function and per event source counters
 * ``POST /_harness/runtime/schedules/{name}/fire`` — fire a schedule now
+* ``POST /_harness/runtime/proxy/{name}`` — Invoke for MiniStack's Lambda proxy mode (the
+  emulator's Cognito triggers): the same, but a function error answers 502, since proxy mode
+  reads only the status (a 200 with ``X-Amz-Function-Error`` would count as success)
 * ``GET /_harness/runtime/logs/{function}?limit=N`` — the function's last log records
 * ``GET|POST|DELETE /_harness/runtime/faults`` — Lambda fault rules (list with counters / add /
   remove by id, or all); ``GET /_harness/runtime/faults/log?since=T`` — every injected fault
@@ -40,6 +43,7 @@ __all__ = ["RuntimeApi", "serve"]
 logger = logging.getLogger(__name__)
 
 INVOKE_PREFIX = "/2015-03-31/functions/"
+PROXY_PREFIX = "/_harness/runtime/proxy/"
 SYNC_LIMIT = 6 * 1024 * 1024
 ASYNC_LIMIT = 1024 * 1024
 
@@ -85,6 +89,11 @@ class RuntimeApi:
             if path.rstrip("/") == INVOKE_PREFIX.rstrip("/") and request.method == "GET":
                 names = sorted(self.runtime.functions)
                 return _json(200, {"Functions": [self.configuration(n) for n in names]})
+            if path.startswith(PROXY_PREFIX) and request.method == "POST":
+                answer = await self.invoke(request, path[len(PROXY_PREFIX) :])
+                if any(name == "x-amz-function-error" for name, _ in answer.headers):
+                    answer.status = 502
+                return answer
             if path.startswith("/_harness/"):
                 return await self.control(request)
             return _aws_error(404, "UnknownOperationException", "Unknown operation")

@@ -159,7 +159,7 @@ def test_pool_triggers_are_proxied_to_the_runtime_once(fakes: tuple) -> None:
     stack = _trigger_stack(config)
     assert wire_pool_triggers(endpoints, stack) == ["shop-Claims-1"]
     proxy = lam.functions["shop-Claims-1"]
-    url = "http://127.0.0.1:9001/2015-03-31/functions/shop-Claims-1/invocations"
+    url = "http://127.0.0.1:9001/_harness/runtime/proxy/shop-Claims-1"
     assert proxy["Environment"]["Variables"][PROXY_ENV_VAR] == url and proxy["Timeout"] == 7
     assert idp.pools["us-east-1_p"]["LambdaConfig"] == config
     assert idp.pools["us-east-1_p"]["UserPoolTier"] == "ESSENTIALS"
