@@ -1,0 +1,1 @@
+"""Cloud-native SaaS stack (seed 004): users, subscriptions, billing, documents."""
