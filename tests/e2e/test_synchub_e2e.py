@@ -554,6 +554,23 @@ def test_web_console_signs_in_and_manages_bookmarks_and_group_settings(
         page.wait_for(
             f"!document.querySelector('#bookmarks li[data-id=\"{added['bookmark_id']}\"]')"
         )
+        # the VS Code extension asks for a code; the signed-in user approves it in the console
+        client_id = api.stack.resources["DeviceClient"].physical_id
+        _, code = api.device(
+            "/auth/device/code", {"client_id": client_id, "device_name": "chromium-vscode"}
+        )
+        page.navigate(code["verification_uri_complete"])
+        page.wait_for("document.body.dataset.state === 'device'", what="the device page")
+        assert page.evaluate("document.querySelector('#device-code').value") == code["user_code"]
+        page.evaluate("document.querySelector('#device-approve').click()")
+        page.wait_for("document.querySelector('#device').dataset.result === 'approved'")
+        page.screenshot(tmp_path / "synchub-device.png")
+    poll = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+            "device_code": code["device_code"], "client_id": client_id}  # fmt: skip
+    status, tokens = api.device("/auth/device/token", poll)
+    assert status == 200, tokens
+    claims = jwt.decode(tokens["id_token"], options={"verify_signature": False})
+    assert claims["sub"] == api.sub("acmealice") and claims["custom:tenant_id"] == "acme"
     assert api.call("GET", "/groups/acme-team/settings/editor.rulers", "acmealice")[0] == 404
     assert api.call("GET", f"/bookmarks/{added['bookmark_id']}", "acmealice")[0] == 404
     assert shot.stat().st_size > 10_000
