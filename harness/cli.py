@@ -7,12 +7,13 @@ Exit codes: 0 success, 1 failure (unhealthy, a failed expectation, a start error
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import Any
 
@@ -44,19 +45,27 @@ def _settings(args: argparse.Namespace) -> Settings:
 # -- commands ------------------------------------------------------------------------------
 
 
-def cmd_up(args: argparse.Namespace) -> int:
-    from harness.env.environment import Environment
-
-    env = Environment(_settings(args))
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt while the block runs, so the environments it started
+    are torn down by their context managers instead of outliving a killed command."""
 
     def on_term(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, on_term)
     try:
-        env.start()
+        yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from harness.env.environment import Environment
+
+    env = Environment(_settings(args))
+    with _sigterm_as_interrupt():
+        env.start()
     endpoints = env.endpoints
     if args.json:
         _print_json(
@@ -222,7 +231,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from harness.bench import run_benchmark
 
-    result = run_benchmark(args.name, _settings(args), runs=args.runs, quick=args.quick)
+    with _sigterm_as_interrupt():  # a killed benchmark still stops its environment
+        result = run_benchmark(args.name, _settings(args), runs=args.runs, quick=args.quick)
     if args.json:
         _print_json(result)
     return 0 if result.get("passed", True) else 1
