@@ -549,20 +549,17 @@ def test_each_user_has_1000_requests_a_minute(api: Api) -> None:
 
 
 def test_a_database_outage_answers_503_and_recovers(api: Api) -> None:
-    control = api.stack.fake_servers["postgres"] + "/_control/faults"
+    """An RDS outage through the harness's third-party fault on the postgres fixture."""
+    from harness.chaos.faults import Faults
 
-    def fault(mode: str) -> None:
-        request = urllib.request.Request(control, data=json.dumps({"mode": mode}).encode(),
-                                         method="POST")  # fmt: skip
-        with urllib.request.urlopen(request, timeout=10):
-            pass
-
-    fault("error")
+    faults = Faults.for_environment(api.env)
+    faults.add("thirdparty", {"mode": "error", "server": "postgres", "stack": "cloudsaas"})
     try:
         status, body = api.call("GET", "/invoices", "globexmember")
         assert status == 503 and body["error"]["code"] == "DATABASE_UNAVAILABLE"
+        assert faults.list()["thirdparty"]["cloudsaas/postgres"]["mode"] == "error"
     finally:
-        fault("ok")
+        faults.clear("thirdparty")
     assert api.call("GET", "/invoices", "globexmember")[0] == 200
 
 
