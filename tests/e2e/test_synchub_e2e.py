@@ -490,6 +490,7 @@ def test_structured_logs_carry_the_correlation_id(api: Api) -> None:
     assert line["correlation_id"] == "corr-synchub-e2e" and line["tenant_id"] == "acme"
     assert line["level"] == "INFO" and line["status"] == 200 and line["service"] == "synchub"
     assert line["user_id"] == api.sub("acmebob") and "cold_start" in line
+    assert str(line.get("xray_trace_id", "")).startswith("1-")  # Lambda's _X_AMZN_TRACE_ID
     assert any("CloudWatchMetrics" in json.dumps(r) for r in found)  # EMF metrics
 
 

@@ -372,3 +372,41 @@ def test_self_sign_up_cannot_name_a_tenant() -> None:
     assert auth_triggers.handler(plain, None)["response"] == {}
     admin = trigger("PreSignUp_AdminCreateUser", userAttributes={"custom:tenant_id": "acme"})
     assert auth_triggers.handler(admin, None)["response"] == {}
+
+
+# -- the seed's alarms, evaluated on the access log (checks.py) ---------------------------------
+
+checks = load_module("synchub_checks", STACK / "checks.py")
+
+
+def test_five_xx_alarm_counts_any_ten_minute_window(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    stack = SimpleNamespace(name="synchub", profile={"alarms": [
+        {"name": "api-5xx-errors", "metric": "count_5xx", "threshold": 10, "period": "10m"},
+        {"name": "api-latency", "metric": "p99", "threshold": "5000ms", "period": "1m",
+         "evaluation_periods": 3}]})  # fmt: skip
+    env = SimpleNamespace(state_dir=tmp_path)
+    (tmp_path / "logs").mkdir()
+
+    def write(rows: list[tuple[float, int, float]]) -> None:
+        lines = [json.dumps({"stack": "synchub", "requestTimeEpoch": t * 1000, "status": s,
+                             "responseLatency": ms}) for t, s, ms in rows]  # fmt: skip
+        lines.append(json.dumps({"stack": "other", "requestTimeEpoch": 5000, "status": 500}))
+        (tmp_path / "logs" / "access.log").write_text("\n".join(lines) + "\n")
+
+    # 10 errors in 10 minutes is OK, the 11th within the window fires; spread out they do not
+    write([(1000 + i * 50, 502, 20) for i in range(11)])
+    assert checks.alarm_api_5xx_errors(env, stack)["observed"] == 11
+    assert not checks.alarm_api_5xx_errors(env, stack)["passed"]
+    assert checks.alarm_api_5xx_errors(env, stack, since=1001)["passed"]
+    write([(1000 + i * 70, 502, 20) for i in range(11)])
+    assert checks.alarm_api_5xx_errors(env, stack)["passed"]
+    # latency: 3 consecutive minutes with p99 above 5 s fire, 2 (or a gap) do not
+    slow = [(60 * m + s, 200, 6000.0) for m in (10, 11, 12) for s in range(5)]
+    write(slow)
+    assert not checks.alarm_api_latency(env, stack)["passed"]
+    write([r for r in slow if r[0] < 60 * 12])
+    assert checks.alarm_api_latency(env, stack)["passed"]
+    write([(60 * m + s, 200, 6000.0) for m in (10, 11, 13) for s in range(5)])
+    assert checks.alarm_api_latency(env, stack)["passed"]
