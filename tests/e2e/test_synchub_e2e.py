@@ -428,6 +428,9 @@ def test_tables_streams_and_the_backup_bucket(api: Api) -> None:
         assert record.properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
     bucket = api.stack.resources["BackupBucket"].physical_id
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block[k] for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls",
+                                  "RestrictPublicBuckets"))  # fmt: skip
     runtime = api.env.endpoints["runtime_url"].rstrip("/")
     backup_fn = api.stack.functions["BackupFunction"].name  # its nightly schedule, fired now
     status, _, body = request(

@@ -188,7 +188,9 @@ def _setting_out(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _query(kind: str, tenant: str, prefix: str, *, consistent: bool = False) -> list[dict]:
+def _query(
+    kind: str, tenant: str, prefix: str, *, consistent: bool = False
+) -> list[dict[str, Any]]:
     args: dict[str, Any] = {
         "KeyConditionExpression": Key("tenant_id").eq(tenant)
         & Key("resource_id").begins_with(prefix),
@@ -942,7 +944,7 @@ def device_approve() -> Response[str]:
 # -- errors ------------------------------------------------------------------------------------
 
 
-@app.exception_handler(ApiError)
+@app.exception_handler(ApiError)  # type: ignore[untyped-decorator]
 def _api_error(exc: ApiError) -> Response[str]:
     if exc.status >= 500:
         logger.error("request failed", extra={"code": exc.code})
@@ -952,7 +954,7 @@ def _api_error(exc: ApiError) -> Response[str]:
                     json.dumps({"message": exc.message, "code": exc.code}))  # fmt: skip
 
 
-@app.exception_handler(Exception)
+@app.exception_handler(Exception)  # type: ignore[untyped-decorator]
 def _unexpected(exc: Exception) -> Response[str]:
     """A dependency failed (DynamoDB, Cognito...): a JSON 500, logged with its trace."""
     logger.exception("unexpected error")

@@ -36,7 +36,8 @@ def grant_for(answer: str) -> dict[str, Any] | None:
         Key={"tenant_id": DEVICE_TENANT, "resource_id": f"code#{code_hash(answer)}"},
         ConsistentRead=True,
     )
-    return got.get("Item")
+    item = got.get("Item")
+    return dict(item) if item else None
 
 
 def answer_correct(grant: dict[str, Any] | None, username: str, now: float) -> bool:
