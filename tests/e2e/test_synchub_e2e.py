@@ -155,6 +155,12 @@ def test_cors_answers_the_console_and_the_extension_only(api: Api) -> None:
         headers={"origin": "https://evil.example", "access-control-request-method": "GET"},
     )
     assert "access-control-allow-origin" not in headers
+    # throttling: the stage's default route settings reach the gateway (its token buckets are
+    # tested by the harness's own gateway tests), and the tenants' tier on top of it
+    spec = api.stack.apis["SyncHubApi"]
+    assert spec.stage_throttle is not None
+    assert (spec.stage_throttle.rate, spec.stage_throttle.burst) == (500, 1000)
+    assert api.stack.profile["tenancy"]["tiers"]["team"] == {"rate": 200, "burst": 400}
 
 
 # -- bookmarks and tenant isolation ------------------------------------------------------------
