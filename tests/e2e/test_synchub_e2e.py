@@ -575,6 +575,21 @@ def test_web_console_signs_in_and_manages_bookmarks_and_group_settings(
         page.evaluate("document.querySelector('#device-approve').click()")
         page.wait_for("document.querySelector('#device').dataset.result === 'approved'")
         page.screenshot(tmp_path / "synchub-device.png")
+        # sign out, then in with Google (the stand-in's account chooser) as a globex user
+        page.navigate(console + "/")
+        page.wait_for("document.body.dataset.state === 'ready'")
+        page.evaluate("document.querySelector('#signout').click()")
+        page.wait_for("document.body.dataset.state === 'signed-out'", what="signed out")
+        page.evaluate("document.querySelector('#signin-google').click()")
+        page.wait_for("!!document.querySelector('a.account[data-email=\"heidi@globex.example\"]')",
+                      what="the Google stand-in's account chooser")  # fmt: skip
+        page.evaluate(
+            "document.querySelector('a.account[data-email=\"heidi@globex.example\"]').click()"
+        )
+        page.wait_for("document.body.dataset.state === 'ready'", 45, "the console after Google")
+        assert "globex" in page.evaluate("document.querySelector('#user').textContent")
+        assert page.evaluate("document.querySelector('#bookmarks').dataset.count") == "0"
+        assert page.evaluate("document.querySelector('#groups').dataset.count") == "0"
     poll = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
             "device_code": code["device_code"], "client_id": client_id}  # fmt: skip
     status, tokens = api.device("/auth/device/token", poll)
