@@ -12,6 +12,7 @@ message, which is 401, as on AWS.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from fnmatch import fnmatchcase
@@ -145,6 +146,8 @@ class LambdaAuthorizer:
     def __init__(self, invoker: Any) -> None:
         self.invoker = invoker
         self.cache: dict[tuple[str, str, tuple[str | None, ...]], tuple[float, Any]] = {}
+        # identity -> the invocation already under way for it (caching authorizers only)
+        self.inflight: dict[tuple[str, str, tuple[str | None, ...]], asyncio.Future[Any]] = {}
 
     async def authorize(self, ctx: RequestContext, auth: Any) -> None:
         api = ctx.api
@@ -161,41 +164,77 @@ class LambdaAuthorizer:
         arn = route_arn(ctx) if v2 else method_arn(ctx)
         ttl = auth.result_ttl_s if sources else 0
         key = (api.name, auth.name, tuple(identity))
-        now = time.monotonic()
         cached = self.cache.get(key) if ttl > 0 else None
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > time.monotonic():
             result = cached[1]
-        else:
-            function = api.authorizer_functions.get(auth.name)
-            if not function:
-                ctx.authorizer_error = f"authorizer {auth.name} has no function"
-                raise errors.internal_error(ctx.is_rest)
-            event = _event_v2(ctx, identity, arn) if v2 else _event_v1(ctx, auth, identity, arn)
-            started = time.perf_counter()
-            outcome = await self.invoker.invoke(function, event, timeout_s=10.0)
-            ctx.authorizer_latency_ms = (time.perf_counter() - started) * 1000
-            if outcome.kind == "function_error" and _UNAUTHORIZED.search(
-                outcome.body.decode("utf-8", "replace")
-            ):
-                ctx.authorizer_error = "authorizer raised Unauthorized"
-                raise errors.unauthorized()
-            if outcome.kind != "ok":
-                ctx.authorizer_error = f"authorizer invoke failed: {outcome.kind} {outcome.detail}"
-                if outcome.kind == "unreachable":
-                    raise errors.service_unavailable()
-                raise errors.internal_error(ctx.is_rest)
+        elif ttl <= 0:
+            result = await self._invoke(ctx, auth, identity, arn, v2)
+        elif key in self.inflight:
+            # single flight: requests that arrive while the same identity is being authorized
+            # wait for that answer instead of starting an invocation (and, on a cold function,
+            # an execution environment) each — a burst of a new token's requests costs one
             try:
-                result = loads(outcome.body)
-            except ValueError:
-                result = None
-            if not isinstance(result, dict):
-                ctx.authorizer_error = "authorizer answered a non-object"
-                raise errors.internal_error(ctx.is_rest)
-            if ttl > 0:
+                result = await asyncio.shield(self.inflight[key])
+            except errors.GatewayError as exc:
+                ctx.authorizer_error = "the same identity's authorization under way failed"
+                raise errors.GatewayError(exc.status, exc.message, exc.error_type) from None
+        else:
+            pending: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self.inflight[key] = pending
+            try:
+                result = await self._invoke(ctx, auth, identity, arn, v2)
+            except BaseException as exc:
+                pending.set_exception(exc)
+                pending.exception()  # retrieved: no "never retrieved" warning without waiters
+                raise
+            else:
+                pending.set_result(result)
                 if len(self.cache) >= _CACHE_MAX:
                     self.cache.clear()
-                self.cache[key] = (now + ttl, result)
-        context = result.get("context") if isinstance(result.get("context"), dict) else {}
+                self.cache[key] = (time.monotonic() + ttl, result)
+            finally:
+                self.inflight.pop(key, None)
+        self._apply(ctx, auth, api, result, arn, v2)
+
+    async def _invoke(
+        self, ctx: RequestContext, auth: Any, identity: list[str | None], arn: str, v2: bool
+    ) -> dict[str, Any]:
+        """The authorizer function's answer (an object), or the gateway error it amounts to."""
+        api = ctx.api
+        assert api is not None
+        function = api.authorizer_functions.get(auth.name)
+        if not function:
+            ctx.authorizer_error = f"authorizer {auth.name} has no function"
+            raise errors.internal_error(ctx.is_rest)
+        event = _event_v2(ctx, identity, arn) if v2 else _event_v1(ctx, auth, identity, arn)
+        started = time.perf_counter()
+        outcome = await self.invoker.invoke(function, event, timeout_s=10.0)
+        ctx.authorizer_latency_ms = (time.perf_counter() - started) * 1000
+        if outcome.kind == "function_error" and _UNAUTHORIZED.search(
+            outcome.body.decode("utf-8", "replace")
+        ):
+            ctx.authorizer_error = "authorizer raised Unauthorized"
+            raise errors.unauthorized()
+        if outcome.kind != "ok":
+            ctx.authorizer_error = f"authorizer invoke failed: {outcome.kind} {outcome.detail}"
+            if outcome.kind == "unreachable":
+                raise errors.service_unavailable()
+            raise errors.internal_error(ctx.is_rest)
+        try:
+            result = loads(outcome.body)
+        except ValueError:
+            result = None
+        if not isinstance(result, dict):
+            ctx.authorizer_error = "authorizer answered a non-object"
+            raise errors.internal_error(ctx.is_rest)
+        return result
+
+    def _apply(
+        self, ctx: RequestContext, auth: Any, api: Any, result: dict[str, Any], arn: str, v2: bool
+    ) -> None:
+        """Allow or deny the request on the authorizer's answer; its context goes on."""
+        found = result.get("context")
+        context: dict[str, Any] = found if isinstance(found, dict) else {}
         if v2 and auth.simple_responses:
             if result.get("isAuthorized") is not True:
                 ctx.authorizer_error = "isAuthorized is not true"

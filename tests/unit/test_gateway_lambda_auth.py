@@ -138,6 +138,50 @@ def test_results_are_cached_by_identity_source() -> None:
     assert len(invoker.events) == 2
 
 
+class SlowInvoker(FakeInvoker):
+    """An authorizer that takes a while (a cold start), so requests overlap."""
+
+    async def invoke(self, name, event, timeout_s, extra_headers=None):
+        self.events.append(event)
+        await asyncio.sleep(0.05)
+        body = json.dumps(self.result).encode()
+        return InvokeOutcome(self.kind, 200, body, 1.0)
+
+
+def _burst(authorizer: LambdaAuthorizer, tokens: list[str]) -> list[object]:
+    api = _api(SIMPLE)
+
+    async def one(token: str) -> object:
+        ctx = ctx_for(api, "GET", "/pets/1", headers=[("authorization", token)])
+        try:
+            await authorizer.authorize(ctx, SIMPLE)
+        except errors.GatewayError as exc:
+            return exc.status
+        return ctx.authorizer
+
+    async def all_of() -> list[object]:
+        return list(await asyncio.gather(*(one(t) for t in tokens)))
+
+    return asyncio.run(all_of())
+
+
+def test_concurrent_requests_of_one_identity_share_one_invocation() -> None:
+    invoker = SlowInvoker({"isAuthorized": True, "context": {"tenant": "t1"}})
+    authorizer = LambdaAuthorizer(invoker)
+    answers = _burst(authorizer, ["a"] * 20 + ["b"] * 5)
+    assert len(invoker.events) == 2  # one per identity, not one per request
+    assert answers == [{"lambda": {"tenant": "t1"}}] * 25
+    assert authorizer.inflight == {}  # nothing left waiting
+
+
+def test_a_failed_shared_authorization_fails_every_waiter_and_is_not_cached() -> None:
+    invoker = SlowInvoker({"errorMessage": "Unauthorized"}, kind="function_error")
+    authorizer = LambdaAuthorizer(invoker)
+    assert _burst(authorizer, ["a"] * 5) == [401] * 5
+    assert len(invoker.events) == 1
+    assert _burst(authorizer, ["a"]) == [401] and len(invoker.events) == 2  # asked again
+
+
 def test_rest_token_authorizer_policy_and_context() -> None:
     auth = AuthorizerSpec(name="a", type="lambda_token", payload_format="1.0",
                           identity_sources=["method.request.header.Authorization"])  # fmt: skip
