@@ -98,12 +98,16 @@ def _environ(proc: psutil.Process) -> str:
         return ""
 
 
-def _cpu_of(procs: dict[int, tuple[str, psutil.Process]]) -> dict[int, float]:
-    out = {}
+def _cpu_of(procs: dict[int, tuple[str, psutil.Process]]) -> dict[int | str, float]:
+    """CPU seconds by pid, and under ``"reaped:<pid>"`` the CPU of the children that process has
+    already waited for: execution environments the runtime started and retired within a step
+    are gone before the second snapshot, and their CPU (cold starts) belongs to the handlers."""
+    out: dict[int | str, float] = {}
     for pid, (_, proc) in procs.items():
         try:
             times = proc.cpu_times()
             out[pid] = times.user + times.system
+            out[f"reaped:{pid}"] = times.children_user + times.children_system
         except psutil.Error:
             continue
     return out
@@ -132,6 +136,10 @@ def _step(
     for pid, (group, _) in after_procs.items():
         if pid in after:
             cpu[group] = cpu.get(group, 0.0) + after[pid] - before.get(pid, 0.0)
+        reaped = f"reaped:{pid}"
+        if reaped in after:  # the runtime's retired workers were handlers
+            owner = "handlers" if group == "runtime server" else group
+            cpu[owner] = cpu.get(owner, 0.0) + after[reaped] - before.get(reaped, 0.0)
     cpu["load generator"] = sum(g.cpu_seconds for g in result.generators) + float(
         result.parent_cpu_seconds
     )

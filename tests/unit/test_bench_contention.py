@@ -29,3 +29,23 @@ def test_busy_cpu_seconds_grows_with_work() -> None:
     while time.process_time() < end:
         pass
     assert machine.busy_cpu_seconds() > before
+
+
+def test_cpu_of_counts_the_children_a_process_has_reaped() -> None:
+    """Execution environments the runtime retired within a step are gone before the second
+    snapshot; their CPU shows up as the runtime's reaped children (attributed to handlers)."""
+    import os
+    import subprocess
+    import sys
+
+    import psutil
+
+    from harness.bench.syncwell_capacity import _cpu_of
+
+    me = {os.getpid(): ("runtime server", psutil.Process())}
+    before = _cpu_of(me)
+    burn = "import time\nend = time.process_time() + 0.2\nwhile time.process_time() < end: pass"
+    subprocess.run([sys.executable, "-c", burn], check=True)
+    after = _cpu_of(me)
+    key = f"reaped:{os.getpid()}"
+    assert after[key] - before[key] >= 0.15
