@@ -10,8 +10,11 @@ same worker count and the same load settings:
   a JWT-authorized route (RS256 token from the local issuer), throttled (route throttle + the
   tenant's usage-plan bucket + quota, checked by the Lua script on a real Redis through token
   leases — limits set high so nothing is refused), Lambda proxy integration (payload 2.0)
-  through the Invoke API of a fake runtime that runs a no-op Python handler in-process
-  (``tests/fixtures/gateway/fake_runtime.py``; the real runtime was still being written).
+  to a no-op Python handler (``tests/fixtures/gateway/handlers.py``) in the real runtime
+  (``python -m harness.runtime``: its own execution-environment process per concurrent call),
+  reached over the invoke channel (``--channel on``, the default) or the Invoke API over HTTP
+  (``--channel off``). ``--target fake`` swaps the runtime for a fake Invoke API that runs the
+  handler in its own process (``tests/fixtures/gateway/fake_runtime.py``, HTTP only).
 
 Load: Locust ``FastHttpUser`` headless (``--users U``, no wait time), one Locust process; the
 same settings for both targets, alternating 5-second slices (bare, gateway, bare, ...) so that
@@ -24,6 +27,7 @@ request is several times the bare server's, so these say what the ratio is made 
 ``benchmarks/results/gateway.json``.
 
     .venv/bin/python benchmarks/bench_gateway.py [--runs 3] [--duration 15] [--users 32]
+        [--target real|fake] [--server uvicorn|lean] [--channel on|off]
 """
 
 from __future__ import annotations
@@ -234,7 +238,7 @@ def _locust(
         except ValueError:
             return 0.0
 
-    return {
+    result: dict[str, Any] = {
         "errors": errors,
         "requests": number(agg["Request Count"]),
         "failures": number(agg["Failure Count"]),
@@ -243,6 +247,7 @@ def _locust(
         "p99_ms": number(agg["99%"]),
         "locust_cpu_s": locust_cpu,
     }
+    return result
 
 
 def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -296,6 +301,7 @@ def run(
     workers: int | None = None,
     target: str = "fake",
     server: str = "uvicorn",
+    channel: bool = True,
 ) -> dict[str, Any]:
     from harness.tokens import LocalIssuer
 
@@ -347,6 +353,7 @@ def run(
             [sys.executable, "-m", "harness.daemon", "--port", str(ports["gateway"]),
              "--workers", str(workers), "--state-dir", str(state), "--server", server],
             stdout=log, stderr=log, cwd=str(ROOT),
+            env={**os.environ, "HARNESS_GATEWAY_INVOKE_CHANNEL": "1" if channel else "0"},
         )  # fmt: skip
         # the bare app on the same server software, same worker count (the daemon's options)
         procs["bare"] = subprocess.Popen(
@@ -434,6 +441,7 @@ def run(
                 else "the real runtime (python -m harness.runtime): invoke_target = its server "
                 "process, handler = its worker processes (bootstrap loop + handler)"
             ),
+            "gateway_to_runtime": "invoke channel" if channel and target == "real" else "HTTP",
         }
         summary["passed"] = summary["ratio"]["median"] >= TARGET_RATIO
         return summary
@@ -476,9 +484,16 @@ def main(argv: list[str] | None = None) -> int:
         "--server", choices=("lean", "uvicorn"), default="uvicorn",
         help="the daemon's HTTP server, used for both the gateway and the bare app",
     )  # fmt: skip
+    parser.add_argument(
+        "--channel", choices=("on", "off"), default="on",
+        help="gateway to runtime over the invoke channel (on) or the Invoke API over HTTP (off)",
+    )  # fmt: skip
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "gateway.json"))
     args = parser.parse_args(argv)
-    summary = run(args.runs, args.duration, args.users, args.workers, args.target, args.server)
+    summary = run(
+        args.runs, args.duration, args.users, args.workers, args.target, args.server,
+        args.channel == "on",
+    )  # fmt: skip
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2))

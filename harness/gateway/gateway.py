@@ -95,7 +95,10 @@ class Gateway:
         self._endpoints_seen = dict(endpoints)
         if endpoints.get("runtime_url") != old.get("runtime_url") or self.invoker.pool is None:
             self.invoker.close()
-            self.invoker = Invoker(endpoints.get("runtime_url"))
+            self.invoker = Invoker(
+                endpoints.get("runtime_url"),
+                channel=os.environ.get("HARNESS_GATEWAY_INVOKE_CHANNEL", "1") != "0",
+            )
             self.lambda_auth.invoker = self.invoker
         if endpoints.get("aws_endpoint") != old.get("aws_endpoint") or self.services.pool is None:
             self.services.close()

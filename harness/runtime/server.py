@@ -16,7 +16,9 @@
 * ``POST /_harness/runtime/az {"duration_s", "seed", "share"}`` — an "AZ failure";
   ``DELETE`` ends it early
 
-Served by :mod:`harness.runtime.http` on uvloop (see there why not uvicorn).
+Served by :mod:`harness.runtime.http` on uvloop (see there why not uvicorn). Synchronous
+invocations are also taken on the invoke channel (:mod:`harness.runtime.channel`), the
+gateway's shorter path, and answered by the same code.
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from harness.chaos.lambda_faults import parse_lambda_faults
+from harness.runtime.channel import serve_channel
 from harness.runtime.config import RuntimeConfig
 from harness.runtime.core import FunctionNotFound, Runtime
 from harness.runtime.http import Request, Response, serve_http
-from harness.runtime.pool import Throttled
+from harness.runtime.pool import FunctionPool, Throttled
 
 __all__ = ["RuntimeApi", "serve"]
 
@@ -101,6 +104,16 @@ class RuntimeApi:
             logger.exception("request %s %s failed", request.method, path)
             return _aws_error(500, "ServiceException", f"{type(exc).__name__}: {exc}")
 
+    def _not_found(self, name: str) -> Response:
+        endpoints = self.runtime.endpoints
+        arn = (
+            name
+            if name.startswith("arn:")
+            else f"arn:aws:lambda:{endpoints.get('region', 'us-east-1')}:"
+            f"{endpoints.get('account_id', '000000000000')}:function:{name}"
+        )
+        return _aws_error(404, "ResourceNotFoundException", f"Function not found: {arn}")
+
     async def invoke(self, request: Request, name: str) -> Response:
         runtime = self.runtime
         headers = request.headers
@@ -109,42 +122,9 @@ class RuntimeApi:
         try:
             pool = runtime.resolve(name)
         except FunctionNotFound:
-            arn = (
-                name
-                if name.startswith("arn:")
-                else f"arn:aws:lambda:{runtime.endpoints.get('region', 'us-east-1')}:"
-                f"{runtime.endpoints.get('account_id', '000000000000')}:function:{name}"
-            )
-            return _aws_error(404, "ResourceNotFoundException", f"Function not found: {arn}")
+            return self._not_found(name)
         if invocation_type == "RequestResponse":
-            if len(payload) > SYNC_LIMIT:
-                return _aws_error(
-                    413, "RequestTooLargeException",
-                    f"Request must be smaller than {SYNC_LIMIT} bytes for the InvokeFunction operation",
-                )  # fmt: skip
-            try:
-                result = await runtime.invoke(
-                    pool, payload, tail=headers.get(b"x-amz-log-type") == b"Tail"
-                )
-            except Throttled as exc:
-                return _aws_error(
-                    429, "TooManyRequestsException", exc.message, {"Reason": exc.reason}
-                )
-            out = [("x-amzn-requestid", result.request_id), ("x-amz-executed-version", "$LATEST")]
-            if len(result.payload) > SYNC_LIMIT:
-                message = (
-                    f"Response payload size ({len(result.payload)} bytes) exceeded maximum "
-                    f"allowed payload size ({SYNC_LIMIT} bytes)."
-                )
-                result.payload = json.dumps(
-                    {"errorMessage": message, "errorType": "Function.ResponseSizeTooLarge"}
-                ).encode()
-                result.function_error = "Unhandled"
-            if result.function_error:
-                out.append(("x-amz-function-error", result.function_error))
-            if result.log_result is not None:
-                out.append(("x-amz-log-result", result.log_result))
-            return Response(200, result.payload, out)
+            return await self._invoke_sync(pool, payload, headers.get(b"x-amz-log-type") == b"Tail")
         if invocation_type == "DryRun":
             return Response(204, b"", [("x-amzn-requestid", str(uuid.uuid4()))])
         if invocation_type == "Event":
@@ -158,6 +138,46 @@ class RuntimeApi:
         return _aws_error(
             400, "InvalidParameterValueException", f"Unsupported invocation type: {invocation_type}"
         )
+
+    async def _invoke_sync(self, pool: FunctionPool, payload: bytes, tail: bool) -> Response:
+        """A RequestResponse invocation, answered as the Invoke API answers it."""
+        if len(payload) > SYNC_LIMIT:
+            return _aws_error(
+                413, "RequestTooLargeException",
+                f"Request must be smaller than {SYNC_LIMIT} bytes for the InvokeFunction operation",
+            )  # fmt: skip
+        try:
+            result = await self.runtime.invoke(pool, payload, tail=tail)
+        except Throttled as exc:
+            return _aws_error(429, "TooManyRequestsException", exc.message, {"Reason": exc.reason})
+        out = [("x-amzn-requestid", result.request_id), ("x-amz-executed-version", "$LATEST")]
+        if len(result.payload) > SYNC_LIMIT:
+            message = (
+                f"Response payload size ({len(result.payload)} bytes) exceeded maximum "
+                f"allowed payload size ({SYNC_LIMIT} bytes)."
+            )
+            result.payload = json.dumps(
+                {"errorMessage": message, "errorType": "Function.ResponseSizeTooLarge"}
+            ).encode()
+            result.function_error = "Unhandled"
+        if result.function_error:
+            out.append(("x-amz-function-error", result.function_error))
+        if result.log_result is not None:
+            out.append(("x-amz-log-result", result.log_result))
+        return Response(200, result.payload, out)
+
+    async def invoke_channel(
+        self, name: str, payload: bytes, tail: bool
+    ) -> tuple[int, bytes, list[tuple[str, str]]]:
+        """A call from the invoke channel (:mod:`harness.runtime.channel`): the same answer as
+        ``POST /2015-03-31/functions/{name}/invocations`` (RequestResponse)."""
+        try:
+            pool = self.runtime.resolve(name)
+        except FunctionNotFound:
+            answer = self._not_found(name)
+        else:
+            answer = await self._invoke_sync(pool, payload, tail)
+        return answer.status, answer.body, answer.headers
 
     def configuration(self, name: str) -> dict[str, Any]:
         pool = self.runtime.resolve(name)
@@ -290,10 +310,14 @@ async def _main(state_dir: Path, port: int, host: str, config: RuntimeConfig | N
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await runtime.start()
+    api = RuntimeApi(runtime)
+    channel = await serve_channel(api.invoke_channel, port)
     try:
         logger.info("runtime listening on http://%s:%d (state %s)", host, port, state_dir)
-        await serve_http(RuntimeApi(runtime), host, port, stop)
+        await serve_http(api, host, port, stop)
     finally:
+        if channel is not None:
+            channel.close()
         await runtime.stop()
 
 

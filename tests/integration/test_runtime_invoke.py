@@ -137,6 +137,48 @@ def test_sync_invoke_gives_context_and_environment(rt: Any, lam: Any, harness_en
     assert all(r["requestId"] == response["ResponseMetadata"]["RequestId"] for r in records)
 
 
+def test_invoke_channel_answers_as_the_invoke_api(rt: Any, lam: Any) -> None:
+    """The gateway's path (harness.runtime.channel) is the Invoke API's code: same results,
+    errors, throttles and metrics."""
+    import asyncio
+    from urllib.parse import urlsplit
+
+    from harness.runtime.channel import ChannelClient, address_for_port
+
+    before = rt.process.client.function_metrics("echo")["invocations"]
+
+    async def calls() -> list[Any]:
+        client = ChannelClient(address_for_port(urlsplit(rt.url).port or 0))
+        try:
+            return list(
+                await asyncio.gather(
+                    client.invoke("echo", json.dumps({"n": 7}).encode(), 10, tail=True),
+                    client.invoke("fail", b"{}", 10),
+                    client.invoke("no-such-function", b"{}", 10),
+                    client.invoke("reserved0", b"{}", 10),
+                    client.invoke("echo", b"x" * (6 * 1024 * 1024 + 1), 10),
+                )
+            )
+        finally:
+            client.close()
+
+    echo, fail, missing, throttled, too_big = asyncio.run(calls())
+    assert echo.status == 200 and json.loads(echo.body)["event"] == {"n": 7}
+    assert "x-amz-function-error" not in echo.headers
+    assert base64.b64decode(echo.headers["x-amz-log-result"]).startswith(b"START RequestId:")
+    via_http = lam.invoke(FunctionName="fail")
+    assert fail.status == 200 and fail.headers["x-amz-function-error"] == "Unhandled"
+    assert json.loads(fail.body)["errorType"] == payload(via_http)["errorType"] == "OrderError"
+    assert missing.status == 404
+    assert missing.headers["x-amzn-errortype"] == "ResourceNotFoundException"
+    assert throttled.status == 429
+    assert (
+        json.loads(throttled.body)["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    )
+    assert too_big.status == 413
+    assert rt.process.client.function_metrics("echo")["invocations"] == before + 1
+
+
 def test_arn_and_nested_handler(lam: Any) -> None:
     response = lam.invoke(FunctionName="arn:aws:lambda:us-east-1:000000000000:function:nested")
     assert payload(response) == {"nested": True, "name": "pkg.sub.mod"}
