@@ -4,6 +4,7 @@ SQS events built here, SQS receive/visibility driven by the test (short visibili
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import urllib.request
@@ -503,6 +504,48 @@ def test_job_delivered_twice_is_processed_once_and_empty_syncs_write_nothing(wor
     assert chunks == 5  # 31 days in 7-day chunks, one source listing each
     assert after["calls.strava.list"] == stats["calls.strava.list"] + chunks
     assert after.get("calls.strava.hydrate", 0) == stats.get("calls.strava.hydrate", 0)
+
+
+def test_sync_confidence_skips_destination_reads_after_empty_ones(world: World) -> None:
+    """sync:confidence:{userId}:{dest}: after SYNC_CONFIDENCE_THRESHOLD (3) empty destination
+    reads, syncs skip the read; every third one past the threshold reads anyway, and a
+    non-empty read (a conflicting activity at the destination) resets the counter."""
+    assert os.environ["SYNC_CONFIDENCE_THRESHOLD"] == "3"  # the template's default
+    seed(world, "sc1")
+    world.submit("sc1")  # the seeded activities: the destination's overlap, read and reset
+    world.drain()
+    r = world.env.redis(decode_responses=True)
+    assert r.get("sync:confidence:sc1:fitbit") is None
+    t0 = time.time() - 1800  # after every seeded activity (those end an hour ago)
+
+    def stamp(k: int) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0 + 60 * k))
+
+    reads, written = [], []
+    for k in range(1, 11):
+        if k == 7:  # the user also recorded the 9th activity at the destination
+            world.fake(
+                "/_control/accounts",
+                {"provider": "fitbit", "ownerId": "fitbit-sc1", "add": [stamp(9)]},
+            )
+        world.fake(
+            "/_control/accounts", {"provider": "strava", "ownerId": "strava-sc1", "add": [stamp(k)]}
+        )
+        before = world.fake("/_control/stats").get("calls.fitbit.list", 0)
+        job_id = world.submit("sc1")
+        world.drain()
+        job = world.job("sc1", job_id)
+        assert job["status"] == "SUCCEEDED", job
+        reads.append(world.fake("/_control/stats").get("calls.fitbit.list", 0) - before)
+        written.append(job["recordsWritten"])
+        if k == 8:
+            assert r.get("sync:confidence:sc1:fitbit") == "8"
+            assert 7 * 86400 - 60 < r.ttl("sync:confidence:sc1:fitbit") <= 7 * 86400
+    assert reads == [1, 1, 1, 0, 0, 1, 0, 0, 1, 1]
+    # the 9th read found the destination's own copy: not written twice, and confidence reset
+    assert written == [1, 1, 1, 1, 1, 1, 1, 1, 0, 1]
+    assert r.get("sync:confidence:sc1:fitbit") == "1"
+    assert world.fake("/_control/duplicates")["duplicates"] == 0
 
 
 def test_concurrent_jobs_of_one_user_never_write_an_activity_twice(world: World) -> None:

@@ -301,3 +301,32 @@ def test_destination_listing_starts_just_before_the_earliest_activity() -> None:
     assert worker._just_before("2026-01-01T02:00:00+02:00") == "2025-12-31T23:59:59Z"
     assert worker._just_before("2026-01-01T00:00:00") == "2025-12-31T23:59:59Z"
     assert worker._just_before("garbage") == "garbage"
+
+
+@pytest.mark.parametrize(
+    ("threshold", "expected"),
+    [
+        # counter 0..9 -> skip the destination read?
+        ("3", [False, False, False, True, True, False, True, True, False, True]),
+        ("1", [False, True, True, False, True, True, False, True, True, False]),
+        ("2", [False, False, True, True, False, True, True, False, True, True]),
+        ("0", [False] * 10),
+    ],
+)
+def test_sync_confidence_skips_past_the_threshold_and_reads_every_third_time(
+    monkeypatch: pytest.MonkeyPatch, threshold: str, expected: list[bool]
+) -> None:
+    monkeypatch.setenv("SYNC_CONFIDENCE_THRESHOLD", threshold)
+    decisions = []
+    for count in range(10):
+        monkeypatch.setattr(cache, "confidence_get", lambda user, dest, c=count: c)
+        decisions.append(worker.skip_destination_read("u1", "fitbit"))
+    assert decisions == expected
+
+
+def test_sync_confidence_without_redis_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "")
+    cache.reset_breaker()
+    assert cache.confidence_get("u1", "fitbit") == 0
+    assert worker.skip_destination_read("u1", "fitbit") is False
+    cache.confidence_record("u1", "fitbit", empty=True)  # best effort: no error

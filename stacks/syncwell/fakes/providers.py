@@ -23,7 +23,9 @@ Control API (no auth), to make providers misbehave:
   "count": null}``; ``DELETE /_control/faults`` clears them.
 * ``POST /_control/revoke {"provider", "ownerId"}``: that account's tokens answer 401 and its
   refresh token is refused (the connection must go to ``needs_reauth``).
-* ``POST /_control/accounts {"provider", "ownerId", "activities": n}``: (re)create an account.
+* ``POST /_control/accounts {"provider", "ownerId", "activities": n}``: (re)create an account;
+  ``{"provider", "ownerId", "add": ["2026-01-01T07:00:00Z", ...]}``: new activities starting at
+  those times (the user recorded more, at that provider) — ids ``{provider}-{owner}-new-{k}``.
 * ``GET /_control/stats``: calls per provider and endpoint, bytes served, faults injected.
 * ``GET /_control/duplicates``: source activities written more than once to a destination.
 * ``POST /_control/reset``: forget everything.
@@ -293,6 +295,24 @@ async def _control(send: Any, method: str, path: str, body: bytes) -> None:
     elif path == "/_control/revoke":
         STATE.revoked.add((str(data["provider"]), str(data["ownerId"])))
         await _send(send, 200, {"revoked": [list(r) for r in STATE.revoked]})
+    elif path == "/_control/accounts" and "add" in data:
+        provider, owner = str(data["provider"]), str(data["ownerId"])
+        account = STATE.account(provider, owner)
+        for start in data["add"]:
+            begin = datetime.fromisoformat(str(start).replace("Z", "+00:00")).timestamp()
+            index = len(account["activities"])
+            account["activities"].append(
+                {
+                    "id": f"{provider}-{owner}-new-{index}",
+                    "activityType": "run",
+                    "startTime": _iso(begin),
+                    "endTime": _iso(begin + 1800),
+                    "durationSeconds": 1800,
+                    "calories": 300,
+                    "distanceMeters": 5000,
+                }
+            )
+        await _send(send, 200, {"activities": len(account["activities"])})
     elif path == "/_control/accounts":
         account = STATE.account(
             str(data["provider"]), str(data["ownerId"]), int(data.get("activities", 5))

@@ -18,6 +18,7 @@ from typing import Any
 from syncwell.common import env, env_float, log
 
 __all__ = [
+    "CONFIDENCE_TTL_S",
     "CONFIG_TTL_S",
     "NEGATIVE",
     "NEGATIVE_TTL_S",
@@ -28,12 +29,15 @@ __all__ = [
     "cache_delete_user",
     "cache_get",
     "cache_set",
+    "confidence_get",
+    "confidence_record",
     "redis_client",
     "take_token",
 ]
 
 CONFIG_TTL_S = 15 * 60
 NEGATIVE_TTL_S = 60
+CONFIDENCE_TTL_S = 7 * 24 * 3600
 BUCKET_TTL_MS = 60_000
 NEGATIVE = "__none__"
 
@@ -124,6 +128,40 @@ def cache_delete_user(user_id: str) -> None:
         r.delete(*keys)
 
     _call(run)
+
+
+def _confidence_key(user_id: str, dest_provider: str) -> str:
+    return f"sync:confidence:{user_id}:{dest_provider}"
+
+
+def confidence_get(user_id: str, dest_provider: str) -> int:
+    """Consecutive empty destination reads of this user's syncs into ``dest_provider``; 0 when
+    unknown or when Redis cannot be reached (no confidence: read as usual)."""
+    try:
+        raw = _call(lambda r: r.get(_confidence_key(user_id, dest_provider)))
+    except CacheUnavailable:
+        return 0
+    try:
+        return int(raw) if raw is not None else 0
+    except ValueError:
+        return 0
+
+
+def confidence_record(user_id: str, dest_provider: str, empty: bool) -> None:
+    """One more empty result (counter + 1, TTL 7 days) or a non-empty one (reset). Best effort."""
+    key = _confidence_key(user_id, dest_provider)
+
+    def run(r: Any) -> None:
+        if empty:
+            pipe = r.pipeline(transaction=False)
+            pipe.incr(key)
+            pipe.expire(key, CONFIDENCE_TTL_S)
+            pipe.execute()
+        else:
+            r.delete(key)
+
+    with contextlib.suppress(CacheUnavailable):
+        _call(run)
 
 
 # KEYS[1] bucket; ARGV: capacity, refill tokens/s, now ms, requested, reserve (tokens that must

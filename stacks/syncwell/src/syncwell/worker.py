@@ -409,13 +409,25 @@ def _cloud_sync(
     if not meta:
         return 0, None  # write avoidance: nothing new, nothing written
     earliest = _just_before(min(str(m.get("startTime")) for m in meta))
-    existing = provider_call(
-        ctx,
-        user_id,
-        dest_id,
-        dest,
-        lambda t: dest_provider.list_metadata(t, data_type, earliest, None),
-    )
+    incremental = body.get("mode") != "historical"
+    existing: list[dict[str, Any]]
+    if strategy == "source_wins":
+        existing = []  # the source wins every conflict: the destination's records do not matter
+    elif incremental and skip_destination_read(user_id, dest["provider"]):
+        existing = []  # confident: the destination has had nothing there
+        cache.confidence_record(user_id, dest["provider"], empty=True)
+        CONFIDENCE["skipped"] += 1
+    else:
+        existing = provider_call(
+            ctx,
+            user_id,
+            dest_id,
+            dest,
+            lambda t: dest_provider.list_metadata(t, data_type, earliest, None),
+        )
+        if incremental:
+            cache.confidence_record(user_id, dest["provider"], empty=not existing)
+            CONFIDENCE["read"] += 1
     wanted = _resolve(meta, existing, strategy)
     written = 0
     if wanted:
@@ -442,6 +454,29 @@ def _cloud_sync(
         "lastRecords": written,
     }
     return written, state_item
+
+
+CONFIDENCE = {"skipped": 0, "read": 0}
+
+
+def skip_destination_read(user_id: str, dest_provider: str) -> bool:
+    """Sync confidence (seed section "Caching Strategy", ``sync:confidence:{userId}:{dest}``).
+
+    Before writing new source records, a sync reads the destination's records in the same window
+    to resolve conflicts. When that read has come back empty ``SYNC_CONFIDENCE_THRESHOLD``
+    times in a row (default 3; 0 turns this off), later syncs skip it — one third-party call
+    fewer per job — and count on. Every ``SYNC_CONFIDENCE_VERIFY_EVERY``-th sync (default 3)
+    past the threshold reads anyway, and a non-empty answer resets the counter; the counter
+    lives 7 days. Historical backfills always read. Without Redis there is no confidence: the
+    read happens."""
+    threshold = env_int("SYNC_CONFIDENCE_THRESHOLD", 3)
+    if threshold <= 0:
+        return False
+    count = cache.confidence_get(user_id, dest_provider)
+    if count < threshold:
+        return False
+    every = max(1, env_int("SYNC_CONFIDENCE_VERIFY_EVERY", 3))
+    return (count - threshold + 1) % every != 0
 
 
 def _device_upload(
@@ -734,5 +769,6 @@ def stats() -> dict[str, Any]:
             "size": len(CREDENTIALS),
             "hits": CREDENTIALS.hits,
             "misses": CREDENTIALS.misses,
-        }
+        },
+        "sync_confidence": dict(CONFIDENCE),
     }
