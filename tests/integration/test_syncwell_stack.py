@@ -243,6 +243,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             mp.setenv("BACKOFF_BASE_S", "0.2")
             mp.setenv("BACKOFF_CAP_S", "1")
             mp.setenv("LOCK_LEASE_S", "5")
+            mp.setenv("PROVIDER_DISABLED_RETRY_S", "1")
             yield World(env, stack, provider_url)
 
 
@@ -548,6 +549,87 @@ def test_sync_confidence_skips_destination_reads_after_empty_ones(world: World) 
     assert world.fake("/_control/duplicates")["duplicates"] == 0
 
 
+class OpsConfig:
+    """The stack's AppConfig profile, changed the way operations would: a new hosted version,
+    then a deployment."""
+
+    def __init__(self, world: World) -> None:
+        from syncwell import settings
+
+        self.settings = settings
+        self.client = world.env.client("appconfig")
+        res = world.stack.resources
+        self.app = res["OpsConfigApplication"].physical_id
+        self.env = res["OpsConfigEnvironment"].physical_id
+        self.profile = res["OpsConfigProfile"].physical_id
+        self.strategy = res["OpsConfigImmediate"].physical_id
+        version = self.client.get_hosted_configuration_version(
+            ApplicationId=self.app,
+            ConfigurationProfileId=self.profile,
+            VersionNumber=int(res["OpsConfigVersion"].physical_id),
+        )
+        self.deployed = json.loads(version["Content"].read())
+
+    def deploy(self, document: dict[str, Any]) -> None:
+        version = self.client.create_hosted_configuration_version(
+            ApplicationId=self.app,
+            ConfigurationProfileId=self.profile,
+            Content=json.dumps(document).encode(),
+            ContentType="application/json",
+        )
+        self.client.start_deployment(
+            ApplicationId=self.app,
+            EnvironmentId=self.env,
+            DeploymentStrategyId=self.strategy,
+            ConfigurationProfileId=self.profile,
+            ConfigurationVersion=str(version["VersionNumber"]),
+        )
+        self.settings.reset()  # do not wait out the functions' 45 s cache
+
+
+def test_functions_read_the_operational_configuration_from_appconfig(world: World) -> None:
+    ops = OpsConfig(world)
+    assert ops.deployed["resources"]["tableName"] == world.table
+    assert ops.deployed["scheduling"]["shard-count"] == 16
+    ops.settings.reset()
+    assert ops.settings.table_name() == world.table
+    assert ops.settings.source() == "appconfig"
+    assert ops.settings.rate_limit() == (50.0, 25.0)  # the template's parameters
+
+
+def test_appconfig_kill_switch_defers_a_provider_s_jobs_and_loses_none(world: World) -> None:
+    seed(world, "ks1")
+    world.submit("ks1")
+    world.drain()
+    ops = OpsConfig(world)
+    off = json.loads(json.dumps(ops.deployed))
+    off["providers"]["strava"]["enabled"] = False
+    ops.deploy(off)
+    try:
+        world.fake(
+            "/_control/accounts",
+            {
+                "provider": "strava",
+                "ownerId": "strava-ks1",
+                "add": [time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 600))],
+            },
+        )
+        before = world.fake("/_control/stats")["calls.total"]
+        job_id = world.submit("ks1")
+        seen, result = world.run_worker_once()
+        # deferred: handed back to SQS (a batch item failure, its visibility set to the retry
+        # delay), not failed and not deleted
+        assert len(seen) == 1 and result["batchItemFailures"] == [{"itemIdentifier": seen[0]}]
+        assert world.job("ks1", job_id)["status"] not in ("SUCCEEDED", "FAILED")
+        assert world.fake("/_control/stats")["calls.total"] == before  # no third-party call
+        assert world.depth() >= 1  # still queued (returned with a delay)
+    finally:
+        ops.deploy(ops.deployed)
+    world.drain(until=lambda: world.job("ks1", job_id)["status"] == "SUCCEEDED")
+    assert world.job("ks1", job_id)["recordsWritten"] == 1
+    assert world.depth(world.dlq) == 0
+
+
 def test_concurrent_jobs_of_one_user_never_write_an_activity_twice(world: World) -> None:
     """Six jobs of one user handled by two invocations at once: the lane lease serialises them,
     jobs after the first in a batch are answered by its sync, nothing is written twice."""
@@ -672,9 +754,10 @@ def test_rate_limited_provider_delays_jobs_without_losing_them(
     )
     assert world.job("l1", job_id)["status"] == "SUCCEEDED"
 
-    # the distributed token bucket: an empty bucket defers without calling the provider
-    monkeypatch.setenv("RATE_LIMIT_CAPACITY", "1")
-    monkeypatch.setenv("RATE_LIMIT_REFILL_PER_S", "0.01")
+    # the distributed token bucket: an empty bucket defers without calling the provider (the
+    # thresholds are operational configuration: changed in AppConfig)
+    ops = OpsConfig(world)
+    ops.deploy({**ops.deployed, "rateLimit": {"capacity": 1, "refillPerSecond": 0.01}})
     world.env.redis().delete("ratelimit##strava", "ratelimit##fitbit")
     first, second = world.submit("l1"), world.submit("l1")
     before = world.fake("/_control/stats")["calls.total"]
@@ -682,8 +765,7 @@ def test_rate_limited_provider_delays_jobs_without_losing_them(
     statuses = sorted(world.job("l1", j)["status"] for j in (first, second))
     assert statuses == ["QUEUED", "QUEUED"]  # strava took the only token, fitbit's bucket too
     assert world.fake("/_control/stats")["calls.total"] == before
-    monkeypatch.setenv("RATE_LIMIT_CAPACITY", "50")
-    monkeypatch.setenv("RATE_LIMIT_REFILL_PER_S", "25")
+    ops.deploy(ops.deployed)
     world.env.redis().delete("ratelimit##strava", "ratelimit##fitbit")
     world.drain(
         rounds=30,

@@ -8,6 +8,12 @@ from types import ModuleType
 __all__ = ["MODULES", "handler_for", "supported_types"]
 
 MODULES: dict[str, str] = {
+    "AWS::AppConfig::Application": "appconfig",
+    "AWS::AppConfig::ConfigurationProfile": "appconfig",
+    "AWS::AppConfig::Deployment": "appconfig",
+    "AWS::AppConfig::DeploymentStrategy": "appconfig",
+    "AWS::AppConfig::Environment": "appconfig",
+    "AWS::AppConfig::HostedConfigurationVersion": "appconfig",
     "AWS::DynamoDB::Table": "dynamodb_table",
     "AWS::SQS::Queue": "sqs_queue",
     "AWS::SQS::QueuePolicy": "queue_policy",

@@ -18,6 +18,7 @@ import time
 import uuid
 from typing import Any
 
+from syncwell import settings
 from syncwell import validation as v
 from syncwell.common import client, env, log
 from syncwell.providers import (
@@ -146,6 +147,17 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         answer = globals()["_" + name](request, Table(), **params)
     except v.ApiError as exc:
         answer = _response(exc.status, exc.body())
+    except settings.ConfigUnavailable:  # logged CRITICAL by settings: the seed's generic message
+        answer = _response(
+            503,
+            {
+                "error": {
+                    "code": "ServiceUnavailable",
+                    "message": "Something went wrong, please try again later",
+                }
+            },
+            {"retry-after": "5"},
+        )
     except Exception as exc:  # a dependency failed: 503, never a stack trace
         log(
             logging.ERROR,

@@ -228,8 +228,9 @@ _scripts: dict[int, Any] = {}
 
 def take_token(provider: str, priority: str = "medium") -> tuple[bool, int]:
     """Take one token from the provider's bucket: (allowed, wait ms). Raises CacheUnavailable."""
-    capacity = env_float("RATE_LIMIT_CAPACITY", 50)
-    rate = env_float("RATE_LIMIT_REFILL_PER_S", 25)
+    from syncwell import settings
+
+    capacity, rate = settings.rate_limit()
     reserve = PRIORITY_RESERVE.get(priority, 0.1) * capacity
 
     def run(r: Any) -> tuple[bool, int]:

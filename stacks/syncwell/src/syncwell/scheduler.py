@@ -12,7 +12,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from syncwell.common import env, env_int
+from syncwell import settings
+from syncwell.common import env
 from syncwell.jobs import enqueue_jobs, job_for_config
 from syncwell.preflight import preflight_message, send_checks
 from syncwell.store import Table, is_conditional_failure, user_pk
@@ -28,7 +29,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     tier = str(detail.get("tier", "FREE")).upper()
     if tier not in TIER_INTERVAL_S:
         raise ValueError(f"unknown tier {tier!r}")
-    total = env_int("SHARD_COUNT", 16)
+    total = settings.shard_count()
     shards = [int(detail["shard"])] if "shard" in detail else list(range(total))
     now = time.time()
     table = Table()

@@ -20,7 +20,8 @@ from typing import Any, Literal
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from syncwell.common import client, env
+from syncwell import settings
+from syncwell.common import client
 
 __all__ = [
     "IdempotencyDecision",
@@ -85,7 +86,7 @@ class Table:
     """Thin typed access to the table through a boto3 DynamoDB client."""
 
     def __init__(self, name: str | None = None, ddb: Any = None) -> None:
-        self.name = name or env("TABLE_NAME")
+        self.name = name or settings.table_name()
         self.ddb = ddb or client("dynamodb")
 
     # -- plain item access -------------------------------------------------------------------

@@ -8,8 +8,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from syncwell import cache
-from syncwell.common import client, env, env_int, log
+from syncwell import cache, settings
+from syncwell.common import client, env, log
 from syncwell.murmur3 import shard_of
 from syncwell.providers import delete_secret
 from syncwell.store import Table, is_conditional_failure, user_pk
@@ -34,7 +34,7 @@ def iso(ts: float | None = None) -> str:
 
 
 def tier_shard_id(user_id: str, tier: str) -> str:
-    return f"{tier}#{shard_of(user_id, env_int('SHARD_COUNT', 16))}"
+    return f"{tier}#{shard_of(user_id, settings.shard_count())}"
 
 
 def next_sync_after(tier: str, now: float) -> int:

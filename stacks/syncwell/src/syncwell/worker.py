@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from syncwell import cache
+from syncwell import cache, settings
 from syncwell.backoff import full_jitter
 from syncwell.common import client, env, env_float, env_int, log
 from syncwell.providers import (
@@ -273,6 +273,10 @@ def _resolve(source: list[dict[str, Any]], dest: list[dict[str, Any]], strategy:
 
 
 def take_tokens(providers: list[str], priority: str) -> None:
+    for name in providers:
+        if not settings.provider_enabled(name):  # operations switched it off (AppConfig)
+            retry_s = env_float("PROVIDER_DISABLED_RETRY_S", 30)
+            raise Defer(f"provider {name} disabled by configuration", retry_s)
     for name in providers:
         try:
             allowed, wait_ms = cache.take_token(name, priority)
