@@ -155,6 +155,41 @@ def test_dual_issuer_authorizer_accepts_both_issuers_and_caches_for_5_minutes(ap
     assert 1 <= api.runtime.function_metrics(name)["invocations"] - before < 10
 
 
+def test_admin_endpoint_invalidates_the_shared_jwks_and_revokes_a_key(api: Api) -> None:
+    """Seed [R-002]: JWKS documents are shared in Redis (``jwks##{url}``, 1 hour); a
+    syncwell-admin principal can drop one (every authorizer refetches) or revoke a key."""
+    import jwt
+
+    r = api.env.redis(decode_responses=True)
+
+    def fresh(user: str, **claims: Any) -> str:  # a token the gateway has not cached yet
+        return api.token(user, claims={"nonce": uuid.uuid4().hex, **claims})
+
+    assert api.call("GET", "/v1/connections", token=fresh("adm-plain"))[0] == 200
+    shared = [k for k in r.scan_iter("jwks##http*/_harness/issuer/*")]  # the primary's
+    assert len(shared) == 1 and 3000 < r.ttl(shared[0]) <= 3600
+    url = shared[0].removeprefix("jwks##")
+    path = "/v1/admin/jwks-cache/invalidate"
+    status, body = api.call("POST", path, token=fresh("adm-plain"), body={"issuer": "primary"})
+    assert status == 403 and body["error"]["code"] == "Forbidden"
+    admin = fresh("ops-1", roles=["syncwell-admin"])
+    status, body = api.call("POST", path, token=admin, body={"issuer": "primary", "extra": 1})
+    assert status == 400
+    status, body = api.call("POST", path, token=admin, body={"issuer": "primary"})
+    assert status == 200 and body["revokedKid"] is None, body
+    assert not r.exists(shared[0])
+    assert api.call("GET", "/v1/connections", token=fresh("adm-plain"))[0] == 200
+    assert r.exists(shared[0])  # refetched and shared again
+    kid = jwt.get_unverified_header(admin)["kid"]
+    status, body = api.call("POST", path, token=admin, body={"issuer": "primary", "kid": kid})
+    assert status == 200 and body["revokedKid"] == kid  # (the admin's token is still cached)
+    try:
+        assert api.call("GET", "/v1/connections", token=fresh("adm-plain"))[0] == 401
+    finally:
+        r.srem(f"jwks##revoked##{url}", kid)
+    assert api.call("GET", "/v1/connections", token=fresh("adm-plain"))[0] == 200
+
+
 def test_manual_sync_completes_through_queue_and_runtime(api: Api) -> None:
     started = time.monotonic()
     key = str(uuid.uuid4())

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -41,6 +43,19 @@ async def _dispatch(
     return 200, json.dumps({"name": name, "event": event, "size": len(payload)}).encode(), headers
 
 
+@contextlib.asynccontextmanager
+async def _channel(port: int) -> AsyncIterator[ch.ChannelClient]:
+    """A channel server with the fake dispatch on ``port``, and a client connected to it."""
+    server = await ch.serve_channel(_dispatch, port)
+    assert server is not None
+    client = ch.ChannelClient(ch.address_for_port(port))
+    try:
+        yield client
+    finally:
+        client.close()
+        server.close()
+
+
 def test_address_only_for_a_local_runtime() -> None:
     assert ch.address_for_url("http://127.0.0.1:4010") == "\0harness-runtime-4010"
     assert ch.address_for_url("http://localhost:4010/") == "\0harness-runtime-4010"
@@ -52,10 +67,7 @@ def test_calls_are_multiplexed_and_matched_by_id() -> None:
     port = _free_port()
 
     async def main() -> None:
-        server = await ch.serve_channel(_dispatch, port)
-        assert server is not None
-        client = ch.ChannelClient(ch.address_for_port(port))
-        try:
+        async with _channel(port) as client:
             # the slow call is sent first and answered last: answers are matched by id
             calls = [
                 client.invoke("f", json.dumps({"sleep": 0.2, "i": 0}).encode(), 5),
@@ -81,9 +93,6 @@ def test_calls_are_multiplexed_and_matched_by_id() -> None:
             assert time.monotonic() - started < 1.0
             # the late answer to the timed-out call is dropped; the connection stays usable
             assert (await client.invoke("f", b"{}", 5)).status == 200
-        finally:
-            client.close()
-            server.close()
 
     asyncio.run(main())
 
@@ -113,10 +122,7 @@ def test_a_lost_connection_fails_the_calls_in_flight_and_reconnects() -> None:
     port = _free_port()
 
     async def main() -> None:
-        server = await ch.serve_channel(_dispatch, port)
-        assert server is not None
-        client = ch.ChannelClient(ch.address_for_port(port))
-        try:
+        async with _channel(port) as client:
             await client.invoke("f", b"{}", 5)
             in_flight = asyncio.ensure_future(client.invoke("f", b'{"sleep": 5}', 10))
             await asyncio.sleep(0.1)
@@ -126,9 +132,6 @@ def test_a_lost_connection_fails_the_calls_in_flight_and_reconnects() -> None:
             with pytest.raises(ch.ChannelLost):
                 await in_flight
             assert (await client.invoke("f", b"{}", 5)).status == 200  # a new connection
-        finally:
-            client.close()
-            server.close()
 
     asyncio.run(main())
 

@@ -88,6 +88,7 @@ def test_a_primary_token_authorizes_its_sub_and_tier(issuers: dict[str, Issuer])
             "userId": "u-1",
             "tier": "PRO",
             "issuer": "primary",
+            "admin": False,
             "custom:tenant_id": "u-1",
             "custom:tier": "PRO",
         },
@@ -187,3 +188,57 @@ def test_an_unreachable_jwks_is_a_401_not_a_crash(
 
     monkeypatch.setattr(authorizer, "_fetch", down)
     assert "unavailable" in denied(issuers["primary"].mint(sub="u-1", aud="syncwell-prod"))
+
+
+def test_admin_role_from_roles_or_cognito_groups(issuers: dict[str, Issuer]) -> None:
+    primary = issuers["primary"].mint(sub="ops-1", aud="syncwell-prod", roles=["syncwell-admin"])
+    assert call(primary)["context"]["admin"] is True
+    standby = issuers["standby"].mint(
+        sub="9f1c",
+        username="ops-2",
+        client_id="mobile-client",
+        token_use="access",
+        **{"cognito:groups": ["syncwell-admin"]},
+    )
+    assert call(standby)["context"]["admin"] is True
+    # a primary token cannot claim admin through a Cognito-only claim, nor the reverse
+    sneaky = issuers["primary"].mint(
+        sub="u-9", aud="syncwell-prod", **{"cognito:groups": ["syncwell-admin"]}
+    )
+    assert call(sneaky)["context"]["admin"] is False
+
+
+def _admin_event(body: object, admin: bool = True) -> dict[str, object]:
+    return {
+        "version": "2.0",
+        "rawPath": "/v1/admin/jwks-cache/invalidate",
+        "body": body if isinstance(body, str) else json.dumps(body),
+        "requestContext": {
+            "http": {"method": "POST"},
+            "authorizer": {"lambda": {"userId": "ops-1", "admin": admin}},
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "admin", "status"),
+    [
+        ({"issuer": "primary"}, False, 403),
+        ("not json", True, 400),
+        ({"issuer": "primary", "extra": 1}, True, 400),
+        ({"issuer": "https://evil.example"}, True, 400),
+        ({"issuer": "standby", "kid": ""}, True, 400),
+        ({"issuer": "primary", "kid": "k1"}, True, 503),  # no Redis here: the cache is down
+    ],
+)
+def test_admin_endpoint_checks_the_caller_and_the_body(
+    issuers: dict[str, Issuer],
+    monkeypatch: pytest.MonkeyPatch,
+    body: object,
+    admin: bool,
+    status: int,
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    answer = authorizer.handler(_admin_event(body, admin))
+    assert answer["statusCode"] == status
+    assert "error" in json.loads(answer["body"])

@@ -39,9 +39,11 @@ from urllib.parse import urlsplit
 
 import jwt
 
+from syncwell import cache
 from syncwell.common import log
 
 JWKS_TTL_S = 3600.0
+ADMIN_ROLE = "syncwell-admin"
 _REFETCH_MIN_S = 30.0
 _jwks: dict[str, tuple[float, dict[str, Any]]] = {}
 _last_fetch: dict[str, float] = {}
@@ -89,21 +91,36 @@ def _fetch(url: str) -> dict[str, Any]:
 
 
 def signing_key(issuer: str, kid: str) -> Any:
-    """The public key ``kid`` of ``issuer`` (JWKS cached 1 hour; an unknown kid refetches, at
-    most once per 30 s per issuer so a flood of forged kids cannot hammer the IdP)."""
+    """The public key ``kid`` of ``issuer``.
+
+    JWKS documents are shared by every authorizer environment in Redis (``jwks##{url}``, 1 hour,
+    the seed's L2 cache) and kept in memory as the fallback for when Redis cannot be reached. A
+    key revoked through the admin endpoint (``jwks##revoked##{url}``) is refused. An unknown kid
+    refetches, at most once per 30 s per issuer, so a flood of forged kids cannot hammer the
+    IdP."""
     url = jwks_url(issuer)
     now = time.monotonic()
-    with _lock:
-        cached = _jwks.get(url)
-    keys = cached[1] if cached and cached[0] > now else None
+    shared = True
+    try:
+        keys, revoked = cache.jwks_get(url, kid)
+    except cache.CacheUnavailable:
+        shared, revoked = False, False
+        with _lock:
+            cached = _jwks.get(url)
+        keys = cached[1] if cached and cached[0] > now else None
+    if revoked:
+        raise Unauthorized(f"key {kid!r} of {issuer} was revoked")
     if keys is None or (kid not in keys and now - _last_fetch.get(url, 0.0) > _REFETCH_MIN_S):
         try:
             keys = _fetch(url)
         except (OSError, ValueError) as exc:
             raise Unauthorized(f"JWKS of {issuer} unavailable: {exc!r}"[:200]) from None
         with _lock:
-            _jwks[url] = (now + JWKS_TTL_S, keys)
             _last_fetch[url] = now
+        if shared:
+            cache.jwks_put(url, keys)
+    with _lock:
+        _jwks[url] = (now + JWKS_TTL_S, keys)
     jwk = keys.get(kid)
     if jwk is None:
         raise Unauthorized(f"no key {kid!r} at {url}")
@@ -148,16 +165,22 @@ def verify(token: str) -> dict[str, Any]:
         raise Unauthorized("no usable user id")
     tier = str(claims.get("custom:tier") or "FREE").upper()
     tier = tier if tier in ("FREE", "PRO") else "FREE"
+    roles = claims.get("cognito:groups") if role == "standby" else claims.get("roles")
+    roles = [roles] if isinstance(roles, str) else list(roles or [])
     return {
         "userId": user,
         "tier": tier,
         "issuer": role,
+        "admin": ADMIN_ROLE in roles,
         "custom:tenant_id": user,
         "custom:tier": tier,
     }
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """The authorizer (an authorizer event) or its admin endpoint (a proxy event)."""
+    if "routeArn" not in event and "methodArn" not in event:
+        return admin(event)
     sources = event.get("identitySource") or []
     header = sources[0] if sources else (event.get("headers") or {}).get("authorization", "")
     scheme, _, token = str(header or "").partition(" ")
@@ -169,3 +192,62 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         log(logging.INFO, "denied", reason=exc.reason, routeArn=event.get("routeArn"))
         raise
     return {"isAuthorized": True, "context": answer}
+
+
+def _answer(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"content-type": "application/json"},
+        "body": json.dumps(body),
+    }
+
+
+def _error(status: int, code: str, message: str) -> dict[str, Any]:
+    return _answer(status, {"error": {"code": code, "message": message}})
+
+
+def admin(event: dict[str, Any]) -> dict[str, Any]:
+    """``POST /v1/admin/jwks-cache/invalidate {"issuer": "primary"|"standby"|URL, "kid"?}``
+    (seed [R-002]): drop the shared cached JWKS of an issuer so every authorizer refetches it,
+    and with ``kid`` refuse that key from now on. Only for ``syncwell-admin`` principals (the
+    ``roles`` claim of a primary token, the ``cognito:groups`` of a standby one). Tokens already
+    authorized stay authorized for the gateway's authorizer cache period (5 minutes)."""
+    context = ((event.get("requestContext") or {}).get("authorizer") or {}).get("lambda") or {}
+    if context.get("admin") is not True:
+        return _error(403, "Forbidden", f"requires the {ADMIN_ROLE} permission")
+    raw = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        import base64
+
+        raw = base64.b64decode(raw).decode("utf-8", "replace")
+    try:
+        body = json.loads(raw) if raw else None
+    except ValueError:
+        return _error(400, "ValidationError", "the body is not JSON")
+    if not isinstance(body, dict):
+        return _error(400, "ValidationError", "the body must be a JSON object")
+    unknown = sorted(set(body) - {"issuer", "kid"})
+    if unknown:
+        return _error(400, "ValidationError", f"unknown fields: {', '.join(unknown)}")
+    configured = {r: s["issuer"] for r, s in issuers().items()}
+    wanted = str(body.get("issuer") or "")
+    issuer = configured.get(wanted) or (
+        wanted.rstrip("/") if wanted.rstrip("/") in configured.values() else ""
+    )
+    if not issuer:
+        return _error(
+            400, "ValidationError", "'issuer' must be primary, standby or an accepted issuer URL"
+        )
+    kid = body.get("kid")
+    if kid is not None and (not isinstance(kid, str) or not kid or len(kid) > 256):
+        return _error(400, "ValidationError", "'kid' must be a non-empty string")
+    url = jwks_url(issuer)
+    try:
+        cache.jwks_invalidate(url, kid)
+    except cache.CacheUnavailable:
+        return _error(503, "ServiceUnavailable", "please retry later")
+    with _lock:  # this environment's own copy too
+        _jwks.pop(url, None)
+    log(logging.WARNING, "jwks invalidated", issuer=issuer, kid=kid,
+        by=context.get("userId"))  # fmt: skip
+    return _answer(200, {"invalidated": issuer, "revokedKid": kid})

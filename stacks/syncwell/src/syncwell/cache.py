@@ -31,6 +31,9 @@ __all__ = [
     "cache_set",
     "confidence_get",
     "confidence_record",
+    "jwks_get",
+    "jwks_invalidate",
+    "jwks_put",
     "redis_client",
     "take_token",
 ]
@@ -162,6 +165,48 @@ def confidence_record(user_id: str, dest_provider: str, empty: bool) -> None:
 
     with contextlib.suppress(CacheUnavailable):
         _call(run)
+
+
+JWKS_TTL_S = 3600
+
+
+def jwks_get(url: str, kid: str) -> tuple[dict[str, Any] | None, bool]:
+    """The shared JWKS of ``url`` (``jwks##{url}``; None when not cached or invalidated) and
+    whether ``kid`` was revoked. Raises :class:`CacheUnavailable`."""
+
+    def run(r: Any) -> tuple[Any, Any]:
+        pipe = r.pipeline(transaction=False)
+        pipe.get(f"jwks##{url}")
+        pipe.sismember(f"jwks##revoked##{url}", kid)
+        raw, revoked = pipe.execute()
+        return raw, revoked
+
+    raw, revoked = _call(run)
+    keys = None
+    if raw:
+        with contextlib.suppress(ValueError):
+            keys = json.loads(raw)
+    return (keys if isinstance(keys, dict) else None), bool(revoked)
+
+
+def jwks_put(url: str, keys: dict[str, Any]) -> None:
+    """Best effort: share a fetched JWKS for :data:`JWKS_TTL_S`."""
+    with contextlib.suppress(CacheUnavailable):
+        _call(lambda r: r.set(f"jwks##{url}", json.dumps(keys), ex=JWKS_TTL_S))
+
+
+def jwks_invalidate(url: str, kid: str | None = None) -> None:
+    """Drop the shared JWKS of ``url`` (every authorizer refetches it) and, with ``kid``, refuse
+    that key from now on even if the issuer still publishes it. Raises CacheUnavailable."""
+
+    def run(r: Any) -> None:
+        pipe = r.pipeline(transaction=False)
+        pipe.delete(f"jwks##{url}")
+        if kid:
+            pipe.sadd(f"jwks##revoked##{url}", kid)
+        pipe.execute()
+
+    _call(run)
 
 
 # KEYS[1] bucket; ARGV: capacity, refill tokens/s, now ms, requested, reserve (tokens that must
