@@ -448,6 +448,42 @@ def test_device_upload_and_delete_connection(world: World) -> None:
     )
     assert status == 404
 
+    # an upload whose destination is removed before it runs: cancelled, staged raw data deleted
+    status, late = world.call(
+        "d1",
+        "POST",
+        "/v1/device-upload",
+        {"data": data, "destinationConnectionId": "conn_fitbit_d1"},
+    )
+    assert status == 202
+    assert world.call("d1", "DELETE", "/v1/connections/conn_fitbit_d1")[0] == 204
+    world.drain()
+    assert world.job("d1", late["jobId"])["status"] == "CANCELLED"
+    uploads = world.env.client("s3").list_objects_v2(
+        Bucket=world.stack.resources["UploadBucket"].physical_id, Prefix="uploads/d1/"
+    )
+    assert uploads.get("KeyCount", 0) == 0
+
+
+def test_an_export_that_keeps_failing_is_failed_on_its_last_receive(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(world, "x1")
+    status, answer = world.call("x1", "POST", "/v1/export-jobs", {})
+    assert status == 202
+    queue = world.stack.resources["ExportQueue"]
+    messages = world.receive(queue.physical_id)
+    assert len(messages) == 1
+    monkeypatch.setenv("EXPORT_BUCKET", f"no-such-bucket-{uuid.uuid4().hex[:8]}")
+    event = world.records(messages, queue.arn)
+    event["Records"][0]["attributes"] = {"ApproximateReceiveCount": "1"}
+    assert len(world.exporter.handler(event)["batchItemFailures"]) == 1
+    assert world.call("x1", "GET", f"/v1/export-jobs/{answer['jobId']}")[1]["status"] == "PENDING"
+    event["Records"][0]["attributes"] = {"ApproximateReceiveCount": "3"}  # maxReceiveCount
+    assert len(world.exporter.handler(event)["batchItemFailures"]) == 1
+    assert world.call("x1", "GET", f"/v1/export-jobs/{answer['jobId']}")[1]["status"] == "FAILED"
+    world.sqs.delete_message(QueueUrl=queue.physical_id, ReceiptHandle=messages[0]["ReceiptHandle"])
+
 
 # -- the hot path ----------------------------------------------------------------------------------
 
@@ -547,6 +583,35 @@ def test_sync_confidence_skips_destination_reads_after_empty_ones(world: World) 
     assert written == [1, 1, 1, 1, 1, 1, 1, 1, 0, 1]
     assert r.get("sync:confidence:sc1:fitbit") == "1"
     assert world.fake("/_control/duplicates")["duplicates"] == 0
+
+
+def test_the_user_s_conflict_setting_drives_the_sync(world: World) -> None:
+    """PUT /v1/users/me/settings conflictResolutionStrategy reaches the worker (through the
+    config cache, invalidated by the PUT): source_wins needs no destination read."""
+    seed(world, "cs1")
+    world.submit("cs1")
+    world.drain()
+
+    def sync_once(minutes_ago: int) -> tuple[int, int]:
+        start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60 * minutes_ago))
+        world.fake(
+            "/_control/accounts", {"provider": "strava", "ownerId": "strava-cs1", "add": [start]}
+        )
+        before = world.fake("/_control/stats").get("calls.fitbit.list", 0)
+        job_id = world.submit("cs1")
+        world.drain()
+        reads = world.fake("/_control/stats").get("calls.fitbit.list", 0) - before
+        return reads, int(world.job("cs1", job_id)["recordsWritten"])
+
+    assert sync_once(20) == (1, 1)
+    status, _ = world.call(
+        "cs1",
+        "PUT",
+        "/v1/users/me/settings",
+        {"settings": {"conflictResolutionStrategy": "source_wins"}},
+    )
+    assert status == 200
+    assert sync_once(10) == (0, 1)
 
 
 class OpsConfig:

@@ -330,3 +330,22 @@ def test_sync_confidence_without_redis_reads(monkeypatch: pytest.MonkeyPatch) ->
     assert cache.confidence_get("u1", "fitbit") == 0
     assert worker.skip_destination_read("u1", "fitbit") is False
     cache.confidence_record("u1", "fitbit", empty=True)  # best effort: no error
+
+
+@pytest.mark.parametrize(
+    ("settings", "config", "expected"),
+    [
+        ({}, {}, "newest_wins"),
+        ({}, {"ConflictStrategy": "dest_wins"}, "dest_wins"),
+        (
+            {"conflictResolutionStrategy": "source_wins"},
+            {"ConflictStrategy": "dest_wins"},
+            "source_wins",
+        ),
+        ({"conflictResolutionStrategy": "AI_POWERED_MERGE"}, {}, "newest_wins"),
+    ],
+)
+def test_the_user_s_conflict_setting_wins_over_the_sync_config(
+    settings: dict[str, str], config: dict[str, str], expected: str
+) -> None:
+    assert worker.conflict_strategy({"settings": settings}, config) == expected

@@ -10,7 +10,7 @@ import time
 from functools import cache
 from typing import Any
 
-__all__ = ["client", "env", "env_float", "env_int", "log", "now"]
+__all__ = ["client", "env", "env_float", "env_int", "log", "now", "receive_count"]
 
 _logger = logging.getLogger("syncwell")
 if not _logger.handlers:
@@ -77,3 +77,11 @@ def client(service: str) -> Any:
     )
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     return _client(service, endpoint, region)
+
+
+def receive_count(record: dict[str, Any]) -> int:
+    """An SQS record's ``ApproximateReceiveCount`` (1 when missing)."""
+    try:
+        return int((record.get("attributes") or {}).get("ApproximateReceiveCount", "1"))
+    except ValueError:
+        return 1

@@ -10,7 +10,7 @@ import logging
 import zipfile
 from typing import Any
 
-from syncwell.common import client, env, log
+from syncwell.common import client, env, env_int, log, receive_count
 from syncwell.store import Table, is_conditional_failure, user_pk
 from syncwell.users import iso
 
@@ -74,4 +74,22 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
                 continue
             log(logging.ERROR, "export failed", error=repr(exc)[:300])
             failures.append({"itemIdentifier": record["messageId"]})
+            if receive_count(record) >= env_int("EXPORT_MAX_RECEIVES", 3):
+                _mark_failed(table, record, exc)  # the last try: SQS moves it to the DLQ next
     return {"batchItemFailures": failures}
+
+
+def _mark_failed(table: Table, record: dict[str, Any], exc: Exception) -> None:
+    """``GET /v1/export-jobs/{id}`` answers FAILED instead of PENDING forever (best effort)."""
+    try:
+        body = json.loads(record["body"])
+        table.update(
+            user_pk(body["userId"]),
+            f"EXPORT#{body['jobId']}",
+            "SET #s = :s, failedAt = :t, failure = :f",
+            names={"#s": "status"},
+            values={":s": "FAILED", ":t": iso(), ":f": type(exc).__name__},
+            condition="attribute_exists(PK)",
+        )
+    except Exception as error:  # the message still goes to the DLQ
+        log(logging.ERROR, "could not mark the export FAILED", error=repr(error)[:200])

@@ -86,7 +86,12 @@ def load_user_config(table: Table, user_id: str) -> dict[str, Any] | None:
     if not connections and not configs:
         cache.cache_set(key, cache.NEGATIVE, cache.NEGATIVE_TTL_S)
         return None
-    value = {"connections": connections, "syncConfigs": configs}
+    profile = table.get(pk, "PROFILE") or {}
+    value = {
+        "connections": connections,
+        "syncConfigs": configs,
+        "settings": profile.get("settings") or {},  # PUT /v1/users/me/settings
+    }
     cache.cache_set(key, value, cache.CONFIG_TTL_S)
     return value
 

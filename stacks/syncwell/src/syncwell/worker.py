@@ -32,7 +32,7 @@ from typing import Any
 
 from syncwell import cache, settings
 from syncwell.backoff import full_jitter
-from syncwell.common import client, env, env_float, env_int, log
+from syncwell.common import client, env, env_float, env_int, log, receive_count
 from syncwell.providers import (
     CREDENTIALS,
     PermanentError,
@@ -98,13 +98,6 @@ class Outcome:
 
 def _max_receives() -> int:
     return env_int("MAX_RECEIVE_COUNT", 5)
-
-
-def receive_count(record: dict[str, Any]) -> int:
-    try:
-        return int((record.get("attributes") or {}).get("ApproximateReceiveCount", "1"))
-    except ValueError:
-        return 1
 
 
 _QUEUE_URLS: dict[str, str] = {}
@@ -250,6 +243,15 @@ def provider_call(ctx: Context, user_id: str, conn_id: str, conn: dict[str, Any]
             raise Fail(f"{conn_id}: 401 after refresh", permanent=True) from None
 
 
+def conflict_strategy(config: dict[str, Any], sync_cfg: dict[str, Any]) -> str:
+    """The user's own choice (``PUT /v1/users/me/settings`` ``conflictResolutionStrategy``)
+    over the sync config's ``ConflictStrategy``, else ``newest_wins``. ``AI_POWERED_MERGE`` is
+    not emulated: it resolves as ``newest_wins``."""
+    chosen = (config.get("settings") or {}).get("conflictResolutionStrategy")
+    strategy = str(chosen or sync_cfg.get("ConflictStrategy") or "newest_wins")
+    return "newest_wins" if strategy == "AI_POWERED_MERGE" else strategy
+
+
 def _just_before(timestamp: str) -> str:
     """One second before ``timestamp``: providers list activities strictly after ``since``, and
     the destination's copy of the earliest activity must be part of the comparison."""
@@ -393,7 +395,7 @@ def _cloud_sync(
     )
     src, dest = conns[src_id], conns[dest_id]
     sync_cfg = config.get("syncConfigs", {}).get(f"{src_id}##{data_type}", {})
-    strategy = str(sync_cfg.get("ConflictStrategy", "newest_wins"))
+    strategy = conflict_strategy(config, sync_cfg)
     state_sk = f"SYNCSTATE#{src_id}##{data_type}"
     if body.get("mode") == "historical":
         rng = body.get("dateRange") or {}
@@ -575,8 +577,23 @@ def dependency_unavailable(exc: BaseException) -> bool:
     return False
 
 
+def discard_staged(body: dict[str, Any]) -> None:
+    """Delete a device upload's staged raw health data once its job has ended without writing
+    it (seed: raw health data is not persisted; staging lives an hour at most). Best effort:
+    the bucket's lifecycle rule is the backstop."""
+    key = body.get("stagedKey")
+    if not key:
+        return
+    try:
+        client("s3").delete_object(Bucket=env("UPLOAD_BUCKET"), Key=str(key))
+    except Exception as exc:
+        log(logging.WARNING, "staged upload not deleted", key=key, error=repr(exc)[:200])
+
+
 def _record_failure(ctx: Context, body: dict[str, Any], received: int, reason: str) -> None:
     final = received >= _max_receives()
+    if final:
+        discard_staged(body)
     try:
         ctx.table.update(
             user_pk(body["userId"]),
@@ -730,6 +747,7 @@ def _finish(ctx: Context, outcomes: list[Outcome], bodies: dict[str, dict[str, A
                     values={":c": "CANCELLED", ":e": o.reason, ":now": iso()},
                     condition="attribute_exists(PK)",
                 )
+                discard_staged(body)
         except Exception as exc:
             if is_conditional_failure(exc):
                 continue  # the user was deleted meanwhile
