@@ -349,3 +349,50 @@ def test_the_user_s_conflict_setting_wins_over_the_sync_config(
     settings: dict[str, str], config: dict[str, str], expected: str
 ) -> None:
     assert worker.conflict_strategy({"settings": settings}, config) == expected
+
+
+def test_log_lines_carry_the_current_correlation_id(caplog: pytest.LogCaptureFixture) -> None:
+    from syncwell.common import correlation, log
+
+    token = correlation("corr-42")
+    try:
+        log(40, "something failed", jobId="job_1")
+        log(40, "explicit wins", correlationId="other")
+    finally:
+        from syncwell import common
+
+        common._correlation.reset(token)
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "syncwell"]
+    assert lines[-2]["correlationId"] == "corr-42" and lines[-2]["jobId"] == "job_1"
+    assert lines[-1]["correlationId"] == "other"
+
+
+def test_metrics_are_emf_with_low_cardinality_dimensions(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from syncwell.common import metric
+
+    metric("SyncSuccessRate", 100.0, "Percent", JobType="sync")
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    directive = record["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "SyncWell"
+    assert directive["Metrics"] == [{"Name": "SyncSuccessRate", "Unit": "Percent"}]
+    assert sorted(directive["Dimensions"][0]) == ["JobType", "service"]
+    assert record["SyncSuccessRate"] == [100.0] and record["JobType"] == "sync"
+
+
+def test_missing_or_unknown_timezones_are_processed_as_utc(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    items = [
+        {"id": "a", "timezone": "Europe/London"},
+        {"id": "b"},
+        {"id": "c", "timezone": None},
+        {"id": "d", "timezone": "Mars/Olympus_Mons"},
+    ]
+    assert worker.normalize_timezones(items, "device") == 3
+    assert [i["timezone"] for i in items] == ["Europe/London", "UTC", "UTC", "UTC"]
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert emf and emf[-1]["InvalidTimezoneData_Omitted"] == [3.0]
+    assert emf[-1]["Provider"] == "device"
+    assert worker.normalize_timezones([{"timezone": "UTC"}], "strava") == 0

@@ -89,6 +89,7 @@ class State:
                         "durationSeconds": 1800,
                         "calories": 300 + i,
                         "distanceMeters": 5000 + 10 * i,
+                        "timezone": "Europe/London",
                     }
                 )
             self.accounts[key] = {"activities": items, "written": []}
@@ -310,6 +311,7 @@ async def _control(send: Any, method: str, path: str, body: bytes) -> None:
                     "durationSeconds": 1800,
                     "calories": 300,
                     "distanceMeters": 5000,
+                    "timezone": "America/New_York",
                 }
             )
         await _send(send, 200, {"activities": len(account["activities"])})

@@ -20,7 +20,7 @@ from typing import Any
 
 from syncwell import settings
 from syncwell import validation as v
-from syncwell.common import client, env, log
+from syncwell.common import client, correlation, env, log
 from syncwell.providers import (
     DISPLAY,
     PermanentError,
@@ -125,9 +125,13 @@ class Request:
         self.method = str(http.get("method") or event.get("httpMethod") or "GET").upper()
         self.path = str(event.get("rawPath") or http.get("path") or event.get("path") or "/")
         self.headers = {str(k).lower(): str(val) for k, val in (event.get("headers") or {}).items()}
+        # the edge's correlation id (the gateway generates one when the client sent none), else
+        # API Gateway's request id
         self.correlation_id = str(
-            (event.get("requestContext") or {}).get("requestId") or uuid.uuid4()
-        )
+            self.headers.get("x-correlation-id")
+            or (event.get("requestContext") or {}).get("requestId")
+            or uuid.uuid4()
+        )[:128]
         self.user_id = _user_id(event)
         self.tier = _tier(event)
         self.key: str | None = None
@@ -141,6 +145,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     request: Request | None = None
     try:
         request = Request(event)
+        correlation(request.correlation_id)
         name, params = _route(request.method, request.path)
         if request.method in STATE_CHANGING:
             request.key = v.validate_idempotency_key(request.headers)

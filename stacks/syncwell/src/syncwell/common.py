@@ -1,4 +1,5 @@
-"""Shared plumbing: configuration from the environment, lazily created AWS clients, JSON logs."""
+"""Shared plumbing: configuration from the environment, lazily created AWS clients, JSON logs
+with the correlation id of the request or job in hand, and EMF metrics."""
 
 from __future__ import annotations
 
@@ -7,10 +8,25 @@ import logging
 import os
 import sys
 import time
+from contextvars import ContextVar, Token
 from functools import cache
 from typing import Any
 
-__all__ = ["client", "env", "env_float", "env_int", "log", "now", "receive_count"]
+__all__ = [
+    "client",
+    "correlation",
+    "env",
+    "env_float",
+    "env_int",
+    "log",
+    "metric",
+    "now",
+    "receive_count",
+]
+
+# The correlation id (seed: generated at the edge, propagated through SQS and Lambda, "included
+# in every log line"): set per API request and per queue record; log() adds it.
+_correlation: ContextVar[str | None] = ContextVar("syncwell_correlation", default=None)
 
 _logger = logging.getLogger("syncwell")
 if not _logger.handlers:
@@ -43,15 +59,39 @@ def now() -> float:
     return time.time()
 
 
+def correlation(correlation_id: str | None) -> Token[str | None]:
+    """Make ``correlation_id`` the one every following log line of this context carries."""
+    return _correlation.set(correlation_id or None)
+
+
 def log(level: int, message: str, **fields: Any) -> None:
-    """One structured JSON log line (``correlationId`` is passed by callers that have one)."""
+    """One structured JSON log line, with the current ``correlationId`` unless given."""
     if _logger.isEnabledFor(level):
+        if fields.get("correlationId") is None:
+            fields["correlationId"] = _correlation.get()
         _logger.log(
             level,
             json.dumps(
                 {"level": logging.getLevelName(level), "msg": message, **fields}, default=str
             ),
         )
+
+
+def metric(name: str, value: float, unit: str = "Count", **dimensions: str) -> None:
+    """One CloudWatch Embedded Metric Format record (Powertools ``single_metric``) in namespace
+    ``SyncWell``. Dimensions must stay low-cardinality (Tier, Outcome, Provider: never a user
+    or job id). Never raises."""
+    try:
+        from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+        with single_metric(
+            name=name, unit=MetricUnit(unit), value=value, namespace="SyncWell"
+        ) as emf:
+            emf.add_dimension("service", "syncwell")
+            for key, dim in dimensions.items():
+                emf.add_dimension(key, str(dim))
+    except Exception as exc:  # metrics must never fail the work they describe
+        log(logging.DEBUG, "metric not emitted", metric=name, error=repr(exc)[:200])
 
 
 @cache

@@ -10,7 +10,7 @@ import logging
 import zipfile
 from typing import Any
 
-from syncwell.common import client, env, env_int, log, receive_count
+from syncwell.common import client, correlation, env, env_int, log, receive_count
 from syncwell.store import Table, is_conditional_failure, user_pk
 from syncwell.users import iso
 
@@ -50,6 +50,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     for record in event.get("Records", []):
         try:
             body = json.loads(record["body"])
+            correlation(str(body.get("correlationId") or body.get("jobId") or ""))
             pk = user_pk(body["userId"])
             items = [i for i in table.query(pk, consistent=True) if not i["SK"].startswith("IDEM#")]
             if not any(i["SK"] == f"EXPORT#{body['jobId']}" for i in items):

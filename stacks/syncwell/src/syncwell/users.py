@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from syncwell import cache, settings
-from syncwell.common import client, env, log
+from syncwell.common import client, env, log, metric
 from syncwell.murmur3 import shard_of
 from syncwell.providers import delete_secret
 from syncwell.store import Table, is_conditional_failure, user_pk
@@ -76,6 +76,7 @@ def load_user_config(table: Table, user_id: str) -> dict[str, Any] | None:
         cached = cache.cache_get(key)
     except cache.CacheUnavailable:
         cached = None
+    metric("CacheHitRate", 100.0 if cached is not None else 0.0, "Percent", Cache="config")
     if cached is cache.NEGATIVE:
         return None
     if isinstance(cached, dict):

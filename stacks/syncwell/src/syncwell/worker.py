@@ -32,7 +32,16 @@ from typing import Any
 
 from syncwell import cache, settings
 from syncwell.backoff import full_jitter
-from syncwell.common import client, env, env_float, env_int, log, receive_count
+from syncwell.common import (
+    client,
+    correlation,
+    env,
+    env_float,
+    env_int,
+    log,
+    metric,
+    receive_count,
+)
 from syncwell.providers import (
     CREDENTIALS,
     PermanentError,
@@ -243,6 +252,31 @@ def provider_call(ctx: Context, user_id: str, conn_id: str, conn: dict[str, Any]
             raise Fail(f"{conn_id}: 401 after refresh", permanent=True) from None
 
 
+def normalize_timezones(items: list[dict[str, Any]], provider: str) -> int:
+    """Seed (CanonicalWorkout.timezone): a missing timezone is processed as UTC, with a WARN log
+    and the ``InvalidTimezoneData_Omitted`` metric; so is one that is not an IANA name."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    omitted = 0
+    for item in items:
+        zone = item.get("timezone")
+        valid = False
+        if isinstance(zone, str) and zone and len(zone) <= 64:
+            try:
+                ZoneInfo(zone)
+                valid = True
+            except (ZoneInfoNotFoundError, ValueError):
+                valid = False
+        if not valid:
+            item["timezone"] = "UTC"
+            omitted += 1
+    if omitted:
+        log(logging.WARNING, "timezone missing or invalid: processed as UTC", records=omitted,
+            provider=provider)  # fmt: skip
+        metric("InvalidTimezoneData_Omitted", omitted, Provider=provider)
+    return omitted
+
+
 def conflict_strategy(config: dict[str, Any], sync_cfg: dict[str, Any]) -> str:
     """The user's own choice (``PUT /v1/users/me/settings`` ``conflictResolutionStrategy``)
     over the sync config's ``ConflictStrategy``, else ``newest_wins``. ``AI_POWERED_MERGE`` is
@@ -448,6 +482,7 @@ def _cloud_sync(
             }
             for a in full
         ]
+        normalize_timezones(items, str(src["provider"]))
         written = provider_call(
             ctx, user_id, dest_id, dest, lambda t: dest_provider.write(t, items)
         )
@@ -514,6 +549,7 @@ def _device_upload(
         for d in data
         if d["id"] in wanted
     ]
+    normalize_timezones(items, "device")
     written = (
         provider_call(ctx, user_id, dest_id, dest, lambda t: provider.write(t, items))
         if items
@@ -594,6 +630,7 @@ def _record_failure(ctx: Context, body: dict[str, Any], received: int, reason: s
     final = received >= _max_receives()
     if final:
         discard_staged(body)
+        sync_outcome_metric(body, False)
     try:
         ctx.table.update(
             user_pk(body["userId"]),
@@ -617,6 +654,7 @@ def _run_one(ctx: Context, record: dict[str, Any], body: dict[str, Any] | None) 
     """One message of a batch: its outcome, with the job deferred, retried or failed as its
     error says."""
     mid = record["messageId"]
+    correlation(str((body or {}).get("correlationId") or (body or {}).get("jobId") or mid))
     if body is None:
         log(logging.ERROR, "poison message", messageId=mid)
         # it will never parse: back in a second, so it reaches the DLQ after maxReceiveCount
@@ -783,6 +821,15 @@ def _complete(ctx: Context, o: Outcome, body: dict[str, Any]) -> None:
     )
     if o.lock_key:
         ctx.locks.complete(body["userId"], o.lock_key, OWNER, time.time())
+    sync_outcome_metric(body, True)
+
+
+def sync_outcome_metric(body: dict[str, Any], succeeded: bool) -> None:
+    """EMF: ``SyncSuccessRate`` (100 or 0 per finished job: its Average is the rate) and
+    ``SyncJobs`` by Outcome, dimensioned by job type only (low cardinality)."""
+    kind = str(body.get("type", "sync"))
+    metric("SyncSuccessRate", 100.0 if succeeded else 0.0, "Percent", JobType=kind)
+    metric("SyncJobs", 1, Outcome="SUCCESS" if succeeded else "FAILURE", JobType=kind)
 
 
 def stats() -> dict[str, Any]:
