@@ -435,6 +435,25 @@ def test_every_contract_answers_as_section_3d_says(api: Api) -> None:
     assert api.call("POST", "/v1/sync-jobs", user, _job(user))[0] == 404
 
 
+def test_sync_configs_through_the_gateway(api: Api) -> None:
+    user = "e2e-configs"
+    seed.seed(api.env, api.stack, api.stack.fake_servers, users=[(user, "FREE")])
+    status, listing = api.call("GET", "/v1/sync-configs", user)
+    assert status == 200 and len(listing["syncConfigs"]) == 1
+    body = {
+        "sourceConnectionId": f"conn_strava_{user}",
+        "destinationConnectionId": f"conn_fitbit_{user}",
+        "dataType": "sleep_session",
+        "conflictStrategy": "source_wins",
+    }
+    status, created = api.call("POST", "/v1/sync-configs", user, body)
+    assert status == 201 and created["syncConfigId"] == f"conn_strava_{user}:sleep_session"
+    status, _ = api.call("POST", "/v1/sync-configs", user, body, key=None)
+    assert status == 400  # every state-changing call needs an Idempotency-Key
+    status, _ = api.call("DELETE", f"/v1/sync-configs/{created['syncConfigId']}", user)
+    assert status == 204
+
+
 def test_a_job_submitted_twice_with_one_key_is_processed_once(api: Api) -> None:
     user = "e2e-twice"
     seed.seed(api.env, api.stack, api.stack.fake_servers, users=[(user, "FREE")])

@@ -317,6 +317,61 @@ def test_connections_sync_jobs_and_replays(world: World) -> None:
     assert world.job("c1", historical)["status"] == "SUCCEEDED"
 
 
+def test_sync_config_api_creates_changes_and_deletes_with_versions(world: World) -> None:
+    """POST/GET/DELETE /v1/sync-configs (the client's offline queue replays these): create
+    without a version, change with the current one, 409 when it moved on, 404 when it is gone,
+    the same answer for a retried Idempotency-Key, only the caller's own connections."""
+    from syncwell.users import load_user_config
+
+    seed(world, "sc9")
+    seed(world, "sc8")
+    status, listing = world.call("sc9", "GET", "/v1/sync-configs")
+    assert status == 200
+    assert [c["syncConfigId"] for c in listing["syncConfigs"]] == ["conn_strava_sc9:workout"]
+    body = {
+        "sourceConnectionId": "conn_strava_sc9",
+        "destinationConnectionId": "conn_fitbit_sc9",
+        "dataType": "steps",
+    }
+    key = str(uuid.uuid4())
+    status, created = world.call("sc9", "POST", "/v1/sync-configs", body, key=key)
+    assert status == 201 and created["version"] == 1 and created["isEnabled"] is True
+    assert created["conflictStrategy"] == "newest_wins"
+    assert world.call("sc9", "POST", "/v1/sync-configs", body, key=key) == (201, created)
+    status, answer = world.call("sc9", "POST", "/v1/sync-configs", body)
+    assert status == 409 and answer["error"]["code"] == "VersionConflict"
+    status, changed = world.call(
+        "sc9", "POST", "/v1/sync-configs", {**body, "version": 1, "isEnabled": False}
+    )
+    assert status == 200 and changed["version"] == 2 and changed["isEnabled"] is False
+    stale = world.call("sc9", "POST", "/v1/sync-configs", {**body, "version": 1})
+    assert stale[0] == 409
+    gone = world.call(
+        "sc9", "POST", "/v1/sync-configs", {**body, "dataType": "sleep_session", "version": 3}
+    )
+    assert gone[0] == 404
+    # another user's connection is not yours to sync into
+    foreign = world.call(
+        "sc9", "POST", "/v1/sync-configs", {**body, "destinationConnectionId": "conn_fitbit_sc8"}
+    )
+    assert foreign[0] == 404
+    assert world.call("sc9", "POST", "/v1/sync-configs", {**body, "extra": 1})[0] == 400
+    same = {**body, "destinationConnectionId": "conn_strava_sc9"}
+    assert world.call("sc9", "POST", "/v1/sync-configs", same)[0] == 400
+    # the worker and the scheduler read configs through the (invalidated) config cache
+    config = load_user_config(world.worker.Context().table, "sc9") or {}
+    assert config["syncConfigs"]["conn_strava_sc9##steps"]["IsEnabled"] is False
+    key = str(uuid.uuid4())
+    path = "/v1/sync-configs/conn_strava_sc9:steps"
+    assert world.call("sc9", "DELETE", path, key=key)[0] == 204
+    assert world.call("sc9", "DELETE", path, key=key)[0] == 204  # a retry
+    assert world.call("sc9", "DELETE", path)[0] == 404  # a new request
+    assert world.call("sc8", "DELETE", "/v1/sync-configs/conn_strava_sc9:workout")[0] == 404
+    assert world.call("sc9", "DELETE", "/v1/sync-configs/nonsense")[0] == 400
+    listing = world.call("sc9", "GET", "/v1/sync-configs")[1]
+    assert [c["syncConfigId"] for c in listing["syncConfigs"]] == ["conn_strava_sc9:workout"]
+
+
 def test_settings_optimistic_locking(world: World) -> None:
     seed(world, "s1")
     status, answer = world.call(
@@ -789,6 +844,30 @@ def test_poison_and_revoked_jobs_reach_the_dlq_after_five_receives(world: World)
         },
     )
     assert status == 409 and answer["error"]["code"] == "ConnectionNotActive"
+
+    # the user signs in to Strava again: the same connection is renewed (its configs go on)
+    status, renewed = world.call(
+        "r1",
+        "POST",
+        "/v1/connections",
+        {"provider": "strava", "authorizationCode": "code-strava-r1"},
+    )
+    assert status == 200, renewed
+    assert renewed["connectionId"] == "conn_strava_r1" and renewed["status"] == "active"
+    reauth = world.ddb.query(
+        TableName=world.table,
+        IndexName="ReAuthStatus-gsi",
+        KeyConditionExpression="ReAuthStatus = :p",
+        ExpressionAttributeValues={":p": {"S": "pending_user_action"}},
+    )["Items"]
+    assert not [i for i in reauth if i["PK"]["S"] == "USER#r1"]  # off the sparse index
+    ids = sorted(
+        c["connectionId"] for c in world.call("r1", "GET", "/v1/connections")[1]["connections"]
+    )
+    assert ids == ["conn_fitbit_r1", "conn_strava_r1"]  # no second Strava connection
+    job_id = world.submit("r1")
+    world.drain(until=lambda: world.job("r1", job_id)["status"] == "SUCCEEDED")
+    assert world.job("r1", job_id)["status"] == "SUCCEEDED"
 
 
 def test_rate_limited_provider_delays_jobs_without_losing_them(

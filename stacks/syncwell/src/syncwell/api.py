@@ -28,6 +28,7 @@ from syncwell.providers import (
     ProviderError,
     ProviderTokens,
     create_secret,
+    save_tokens,
 )
 from syncwell.providers import Unauthorized as ProviderUnauthorized
 from syncwell.store import Table, is_conditional_failure, user_pk
@@ -94,6 +95,9 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"^/v1/connections$"), "list_connections"),
     ("POST", re.compile(r"^/v1/connections$"), "create_connection"),
     ("DELETE", re.compile(r"^/v1/connections/(?P<id>[^/]+)$"), "remove_connection"),
+    ("GET", re.compile(r"^/v1/sync-configs$"), "list_sync_configs"),
+    ("POST", re.compile(r"^/v1/sync-configs$"), "put_sync_config"),
+    ("DELETE", re.compile(r"^/v1/sync-configs/(?P<id>[^/]+)$"), "remove_sync_config"),
     ("POST", re.compile(r"^/v1/sync-jobs$"), "create_sync_job"),
     ("GET", re.compile(r"^/v1/sync-jobs/(?P<id>[^/]+)$"), "get_sync_job"),
     ("GET", re.compile(r"^/v1/users/me/settings$"), "get_settings"),
@@ -229,6 +233,10 @@ def _create_connection(req: Request, table: Table) -> dict[str, Any]:
     except ProviderError:
         raise v.ApiError(503, "ProviderUnavailable", "the provider did not answer; retry") from None
     ensure_profile(table, req.user_id, req.tier)
+    reauthorized = _reauthorize(table, req.user_id, spec["provider"], tokens)
+    if reauthorized is not None:
+        invalidate_config(req.user_id)
+        return _response(200, _connection_view(str(reauthorized["connectionId"]), reauthorized))
     pointer = create_secret(tokens)
     item = {
         "PK": pk,
@@ -248,6 +256,35 @@ def _create_connection(req: Request, table: Table) -> dict[str, Any]:
     return _response(201, _connection_view(conn_id, item))
 
 
+def _reauthorize(
+    table: Table, user_id: str, provider: str, tokens: ProviderTokens
+) -> dict[str, Any] | None:
+    """Re-authentication (seed: ``ReAuthStatus`` ``pending_user_action`` until the user signs in
+    to the provider again): a new authorization for an account the user already has a
+    connection to renews that connection — same id, so its sync configs and schedule go on —
+    with the new tokens in its secret, ``Status`` active and ``ReAuthStatus`` removed (the sparse
+    GSI lists only connections that still need the user). None when there is no such
+    connection."""
+    if not tokens.owner_id:
+        return None
+    for item in table.query(user_pk(user_id), "CONN#", consistent=True):
+        if item.get("provider") != provider or item.get("providerUserId") != tokens.owner_id:
+            continue
+        save_tokens(str(item["CredentialArn"]), tokens)
+        table.update(
+            user_pk(user_id),
+            str(item["SK"]),
+            "SET #st = :a, version = version + :one, updatedAt = :now REMOVE ReAuthStatus",
+            names={"#st": "Status"},
+            values={":a": "active", ":one": 1, ":now": iso()},
+            condition="attribute_exists(PK)",
+        )
+        item.update(Status="active")
+        item.pop("ReAuthStatus", None)
+        return item
+    return None
+
+
 def _remove_connection(req: Request, table: Table, id: str) -> dict[str, Any]:
     if not v.CONNECTION_ID.match(id):
         raise v.ApiError(
@@ -263,6 +300,115 @@ def _remove_connection(req: Request, table: Table, id: str) -> dict[str, Any]:
     if replay is not None and replay.get("connectionId") == id:
         return {"statusCode": 204, "headers": {}, "body": ""}
     raise v.ApiError(404, "NotFound", "no such connection")
+
+
+# -- sync configs (the mobile client's offline action queue replays these) -----------------------
+
+
+def _config_view(item: dict[str, Any]) -> dict[str, Any]:
+    source, _, data_type = str(item["SK"]).removeprefix("SYNCCONFIG#").partition("##")
+    return {
+        "syncConfigId": f"{source}:{data_type}",
+        "sourceConnectionId": source,
+        "destinationConnectionId": item.get("destinationConnectionId"),
+        "dataType": data_type,
+        "conflictStrategy": item.get("ConflictStrategy", "newest_wins"),
+        "isEnabled": bool(item.get("IsEnabled", True)),
+        "version": int(item.get("version", 1)),
+    }
+
+
+def _list_sync_configs(req: Request, table: Table) -> dict[str, Any]:
+    items = table.query(user_pk(req.user_id), "SYNCCONFIG#", consistent=True)
+    return _response(200, {"syncConfigs": [_config_view(i) for i in items]})
+
+
+def _put_sync_config(req: Request, table: Table) -> dict[str, Any]:
+    """Create (no ``version``: 201, 409 if it exists) or change (``version`` = the current one:
+    200, 409 if it moved on, 404 if it is gone) the config of one source and data type. Both
+    connections must be the caller's own. A retry with the same Idempotency-Key answers what
+    the first call answered."""
+    spec = v.validate_sync_config(req.body())
+    assert req.key is not None
+    pk = user_pk(req.user_id)
+    marker = f"CFGREQ#{req.key}"
+    replay = table.get(pk, marker)
+    if replay is not None:
+        return _response(int(replay["status"]), json.loads(str(replay["answer"])))
+    for field in ("sourceConnectionId", "destinationConnectionId"):
+        if table.get(pk, f"CONN#{spec[field]}") is None:
+            raise v.ApiError(404, "NotFound", f"no such connection: {spec[field]}", field)
+    sk = f"SYNCCONFIG#{spec['sourceConnectionId']}##{spec['dataType']}"
+    current = table.get(pk, sk)
+    expected = spec["version"]
+    if expected is None and current is not None:
+        raise v.ApiError(
+            409, "VersionConflict",
+            f"the sync config exists at version {current.get('version', 1)}", "version",
+        )  # fmt: skip
+    if expected is not None and current is None:
+        raise v.ApiError(404, "NotFound", "no such sync config", "version")
+    item = {
+        "PK": pk,
+        "SK": sk,
+        "destinationConnectionId": spec["destinationConnectionId"],
+        "ConflictStrategy": spec["conflictStrategy"],
+        "IsEnabled": spec["isEnabled"],
+        "version": 1 if expected is None else expected + 1,
+        "updatedAt": iso(),
+    }
+    try:
+        table.put(
+            item,
+            condition="attribute_not_exists(PK)" if expected is None else "version = :v",
+            values=None if expected is None else {":v": expected},
+        )
+    except Exception as exc:
+        if not is_conditional_failure(exc):
+            raise
+        raise v.ApiError(
+            409, "VersionConflict", "the sync config changed meanwhile", "version"
+        ) from None
+    ensure_profile(table, req.user_id, req.tier)  # scheduled from now on
+    invalidate_config(req.user_id)
+    status, answer = (201 if expected is None else 200), _config_view(item)
+    table.put(
+        {
+            "PK": pk,
+            "SK": marker,
+            "status": status,
+            "answer": json.dumps(answer),
+            "ttl": int(time.time() + 86400),
+        }
+    )
+    return _response(status, answer)
+
+
+def _remove_sync_config(req: Request, table: Table, id: str) -> dict[str, Any]:
+    match = v.SYNC_CONFIG_ID.match(id)
+    if not match:
+        raise v.ApiError(
+            400,
+            "ValidationError",
+            "syncConfigId must be <sourceConnectionId>:<dataType>",
+            "syncConfigId",
+        )
+    pk = user_pk(req.user_id)
+    marker = f"CFGREQ#{req.key}"
+    try:
+        table.delete(pk, f"SYNCCONFIG#{match[1]}##{match[2]}", condition="attribute_exists(PK)")
+    except Exception as exc:
+        if not is_conditional_failure(exc):
+            raise
+        replay = table.get(pk, marker)
+        if replay is not None and replay.get("answer") == id:
+            return {"statusCode": 204, "headers": {}, "body": ""}
+        raise v.ApiError(404, "NotFound", "no such sync config") from None
+    table.put(
+        {"PK": pk, "SK": marker, "status": 204, "answer": id, "ttl": int(time.time() + 86400)}
+    )
+    invalidate_config(req.user_id)
+    return {"statusCode": 204, "headers": {}, "body": ""}
 
 
 # -- sync jobs -----------------------------------------------------------------------------------

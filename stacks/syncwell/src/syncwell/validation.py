@@ -308,6 +308,51 @@ def validate_device_upload(body: Any) -> dict[str, Any]:
     return out
 
 
+SYNC_CONFIG_ID = re.compile(r"^(conn_[A-Za-z0-9_-]{1,64}):([a-z_]{1,32})$")
+
+
+def validate_sync_config(body: Any) -> dict[str, Any]:
+    """POST /v1/sync-configs: ``{"sourceConnectionId", "destinationConnectionId", "dataType",
+    "conflictStrategy"?, "isEnabled"?, "version"?}`` (version: the one the client last saw, to
+    change an existing config; absent to create one)."""
+    body = _object(
+        body,
+        "body",
+        {
+            "sourceConnectionId",
+            "destinationConnectionId",
+            "dataType",
+            "conflictStrategy",
+            "isEnabled",
+            "version",
+        },
+    )
+    source = _connection_id(body, "sourceConnectionId")
+    dest = _connection_id(body, "destinationConnectionId")
+    if source == dest:
+        raise _bad(
+            "destinationConnectionId must differ from sourceConnectionId", "destinationConnectionId"
+        )
+    data_type = _enum(body, "dataType", DATA_TYPES)
+    strategy = _enum(body, "conflictStrategy", CONFLICT_STRATEGIES, "newest_wins")
+    enabled = body.get("isEnabled", True)
+    if not isinstance(enabled, bool):
+        raise _bad("isEnabled must be a boolean", "isEnabled")
+    version = body.get("version")
+    if version is not None and (
+        not isinstance(version, int) or isinstance(version, bool) or version < 1
+    ):
+        raise _bad("version must be a positive integer", "version")
+    return {
+        "sourceConnectionId": source,
+        "destinationConnectionId": dest,
+        "dataType": data_type,
+        "conflictStrategy": strategy,
+        "isEnabled": enabled,
+        "version": version,
+    }
+
+
 def validate_new_connection(body: Any) -> dict[str, Any]:
     """POST /v1/connections (OAuth code exchange): ``{"provider", "authorizationCode"}``."""
     body = _object(body, "body", {"provider", "authorizationCode"})
