@@ -480,8 +480,11 @@ def test_device_upload_and_delete_connection(world: World) -> None:
     assert uploads.get("KeyCount", 0) == 0  # staged data deleted once written
 
     key = str(uuid.uuid4())
+    revoked = world.fake("/_control/stats").get("revoked.strava", 0)
     status, _ = world.call("d1", "DELETE", "/v1/connections/conn_strava_d1", key=key)
     assert status == 204
+    # [C-009] de-authorized at the provider, not only forgotten here
+    assert world.fake("/_control/stats")["revoked.strava"] == revoked + 1
     assert world.call("d1", "DELETE", "/v1/connections/conn_strava_d1", key=key)[0] == 204  # replay
     assert world.call("d1", "DELETE", "/v1/connections/conn_strava_d1")[0] == 404  # a new request
     assert world.call("d2", "DELETE", "/v1/connections/conn_fitbit_d1")[0] == 404  # not d2's

@@ -7,6 +7,8 @@ Run it::
 and point the stack's ``ProviderBaseUrl`` parameter at ``http://127.0.0.1:8710``. Every provider
 is served under ``/{provider}`` (``fitbit``, ``strava``, ``garmin``):
 
+* ``POST /{p}/oauth/revoke`` (form ``token=``, RFC 7009): the grant's tokens stop working;
+  ``revoked.{p}`` counts revocations in the stats.
 * ``POST /{p}/oauth/token`` (form): ``grant_type=authorization_code&code=code-<ownerId>`` or
   ``grant_type=refresh_token&refresh_token=...`` → ``{access_token, refresh_token, expires_in,
   scope, owner_id}``; a refused grant is ``400 {"error": "invalid_grant"}``.
@@ -173,6 +175,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     kind = {
         "/oauth/token": "token",
+        "/oauth/revoke": "revoke",
         "/v1/activities": "list" if method == "GET" else "write",
         "/v1/activities/hydrate": "hydrate",
     }.get(rest, "other")
@@ -203,6 +206,16 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             return
     if kind == "token" and method == "POST":
         await _token(send, provider, body, headers)
+        return
+    if kind == "revoke" and method == "POST":  # RFC 7009: 200 whether or not it was known
+        token = dict(urllib.parse.parse_qsl(body.decode())).get("token", "")
+        grant = STATE.refresh.pop(token, None) or STATE.access.get(token, (None, None))[:2]
+        if grant[0] is not None:
+            for access, (p, owner, _exp) in list(STATE.access.items()):
+                if (p, owner) == tuple(grant):
+                    del STATE.access[access]
+            STATE.stats[f"revoked.{provider}"] += 1
+        await _send(send, 200, {})
         return
     who = _authenticate(provider, headers)
     if who is None:

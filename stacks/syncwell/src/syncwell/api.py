@@ -144,6 +144,17 @@ class Request:
         return v.parse_json_body(_raw_body(self.event), limit, required)
 
 
+def _unavailable(retry_after: str) -> dict[str, Any]:
+    """503 with the seed's generic user-facing message (AppConfig section, [T-004])."""
+    body = {
+        "error": {
+            "code": "ServiceUnavailable",
+            "message": "Something went wrong, please try again later",
+        }
+    }
+    return _response(503, body, {"retry-after": retry_after})
+
+
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     started = time.perf_counter()
     request: Request | None = None
@@ -156,17 +167,8 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         answer = globals()["_" + name](request, Table(), **params)
     except v.ApiError as exc:
         answer = _response(exc.status, exc.body())
-    except settings.ConfigUnavailable:  # logged CRITICAL by settings: the seed's generic message
-        answer = _response(
-            503,
-            {
-                "error": {
-                    "code": "ServiceUnavailable",
-                    "message": "Something went wrong, please try again later",
-                }
-            },
-            {"retry-after": "5"},
-        )
+    except settings.ConfigUnavailable:  # logged CRITICAL by settings
+        answer = _unavailable("5")
     except Exception as exc:  # a dependency failed: 503, never a stack trace
         log(
             logging.ERROR,
@@ -174,11 +176,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             error=repr(exc)[:300],
             correlationId=request.correlation_id if request else None,
         )
-        answer = _response(
-            503,
-            {"error": {"code": "ServiceUnavailable", "message": "please retry later"}},
-            {"retry-after": "1"},
-        )
+        answer = _unavailable("1")
     if request is not None:
         answer["headers"]["x-correlation-id"] = request.correlation_id
         log(

@@ -259,6 +259,12 @@ class ProviderClient:
             "POST", "/oauth/token", form={"grant_type": "authorization_code", "code": code}
         )
 
+    def revoke(self, token: str) -> None:
+        """RFC 7009 token revocation (the refresh token revokes its grant)."""
+        self._request(
+            "POST", "/oauth/revoke", form={"token": token, "token_type_hint": "refresh_token"}
+        )
+
     def refresh(self, refresh_token: str) -> dict[str, Any]:
         return self._request(
             "POST",

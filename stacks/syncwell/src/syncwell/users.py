@@ -116,6 +116,24 @@ def _public_conn(item: dict[str, Any]) -> dict[str, Any]:
     return _strip(item)
 
 
+def _deauthorize(conn: dict[str, Any]) -> None:
+    """[C-009]: revoke the grant at the provider before the stored tokens are deleted. Best
+    effort: a provider that is down or already forgot the grant does not block the delete
+    (the tokens are gone from Secrets Manager either way)."""
+    from syncwell.providers import ProviderClient, load_tokens
+
+    try:
+        tokens = load_tokens(str(conn["CredentialArn"]))
+        ProviderClient(str(conn["provider"])).revoke(tokens.refresh_token or tokens.access_token)
+    except Exception as exc:
+        log(
+            logging.WARNING,
+            "provider grant not revoked",
+            provider=conn.get("provider"),
+            error=repr(exc)[:200],
+        )
+
+
 def delete_connection(table: Table, user_id: str, connection_id: str) -> bool:
     """Revoke and delete a connection and every sync config that depends on it."""
     pk = user_pk(user_id)
@@ -131,6 +149,7 @@ def delete_connection(table: Table, user_id: str, connection_id: str) -> bool:
         deletes.append((pk, state["SK"]))
     if conn is not None:
         if conn.get("CredentialArn"):
+            _deauthorize(conn)
             delete_secret(str(conn["CredentialArn"]))
         deletes.append((pk, f"CONN#{connection_id}"))
     if deletes:
