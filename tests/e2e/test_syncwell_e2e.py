@@ -210,6 +210,46 @@ def test_manual_sync_completes_through_queue_and_runtime(api: Api) -> None:
     assert time.monotonic() - started < 15  # the manual-sync SLO (p95 < 15 s), for one job
 
 
+def test_a_finished_sync_and_export_are_pushed_to_the_user(api: Api) -> None:
+    """SyncSucceeded (worker) and ExportCompleted (exporter) on the bus → EventBridge rule →
+    NotifierFunction → the push topic (SNS Mobile Push stand-in), read here through an SQS
+    subscription."""
+    user = "e2e-push"
+    seed.seed(api.env, api.stack, api.stack.fake_servers, users=[(user, "FREE")])
+    sqs, sns = api.env.client("sqs"), api.env.client("sns")
+    inbox = sqs.create_queue(QueueName=f"push-inbox-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(
+        TopicArn=api.stack.resources["PushTopic"].arn
+        or api.stack.resources["PushTopic"].physical_id,
+        Protocol="sqs",
+        Endpoint=arn,
+    )
+    body = {
+        **JOB,
+        "sourceConnectionId": f"conn_strava_{user}",
+        "destinationConnectionId": f"conn_fitbit_{user}",
+    }
+    status, answer = api.call("POST", "/v1/sync-jobs", user, body)
+    assert status == 202, answer
+    assert api.call("POST", "/v1/export-jobs", user, {})[0] == 202
+    seen: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(seen) < 2:
+        for m in sqs.receive_message(QueueUrl=inbox, WaitTimeSeconds=2, MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
+            envelope = json.loads(m["Body"])
+            attributes = envelope.get("MessageAttributes") or {}
+            if attributes.get("userId", {}).get("Value") == user:
+                seen[attributes["event"]["Value"]] = envelope
+    assert set(seen) == {"SyncSucceeded", "ExportCompleted"}, seen
+    assert seen["SyncSucceeded"]["Message"].startswith("Sync complete")
+    assert seen["ExportCompleted"]["Message"].startswith("Your export is ready")
+
+
 def test_historical_job_runs_through_orchestrator_and_chunk_workers(api: Api) -> None:
     """POST (mode=historical) → HistoricalSyncQueue → orchestrator → HistoricalChunkQueue →
     chunk workers, all run by the runtime's SQS pollers; progress read through the API."""

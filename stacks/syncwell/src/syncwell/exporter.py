@@ -70,6 +70,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
                 values={":s": "SUCCEEDED", ":k": key, ":t": iso()},
                 condition="attribute_exists(PK)",
             )
+            _announce(body)
         except Exception as exc:
             if is_conditional_failure(exc):
                 continue
@@ -78,6 +79,30 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             if receive_count(record) >= env_int("EXPORT_MAX_RECEIVES", 3):
                 _mark_failed(table, record, exc)  # the last try: SQS moves it to the DLQ next
     return {"batchItemFailures": failures}
+
+
+def _announce(body: dict[str, Any]) -> None:
+    """``ExportCompleted`` on the bus: the notifier pushes it to the user. Best effort (the
+    export is done; a lost notification is not a lost export)."""
+    try:
+        client("events").put_events(
+            Entries=[
+                {
+                    "Source": "syncwell.exporter",
+                    "DetailType": "ExportCompleted",
+                    "EventBusName": env("EVENT_BUS_NAME", "default"),
+                    "Detail": json.dumps(
+                        {
+                            "jobId": body["jobId"],
+                            "userId": body["userId"],
+                            "correlationId": body.get("correlationId"),
+                        }
+                    ),
+                }
+            ]
+        )
+    except Exception as exc:
+        log(logging.ERROR, "ExportCompleted not published", error=repr(exc)[:200])
 
 
 def _mark_failed(table: Table, record: dict[str, Any], exc: Exception) -> None:
