@@ -643,33 +643,59 @@ def test_sync_confidence_skips_destination_reads_after_empty_ones(world: World) 
     assert world.fake("/_control/duplicates")["duplicates"] == 0
 
 
-def test_the_user_s_conflict_setting_drives_the_sync(world: World) -> None:
-    """PUT /v1/users/me/settings conflictResolutionStrategy reaches the worker (through the
-    config cache, invalidated by the PUT): source_wins needs no destination read."""
+def test_conflicts_resolve_by_strategy_and_the_user_s_setting_drives_it(world: World) -> None:
+    """A record the user also has at the destination (same start, same activity): newest_wins
+    (the default) updates the destination's copy in place when the source's is newer; after the
+    user PUTs dest_wins (PUT /v1/users/me/settings, through the invalidated config cache) the
+    next conflict leaves it alone; source_wins overwrites even an older one. Never a duplicate."""
     seed(world, "cs1")
     world.submit("cs1")
     world.drain()
 
-    def sync_once(minutes_ago: int) -> tuple[int, int]:
-        start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60 * minutes_ago))
+    def stamp(minutes_ago: float) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60 * minutes_ago))
+
+    def conflict(minutes_ago: int, source_newer: bool) -> tuple[int, int, int]:
+        start = stamp(minutes_ago)
+        older, newer = stamp(minutes_ago - 5), stamp(minutes_ago - 10)
         world.fake(
-            "/_control/accounts", {"provider": "strava", "ownerId": "strava-cs1", "add": [start]}
-        )
-        before = world.fake("/_control/stats").get("calls.fitbit.list", 0)
+            "/_control/accounts",
+            {"provider": "fitbit", "ownerId": "fitbit-cs1",
+             "add": [{"startTime": start, "modifiedAt": older if source_newer else newer}]},
+        )  # fmt: skip
+        world.fake(
+            "/_control/accounts",
+            {"provider": "strava", "ownerId": "strava-cs1",
+             "add": [{"startTime": start, "modifiedAt": newer if source_newer else older}]},
+        )  # fmt: skip
+        stats = world.fake("/_control/stats")
         job_id = world.submit("cs1")
         world.drain()
-        reads = world.fake("/_control/stats").get("calls.fitbit.list", 0) - before
-        return reads, int(world.job("cs1", job_id)["recordsWritten"])
+        after = world.fake("/_control/stats")
+        return (
+            int(world.job("cs1", job_id)["recordsWritten"]),
+            after.get("updated.fitbit", 0) - stats.get("updated.fitbit", 0),
+            after.get("written.fitbit", 0) - stats.get("written.fitbit", 0),
+        )
 
-    assert sync_once(20) == (1, 1)
+    assert conflict(40, source_newer=True) == (1, 1, 0)  # newest wins: updated in place
+    assert conflict(35, source_newer=False) == (0, 0, 0)  # the destination's is newer
+    status, _ = world.call(
+        "cs1",
+        "PUT",
+        "/v1/users/me/settings",
+        {"settings": {"conflictResolutionStrategy": "dest_wins"}},
+    )
+    assert status == 200
+    assert conflict(30, source_newer=True) == (0, 0, 0)  # dest wins even against a newer one
     status, _ = world.call(
         "cs1",
         "PUT",
         "/v1/users/me/settings",
         {"settings": {"conflictResolutionStrategy": "source_wins"}},
     )
-    assert status == 200
-    assert sync_once(10) == (0, 1)
+    assert conflict(25, source_newer=False) == (1, 1, 0)  # source wins even when older
+    assert world.fake("/_control/duplicates")["duplicates"] == 0
 
 
 class OpsConfig:

@@ -224,14 +224,27 @@ def test_provider_tokens_never_show_their_values() -> None:
 # -- conflict resolution (metadata only) ---------------------------------------------------------
 
 
-def test_conflict_resolution_skips_activities_already_at_the_destination() -> None:
+def test_conflict_resolution_per_strategy() -> None:
+    t1, t2, t3 = "2026-01-01T07:00:00Z", "2026-01-02T07:00:00Z", "2026-01-03T07:00:00Z"
     source = [
-        {"id": "a", "startTime": "2026-01-01T07:00:00Z", "activityType": "run"},
-        {"id": "b", "startTime": "2026-01-02T07:00:00Z", "activityType": "run"},
+        {"id": "a", "startTime": t1, "activityType": "run", "modifiedAt": "2026-01-05T00:00:00Z"},
+        {"id": "b", "startTime": t2, "activityType": "run", "modifiedAt": "2026-01-02T08:00:00Z"},
+        {"id": "c", "startTime": t3, "activityType": "run"},
+        {"id": "d", "startTime": t1, "activityType": "swim"},  # same time, another activity
     ]
-    dest = [{"id": "x", "startTime": "2026-01-01T07:00:00Z", "activityType": "run"}]
-    assert worker._resolve(source, dest, "newest_wins") == ["b"]
-    assert worker._resolve(source, dest, "source_wins") == ["a", "b"]
+    dest = [
+        {"id": "x", "startTime": t1, "activityType": "run", "modifiedAt": "2026-01-01T08:00:00Z"},
+        {"id": "y", "startTime": t2, "activityType": "run", "modifiedAt": "2026-01-04T00:00:00Z"},
+        {"id": "z", "startTime": t3, "activityType": "run", "modifiedAt": "2026-01-03T08:00:00Z"},
+    ]
+    # newest wins: a (newer than x) replaces x; b (older than y) and c (no modifiedAt) skipped
+    assert worker._resolve(source, dest, "newest_wins") == (["a", "d"], {"a": "x"})
+    assert worker._resolve(source, dest, "source_wins") == (
+        ["a", "b", "c", "d"],
+        {"a": "x", "b": "y", "c": "z"},
+    )
+    assert worker._resolve(source, dest, "dest_wins") == (["d"], {})
+    assert worker._resolve(source, [], "dest_wins") == (["a", "b", "c", "d"], {})
 
 
 # -- deferrals: ChangeMessageVisibility first, a fresh message before the DLQ could take it --------

@@ -16,7 +16,8 @@ is served under ``/{provider}`` (``fitbit``, ``strava``, ``garmin``):
   (``id, activityType, startTime, durationSeconds``), activities strictly after ``since``.
   (``limit=n``: the first n only, the pre-flight check; counted as ``checks.{p}``)
 * ``POST /{p}/v1/activities/hydrate {"ids": [...]}`` → full activities (with a heavy ``gpx``).
-* ``POST /{p}/v1/activities {"items": [...]}`` → ``201 {"created": n}`` (destination writes).
+* ``POST /{p}/v1/activities {"items": [...]}`` → ``201 {"created": n, "updated": m}``
+  (destination writes; an item with ``"replaces": <id>`` updates that record in place).
 
 Control API (no auth), to make providers misbehave:
 
@@ -26,8 +27,9 @@ Control API (no auth), to make providers misbehave:
 * ``POST /_control/revoke {"provider", "ownerId"}``: that account's tokens answer 401 and its
   refresh token is refused (the connection must go to ``needs_reauth``).
 * ``POST /_control/accounts {"provider", "ownerId", "activities": n}``: (re)create an account;
-  ``{"provider", "ownerId", "add": ["2026-01-01T07:00:00Z", ...]}``: new activities starting at
-  those times (the user recorded more, at that provider) — ids ``{provider}-{owner}-new-{k}``.
+  ``{"provider", "ownerId", "add": ["2026-01-01T07:00:00Z" | {"startTime", "modifiedAt"?,
+  "activityType"?, "calories"?}, ...]}``: new activities starting at those times (the user
+  recorded more, at that provider) — ids ``{provider}-{owner}-new-{k}``.
 * ``GET /_control/stats``: calls per provider and endpoint, bytes served, faults injected.
 * ``GET /_control/duplicates``: source activities written more than once to a destination.
 * ``POST /_control/reset``: forget everything.
@@ -92,6 +94,7 @@ class State:
                         "calories": 300 + i,
                         "distanceMeters": 5000 + 10 * i,
                         "timezone": "Europe/London",
+                        "modifiedAt": _iso(start + 1800),
                     }
                 )
             self.accounts[key] = {"activities": items, "written": []}
@@ -236,7 +239,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             ]
         )
         meta = [
-            {k: a.get(k) for k in ("id", "activityType", "startTime", "durationSeconds")}
+            {
+                k: a.get(k)
+                for k in ("id", "activityType", "startTime", "durationSeconds", "modifiedAt")
+            }
             for a in items
         ]
         if str(query.get("limit", "")).isdigit():  # the pre-flight check asks for one item
@@ -250,12 +256,22 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await _send(send, 200, {"items": full})
     elif kind == "write":
         items = (json.loads(body or b"{}") or {}).get("items", [])
+        created = updated = 0
         for item in items:
-            account["written"].append(
-                {"id": f"w-{secrets.token_hex(6)}", **{k: v for k, v in item.items() if k != "gpx"}}
-            )
-        STATE.stats[f"written.{provider}"] += len(items)
-        await _send(send, 201, {"created": len(items)})
+            record = {k: v for k, v in item.items() if k not in ("gpx", "replaces")}
+            target = item.get("replaces")
+            pool = account["activities"] + account["written"]
+            existing = next((a for a in pool if a["id"] == target), None) if target else None
+            if existing is not None:  # an update in place: the record keeps its id
+                existing.clear()
+                existing.update({"id": target, **record})
+                updated += 1
+            else:
+                account["written"].append({"id": f"w-{secrets.token_hex(6)}", **record})
+                created += 1
+        STATE.stats[f"written.{provider}"] += created
+        STATE.stats[f"updated.{provider}"] += updated
+        await _send(send, 201, {"created": created, "updated": updated})
     else:
         await _send(send, 404, {"error": "not found"})
 
@@ -312,19 +328,23 @@ async def _control(send: Any, method: str, path: str, body: bytes) -> None:
     elif path == "/_control/accounts" and "add" in data:
         provider, owner = str(data["provider"]), str(data["ownerId"])
         account = STATE.account(provider, owner)
-        for start in data["add"]:
-            begin = datetime.fromisoformat(str(start).replace("Z", "+00:00")).timestamp()
+        for spec in data["add"]:
+            spec = spec if isinstance(spec, dict) else {"startTime": spec}
+            begin = datetime.fromisoformat(
+                str(spec["startTime"]).replace("Z", "+00:00")
+            ).timestamp()
             index = len(account["activities"])
             account["activities"].append(
                 {
                     "id": f"{provider}-{owner}-new-{index}",
-                    "activityType": "run",
+                    "activityType": str(spec.get("activityType", "run")),
                     "startTime": _iso(begin),
                     "endTime": _iso(begin + 1800),
                     "durationSeconds": 1800,
-                    "calories": 300,
+                    "calories": int(spec.get("calories", 300)),
                     "distanceMeters": 5000,
                     "timezone": "America/New_York",
+                    "modifiedAt": str(spec.get("modifiedAt") or _iso(begin + 1800)),
                 }
             )
         await _send(send, 200, {"activities": len(account["activities"])})

@@ -306,6 +306,5 @@ class ProviderClient:
     def write(self, token: str, items: list[dict[str, Any]]) -> int:
         if not items:
             return 0
-        return int(
-            self._request("POST", "/v1/activities", {"items": items}, token).get("created", 0)
-        )
+        answer = self._request("POST", "/v1/activities", {"items": items}, token)
+        return int(answer.get("created", 0)) + int(answer.get("updated", 0))

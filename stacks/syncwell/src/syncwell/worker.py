@@ -300,12 +300,34 @@ def _just_before(timestamp: str) -> str:
     return (moment.astimezone(UTC) - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _resolve(source: list[dict[str, Any]], dest: list[dict[str, Any]], strategy: str) -> list[str]:
-    """Conflict resolution on metadata only: ids of source activities to hydrate and write."""
-    if strategy == "source_wins":
-        return [m["id"] for m in source]
-    present = {(m.get("startTime"), m.get("activityType")) for m in dest}
-    return [m["id"] for m in source if (m.get("startTime"), m.get("activityType")) not in present]
+def _resolve(
+    source: list[dict[str, Any]], dest: list[dict[str, Any]], strategy: str
+) -> tuple[list[str], dict[str, str]]:
+    """Conflict resolution on metadata only (seed: ConflictResolutionEngine; "newest" is the
+    record's modification timestamp): the ids of the source records to hydrate and write, and
+    for those that replace a destination record, that record's id. A source and a destination
+    record conflict when they start at the same time with the same activity type.
+
+    * no conflict: written as a new record;
+    * ``source_wins``: replaces the destination's record;
+    * ``dest_wins``: skipped;
+    * ``newest_wins``: replaces it when the source's ``modifiedAt`` is later, else skipped (a
+      record without ``modifiedAt`` is the older one)."""
+    present = {(m.get("startTime"), m.get("activityType")): m for m in dest}
+    wanted: list[str] = []
+    replaces: dict[str, str] = {}
+    for record in source:
+        other = present.get((record.get("startTime"), record.get("activityType")))
+        if other is None:
+            wanted.append(record["id"])
+            continue
+        if strategy == "dest_wins":
+            continue
+        newer = str(record.get("modifiedAt") or "") > str(other.get("modifiedAt") or "")
+        if strategy == "source_wins" or newer:
+            wanted.append(record["id"])
+            replaces[record["id"]] = str(other["id"])
+    return wanted, replaces
 
 
 def take_tokens(providers: list[str], priority: str) -> None:
@@ -451,9 +473,7 @@ def _cloud_sync(
     earliest = _just_before(min(str(m.get("startTime")) for m in meta))
     incremental = body.get("mode") != "historical"
     existing: list[dict[str, Any]]
-    if strategy == "source_wins":
-        existing = []  # the source wins every conflict: the destination's records do not matter
-    elif incremental and skip_destination_read(user_id, dest["provider"]):
+    if incremental and skip_destination_read(user_id, dest["provider"]):
         existing = []  # confident: the destination has had nothing there
         cache.confidence_record(user_id, dest["provider"], empty=True)
         CONFIDENCE["skipped"] += 1
@@ -468,7 +488,7 @@ def _cloud_sync(
         if incremental:
             cache.confidence_record(user_id, dest["provider"], empty=not existing)
             CONFIDENCE["read"] += 1
-    wanted = _resolve(meta, existing, strategy)
+    wanted, replaces = _resolve(meta, existing, strategy)
     written = 0
     if wanted:
         full = provider_call(
@@ -479,6 +499,7 @@ def _cloud_sync(
                 **{k: val for k, val in a.items() if k != "id"},
                 "sourceId": a.get("id"),
                 "source": src["provider"],
+                **({"replaces": replaces[a["id"]]} if a.get("id") in replaces else {}),
             }
             for a in full
         ]
@@ -539,12 +560,14 @@ def _device_upload(
     existing = provider_call(
         ctx, user_id, dest_id, dest, lambda t: provider.list_metadata(t, "workout", earliest, None)
     )
-    wanted = set(_resolve(data, existing, "newest_wins"))
+    chosen, replaces = _resolve(data, existing, "newest_wins")
+    wanted = set(chosen)
     items = [
         {
             **{k: val for k, val in d.items() if k != "id"},
             "sourceId": d["id"],
             "source": d.get("source") or "device",
+            **({"replaces": replaces[d["id"]]} if d["id"] in replaces else {}),
         }
         for d in data
         if d["id"] in wanted
