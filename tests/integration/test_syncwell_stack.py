@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -370,6 +371,48 @@ def test_sync_config_api_creates_changes_and_deletes_with_versions(world: World)
     assert world.call("sc9", "DELETE", "/v1/sync-configs/nonsense")[0] == 400
     listing = world.call("sc9", "GET", "/v1/sync-configs")[1]
     assert [c["syncConfigId"] for c in listing["syncConfigs"]] == ["conn_strava_sc9:workout"]
+
+
+def test_the_app_authenticates_to_providers_with_credentials_from_secrets_manager(
+    world: World,
+) -> None:
+    """The OAuth client credentials live in the stack's ProviderAppCredentials secret; the
+    functions send them (HTTP Basic) on every token and revoke call, and the fake providers
+    refuse calls without them."""
+    from syncwell import providers
+
+    secret = world.stack.resources["ProviderAppCredentials"].physical_id
+    stored = json.loads(
+        world.env.client("secretsmanager").get_secret_value(SecretId=secret)["SecretString"]
+    )
+    assert stored["strava"]["clientId"] == "syncwell-strava"
+    request = urllib.request.Request(
+        world.provider_url + "/strava/oauth/token",
+        data=b"grant_type=authorization_code&code=code-nobody",
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.code == 401 and b"invalid_client" in refused.value.read()
+    before = world.fake("/_control/stats").get("invalid_client.strava", 0)
+    providers._APP_CREDENTIALS.update(value=None, until=0.0)
+    status, conn = world.call(
+        "ac1",
+        "POST",
+        "/v1/connections",
+        {"provider": "strava", "authorizationCode": "code-strava-ac1"},
+    )
+    assert status == 201, conn
+    assert world.fake("/_control/stats").get("invalid_client.strava", 0) == before
+    tags = (
+        world.env.client("secretsmanager")
+        .describe_secret(
+            SecretId=next(
+                i["CredentialArn"]["S"] for i in world.items("USER#ac1") if "CredentialArn" in i
+            )
+        )
+        .get("Tags", [])
+    )
+    assert {"Key": "userId", "Value": "ac1"} in tags
 
 
 def test_settings_optimistic_locking(world: World) -> None:

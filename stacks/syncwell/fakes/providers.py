@@ -7,6 +7,8 @@ Run it::
 and point the stack's ``ProviderBaseUrl`` parameter at ``http://127.0.0.1:8710``. Every provider
 is served under ``/{provider}`` (``fitbit``, ``strava``, ``garmin``):
 
+* With ``--client-secret S``, ``/oauth/token`` and ``/oauth/revoke`` require the app's client
+  credentials as HTTP Basic (``syncwell-<p>``:``S``), else ``401 invalid_client``.
 * ``POST /{p}/oauth/revoke`` (form ``token=``, RFC 7009): the grant's tokens stop working;
   ``revoked.{p}`` counts revocations in the stats.
 * ``POST /{p}/oauth/token`` (form): ``grant_type=authorization_code&code=code-<ownerId>`` or
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import random
 import secrets
@@ -61,6 +64,7 @@ def _iso(ts: float) -> str:
 class State:
     def __init__(self, activities_per_account: int = 5, seed: int = 7) -> None:
         self.default_activities = activities_per_account
+        self.client_secret = ""
         self.seed = seed
         self.lock = threading.Lock()
         self.reset()
@@ -207,6 +211,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 {"error": "invalid_token" if kind != "token" else "invalid_grant"},
             )
             return
+    if kind in ("token", "revoke") and not _client_ok(provider, headers):
+        STATE.stats[f"invalid_client.{provider}"] += 1
+        await _send(send, 401, {"error": "invalid_client"})
+        return
     if kind == "token" and method == "POST":
         await _token(send, provider, body, headers)
         return
@@ -312,6 +320,25 @@ async def _token(send: Any, provider: str, body: bytes, headers: dict[str, str])
         await _send(send, 400, {"error": "unsupported_grant_type"})
 
 
+def _client_ok(provider: str, headers: dict[str, str]) -> bool:
+    """With ``--client-secret``: the token and revoke endpoints want the app's credentials as
+    HTTP Basic (RFC 6749 2.3.1), client id ``syncwell-<provider>``."""
+    if not STATE.client_secret:
+        return True
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        pair = base64.b64decode(value).decode()
+    except ValueError:
+        return False
+    client_id, _, secret = pair.partition(":")
+    return (urllib.parse.unquote(client_id), urllib.parse.unquote(secret)) == (
+        f"syncwell-{provider}",
+        STATE.client_secret,
+    )
+
+
 async def _control(send: Any, method: str, path: str, body: bytes) -> None:
     data = json.loads(body) if body else {}
     if path == "/_control/faults" and method == "POST":
@@ -406,8 +433,12 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8710)
     parser.add_argument("--activities", type=int, default=5, help="activities per new account")
+    parser.add_argument(
+        "--client-secret", default="", help="require the app's OAuth client credentials (Basic)"
+    )
     args = parser.parse_args()
     STATE.default_activities = args.activities
+    STATE.client_secret = args.client_secret
     import uvicorn
 
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="off")

@@ -235,7 +235,7 @@ def _create_connection(req: Request, table: Table) -> dict[str, Any]:
     if reauthorized is not None:
         invalidate_config(req.user_id)
         return _response(200, _connection_view(str(reauthorized["connectionId"]), reauthorized))
-    pointer = create_secret(tokens)
+    pointer = create_secret(tokens, req.user_id)
     item = {
         "PK": pk,
         "SK": f"CONN#{conn_id}",

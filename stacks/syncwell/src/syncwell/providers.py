@@ -8,6 +8,7 @@ values are redacted).
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -120,10 +121,14 @@ class ProviderTokens:
 # -- Secrets Manager -----------------------------------------------------------------------------
 
 
-def create_secret(tokens: ProviderTokens) -> str:
-    """Store tokens under a fresh UUID pointer; returns the secret's name (``CredentialArn``)."""
+def create_secret(tokens: ProviderTokens, user_id: str | None = None) -> str:
+    """Store tokens under a fresh UUID pointer; returns the secret's name (``CredentialArn``).
+    Tagged ``userId`` (seed: a worker's session policy may reach only its user's secrets)."""
     name = f"{env('SECRETS_PREFIX', 'syncwell/tokens')}/{uuid.uuid4()}"
-    client("secretsmanager").create_secret(Name=name, SecretString=tokens.to_secret())
+    tags = [{"Key": "userId", "Value": user_id}] if user_id else []
+    client("secretsmanager").create_secret(
+        Name=name, SecretString=tokens.to_secret(), **({"Tags": tags} if tags else {})
+    )
     return name
 
 
@@ -200,6 +205,25 @@ def credentials(pointer: str) -> ProviderTokens:
 
 # -- the provider HTTP API -----------------------------------------------------------------------
 
+_APP_CREDENTIALS: dict[str, Any] = {"value": None, "until": 0.0}
+_APP_CREDENTIALS_TTL_S = 300.0
+
+
+def app_credentials(provider: str) -> tuple[str, str] | None:
+    """The app's OAuth ``(client_id, client_secret)`` at ``provider``, from the Secrets Manager
+    secret named by ``PROVIDER_APP_CREDENTIALS`` (cached 5 minutes); None without one."""
+    secret_id = env("PROVIDER_APP_CREDENTIALS")
+    if not secret_id:
+        return None
+    now = time.monotonic()
+    if _APP_CREDENTIALS["value"] is None or now >= _APP_CREDENTIALS["until"]:
+        raw = client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
+        _APP_CREDENTIALS.update(value=json.loads(raw), until=now + _APP_CREDENTIALS_TTL_S)
+    entry = (_APP_CREDENTIALS["value"] or {}).get(provider) or {}
+    if not entry.get("clientId"):
+        return None
+    return str(entry["clientId"]), str(entry.get("clientSecret") or "")
+
 
 class ProviderClient:
     """One provider's API: OAuth token endpoint, metadata listing, hydration, writes."""
@@ -226,6 +250,13 @@ class ProviderClient:
         if form is not None:
             data = urllib.parse.urlencode(form).encode()
             headers["content-type"] = "application/x-www-form-urlencoded"
+            try:
+                credentials = app_credentials(self.provider)
+            except Exception as exc:  # Secrets Manager down: retried like a provider outage
+                raise TransientError(f"{self.provider}: app credentials: {exc!r}"[:200]) from None
+            if credentials is not None:  # RFC 6749 2.3.1: the client authenticates (Basic)
+                pair = ":".join(urllib.parse.quote(part, safe="") for part in credentials)
+                headers["authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
         elif body is not None:
             data = json.dumps(body).encode()
             headers["content-type"] = "application/json"
