@@ -22,6 +22,7 @@ from harness.config import Settings
 from harness.deploy import deploy_stack
 from harness.env.environment import Environment
 from tests.fixtures.modules import load_module
+from tests.fixtures.openapi_contract import OpenApiContract
 
 pytestmark = pytest.mark.integration
 
@@ -30,6 +31,8 @@ sys.path.insert(0, str(STACK / "src"))
 
 
 seed_mod = load_module("syncwell_seed", STACK / "fixtures" / "seed.py")
+# every answer of World.call is checked against the stack's OpenAPI document
+CONTRACT = OpenApiContract(STACK / "openapi" / "spec.yaml")
 checks = load_module("syncwell_checks", STACK / "checks.py")
 
 
@@ -79,7 +82,9 @@ class World:
             "isBase64Encoded": False,
         }
         answer = self.api.handler(event)
-        return answer["statusCode"], json.loads(answer["body"]) if answer.get("body") else None
+        parsed = json.loads(answer["body"]) if answer.get("body") else None
+        CONTRACT.check(method, path, answer["statusCode"], parsed)
+        return answer["statusCode"], parsed
 
     def submit(self, user: str, key: str | None = None, **change: Any) -> str:
         body = {
@@ -1283,5 +1288,6 @@ def test_zz_checks_no_lost_and_no_duplicate_jobs(world: World) -> None:
     assert lost["details"]["accepted"] >= 10
     dupes = checks.no_duplicate_jobs(world.env, world.stack)
     assert dupes["passed"], dupes
+    assert CONTRACT.checked >= 100  # the module's API answers, each checked against openapi/
     assert checks.hot_path_success_ratio(world.env, world.stack) < 1.0  # the revoked user's job
     assert 0 < checks.manual_sync_p95_s(world.env, world.stack) < 15

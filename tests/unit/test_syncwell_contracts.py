@@ -364,3 +364,38 @@ def test_fuzzed_bodies_are_answered_with_a_4xx_json_error(route: Any, body: Any)
     assert answer["statusCode"] < 500 or parsed["error"]["code"] == "ServiceUnavailable"
     if 400 <= answer["statusCode"] < 500:
         assert parsed["error"]["code"] and parsed["error"]["message"]
+
+
+def test_the_openapi_document_lists_exactly_the_template_s_routes() -> None:
+    """stacks/syncwell/openapi/spec.yaml is the API's source of truth (seed): every HttpApi
+    route of the template is in it and it documents no route the template lacks."""
+    from harness.deploy.yaml_loader import load_template_file
+    from tests.fixtures.openapi_contract import OpenApiContract
+
+    stack = SRC.parent
+    template = load_template_file(stack / "template.yaml")
+    routes = set()
+    for resource in template["Resources"].values():
+        for source in ((resource.get("Properties") or {}).get("Events") or {}).values():
+            if source.get("Type") == "HttpApi":
+                routes.add((source["Properties"]["Method"].upper(), source["Properties"]["Path"]))
+        if resource.get("Type") == "AWS::ApiGatewayV2::Route":  # the webhook's direct route
+            method, _, path = str(resource["Properties"]["RouteKey"]).partition(" ")
+            routes.add((method.upper(), path))
+    assert OpenApiContract(stack / "openapi" / "spec.yaml").operations() == routes
+
+
+def test_error_answers_match_the_openapi_document() -> None:
+    from tests.fixtures.openapi_contract import OpenApiContract
+
+    contract = OpenApiContract(SRC.parent / "openapi" / "spec.yaml")
+    for method, path, body in [
+        ("POST", "/v1/sync-jobs", {"mode": "x"}),
+        ("PUT", "/v1/users/me/settings", {"settings": {}}),
+        ("POST", "/v1/sync-configs", {"dataType": "nope"}),
+        ("DELETE", "/v1/sync-configs/bad-id", None),
+    ]:
+        answer = api.handler(event(method, path, body))
+        contract.check(method, path, answer["statusCode"], json.loads(answer["body"]))
+    with pytest.raises(AssertionError, match=r"breaks"):
+        contract.check("GET", "/v1/connections", 200, {"connections": [{"id": 1}]})
