@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -63,8 +64,36 @@ class ProcessRecord:
         return cls(**dict(data))
 
 
+LOWEST_PICKED_PORT = 10000
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for the source ports of outgoing connections (Linux; IANA's else)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 49152, 65535
+
+
 def free_port() -> int:
-    """A TCP port on loopback that nobody listens on right now."""
+    """A TCP port on loopback that nobody listens on right now.
+
+    Picked below the kernel's ephemeral range: a port the kernel hands out (``bind(0)``) can be
+    taken as the source port of any outgoing connection in the moment between this check and
+    the component's own ``bind`` (seen under load: "127.0.0.1:52053 is already in use" from an
+    emulator starting while the test suite opened thousands of connections)."""
+    low, _high = _ephemeral_range()
+    if low - LOWEST_PICKED_PORT >= 1000:
+        rng = random.SystemRandom()
+        for _attempt in range(100):
+            port = rng.randrange(LOWEST_PICKED_PORT, low)
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind((LOOPBACK, port))
+                except OSError:
+                    continue
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])

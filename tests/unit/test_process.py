@@ -96,3 +96,17 @@ def test_tail_of_a_missing_file_is_empty(tmp_path: Path) -> None:
 def test_spawn_of_a_missing_program_is_a_start_error(tmp_path: Path) -> None:
     with pytest.raises(StartError, match="cannot run"):
         spawn("ghost", ["/nonexistent/program"], log=tmp_path / "g.log")
+
+
+def test_free_ports_are_picked_below_the_ephemeral_range() -> None:
+    """An auto-picked port must not be one the kernel may give an outgoing connection before
+    the component binds it."""
+    from harness.env.process import LOWEST_PICKED_PORT, _ephemeral_range, free_port
+
+    low, _high = _ephemeral_range()
+    ports = {free_port() for _ in range(20)}
+    assert all(LOWEST_PICKED_PORT <= p < low for p in ports)
+    assert len(ports) > 1  # random, so two environments starting together rarely collide
+    for port in ports:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))
