@@ -3,9 +3,10 @@
 ``POST {runtime_url}/2015-03-31/functions/{name}/invocations`` with the event as body; the answer
 body is the function's result. When the runtime is local, the same call goes over its invoke
 channel (:mod:`harness.runtime.channel`: one multiplexed Unix socket per gateway worker, binary
-frames, no HTTP), which is the shorter path; the Invoke API over HTTP is the fallback. ``X-Amz-Function-Error`` marks a handler error, 429
-``TooManyRequestsException`` a throttle, 404 an unknown function. The outcome is classified here
-so that the integration and the Lambda authorizers map it the same way.
+frames, no HTTP), which is the shorter path; the Invoke API over HTTP is the fallback.
+``X-Amz-Function-Error`` marks a handler error, 429 ``TooManyRequestsException`` a throttle,
+404 an unknown function. The outcome is classified here so that the integration and the Lambda
+authorizers map it the same way.
 """
 
 from __future__ import annotations

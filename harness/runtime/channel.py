@@ -12,7 +12,7 @@ binary frames on one multiplexed connection per gateway worker:
   headers (JSON ``[[name, value], ...]``, the Invoke API's) and the body.
 
 Answers come back in completion order, matched by id. The runtime answers exactly what its
-Invoke API would (:meth:`harness.runtime.server.RuntimeApi.invoke_sync`): throttles, unknown
+Invoke API would (:meth:`harness.runtime.server.RuntimeApi.invoke_channel`): throttles, unknown
 functions, payload limits, function errors, faults, metrics and logs are the same code.
 
 The channel listens on the Linux abstract socket ``harness-runtime-<port>`` (``<port>`` = the

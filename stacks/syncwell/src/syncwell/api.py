@@ -9,7 +9,6 @@ Bad input is always a 4xx with ``{"error": {"code", "message", "field"?}}``.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
@@ -61,18 +60,6 @@ def _response(
     else:
         out["body"] = ""
     return out
-
-
-def _raw_body(event: dict[str, Any]) -> bytes | None:
-    body = event.get("body")
-    if body is None:
-        return None
-    if event.get("isBase64Encoded"):
-        try:
-            return base64.b64decode(body)
-        except ValueError:
-            raise v.ApiError(400, "ValidationError", "the body is not valid base64") from None
-    return body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
 
 
 def _user_id(event: dict[str, Any]) -> str:
@@ -141,7 +128,7 @@ class Request:
         self.key: str | None = None
 
     def body(self, limit: int = v.MAX_BODY_BYTES, required: bool = True) -> Any:
-        return v.parse_json_body(_raw_body(self.event), limit, required)
+        return v.parse_json_body(v.raw_body(self.event), limit, required)
 
 
 def _unavailable(retry_after: str) -> dict[str, Any]:

@@ -209,6 +209,12 @@ _APP_CREDENTIALS: dict[str, Any] = {"value": None, "until": 0.0}
 _APP_CREDENTIALS_TTL_S = 300.0
 
 
+def basic_auth(client_id: str, client_secret: str) -> str:
+    """The ``Authorization`` value of an OAuth client (RFC 6749 2.3.1: form-encoded, Basic)."""
+    pair = ":".join(urllib.parse.quote(part, safe="") for part in (client_id, client_secret))
+    return "Basic " + base64.b64encode(pair.encode()).decode()
+
+
 def app_credentials(provider: str) -> tuple[str, str] | None:
     """The app's OAuth ``(client_id, client_secret)`` at ``provider``, from the Secrets Manager
     secret named by ``PROVIDER_APP_CREDENTIALS`` (cached 5 minutes); None without one."""
@@ -255,8 +261,7 @@ class ProviderClient:
             except Exception as exc:  # Secrets Manager down: retried like a provider outage
                 raise TransientError(f"{self.provider}: app credentials: {exc!r}"[:200]) from None
             if credentials is not None:  # RFC 6749 2.3.1: the client authenticates (Basic)
-                pair = ":".join(urllib.parse.quote(part, safe="") for part in credentials)
-                headers["authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+                headers["authorization"] = basic_auth(*credentials)
         elif body is not None:
             data = json.dumps(body).encode()
             headers["content-type"] = "application/json"

@@ -6,6 +6,7 @@ errors, the field's name, so that bad input is always a 4xx with a JSON body, ne
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -88,6 +89,19 @@ def validate_idempotency_key(headers: dict[str, str]) -> str:
     if not UUID_TEXT.match(key):
         raise _bad("Idempotency-Key must be a UUID", "Idempotency-Key", "InvalidIdempotencyKey")
     return key.lower()
+
+
+def raw_body(event: dict[str, Any]) -> bytes | None:
+    """A proxy event's body as bytes (base64-decoded when ``isBase64Encoded``)."""
+    body = event.get("body")
+    if body is None:
+        return None
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body)
+        except ValueError:
+            raise ApiError(400, "ValidationError", "the body is not valid base64") from None
+    return body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
 
 
 def parse_json_body(raw: bytes | None, limit: int = MAX_BODY_BYTES, required: bool = True) -> Any:
@@ -306,6 +320,19 @@ def validate_device_upload(body: Any) -> dict[str, Any]:
     if "destinationConnectionId" in body:
         out["destinationConnectionId"] = _connection_id(body, "destinationConnectionId")
     return out
+
+
+def validate_jwks_invalidation(body: Any) -> dict[str, Any]:
+    """POST /v1/admin/jwks-cache/invalidate: ``{"issuer", "kid"?}`` (the issuer is checked
+    against the accepted ones by the authorizer)."""
+    body = _object(body, "body", {"issuer", "kid"})
+    issuer = body.get("issuer")
+    if not isinstance(issuer, str) or not issuer:
+        raise _bad("issuer is required", "issuer")
+    kid = body.get("kid")
+    if kid is not None and (not isinstance(kid, str) or not 1 <= len(kid) <= 256):
+        raise _bad("kid must be a non-empty string of at most 256 characters", "kid")
+    return {"issuer": issuer, "kid": kid}
 
 
 SYNC_CONFIG_ID = re.compile(r"^(conn_[A-Za-z0-9_-]{1,64}):([a-z_]{1,32})$")

@@ -252,22 +252,36 @@ def provider_call(ctx: Context, user_id: str, conn_id: str, conn: dict[str, Any]
             raise Fail(f"{conn_id}: 401 after refresh", permanent=True) from None
 
 
+def _for_destination(
+    record: dict[str, Any], source: str, replaces: dict[str, str]
+) -> dict[str, Any]:
+    """A source record as written to the destination: its id becomes ``sourceId``, and a record
+    that wins a conflict names the destination record it ``replaces``."""
+    item = {**{k: val for k, val in record.items() if k != "id"}, "sourceId": record.get("id")}
+    item["source"] = source
+    if record.get("id") in replaces:
+        item["replaces"] = replaces[record["id"]]
+    return item
+
+
+def _iana_zone(zone: Any) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not isinstance(zone, str) or not zone or len(zone) > 64:
+        return False
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 def normalize_timezones(items: list[dict[str, Any]], provider: str) -> int:
     """Seed (CanonicalWorkout.timezone): a missing timezone is processed as UTC, with a WARN log
     and the ``InvalidTimezoneData_Omitted`` metric; so is one that is not an IANA name."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     omitted = 0
     for item in items:
-        zone = item.get("timezone")
-        valid = False
-        if isinstance(zone, str) and zone and len(zone) <= 64:
-            try:
-                ZoneInfo(zone)
-                valid = True
-            except (ZoneInfoNotFoundError, ValueError):
-                valid = False
-        if not valid:
+        if not _iana_zone(item.get("timezone")):
             item["timezone"] = "UTC"
             omitted += 1
     if omitted:
@@ -494,15 +508,7 @@ def _cloud_sync(
         full = provider_call(
             ctx, user_id, src_id, src, lambda t: source_provider.hydrate(t, wanted)
         )
-        items = [
-            {
-                **{k: val for k, val in a.items() if k != "id"},
-                "sourceId": a.get("id"),
-                "source": src["provider"],
-                **({"replaces": replaces[a["id"]]} if a.get("id") in replaces else {}),
-            }
-            for a in full
-        ]
+        items = [_for_destination(a, str(src["provider"]), replaces) for a in full]
         normalize_timezones(items, str(src["provider"]))
         written = provider_call(
             ctx, user_id, dest_id, dest, lambda t: dest_provider.write(t, items)
@@ -563,12 +569,7 @@ def _device_upload(
     chosen, replaces = _resolve(data, existing, "newest_wins")
     wanted = set(chosen)
     items = [
-        {
-            **{k: val for k, val in d.items() if k != "id"},
-            "sourceId": d["id"],
-            "source": d.get("source") or "device",
-            **({"replaces": replaces[d["id"]]} if d["id"] in replaces else {}),
-        }
+        _for_destination(d, str(d.get("source") or "device"), replaces)
         for d in data
         if d["id"] in wanted
     ]
