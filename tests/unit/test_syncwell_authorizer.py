@@ -242,3 +242,22 @@ def test_admin_endpoint_checks_the_caller_and_the_body(
     answer = authorizer.handler(_admin_event(body, admin))
     assert answer["statusCode"] == status
     assert "error" in json.loads(answer["body"])
+
+
+def test_without_redis_the_in_memory_jwks_expires_an_hour_after_its_fetch(
+    issuers: dict[str, Issuer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fallback copy is not renewed by being read: a key revoked at the issuer stops
+    working at most an hour after it was fetched, however busy the authorizer is."""
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    clock = [1000.0]
+    monkeypatch.setattr(authorizer.time, "monotonic", lambda: clock[0])
+    fetched: list[str] = issuers["fetched"]  # type: ignore[assignment]
+    token = issuers["primary"].mint(sub="u-1", aud="syncwell-prod")
+    for offset in (0, 3000, 3599):
+        clock[0] = 1000.0 + offset
+        call(token)
+    assert len(fetched) == 1
+    clock[0] = 1000.0 + 3601
+    call(token)
+    assert len(fetched) == 2

@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 import jwt
 
 from syncwell import cache
+from syncwell import validation as v
 from syncwell.common import log
 
 JWKS_TTL_S = 3600.0
@@ -117,10 +118,12 @@ def signing_key(issuer: str, kid: str) -> Any:
             raise Unauthorized(f"JWKS of {issuer} unavailable: {exc!r}"[:200]) from None
         with _lock:
             _last_fetch[url] = now
+            _jwks[url] = (now + JWKS_TTL_S, keys)
         if shared:
             cache.jwks_put(url, keys)
-    with _lock:
-        _jwks[url] = (now + JWKS_TTL_S, keys)
+    elif shared:  # the shared copy refreshes the fallback; the fallback never renews itself
+        with _lock:
+            _jwks[url] = (now + JWKS_TTL_S, keys)
     jwk = keys.get(kid)
     if jwk is None:
         raise Unauthorized(f"no key {kid!r} at {url}")
@@ -203,7 +206,7 @@ def _answer(status: int, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _error(status: int, code: str, message: str) -> dict[str, Any]:
-    return _answer(status, {"error": {"code": code, "message": message}})
+    return _answer(status, v.ApiError(status, code, message).body())
 
 
 def admin(event: dict[str, Any]) -> dict[str, Any]:
@@ -215,22 +218,12 @@ def admin(event: dict[str, Any]) -> dict[str, Any]:
     context = ((event.get("requestContext") or {}).get("authorizer") or {}).get("lambda") or {}
     if context.get("admin") is not True:
         return _error(403, "Forbidden", f"requires the {ADMIN_ROLE} permission")
-    raw = event.get("body") or ""
-    if event.get("isBase64Encoded"):
-        import base64
-
-        raw = base64.b64decode(raw).decode("utf-8", "replace")
-    try:
-        body = json.loads(raw) if raw else None
-    except ValueError:
-        return _error(400, "ValidationError", "the body is not JSON")
-    if not isinstance(body, dict):
-        return _error(400, "ValidationError", "the body must be a JSON object")
-    unknown = sorted(set(body) - {"issuer", "kid"})
-    if unknown:
-        return _error(400, "ValidationError", f"unknown fields: {', '.join(unknown)}")
+    try:  # the API's own body parsing and validation (JSON, size, unknown fields, kid)
+        spec = v.validate_jwks_invalidation(v.parse_json_body(v.raw_body(event)))
+    except v.ApiError as exc:
+        return _answer(exc.status, exc.body())
     configured = {r: s["issuer"] for r, s in issuers().items()}
-    wanted = str(body.get("issuer") or "")
+    wanted, kid = spec["issuer"], spec["kid"]
     issuer = configured.get(wanted) or (
         wanted.rstrip("/") if wanted.rstrip("/") in configured.values() else ""
     )
@@ -238,9 +231,6 @@ def admin(event: dict[str, Any]) -> dict[str, Any]:
         return _error(
             400, "ValidationError", "'issuer' must be primary, standby or an accepted issuer URL"
         )
-    kid = body.get("kid")
-    if kid is not None and (not isinstance(kid, str) or not kid or len(kid) > 256):
-        return _error(400, "ValidationError", "'kid' must be a non-empty string")
     url = jwks_url(issuer)
     try:
         cache.jwks_invalidate(url, kid)
