@@ -614,6 +614,8 @@ def destroy_stack(env: Environment, name: str) -> None:
     """Delete everything the stack created (reverse order) and forget it."""
     with _stack_lock(env.state_dir):
         _destroy(env, name)
+    # the runtime stops the stack's pollers and environments now, not at its next look
+    reload_runtime(env.endpoints)
 
 
 def _destroy(env: Environment, name: str) -> None:

@@ -27,6 +27,7 @@ from harness.isolation.machine import IsolationViolation, MachineConfig, build_m
 __all__ = [
     "IsolationResult",
     "deploy_params",
+    "minimize_calls",
     "replay",
     "run_isolation",
     "run_machine",
@@ -113,6 +114,7 @@ def run_machine(
     """Run the machine; on a violation, shrink it and write ``isolation-replay.json``."""
     machine = build_machine(config)
     seen_calls: list[Call] = []
+    replay_calls: list[Call] = []  # made while minimizing a failure
     counters = {"steps": 0, "throttled": 0}
     no_token: set[str] = set()
     original_teardown = machine.teardown
@@ -148,17 +150,21 @@ def run_machine(
         if not found:
             raise
         minimal = min(found, key=lambda v: len(v.all_calls))
+        calls = [c.to_json() for c in minimal.all_calls]
+        check = {
+            "kind": minimal.kind,
+            "call_index": minimal.evidence,
+            "mode": minimal.mode,
+            "foreign_ids": minimal.foreign_ids,
+        }
+        if shrink:
+            calls, check = minimize_calls(config, calls, check, replayed=replay_calls)
         violation = {
-            "summary": f"{minimal} (shrunk to {len(minimal.all_calls)} calls)",
+            "summary": f"{minimal} (shrunk to {len(calls)} calls)",
             "kind": minimal.kind,
             "message": str(minimal),
-            "calls": [c.to_json() for c in minimal.all_calls],
-            "check": {
-                "kind": minimal.kind,
-                "call_index": minimal.evidence,
-                "mode": minimal.mode,
-                "foreign_ids": minimal.foreign_ids,
-            },
+            "calls": calls,
+            "check": check,
         }
     elapsed = time.perf_counter() - started
     result = IsolationResult(
@@ -174,7 +180,7 @@ def run_machine(
         violations=[violation["summary"]] if violation else [],
         steps_per_example=steps,
         throttled=counters["throttled"],
-        owned=_owned(config, seen_calls),
+        owned=_owned(config, seen_calls + replay_calls),
         statuses=_statuses(seen_calls),
         tenants_without_token=sorted(no_token),
     )
@@ -254,6 +260,67 @@ def write_replay(
     }
     path.write_text(json.dumps(document, indent=2, default=str))
     return path
+
+
+def minimize_calls(
+    config: MachineConfig,
+    calls: list[dict[str, Any]],
+    check: dict[str, Any],
+    *,
+    replayed: list[Call] | None = None,
+    budget_s: float = 60.0,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Delete every call the failure does not need, by replaying against the live stack.
+
+    Hypothesis shrinks the choices behind a run, and with rules that draw their principals
+    and resources as they go many deletions come out "misaligned" (the later draws mean
+    something else), so its minimal run can keep steps that play no part (seen: four list
+    calls before a create / read / foreign read). This pass works on the HTTP calls instead:
+    calls after the failing one go first, then each earlier call is dropped if the replay
+    (ids the API hands out are mapped, as ``harness replay`` does) still fails the same
+    check; passes repeat until nothing more can go. The result must reproduce twice more, or
+    Hypothesis's sequence is kept. Bounded by ``budget_s``; the replays' calls are appended to
+    ``replayed`` (so resources they create count as owned by their creator)."""
+    index = int(check["call_index"])
+    best = calls[: index + 1]
+    best_check = dict(check)
+    deadline = time.monotonic() + budget_s
+    base = {
+        "spec": config.spec.model_dump(mode="json", by_alias=True),
+        "denied": sorted({*config.spec.denied, 401}),
+    }
+
+    def reproduces(candidate: list[dict[str, Any]], candidate_check: dict[str, Any]) -> bool:
+        try:
+            ok, _, made = replay(
+                {**base, "calls": candidate, "check": candidate_check},
+                config.base_url,
+                config.tokens,
+            )
+        except Exception:  # a replay that cannot run proves nothing
+            return False
+        if replayed is not None:
+            replayed.extend(made)
+        return ok
+
+    changed = True
+    while changed and time.monotonic() < deadline:
+        changed = False
+        position = int(best_check["call_index"]) - 1
+        while position >= 0 and time.monotonic() < deadline:
+            candidate = best[:position] + best[position + 1 :]
+            if _referenced(best[position], candidate[position:], best_check, config.spec):
+                position -= 1  # a later call uses what it creates: keep it
+                continue
+            candidate_check = {**best_check, "call_index": int(best_check["call_index"]) - 1}
+            if reproduces(candidate, candidate_check):
+                best, best_check, changed = candidate, candidate_check, True
+            position -= 1
+    if len(best) == len(calls):
+        return calls, check
+    if all(reproduces(best, best_check) for _ in range(2)):
+        return best, best_check
+    return calls, check
 
 
 def replay(document: dict[str, Any], base_url: str, tokens: Any) -> tuple[bool, str, list[Call]]:
@@ -339,18 +406,41 @@ def _remap_any(value: Any, mapping: dict[str, str]) -> Any:
     return _remap(value, mapping)
 
 
-def _learn_ids(recorded: dict[str, Any], call: Call, spec: Any, mapping: dict[str, str]) -> None:
-    """After a create, map the recorded id to the id this run got."""
+def _created_id(recorded: dict[str, Any], response: Any, spec: Any) -> str | None:
+    """The id a create call's ``response`` hands out (None for any other call)."""
     if not recorded["step"].startswith("create"):
-        return
+        return None
     kind = recorded["step"].split()[1]
     resource = spec.resources.get(kind)
     if resource is None or resource.create is None:
-        return
-    old = json_path(recorded.get("response"), resource.create.id)
-    new = json_path(call.response, resource.create.id)
+        return None
+    found = json_path(response, resource.create.id)
+    return None if found is None else str(found)
+
+
+def _learn_ids(recorded: dict[str, Any], call: Call, spec: Any, mapping: dict[str, str]) -> None:
+    """After a create, map the recorded id to the id this run got."""
+    old = _created_id(recorded, recorded.get("response"), spec)
+    new = _created_id(recorded, call.response, spec)
     if old is not None and new is not None:
-        mapping[str(old)] = str(new)
+        mapping[old] = new
+
+
+def _referenced(
+    recorded: dict[str, Any], later: list[dict[str, Any]], check: dict[str, Any], spec: Any
+) -> bool:
+    """Whether a call after ``recorded`` (or the check) uses the id ``recorded`` created: such
+    a create cannot go, or the replay would reach the live stack's copy from the first run, and
+    a replay file must reproduce on a fresh deployment."""
+    created = _created_id(recorded, recorded.get("response"), spec)
+    if created is None:
+        return False
+    if created in check.get("foreign_ids", []):
+        return True
+    return any(
+        created in json.dumps([c["path"], c.get("query"), c.get("body")], default=str)
+        for c in later
+    )
 
 
 def _ids_in(document: Any) -> list[str]:

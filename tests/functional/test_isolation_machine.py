@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.isolation.http import Call, RecordingClient
 from harness.isolation.machine import MachineConfig
-from harness.isolation.run import replay, run_machine
+from harness.isolation.run import minimize_calls, replay, run_machine
 from harness.isolation.spec import IsolationSpec
 from tests.functional.fake_tenant_app import SPEC, serve
 
@@ -81,3 +82,56 @@ def test_the_seed_makes_runs_repeatable() -> None:
         first = run_machine(config(url), examples=5, steps=8, seed_value=11)
         second = run_machine(config(url), examples=5, steps=8, seed_value=11)
     assert first.tenants == second.tenants and first.calls == second.calls
+
+
+def recorded_run(url: str) -> list[dict[str, object]]:
+    """A failing run with noise: lists, a second order, an owner read, then globex reads acme's
+    order (the no_owner_check bug), then more calls after the failing one."""
+    client = RecordingClient(url)
+    first = client.send(
+        Call("create order", "POST", "/orders", "acme", "user-1", body={"note": "a"}),
+        tokens("acme", "user-1"),
+    )
+    order = first.response["order_id"]
+    script = [
+        Call("list order", "GET", "/orders", "acme", "user-1"),
+        Call("create order", "POST", "/orders", "globex", "user-1", body={"note": "b"}),
+        Call("owner reads order", "GET", f"/orders/{order}", "acme", "user-1"),
+        Call("list order", "GET", "/orders", "globex", "user-1"),
+        Call("read order of another", "GET", f"/orders/{order}", "globex", "user-1"),
+        Call("list order", "GET", "/orders", "acme", "user-1"),
+    ]
+    for call in script:
+        client.send(call, tokens(call.tenant, call.user))
+    client.close()
+    return [c.to_json() for c in client.calls]
+
+
+def test_minimize_calls_keeps_only_what_the_failure_needs() -> None:
+    """Calls after the failing one and calls it does not depend on go; the create whose id the
+    failing read uses stays even though the live server would still answer without it (the
+    replay file must reproduce on a fresh deployment)."""
+    with serve("no_owner_check") as url:
+        calls = recorded_run(url)
+        check = {"kind": "foreign-read", "call_index": 5, "mode": "not-denied", "foreign_ids": []}
+        replayed: list[Call] = []
+        kept, kept_check = minimize_calls(config(url), calls, check, replayed=replayed)
+    assert [c["step"] for c in kept] == ["create order", "read order of another"]
+    assert kept_check["call_index"] == 1 and kept_check["kind"] == "foreign-read"
+    assert replayed  # the replays' calls are handed back (their creates count as owned)
+    with serve("no_owner_check") as fresh:
+        reproduced, how, _ = replay(
+            {"spec": SPEC, "denied": [401, 403, 404], "calls": kept, "check": kept_check},
+            fresh,
+            tokens,
+        )
+    assert reproduced, how
+
+
+def test_minimize_calls_keeps_the_run_when_the_failure_does_not_replay() -> None:
+    with serve("no_owner_check") as url:
+        calls = recorded_run(url)
+    check = {"kind": "foreign-read", "call_index": 5, "mode": "not-denied", "foreign_ids": []}
+    with serve("correct") as fixed:  # nothing reproduces here: Hypothesis's sequence stays
+        kept, kept_check = minimize_calls(config(fixed), calls, check)
+    assert kept == calls and kept_check == check
