@@ -8,8 +8,8 @@ Control API:
 
 * ``GET /_harness/health`` — liveness of this worker.
 * ``GET /_harness/info`` — endpoints, deployed stacks and their APIs' base URLs.
-* ``POST /_harness/gateway/reload`` — re-read the stacks now (workers also notice changes to
-  ``<state_dir>/stacks`` by themselves within a second).
+* ``POST /_harness/gateway/reload`` — re-read the stacks now (the worker that answers; every
+  worker also notices a change to ``<state_dir>/stacks`` on its next request).
 * ``GET /_harness/gateway/metrics`` — per-route/tenant counts, status codes and latency
   percentiles of the worker that answers (``"scope": "worker"``).
 * ``GET|POST|DELETE /_harness/faults``, ``GET /_harness/faults/log`` — every fault kind
