@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.env.process import free_port
 from harness.errors import StartError
 
 __all__ = ["RuntimeClient", "RuntimeProcess", "reload_runtime", "spawn_runtime"]
@@ -86,12 +86,6 @@ def reload_runtime(endpoints: dict[str, Any], timeout: float = 120.0) -> dict[st
     except (OSError, RuntimeError, ValueError) as exc:
         logger.warning("the runtime at %s did not reload: %s", url, exc)
         return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

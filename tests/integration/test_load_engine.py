@@ -4,7 +4,6 @@ arrivals, coordinated omission, tenants, the closed model, SLO failures, several
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from harness.env.process import free_port
 from harness.load import (
     LoadProfile,
     LoadProgress,
@@ -32,15 +32,9 @@ pytestmark = pytest.mark.integration
 APP_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "load"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
