@@ -233,6 +233,15 @@ def _shape(path: str) -> str:
     return "/".join(parts)
 
 
+def _replay_basis(config: MachineConfig) -> dict[str, Any]:
+    """What :func:`replay` needs besides the calls and the check: the spec (to map created ids)
+    and the statuses that count as a refusal (401 always does)."""
+    return {
+        "denied": sorted({*config.spec.denied, 401}),
+        "spec": config.spec.model_dump(mode="json", by_alias=True),
+    }
+
+
 def write_replay(
     folder: Path,
     config: MachineConfig,
@@ -252,10 +261,9 @@ def write_replay(
         "seed": result.seed,
         "tenants": sorted({c["tenant"] for c in calls}),
         "violation": {"kind": result.violation["kind"], "message": result.violation["message"]},
-        "denied": sorted({*config.spec.denied, 401}),
+        **_replay_basis(config),
         "calls": calls,
         "check": result.violation["check"],
-        "spec": config.spec.model_dump(mode="json", by_alias=True),
         **(extra or {}),
     }
     path.write_text(json.dumps(document, indent=2, default=str))
@@ -285,10 +293,7 @@ def minimize_calls(
     best = calls[: index + 1]
     best_check = dict(check)
     deadline = time.monotonic() + budget_s
-    base = {
-        "spec": config.spec.model_dump(mode="json", by_alias=True),
-        "denied": sorted({*config.spec.denied, 401}),
-    }
+    base = _replay_basis(config)
 
     def reproduces(candidate: list[dict[str, Any]], candidate_check: dict[str, Any]) -> bool:
         try:
