@@ -117,7 +117,13 @@ def cmd_isolation(args: argparse.Namespace, settings: Any) -> int:
 
     stack_dir = _stack_dir(args.stack_dir)
     params = parse_params(getattr(args, "param", None))
-    load_spec(stack_dir)  # a bad isolation section fails before anything starts
+    try:
+        load_spec(stack_dir)  # a bad isolation section fails before anything starts
+        infer = False
+    except ConfigError as exc:
+        if getattr(exc, "field", None) != "isolation":
+            raise
+        infer = True  # no section: proposed from the API's shape once it is deployed
     if args.examples < 1:
         raise ConfigError(
             f"--examples must be at least 1 (got {args.examples}).",
@@ -127,8 +133,32 @@ def cmd_isolation(args: argparse.Namespace, settings: Any) -> int:
     report_dir = Path(args.report_dir or Path("reports") / f"isolation-{stack_dir.name}")
     with _environment(settings) as env:
         stack = deploy_stack(env, stack_dir, params or None)
+        if infer:
+            from harness.isolation.infer import propose
+
+            section, notes = propose(env, stack, report_dir)
+            stack.profile = {**(stack.profile or {}), "isolation": section}
+            print(
+                f"no `isolation` section in {stack_dir / 'harness.yaml'}: inferred "
+                f"(written to {report_dir / 'isolation-proposed.yaml'}):"
+            )
+            for line in notes:
+                print(f"  - {line}")
+
+        def redeploy() -> Any:
+            """A fresh deployment (empty data) of the same stack, to confirm replays on."""
+            from harness.deploy.engine import destroy_stack
+
+            destroy_stack(env, stack.name)
+            return deploy_stack(env, stack_dir, params or None)
+
         result = run_isolation(
-            env, stack, examples=args.examples, seed=args.seed, report_dir=report_dir
+            env,
+            stack,
+            examples=args.examples,
+            seed=args.seed,
+            report_dir=report_dir,
+            redeploy=redeploy,
         )
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
@@ -158,6 +188,15 @@ def _summary(result: Any, report_dir: Path) -> None:
             "IAM at the edge",
             str(result.iam.get("summary", "not available"))
             + ("" if result.iam.get("enforce", True) else " (recorded only)"),
+        ),
+        (
+            "replays confirmed",
+            "; ".join(
+                f"{Path(f).name}: fresh {'yes' if c['fresh'] else 'NO'}, "
+                f"pre-filled {'yes' if c['prefilled'] else 'NO'}"
+                for f, c in result.confirmed.items()
+            )
+            or "none to confirm",
         ),
         ("seconds", f"{result.seconds:.1f}"),
         ("violations", str(len(result.violations))),
@@ -287,7 +326,11 @@ def cmd_replay(args: argparse.Namespace, settings: Any) -> int:
         spec = IsolationSpec.model_validate(document["spec"])
         config = machine_config(env, stack, spec)
         started = time.perf_counter()
-        reproduced, how, calls = replay(document, config.base_url, config.tokens)
+        from harness.isolation.datalayer import EmulatorData
+
+        reproduced, how, calls = replay(
+            document, config.base_url, config.tokens, data=EmulatorData(env, stack)
+        )
     print(
         f"replayed {len(calls)} calls against stack {stack.name} in {time.perf_counter() - started:.1f} s"
     )

@@ -29,10 +29,12 @@ from typing import Any, Protocol
 from harness.isolation.spec import DataRules
 
 __all__ = [
+    "DataFinding",
     "DataReader",
     "EmulatorData",
     "Snapshot",
     "check_data",
+    "data_findings",
     "pattern_tenants",
     "snapshot",
 ]
@@ -115,21 +117,35 @@ def _owners_in(text: str, owned: dict[str, str]) -> set[str]:
     return {tenant for res_id, tenant in owned.items() if res_id and res_id in text}
 
 
-def check_data(
+@dataclass(frozen=True)
+class DataFinding:
+    """One record written during the run that breaks its rule: the rule's label, the record's
+    key and text, the violation line, and the ids of the run's resources the record holds."""
+
+    rule: str
+    key: str
+    text: str
+    message: str
+    ids: tuple[str, ...] = ()
+
+
+def data_findings(
     rules: DataRules,
     before: Snapshot,
     after: Snapshot,
     tenants: list[str],
     owned: dict[str, str],
     *,
-    policies: list[dict[str, Any]] | None = None,
-    table_arn: str = "",
-) -> tuple[dict[str, Any], list[str]]:
-    """Compare the snapshots; (figures per rule, violations). ``owned``: resource id -> tenant."""
+    only: str | None = None,
+) -> tuple[dict[str, Any], list[DataFinding], list[tuple[str, set[str]]]]:
+    """(figures per rule, findings, DynamoDB items of the IAM table with their owners);
+    ``only``: just the rule with that label."""
     figures: dict[str, Any] = {}
-    violations: list[str] = []
+    findings: list[DataFinding] = []
     iam_items: list[tuple[str, set[str]]] = []
     for label, kind, rule in _labels(rules):
+        if only is not None and label != only:
+            continue
         new = sorted(after.records.get(label, set()) - before.records.get(label, set()))
         problems = 0
         for key, text in new:
@@ -144,22 +160,41 @@ def check_data(
                 matched = pattern_tenants(rule.pattern, key, tenants)
                 where = f"pattern {rule.pattern!r}"
             creators = _owners_in(text, owned) if kind != "redis" else set()
+            ids = tuple(sorted(i for i in owned if i and (i in text or i in key)))
+            message = ""
             if not matched:
-                problems += 1
-                violations.append(
+                message = (
                     f"data layer: {label}: {key!r} carries no tenant's partition ({where}; "
                     f"tenants of the run: {', '.join(repr(t) for t in tenants)})"
                 )
             elif creators - set(matched):
-                problems += 1
-                violations.append(
+                message = (
                     f"data layer: {label}: {key!r} holds data created by "
                     f"{', '.join(sorted(creators))} inside the partition of "
                     f"{', '.join(matched)}"
                 )
+            if message:
+                problems += 1
+                findings.append(DataFinding(label, key, text, message, ids))
             if kind == "dynamodb" and rules.iam is not None and rule.table == rules.iam.table:
                 iam_items.append((key, creators or set(matched)))
         figures[label] = {"new_records": len(new), "violations": problems}
+    return figures, findings, iam_items
+
+
+def check_data(
+    rules: DataRules,
+    before: Snapshot,
+    after: Snapshot,
+    tenants: list[str],
+    owned: dict[str, str],
+    *,
+    policies: list[dict[str, Any]] | None = None,
+    table_arn: str = "",
+) -> tuple[dict[str, Any], list[str]]:
+    """Compare the snapshots; (figures per rule, violations). ``owned``: resource id -> tenant."""
+    figures, findings, iam_items = data_findings(rules, before, after, tenants, owned)
+    violations = [f.message for f in findings]
     if rules.iam is not None and policies is not None:
         found = _check_iam(rules, iam_items, tenants, policies, table_arn)
         figures[f"iam {rules.iam.role}"] = {"items": len(iam_items), "violations": len(found)}

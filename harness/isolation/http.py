@@ -1,4 +1,19 @@
-"""A small recording HTTP client: every call the isolation machine makes is kept for the replay."""
+"""A small recording HTTP client: every call the isolation machine makes is kept for the replay.
+
+Two kinds of call are more than one request, so that a replay does the same work whatever data
+the stack already holds:
+
+- ``paginate`` (a listing followed to the end): ``{"items": "$.items", "next": "$.next" or
+  None, "param": "cursor" or None, "max_pages": 20}``; the pages are requested one after the
+  other, each with the previous answer's token, and the call's ``response`` is
+  ``{"items": [every page's items], "pages": N, "complete": bool}``.
+- ``derive`` (a token the API handed out, tampered): ``{"param": "cursor", "path": "$.next",
+  "swaps": [[old, new], ...], "variant": "b64url unpadded, rewound" or "raw"}``: the token is
+  read from the *previous* call's answer (the first page of a listing; a paginated previous
+  call keeps its first page's token as ``first_token``), tampered with
+  :func:`harness.isolation.opaque.tamper` and sent in ``param``. The tampered text actually sent
+  is kept in ``query`` for reading.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +42,8 @@ class Call:
     status: int = 0
     response: Any = None
     expected: str = ""
+    paginate: dict[str, Any] | None = None
+    derive: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,9 +74,95 @@ class RecordingClient:
 
     def send(self, call: Call, token: str | None) -> Call:
         """Make ``call`` (filling in its status and response) and record it."""
+        if call.derive is not None:
+            derived = self._derived(call.derive)
+            if derived is None:  # the previous answer holds no such token (any more)
+                call.status, call.response = 0, {"skipped": "no token to tamper"}
+                self.calls.append(call)
+                return call
+            call.query = {**call.query, str(call.derive["param"]): derived}
+        if call.paginate is not None:
+            return self._paginated(call, token)
+        call.status, call.response = self._one(call, token, call.query)
+        self.calls.append(call)
+        return call
+
+    def _derived(self, derive: dict[str, Any]) -> str | None:
+        from harness.isolation.opaque import rewound, tamper
+
+        if not self.calls:
+            return None
+        source = self.calls[-1].response
+        value = (
+            source.get("first_token")
+            if isinstance(source, dict) and "first_token" in source
+            else json_path(source, str(derive["path"]))
+        )
+        if value in (None, "", {}, []):
+            return None
+        if derive.get("variant", "raw") == "raw":
+            return value if isinstance(value, str) else json.dumps(value)
+        if derive["variant"] == "raw, rewound":
+            return rewound(value)
+        swaps = [(str(a), str(b)) for a, b in derive.get("swaps") or []]
+        for tampered in tamper(value, swaps):
+            if tampered.how == derive["variant"]:
+                return tampered.token
+        return None
+
+    def _paginated(self, call: Call, token: str | None) -> Call:
+        from harness.isolation.opaque import find_cursor
+
+        spec = call.paginate or {}
+        items: list[Any] = []
+        query = dict(call.query)
+        pages, complete, first_token, token_param, first_page = 0, False, None, "", 0
+        status, response = 0, None
+        while pages < int(spec.get("max_pages", 20)):
+            status, response = self._one(call, token, query)
+            pages += 1
+            if status >= 300:
+                break
+            found = json_path(response, spec.get("items"))
+            items += found if isinstance(found, list) else []
+            if pages == 1:
+                first_page = len(found) if isinstance(found, list) else 0
+            if spec.get("next"):
+                value = json_path(response, str(spec["next"]))
+                name = str(spec.get("param") or str(spec["next"]).rsplit(".", 1)[-1])
+            else:
+                hit = find_cursor(response)
+                value, name = (hit[1], hit[0].rsplit(".", 1)[-1]) if hit else (None, "")
+                name = str(spec.get("param") or name)
+            if value in (None, "", {}, []):
+                complete = True
+                break
+            if first_token is None:
+                first_token, token_param = value, name
+            text = value if isinstance(value, str) else json.dumps(value)
+            if query.get(name) == text:
+                complete = True  # the same token again: the API's last page
+                break
+            query[name] = text
+        call.status = status
+        call.response = {
+            "items": items,
+            "pages": pages,
+            "complete": complete,
+            "first_page": first_page,
+        }
+        if status >= 300:
+            call.response["error"] = response
+        if first_token is not None:
+            call.response["first_token"] = first_token
+            call.response["token_param"] = token_param
+        self.calls.append(call)
+        return call
+
+    def _one(self, call: Call, token: str | None, query: dict[str, str]) -> tuple[int, Any]:
         path = self.prefix + call.path
-        if call.query:
-            path += ("&" if "?" in path else "?") + urlencode(call.query)
+        if query:
+            path += ("&" if "?" in path else "?") + urlencode(query)
         # Header values go out as raw UTF-8 bytes, as an attacker's would (http.client wants latin-1).
         headers = {
             k: v.encode("utf-8").decode("latin-1")
@@ -79,13 +182,10 @@ class RecordingClient:
             time.sleep(min(self.retry_after, 0.05 * 2**throttled))
             status, raw = self._exchange(call.method, path, payload, headers)
         self.throttled += throttled
-        call.status = status
         try:
-            call.response = json.loads(raw) if raw else None
+            return status, json.loads(raw) if raw else None
         except ValueError:
-            call.response = raw.decode("utf-8", errors="replace")[:2000]
-        self.calls.append(call)
-        return call
+            return status, raw.decode("utf-8", errors="replace")[:2000]
 
     def _exchange(
         self, method: str, path: str, payload: bytes | None, headers: dict[str, str]

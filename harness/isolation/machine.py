@@ -9,8 +9,17 @@ Built from the stack's ``isolation`` spec (see :mod:`harness.isolation.spec`). R
 - ``warmed_foreign_read``: the owner reads (warming caches), then another principal reads the
   same id; it must be denied (a cache keyed without the tenant answers it).
 - ``foreign_list``: a principal's list must hold none of another principal's ids.
-- ``hinted_create`` / ``hinted_list``: the victim's tenant id is put where naive code reads it
-  (query string, header, body); the token must win (OWASP API1, BOLA/IDOR).
+- ``hinted_create`` / ``hinted_list``, and foreign read/update/delete with a hint: the victim's
+  tenant id is put where naive code reads it (query string, header, body, a ``{tenant}`` path
+  part; declared and inferred, see :mod:`harness.isolation.hints`); the token must win (OWASP
+  API1, BOLA/IDOR).
+- ``mass_assign``: the owner updates its resource with an owner field (``tenant_id``, ``owner``,
+  ``author``...) set to another principal; the record must not move (OWASP API3).
+- ``cursor_tamper``: a listing's page token (see :mod:`harness.isolation.opaque`), handed to one
+  principal, is tampered (tenant/user values swapped, re-encoded) or replayed as is by another
+  principal; a 2xx listing another principal's ids is a violation, a 400/403/404 is fine.
+- Every listing is followed to its last page (``max_pages`` bounds it) and also run with each of
+  the list endpoint's documented ``filters``.
 - ``guessed_read``: an id nobody created answers 404, not someone's data.
 - ``owner_read``: the owner still reads its resource, unchanged (so a deny is not just an outage).
 
@@ -29,7 +38,9 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, multiple, rule
 
+from harness.isolation.hints import OWNER_FIELDS, Hint, hint_kwargs, hints_for, owner_fields
 from harness.isolation.http import Call, RecordingClient, json_path
+from harness.isolation.opaque import rewound, tamper
 from harness.isolation.spec import Endpoint, IsolationSpec
 
 __all__ = ["IsolationViolation", "MachineConfig", "Principal", "build_machine", "tricky_tenants"]
@@ -123,6 +134,29 @@ def _fill(template: Any, values: dict[str, str]) -> Any:
     return template
 
 
+def paging(endpoint: Endpoint, max_pages: int | None) -> dict[str, Any]:
+    """The ``paginate`` recipe of a listing call (see :mod:`harness.isolation.http`)."""
+    return {
+        "items": endpoint.items,
+        "next": endpoint.next,
+        "param": endpoint.cursor_param,
+        "max_pages": max_pages or endpoint.max_pages,
+    }
+
+
+def ids_of(call: Call, endpoint: Endpoint) -> list[str]:
+    """The ids of a paginated listing call's items."""
+    items = call.response.get("items") if isinstance(call.response, dict) else None
+    return [str(item.get(endpoint.id_field)) for item in items or [] if isinstance(item, dict)]
+
+
+def hint_label(hint: Hint | None, res: Owned) -> str:
+    if hint is None:
+        return ""
+    value = res.owner.user if hint.where == "path" and hint.name == "user" else res.owner.tenant
+    return f" claiming {hint}={value}"
+
+
 def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
     spec = config.spec
     kinds = sorted(spec.resources)
@@ -181,6 +215,9 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
             query: dict[str, str] | None = None,
             headers: dict[str, str] | None = None,
             body_extra: dict[str, Any] | None = None,
+            path_owner: dict[str, str] | None = None,
+            paginate: dict[str, Any] | None = None,
+            derive: dict[str, Any] | None = None,
             expected: str = "",
         ) -> Call:
             values = self.values(who, res_id)
@@ -190,13 +227,15 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
             call = Call(
                 step=step,
                 method=endpoint.method,
-                path=_fill(endpoint.path, values),
+                path=_fill(endpoint.path, {**values, **(path_owner or {})}),
                 tenant=who.tenant,
                 user=who.user,
                 query=query or {},
                 headers={**_fill(endpoint.headers, values), **(headers or {})},
                 body=body,
                 expected=expected,
+                paginate=paginate,
+                derive=derive,
             )
             return self.client.send(call, self.token(who))
 
@@ -226,19 +265,34 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
         def contains_id(self, document: Any, res_id: str) -> bool:
             return res_id in str(document)
 
-        def listed_ids(self, kind: str, who: Principal, **kwargs: Any) -> list[str] | None:
+        def listed_ids(
+            self,
+            kind: str,
+            who: Principal,
+            *,
+            step: str = "",
+            max_pages: int | None = None,
+            **kwargs: Any,
+        ) -> list[str] | None:
+            """Every id ``who`` lists, the listing followed to its last page."""
             endpoint = spec.resources[kind].list_
             if endpoint is None:
                 return None
-            call = self.call(f"list {kind}", endpoint, who, expected="only own ids", **kwargs)
+            call = self.call(
+                step or f"list {kind}",
+                endpoint,
+                who,
+                expected="only own ids",
+                paginate=paging(endpoint, max_pages),
+                **kwargs,
+            )
             if call.status >= 500:
                 self.fail(
                     "server-error",
                     f"listing {kind} as {who} answered {call.status}",
                     mode="server-error",
                 )
-            items = json_path(call.response, endpoint.items) or []
-            return [str(item.get(endpoint.id_field)) for item in items if isinstance(item, dict)]
+            return ids_of(call, endpoint)
 
         # -- set-up ----------------------------------------------------------------------
 
@@ -306,7 +360,26 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
                 return
             endpoint = spec.resources[res.kind].read
             assert endpoint is not None
-            self.read_denied(endpoint, attacker, res, f"read {res.kind} of another", "")
+            hint, kwargs = self.draw_hint(data, res, "read")
+            self.read_denied(
+                endpoint,
+                attacker,
+                res,
+                f"read {res.kind} of another{hint_label(hint, res)}",
+                hint_label(hint, res),
+                **kwargs,
+            )
+
+        def draw_hint(
+            self, data: st.DataObject, res: Owned, operation: str
+        ) -> tuple[Hint | None, dict[str, Any]]:
+            """No hint, or one of the resource's (declared and inferred) hints carrying the
+            owner's tenant (or user, for a user hint)."""
+            hints = hints_for(spec.resources[res.kind], operation)
+            hint = data.draw(st.sampled_from([None, *hints]), label="tenant hint")
+            if hint is None:
+                return None, {}
+            return hint, hint_kwargs(hint, res.owner.tenant, res.owner.user)
 
         @rule(data=st.data(), res=resources)
         def warmed_foreign_read(self, data: st.DataObject, res: Owned) -> None:
@@ -330,10 +403,18 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
             )
 
         def read_denied(
-            self, endpoint: Endpoint, attacker: Principal, res: Owned, label: str, context: str
+            self,
+            endpoint: Endpoint,
+            attacker: Principal,
+            res: Owned,
+            label: str,
+            context: str,
+            **kwargs: Any,
         ) -> None:
             """``attacker`` reads ``res``; anything but a denial is a foreign read."""
-            call = self.call(label, endpoint, attacker, res.id, expected=f"one of {sorted(denied)}")
+            call = self.call(
+                label, endpoint, attacker, res.id, expected=f"one of {sorted(denied)}", **kwargs
+            )
             if call.status not in denied:
                 self.fail(
                     "foreign-read",
@@ -345,19 +426,70 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
         def foreign_list(self, data: st.DataObject, kind: str) -> None:
             self.steps += 1
             who = self.pick(data, "lister")
-            ids = self.listed_ids(kind, who)
+            endpoint = spec.resources[kind].list_
+            filters = endpoint.filters if endpoint is not None else []
+            chosen = data.draw(st.sampled_from([{}, *filters]), label="filter")
+            query = {k: _fill(v, self.values(who)) for k, v in chosen.items()}
+            label = f"list {kind}" + (f" filtered by {chosen}" if chosen else "")
+            ids = self.listed_ids(kind, who, step=label, query=query)
             if ids is None:
                 return
-            self.check_list(kind, who, ids)
+            self.check_list(
+                kind,
+                who,
+                ids,
+                context=f" (filter {chosen})" if chosen else "",
+                relist=lambda: self.listed_ids(kind, who, step=label, query=query),
+            )
 
-        def check_list(self, kind: str, who: Principal, ids: list[str]) -> None:
-            for owned in self.known(kind):
-                if owned.id in ids and self.foreign(who, owned.owner):
-                    self.fail(
-                        "foreign-list",
-                        f"{who}'s list of {kind} holds {owned!r}",
-                        foreign_ids=[owned.id],
-                    )
+        def check_list(
+            self,
+            kind: str,
+            who: Principal,
+            ids: list[str],
+            *,
+            violation: str = "foreign-list",
+            context: str = "",
+            relist: Callable[[], list[str] | None] | None = None,
+        ) -> None:
+            """Fail if ``who``'s listing ``ids`` holds another principal's resource. With
+            ``relist`` (how to make the same listing again) and a listing of several pages, the
+            lister first creates as many records of its own as its first page held and lists
+            again, so the replay file holds the records that make the listing long: it then
+            does not depend on records earlier examples left on the live stack."""
+            leaked = [o for o in self.known(kind) if o.id in ids and self.foreign(who, o.owner)]
+            if not leaked:
+                return
+            last = self.client.calls[-1].response if self.client.calls else None
+            if relist is not None and self.several_pages() and self.own_records(kind, who, last):
+                again = relist()
+                if again is not None and leaked[0].id in again:
+                    ids = again
+            self.fail(
+                violation,
+                f"{who}'s list of {kind}{context} holds {leaked[0]!r}",
+                mode="listed",
+                foreign_ids=[leaked[0].id],
+            )
+
+        def several_pages(self) -> bool:
+            """Whether the last call was a listing of more than one page."""
+            last = self.client.calls[-1].response if self.client.calls else None
+            return isinstance(last, dict) and int(last.get("pages", 1)) > 1
+
+        def own_records(self, kind: str, who: Principal, listing: Any) -> int:
+            """Create as many ``kind`` records as ``who``, as the first page of ``listing``
+            held (a paginated call's answer): enough for a first page of its own with a next
+            token on a fresh deployment. The number created."""
+            endpoint = spec.resources[kind].create
+            wanted = listing.get("first_page", 0) if isinstance(listing, dict) else 0
+            if endpoint is None or not wanted:
+                return 0
+            made = 0
+            for _ in range(min(int(wanted), 5)):
+                call = self.call(f"create {kind}", endpoint, who, expected=f"{endpoint.expect}")
+                made += call.status in endpoint.expect
+            return made
 
         def known(self, kind: str) -> list[Owned]:
             values = [self.names_to_values[ref.name] for ref in self.bundle("resources")]
@@ -374,15 +506,20 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
                 return
             endpoint = spec.resources[res.kind].update
             assert endpoint is not None
+            hint, kwargs = self.draw_hint(data, res, "update")
             call = self.call(
-                f"update {res.kind} of another",
+                f"update {res.kind} of another{hint_label(hint, res)}",
                 endpoint,
                 attacker,
                 res.id,
                 expected=f"one of {sorted(denied)}",
+                **kwargs,
             )
             if call.status not in denied:
-                self.fail("foreign-update", f"{attacker} updated {res!r}: HTTP {call.status}")
+                self.fail(
+                    "foreign-update",
+                    f"{attacker} updated {res!r}{hint_label(hint, res)}: HTTP {call.status}",
+                )
             self.owner_unchanged(res)
 
         @rule(data=st.data(), res=resources)
@@ -395,15 +532,20 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
                 return
             endpoint = spec.resources[res.kind].delete
             assert endpoint is not None
+            hint, kwargs = self.draw_hint(data, res, "delete")
             call = self.call(
-                f"delete {res.kind} of another",
+                f"delete {res.kind} of another{hint_label(hint, res)}",
                 endpoint,
                 attacker,
                 res.id,
                 expected=f"one of {sorted(denied)}",
+                **kwargs,
             )
             if call.status not in denied:
-                self.fail("foreign-delete", f"{attacker} deleted {res!r}: HTTP {call.status}")
+                self.fail(
+                    "foreign-delete",
+                    f"{attacker} deleted {res!r}{hint_label(hint, res)}: HTTP {call.status}",
+                )
             self.owner_unchanged(res)
 
         def owner_unchanged(self, res: Owned) -> None:
@@ -445,15 +587,8 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
             if not self.foreign(attacker, victim) or attacker.tenant == victim.tenant:
                 return
             resource = spec.resources[kind]
-            hint = data.draw(st.sampled_from(resource.tenant_hints), label="tenant hint")
-            where, _, name = hint.partition(":")
-            kwargs: dict[str, Any] = {}
-            if where == "query":
-                kwargs["query"] = {name: victim.tenant}
-            elif where == "header":
-                kwargs["headers"] = {name: victim.tenant}
-            else:
-                kwargs["body_extra"] = {name: victim.tenant}
+            hint = data.draw(st.sampled_from(hints_for(resource, "create")), label="tenant hint")
+            kwargs = hint_kwargs(hint, victim.tenant, victim.user)
             assert resource.create is not None
             call = self.call(
                 f"create {kind} claiming {hint}={victim.tenant}",
@@ -468,6 +603,15 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
             if res_id is None:
                 return
             ids = self.listed_ids(kind, victim)
+            # as in check_list: the victim's own records make its listing long
+            if (
+                ids is not None
+                and str(res_id) in ids
+                and self.several_pages()
+                and self.own_records(kind, victim, self.client.calls[-1].response)
+            ):
+                again = self.listed_ids(kind, victim)
+                ids = again if again is not None and str(res_id) in again else ids
             leaked_by = "list" if ids is not None and str(res_id) in ids else None
             evidence = len(self.client.calls) - 1
             if leaked_by is None and resource.read is not None:
@@ -520,20 +664,144 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
             victim = self.pick(data, "victim")
             if attacker.tenant == victim.tenant:
                 return
-            hint = data.draw(
-                st.sampled_from(spec.resources[kind].tenant_hints), label="tenant hint"
-            )
-            where, _, name = hint.partition(":")
-            if where == "body":
+            hints = hints_for(spec.resources[kind], "list")
+            if not hints or spec.resources[kind].list_ is None:
                 return
-            kwargs: dict[str, Any] = (
-                {"query": {name: victim.tenant}}
-                if where == "query"
-                else {"headers": {name: victim.tenant}}
-            )
-            ids = self.listed_ids(kind, attacker, **kwargs)
+            hint = data.draw(st.sampled_from(hints), label="tenant hint")
+
+            def listing() -> list[str] | None:
+                return self.listed_ids(
+                    kind,
+                    attacker,
+                    step=f"list {kind} claiming {hint}={victim.tenant}",
+                    **hint_kwargs(hint, victim.tenant, victim.user),
+                )
+
+            ids = listing()
             if ids is not None:
-                self.check_list(kind, attacker, ids)
+                self.check_list(
+                    kind, attacker, ids, context=f" via {hint}={victim.tenant}", relist=listing
+                )
+
+        @rule(data=st.data(), res=resources)
+        def mass_assign(self, data: st.DataObject, res: Owned) -> None:
+            """The owner updates its own resource with an owner field set to another principal
+            (mass assignment): the record must stay its owner's and out of the other's view."""
+            self.steps += 1
+            resource = spec.resources[res.kind]
+            if resource.update is None:
+                return
+            victim = self.pick(data, "new owner")
+            if not self.foreign(victim, res.owner):
+                return
+            fields = owner_fields(resource)
+            if not fields:
+                return
+            name = data.draw(st.sampled_from(fields), label="owner field")
+            value = victim.user if OWNER_FIELDS.get(name, "tenant") == "user" else victim.tenant
+            call = self.call(
+                f"update {res.kind} setting {name}={value}",
+                resource.update,
+                res.owner,
+                res.id,
+                body_extra={name: value},
+                expected="the record stays its owner's",
+            )
+            if call.status >= 300:
+                return  # refused: fine
+            moved = (
+                f"{res.owner} moved {res!r} to {victim} by setting {name}={value!r} in an update"
+            )
+            if resource.read is not None:
+                seen = self.call(
+                    f"{victim} reads {res.kind} after the update",
+                    resource.read,
+                    victim,
+                    res.id,
+                    expected=f"one of {sorted(denied)}",
+                )
+                if seen.status not in denied:
+                    self.fail("mass-assignment", f"{moved}: {victim} reads it (HTTP {seen.status})")
+            ids = self.listed_ids(
+                res.kind, victim, step=f"{victim} lists {res.kind} after the update"
+            )
+            if ids is not None and res.id in ids:
+                self.fail("mass-assignment", f"{moved}: {victim} lists it", foreign_ids=[res.id])
+
+        @rule(data=st.data(), res=resources)
+        def cursor_tamper(self, data: st.DataObject, res: Owned) -> None:
+            """A page token handed to one principal is tampered (its tenant/user values swapped
+            for the attacker's victim) or replayed as is by another principal: no 2xx may then
+            list an id of someone the attacker is not."""
+            self.steps += 1
+            kind, victim = res.kind, res.owner  # the victim holds at least ``res``
+            endpoint = spec.resources[kind].list_
+            if endpoint is None:
+                return
+            attacker = self.pick(data, "attacker")
+            if not self.foreign(attacker, victim):
+                return
+            replayed = data.draw(st.booleans(), label="replay the victim's own token")
+            # drawn before any call: how many variants the token has depends on the stack
+            pick = data.draw(st.integers(0, 7), label="tampered variant")
+            holder = victim if replayed else attacker
+            first = self.call(
+                f"list {kind} (first page, for its token)",
+                endpoint,
+                holder,
+                expected="a page token",
+                paginate=paging(endpoint, 1),
+            )
+            answer = first.response if isinstance(first.response, dict) else {}
+            if first.status >= 300 or answer.get("first_token") is None:
+                return  # one page only: no token to tamper
+            if self.own_records(kind, holder, answer):
+                # the holder's own records now fill its first page (so the token exists on a
+                # fresh deployment too); take the token from a listing made after them
+                first = self.call(
+                    f"list {kind} (first page, for its token)",
+                    endpoint,
+                    holder,
+                    expected="a page token",
+                    paginate=paging(endpoint, 1),
+                )
+                answer = first.response if isinstance(first.response, dict) else {}
+            token, param = answer.get("first_token"), answer.get("token_param")
+            if first.status >= 300 or token is None or not param:
+                return
+            path = endpoint.next or "$.next"
+            # rewound variants (numbers set to 0) first: what they yield does not depend on
+            # where in the other partition the token pointed
+            if replayed:
+                variant = "raw, rewound" if pick < 6 and rewound(token) is not None else "raw"
+                derive: dict[str, Any] = {"param": param, "path": path, "variant": variant}
+                how = f"{victim}'s own token" + (", rewound" if variant != "raw" else "")
+            else:
+                swaps = [(attacker.tenant, victim.tenant), (attacker.user, victim.user)]
+                variants = tamper(token, swaps)
+                if not variants:
+                    return  # nothing in it carries a tenant or user value
+                preferred = [v for v in variants if v.how.endswith("rewound")]
+                pool = preferred if pick < 6 and preferred else variants
+                chosen = pool[pick % len(pool)]
+                derive = {"param": param, "path": path, "swaps": swaps, "variant": chosen.how}
+                how = f"{attacker}'s token with {victim}'s values ({chosen.how})"
+            call = self.call(
+                f"list {kind} with a tampered token",
+                endpoint,
+                attacker,
+                expected="a refusal, or only own ids",
+                paginate=paging(endpoint, None),
+                derive=derive,
+            )
+            if 200 <= call.status < 300:
+                self.check_list(
+                    kind,
+                    attacker,
+                    ids_of(call, endpoint),
+                    violation="cursor-tamper",
+                    context=f" sent with {how}",
+                )
 
         @rule(data=st.data(), kind=st.sampled_from(kinds))
         def guessed_read(self, data: st.DataObject, kind: str) -> None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,15 +28,33 @@ from harness.isolation.machine import IsolationViolation, MachineConfig, build_m
 
 __all__ = [
     "IsolationResult",
+    "created_id",
     "deploy_params",
     "minimize_calls",
     "replay",
+    "replay_basis",
     "run_isolation",
     "run_machine",
     "write_replay",
 ]
 
 REPLAY_FORMAT = 1
+SHRINK_BUDGET_S = 60.0
+
+
+@contextmanager
+def _shrink_budget(seconds: float) -> Iterator[None]:
+    """Bound Hypothesis's shrinking time. Hypothesis reads the bound from a module constant
+    (``hypothesis.internal.conjecture.engine.MAX_SHRINKING_SECONDS``, 300 s) and has no setting
+    for it; it is set for the duration of one run and restored."""
+    from hypothesis.internal.conjecture import engine
+
+    saved = engine.MAX_SHRINKING_SECONDS
+    engine.MAX_SHRINKING_SECONDS = int(max(1, seconds))
+    try:
+        yield
+    finally:
+        engine.MAX_SHRINKING_SECONDS = saved
 
 
 @dataclass
@@ -64,6 +84,11 @@ class IsolationResult:
     statuses: dict[str, dict[str, int]] = field(default_factory=dict)  # endpoint -> status -> n
     tenants_without_token: list[str] = field(default_factory=list)  # generated, not mintable
     owned: dict[str, str] = field(default_factory=dict, repr=False)  # resource id -> tenant
+    made: list[Call] = field(default_factory=list, repr=False)  # every call of the run
+    # data-layer findings traced to the calls that wrote them: violation, replay_file, calls
+    data_replays: list[dict[str, Any]] = field(default_factory=list)
+    # each replay file re-run on a fresh deployment and on a pre-filled one (harness isolation)
+    confirmed: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def endpoints_covered(self) -> int:
@@ -95,6 +120,8 @@ class IsolationResult:
             "violations": self.violations,
             "violation": self.violation,
             "replay_file": self.replay_file,
+            "data_replays": self.data_replays,
+            "confirmed": self.confirmed,
             "tampering": self.tampering,
             "data_layer": self.data_layer,
             "iam": self.iam,
@@ -110,8 +137,11 @@ def run_machine(
     report_dir: Path | None = None,
     shrink: bool = True,
     replay_extra: dict[str, Any] | None = None,
+    shrink_budget_s: float = SHRINK_BUDGET_S,
 ) -> IsolationResult:
-    """Run the machine; on a violation, shrink it and write ``isolation-replay.json``."""
+    """Run the machine; on a violation, shrink it and write ``isolation-replay.json``.
+    Hypothesis shrinks for at most ``shrink_budget_s`` (each example drives a live stack, and
+    its own limit is five minutes); the call-level pass of :func:`minimize_calls` follows."""
     machine = build_machine(config)
     seen_calls: list[Call] = []
     replay_calls: list[Call] = []  # made while minimizing a failure
@@ -144,7 +174,8 @@ def run_machine(
     started = time.perf_counter()
     violation: dict[str, Any] | None = None
     try:
-        seed(seed_value)(test)()
+        with _shrink_budget(shrink_budget_s):
+            seed(seed_value)(test)()
     except (IsolationViolation, Flaky, BaseExceptionGroup) as exc:
         found = _violations(exc)
         if not found:
@@ -183,6 +214,7 @@ def run_machine(
         owned=_owned(config, seen_calls + replay_calls),
         statuses=_statuses(seen_calls),
         tenants_without_token=sorted(no_token),
+        made=seen_calls,
     )
     if violation is not None and report_dir is not None:
         result.replay_file = str(write_replay(report_dir, config, result, extra=replay_extra))
@@ -233,7 +265,7 @@ def _shape(path: str) -> str:
     return "/".join(parts)
 
 
-def _replay_basis(config: MachineConfig) -> dict[str, Any]:
+def replay_basis(config: MachineConfig) -> dict[str, Any]:
     """What :func:`replay` needs besides the calls and the check: the spec (to map created ids)
     and the statuses that count as a refusal (401 always does)."""
     return {
@@ -261,9 +293,36 @@ def write_replay(
         "seed": result.seed,
         "tenants": sorted({c["tenant"] for c in calls}),
         "violation": {"kind": result.violation["kind"], "message": result.violation["message"]},
-        **_replay_basis(config),
+        **replay_basis(config),
         "calls": calls,
         "check": result.violation["check"],
+        **(extra or {}),
+    }
+    path.write_text(json.dumps(document, indent=2, default=str))
+    return path
+
+
+def write_document(
+    folder: Path,
+    name: str,
+    config: MachineConfig,
+    body: dict[str, Any],
+    *,
+    seed_value: int,
+    message: str,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write a replay file ``folder/name`` from a replay body (``calls``, ``check``, the spec)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    document = {
+        "format": REPLAY_FORMAT,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "seed": seed_value,
+        "tenants": sorted({c["tenant"] for c in body["calls"]}),
+        "violation": {"kind": body["check"]["kind"], "message": message},
+        **replay_basis(config),
+        **body,
         **(extra or {}),
     }
     path.write_text(json.dumps(document, indent=2, default=str))
@@ -293,7 +352,7 @@ def minimize_calls(
     best = calls[: index + 1]
     best_check = dict(check)
     deadline = time.monotonic() + budget_s
-    base = _replay_basis(config)
+    base = replay_basis(config)
 
     def reproduces(candidate: list[dict[str, Any]], candidate_check: dict[str, Any]) -> bool:
         try:
@@ -314,8 +373,12 @@ def minimize_calls(
         position = int(best_check["call_index"]) - 1
         while position >= 0 and time.monotonic() < deadline:
             candidate = best[:position] + best[position + 1 :]
-            if _referenced(best[position], candidate[position:], best_check, config.spec):
-                position -= 1  # a later call uses what it creates: keep it
+            if (
+                _referenced(best[position], candidate[position:], best_check, config.spec)
+                or best[position + 1].get("derive") is not None
+                or _feeds_listing(best[position], best, best_check)
+            ):
+                position -= 1  # a later call uses what it creates or hands out: keep it
                 continue
             candidate_check = {**best_check, "call_index": int(best_check["call_index"]) - 1}
             if reproduces(candidate, candidate_check):
@@ -328,12 +391,25 @@ def minimize_calls(
     return calls, check
 
 
-def replay(document: dict[str, Any], base_url: str, tokens: Any) -> tuple[bool, str, list[Call]]:
+def replay(
+    document: dict[str, Any], base_url: str, tokens: Any, *, data: Any = None
+) -> tuple[bool, str, list[Call]]:
     """Re-run a replay file's calls in order (ids the API hands out are mapped to the new ones)
-    and re-check the failing call. Returns (reproduced, explanation, calls)."""
+    and re-check the failing call. Returns (reproduced, explanation, calls). A data-layer
+    finding (``check.mode: data-layer``) is re-checked in the emulators: ``data`` is a
+    :class:`harness.isolation.datalayer.DataReader` over them."""
     from harness.isolation.spec import IsolationSpec
 
     spec = IsolationSpec.model_validate(document["spec"])
+    check = document["check"]
+    before = None
+    if check.get("mode") == "data-layer":
+        from harness.isolation.datalayer import snapshot
+        from harness.isolation.datareplay import rule_only
+
+        if data is None:
+            raise ValueError("a data-layer replay needs a DataReader over the emulators (data=)")
+        before = snapshot(data, rule_only(spec.data, str(check["rule"])))
     client = RecordingClient(base_url)
     mapping: dict[str, str] = {}
     token_cache: dict[tuple[str, str], str | None] = {}
@@ -352,6 +428,8 @@ def replay(document: dict[str, Any], base_url: str, tokens: Any) -> tuple[bool, 
                 headers=recorded.get("headers", {}),
                 body=_remap_any(recorded.get("body"), mapping),
                 expected=recorded.get("expected", ""),
+                paginate=recorded.get("paginate"),
+                derive=recorded.get("derive"),
             )
             key = (call.tenant, call.user)
             if key not in token_cache:
@@ -367,7 +445,8 @@ def replay(document: dict[str, Any], base_url: str, tokens: Any) -> tuple[bool, 
     finally:
         client.close()
     assert last is not None
-    check = document["check"]
+    if before is not None:
+        return _replayed_data(document, spec, data, before, client.calls)
     denied = set(document.get("denied", [403, 404]))
     index = int(check["call_index"])
     recorded = calls[index]
@@ -395,6 +474,23 @@ def replay(document: dict[str, Any], base_url: str, tokens: Any) -> tuple[bool, 
     return reproduced, how, client.calls
 
 
+def _replayed_data(
+    document: dict[str, Any], spec: Any, data: Any, before: Any, calls: list[Call]
+) -> tuple[bool, str, list[Call]]:
+    from harness.isolation.datareplay import check_replayed_data
+
+    check = document["check"]
+    owned: dict[str, str] = {}
+    for call in calls:
+        made = created_id(call.to_json(), call.response, spec)
+        if made is not None:
+            owned[made] = call.tenant
+    tenants = sorted({*check.get("tenants", []), *spec.tenants, *(c.tenant for c in calls)})
+    found = check_replayed_data(spec.data, str(check["rule"]), data, before, tenants, owned)
+    how = found[0].message if found else f"no new record breaks {check['rule']}"
+    return bool(found), f"after {len(calls)} calls: {how}", calls
+
+
 def _remap(text: Any, mapping: dict[str, str]) -> Any:
     if not isinstance(text, str):
         return text
@@ -411,7 +507,7 @@ def _remap_any(value: Any, mapping: dict[str, str]) -> Any:
     return _remap(value, mapping)
 
 
-def _created_id(recorded: dict[str, Any], response: Any, spec: Any) -> str | None:
+def created_id(recorded: dict[str, Any], response: Any, spec: Any) -> str | None:
     """The id a create call's ``response`` hands out (None for any other call)."""
     if not recorded["step"].startswith("create"):
         return None
@@ -425,8 +521,8 @@ def _created_id(recorded: dict[str, Any], response: Any, spec: Any) -> str | Non
 
 def _learn_ids(recorded: dict[str, Any], call: Call, spec: Any, mapping: dict[str, str]) -> None:
     """After a create, map the recorded id to the id this run got."""
-    old = _created_id(recorded, recorded.get("response"), spec)
-    new = _created_id(recorded, call.response, spec)
+    old = created_id(recorded, recorded.get("response"), spec)
+    new = created_id(recorded, call.response, spec)
     if old is not None and new is not None:
         mapping[old] = new
 
@@ -437,7 +533,7 @@ def _referenced(
     """Whether a call after ``recorded`` (or the check) uses the id ``recorded`` created: such
     a create cannot go, or the replay would reach the live stack's copy from the first run, and
     a replay file must reproduce on a fresh deployment."""
-    created = _created_id(recorded, recorded.get("response"), spec)
+    created = created_id(recorded, recorded.get("response"), spec)
     if created is None:
         return False
     if created in check.get("foreign_ids", []):
@@ -446,6 +542,28 @@ def _referenced(
         created in json.dumps([c["path"], c.get("query"), c.get("body")], default=str)
         for c in later
     )
+
+
+def _feeds_listing(
+    recorded: dict[str, Any], calls: list[dict[str, Any]], check: dict[str, Any]
+) -> bool:
+    """Whether ``recorded`` is a create by a principal whose own listing the failure needs: the
+    lister of the failing listing, or the holder of a page token that is tampered or replayed.
+    How many pages that principal's listing has depends on its own records, and the live stack
+    still holds the run's: without this, a create the listing needs could be dropped because an
+    earlier example's record stands in for it, and the file would not reproduce on a fresh
+    deployment."""
+    if not str(recorded["step"]).startswith("create"):
+        return False
+    who = (recorded["tenant"], recorded["user"])
+    index = int(check["call_index"])
+    listers = set()
+    if check.get("mode") == "listed":
+        listers.add((calls[index]["tenant"], calls[index]["user"]))
+    for n, call in enumerate(calls[1:], start=1):
+        if call.get("derive") is not None:
+            listers.add((calls[n - 1]["tenant"], calls[n - 1]["user"]))
+    return who in listers
 
 
 def _ids_in(document: Any) -> list[str]:
@@ -472,9 +590,17 @@ def run_isolation(
     examples: int,
     seed: int,
     report_dir: Path | None,
+    redeploy: Callable[[], Any] | None = None,
 ) -> IsolationResult:
     """Token tampering, the state machine, then the data-layer and IAM invariants, against
     ``stack`` (a :class:`harness.model.DeployedStack`) deployed on the running ``env``.
+
+    A data-layer finding is traced to the calls that wrote its record, confirmed and shrunk
+    (:mod:`harness.isolation.datareplay`) and gets a replay file too. With ``redeploy`` (a
+    function that destroys and re-deploys the stack, returning the new one: what ``harness
+    isolation`` passes; the gameday runner does not, its stack is in use) every replay file is
+    then re-run on the fresh deployment and again on it pre-filled, and the outcome is written
+    into the file (``confirmed``) and the result.
 
     The ``iam`` section of the result counts the edge's IAM decisions during the run (every
     DynamoDB call made with assumed-role credentials, see ``harness.edge.iam_guard``); each
@@ -484,13 +610,20 @@ def run_isolation(
     ``report_dir/isolation-replay.json``. Safe to call while load and faults run (the
     gameday runner does); a 429 from a usage plan is waited out, never counted as a violation.
     """
-    from harness.isolation.datalayer import EmulatorData, check_data, role_policies, snapshot
+    from harness.isolation.datalayer import (
+        EmulatorData,
+        check_data,
+        data_findings,
+        role_policies,
+        snapshot,
+    )
     from harness.isolation.stack import machine_config, spec_of
     from harness.isolation.tampering import tamper_stack
 
     spec = spec_of(stack)
     config = machine_config(env, stack, spec)
     reader = EmulatorData(env, stack)
+    extra = {"stack": stack.name, "stack_dir": str(stack.stack_dir), "params": deploy_params(stack)}
     before = snapshot(reader, spec.data)
     iam_before = edge_iam(env)
     iam_since = time.time()
@@ -506,11 +639,7 @@ def run_isolation(
         steps=spec.steps,
         seed_value=seed,
         report_dir=report_dir,
-        replay_extra={
-            "stack": stack.name,
-            "stack_dir": str(stack.stack_dir),
-            "params": deploy_params(stack),
-        },
+        replay_extra=extra,
     )
     after = snapshot(reader, spec.data)
     tenants = sorted({*config.tenants, *result.tenants})
@@ -534,6 +663,15 @@ def run_isolation(
         *iam_violations,
     ]
     result.passed = not result.violations
+    if data_violations:
+        from harness.isolation.confirm import trace_data_findings
+
+        _, findings, _ = data_findings(spec.data, before, after, tenants, result.owned)
+        trace_data_findings(config, result, findings, reader, report_dir, extra)
+    if redeploy is not None and report_dir is not None:
+        from harness.isolation.confirm import confirm_replays
+
+        confirm_replays(env, result, redeploy)
     result.seconds = time.perf_counter() - started
     if report_dir is not None:
         report_dir.mkdir(parents=True, exist_ok=True)

@@ -8,10 +8,14 @@
           create: {method: POST, path: /orders, body: {items: [{product_id: "{fixture:product}", quantity: 1}]},
                    id: "$.order_id", expect: [201]}
           read:   {method: GET, path: "/orders/{id}"}
-          list:   {method: GET, path: /orders, items: "$.items", id_field: order_id}
+          list:   {method: GET, path: /orders, items: "$.items", id_field: order_id,
+                   next: "$.next", cursor_param: cursor, max_pages: 20,   # followed to the end
+                   filters: [{status: open}, {mine: "true"}]}             # each also checked
           update: {method: PATCH, path: "/orders/{id}", body: {note: "{text}"}}
           delete: {method: DELETE, path: "/orders/{id}"}
           tenant_hints: [query:tenant_id, header:x-tenant-id, body:tenant_id]
+          # infer_hints: true     # also tenant/tenantId/org/account... everywhere, path:{tenant}
+          # owner_fields: [tenant_id, owner]   # mass-assignment probes on update (default: many)
       data:                         # data-layer invariants, read from the emulators after a run
         dynamodb: [{table: MainTable, key: PK, pattern: "TENANT#{tenant}#*"}]
         s3: [{bucket: ExportBucket, pattern: "exports/{tenant}/*"}]
@@ -60,6 +64,22 @@ class Endpoint(_Model):
     items: str | None = Field(None, description="list: where the items are, e.g. $.items")
     id_field: str | None = Field(None, description="list: the id field of each item")
     expect: list[int] = Field(default_factory=lambda: [200, 201, 202, 204])
+    next: str | None = Field(
+        None,
+        description="list: where the next page's token is in the answer, e.g. $.next "
+        "(default: the first of next, nextToken, cursor, LastEvaluatedKey... that is present)",
+    )
+    cursor_param: str | None = Field(
+        None,
+        description="list: the query parameter that takes the token back (default: the "
+        "token field's own name)",
+    )
+    max_pages: int = Field(20, ge=1, le=1000, description="list: pages followed per listing")
+    filters: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="list: documented filters, each a set of query parameters, e.g. "
+        "[{mine: 'true'}, {status: open}]; every listing check also runs with each",
+    )
 
 
 class ResourceSpec(_Model):
@@ -72,7 +92,18 @@ class ResourceSpec(_Model):
     fixture_ids: dict[str, list[str]] = Field(default_factory=dict, description="tenant -> ids")
     tenant_hints: list[str] = Field(
         default_factory=lambda: ["query:tenant_id", "header:x-tenant-id"],
-        description="where naive code might read a tenant id: query:NAME, header:NAME, body:NAME",
+        description="where naive code might read a tenant id: query:NAME, header:NAME, "
+        "body:NAME, path:tenant, path:user",
+    )
+    infer_hints: bool = Field(
+        True,
+        description="also attack with inferred hints: tenant/tenant_id/tenantId/org/account... "
+        "in query, headers and bodies, and {tenant}/{user} in paths",
+    )
+    owner_fields: list[str] | None = Field(
+        None,
+        description="update-body fields a mass-assignment probe sets to another owner "
+        "(default: tenant_id, tenantId, owner, ownerId, author, userId...)",
     )
 
     @model_validator(mode="after")
@@ -86,10 +117,14 @@ class ResourceSpec(_Model):
         if self.list_ is not None and not (self.list_.items and self.list_.id_field):
             raise ValueError("'list' needs 'items' and 'id_field'")
         for hint in self.tenant_hints:
-            if hint.split(":", 1)[0] not in ("query", "header", "body") or ":" not in hint:
+            where, _, name = hint.partition(":")
+            if where not in ("query", "header", "body", "path") or not name:
                 raise ValueError(
-                    f"tenant hint '{hint}' must be query:NAME, header:NAME or body:NAME"
+                    f"tenant hint '{hint}' must be query:NAME, header:NAME, body:NAME, "
+                    "path:tenant or path:user"
                 )
+            if where == "path" and name not in ("tenant", "user"):
+                raise ValueError(f"tenant hint '{hint}': a path hint is path:tenant or path:user")
         return self
 
 

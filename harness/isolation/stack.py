@@ -20,7 +20,7 @@ from harness.errors import ConfigError
 from harness.isolation.machine import MachineConfig
 from harness.isolation.spec import SPEC_FIX, IsolationSpec
 
-__all__ = ["cached", "machine_config", "spec_of", "stack_tokens", "trusts_local_issuer"]
+__all__ = ["api_of", "cached", "machine_config", "spec_of", "stack_tokens", "trusts_local_issuer"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def spec_of(stack: Any) -> IsolationSpec:
         raise error from None
 
 
-def _api(stack: Any) -> Any:
+def api_of(stack: Any) -> Any:
     name = (stack.profile or {}).get("api")
     if name and name in stack.apis:
         return stack.apis[name]
@@ -150,7 +150,7 @@ def machine_config(env: Any, stack: Any, spec: IsolationSpec | None = None) -> M
             fix="list tenants under `tenants:` or `isolation.tenants`.",
         )
     return MachineConfig(
-        base_url=_api(stack).base_url,
+        base_url=api_of(stack).base_url,
         spec=spec,
         tokens=cached(stack_tokens(env, stack, spec)),
         tenants=tenants,

@@ -3,6 +3,7 @@ finds each bug class. Tokens are 'TENANT|USER' (the tests mint them); no crypto 
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import uuid
@@ -19,7 +20,27 @@ VARIANTS = (
     "no_owner_check",
     "case_insensitive",
     "trusts_body",
+    "tenant_param_on_write",  # PATCH/DELETE honour ?tenant=
+    "cursor_partition",  # the page token's tenant picks the partition
+    "page2_leak",  # pages after the first restart over every tenant's orders
+    "filter_leak",  # the documented ?status= filter forgets the tenant
+    "owner_move",  # PATCH's body tenant_id moves the order
 )
+
+PAGE = 2
+
+
+def _token(tenant: str, offset: int) -> str:
+    raw = json.dumps({"tenant": tenant, "offset": offset}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _untoken(text: str) -> dict[str, object] | None:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) and isinstance(value.get("offset"), int) else None
 
 
 def make_handler(variant: str, store: dict[str, dict[str, object]]) -> type[BaseHTTPRequestHandler]:
@@ -71,13 +92,9 @@ def make_handler(variant: str, store: dict[str, dict[str, object]]) -> type[Base
                 store[order["order_id"]] = order
                 return self.answer(201, order)
             if segments == ["orders"] and method == "GET":
-                if variant == "unfiltered_list":
-                    items = list(store.values())
-                elif variant == "prefix_list":
-                    items = [o for o in store.values() if str(o["tenant"]).startswith(tenant)]
-                else:
-                    items = [o for o in store.values() if o["tenant"] == tenant]
-                return self.answer(200, {"items": items})
+                return self.listing(tenant, query)
+            if variant == "tenant_param_on_write" and method in ("PATCH", "DELETE"):
+                tenant = query.get("tenant", [tenant])[0]
             if len(segments) == 2 and segments[0] == "orders":
                 order = store.get(segments[1])
                 if order is None or (variant != "no_owner_check" and order["tenant"] != tenant):
@@ -86,11 +103,43 @@ def make_handler(variant: str, store: dict[str, dict[str, object]]) -> type[Base
                     return self.answer(200, order)
                 if method == "PATCH":
                     order["note"] = (body or {}).get("note", "")
+                    moved = (body or {}).get("tenant_id")
+                    if variant == "owner_move" and isinstance(moved, str) and moved:
+                        order["tenant"] = moved
                     return self.answer(200, order)
                 if method == "DELETE":
                     del store[segments[1]]
                     return self.answer(204, {})
             return self.answer(404, {"message": "Not Found"})
+
+        def listing(self, tenant: str, query: dict[str, list[str]]) -> None:
+            partition, offset = tenant, 0
+            if query.get("cursor"):
+                token = _untoken(query["cursor"][0])
+                if token is None:
+                    return self.answer(400, {"message": "bad cursor"})
+                if token.get("tenant") != tenant:
+                    if variant != "cursor_partition":
+                        return self.answer(400, {"message": "cursor of another query"})
+                    partition = str(token.get("tenant"))
+                offset = max(0, int(str(token["offset"])))
+            orders = sorted(store.values(), key=lambda o: str(o["order_id"]))
+            if variant == "unfiltered_list":
+                items = orders
+            elif variant == "prefix_list":
+                items = [o for o in orders if str(o["tenant"]).startswith(partition)]
+            elif (variant == "page2_leak" and offset > 0) or (
+                variant == "filter_leak" and query.get("status")
+            ):
+                items = orders
+            else:
+                items = [o for o in orders if o["tenant"] == partition]
+            start = offset - PAGE if variant == "page2_leak" and offset > 0 else offset
+            page = items[start : start + PAGE]
+            answer: dict[str, object] = {"items": page}
+            if len(page) == PAGE:
+                answer["next"] = _token(partition, offset + PAGE)
+            return self.answer(200, answer)
 
         def do_GET(self) -> None:
             self.route("GET")
@@ -137,6 +186,9 @@ SPEC = {
                 "path": "/orders",
                 "items": "$.items",
                 "id_field": "order_id",
+                "next": "$.next",
+                "cursor_param": "cursor",
+                "filters": [{"status": "open"}],
             },
             "update": {"method": "PATCH", "path": "/orders/{id}", "body": {"note": "{text}"}},
             "delete": {"method": "DELETE", "path": "/orders/{id}"},

@@ -67,7 +67,7 @@ def test_each_broken_variant_is_found_shrunk_and_replayed(
     assert result.violation is not None and result.violation["kind"] in kinds, result.violation
     assert result.replay_file is not None
     document = json.loads(Path(result.replay_file).read_text())
-    assert len(document["calls"]) <= 8, [c["step"] for c in document["calls"]]  # shrunk
+    assert len(document["calls"]) <= 10, [c["step"] for c in document["calls"]]  # shrunk
     assert "authorization" not in json.dumps(document).lower()  # tokens are never stored
     with serve(variant) as fresh:  # a fresh server: new ids, same bug
         reproduced, how, _ = replay(document, fresh, tokens)
@@ -135,3 +135,45 @@ def test_minimize_calls_keeps_the_run_when_the_failure_does_not_replay() -> None
     with serve("correct") as fixed:  # nothing reproduces here: Hypothesis's sequence stays
         kept, kept_check = minimize_calls(config(fixed), calls, check)
     assert kept == calls and kept_check == check
+
+
+# Issue 21's classes: each found by its own rule, shrunk, and replayed on a fresh server (new
+# ids) and on one that already holds other tenants' orders (so a listing has more pages).
+NEW_CLASSES = {
+    "tenant_param_on_write": {"foreign-update", "foreign-delete"},
+    "cursor_partition": {"cursor-tamper"},
+    "page2_leak": {"foreign-list"},
+    "filter_leak": {"foreign-list"},
+    "owner_move": {"mass-assignment"},
+}
+
+
+def prefill(base_url: str) -> None:
+    client = RecordingClient(base_url)
+    for n in range(7):
+        for tenant in ("acme", "globex", "initech"):
+            call = Call("create order", "POST", "/orders", tenant, "user-1", body={"note": f"x{n}"})
+            client.send(call, tokens(tenant, "user-1"))
+    client.close()
+
+
+@pytest.mark.parametrize("variant", sorted(NEW_CLASSES))
+def test_each_new_class_is_found_shrunk_and_replayed_fresh_and_prefilled(
+    variant: str, tmp_path: Path
+) -> None:
+    with serve(variant) as url:
+        result = run_machine(config(url), examples=150, steps=12, seed_value=3, report_dir=tmp_path)
+    assert result.violation is not None, f"{variant} not found"
+    assert result.violation["kind"] in NEW_CLASSES[variant], result.violation["message"]
+    document = json.loads(Path(str(result.replay_file)).read_text())
+    assert len(document["calls"]) <= 10, [c["step"] for c in document["calls"]]
+    with serve(variant) as fresh:
+        reproduced, how, _ = replay(document, fresh, tokens)
+        assert reproduced, f"fresh: {how}"
+    with serve(variant) as filled:
+        prefill(filled)
+        reproduced, how, _ = replay(document, filled, tokens)
+        assert reproduced, f"pre-filled: {how}"
+    with serve("correct") as fixed:
+        reproduced, how, _ = replay(document, fixed, tokens)
+    assert not reproduced, how

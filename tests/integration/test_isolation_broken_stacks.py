@@ -177,3 +177,74 @@ def test_replay_on_a_fresh_environment(
     )
     assert replayed.returncode == 1, replayed.stdout + replayed.stderr
     assert "REPRODUCED" in replayed.stdout
+
+
+# Issue 21's classes: variant -> (what the machine must report, Hypothesis seed). Each is found,
+# shrunk, written to a replay file, and that file is confirmed by `run_isolation` itself on a
+# fresh deployment (the stack destroyed and deployed again) and on a pre-filled one.
+NEW_VARIANTS = {
+    "hint-tenant-query": ({"foreign-update", "foreign-delete"}, 0),
+    "owner-move": ({"mass-assignment"}, 0),
+    "cursor-partition": ({"cursor-tamper"}, 0),
+    "page2-leak": ({"foreign-list", "idor-create"}, 1),
+    "filter-leak": ({"foreign-list"}, 0),
+}
+
+
+def run_confirmed(
+    env: Environment, notes: Callable[[str], DeployedStack], variant: str, seed: int, out: Path
+) -> Any:
+    stack = notes(variant)
+
+    def redeploy() -> DeployedStack:
+        destroy_stack(env, "notes")
+        return notes(variant)
+
+    return run_isolation(env, stack, examples=40, seed=seed, report_dir=out, redeploy=redeploy)
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "hint-tenant-query",
+        "owner-move",
+        *(
+            pytest.param(v, marks=pytest.mark.slow)
+            for v in ("cursor-partition", "page2-leak", "filter-leak")
+        ),
+    ],
+)
+def test_each_new_class_is_found_shrunk_and_replayed_fresh_and_prefilled(
+    env: Environment, notes: Callable[[str], DeployedStack], tmp_path: Path, variant: str
+) -> None:
+    kinds, seed = NEW_VARIANTS[variant]
+    result = run_confirmed(env, notes, variant, seed, tmp_path)
+    assert result.violation is not None and result.violation["kind"] in kinds, result.violations
+    document = json.loads(Path(result.replay_file).read_text())
+    assert len(document["calls"]) <= 8, [c["step"] for c in document["calls"]]
+    confirmed = document["confirmed"]
+    assert confirmed["fresh"], confirmed
+    assert confirmed["prefilled"] and confirmed["prefill_calls"] > 0, confirmed
+    assert result.confirmed[result.replay_file] == confirmed
+    not_reproduced_when_fixed(env, notes, document)
+
+
+def test_a_data_layer_finding_gets_a_confirmed_replay(
+    env: Environment, notes: Callable[[str], DeployedStack], tmp_path: Path
+) -> None:
+    """The worker writes the note into the partition the request body names: the record is
+    traced to the create call that planted it, re-run, shrunk and written as a replay file that
+    `harness replay` reproduces from the emulators' data."""
+    result = run_confirmed(env, notes, "worker-body-tenant", 3, tmp_path)
+    traced = [e for e in result.data_replays if e.get("replay_file")]
+    assert traced, result.data_replays
+    entry = traced[0]
+    assert entry["violation"].startswith("data layer: dynamodb NotesTable.PK")
+    document = json.loads(Path(entry["replay_file"]).read_text())
+    assert document["check"]["mode"] == "data-layer"
+    assert [c["step"].split(" claiming")[0] for c in document["calls"]] == ["create note"]
+    assert document["confirmed"]["fresh"] and document["confirmed"]["prefilled"]
+
+    replayed = cli(env, "replay", entry["replay_file"], "--attach")
+    assert replayed.returncode == 1, replayed.stdout + replayed.stderr
+    assert "REPRODUCED" in replayed.stdout and "data layer" in replayed.stdout
