@@ -1,7 +1,8 @@
 """Benchmark: 1,000 isolation state-machine steps per shipped stack (target: under 60 s).
 
-Starts a private environment in a temporary folder, deploys ``stacks/catalog`` and
-``stacks/syncwell`` (deploy starts their fake servers and runs their seed hooks), then, per stack
+Starts a private environment in a temporary folder, deploys each shipped stack (``stacks/``
+catalog, cloudsaas, codexflow, synchub, syncwell; ``HARNESS_BENCH_ISOLATION_STACKS=a,b`` picks
+some; deploy starts their fake servers and runs their seed hooks), then, per stack
 and run, drives the state machine through the real gateway until at least 1,000 steps have run
 (batches of examples with consecutive seeds), timing the machine only (not deploy). Reports
 min/median/max seconds of ``runs`` runs, steps per second, HTTP calls, distinct endpoints and
@@ -26,7 +27,7 @@ __all__ = ["STACKS", "TARGET_S", "measure_stack", "run"]
 
 logger = logging.getLogger(__name__)
 
-STACKS = ("catalog", "syncwell")
+STACKS = ("catalog", "cloudsaas", "codexflow", "synchub", "syncwell")
 STEPS = 1000
 TARGET_S = 60.0
 
@@ -72,6 +73,7 @@ def measure_stack(env: Any, stack: Any, *, steps: int, seed: int) -> dict[str, A
 
 
 def run(settings: Settings, *, runs: int = 3, quick: bool = False) -> dict[str, Any]:
+    import os
     from statistics import median
 
     from harness.bench import spread
@@ -80,12 +82,23 @@ def run(settings: Settings, *, runs: int = 3, quick: bool = False) -> dict[str, 
 
     steps = 200 if quick else STEPS
     root = find_project_root(Path.cwd())
+    chosen = os.environ.get("HARNESS_BENCH_ISOLATION_STACKS", "")
+    names = [n.strip() for n in chosen.split(",") if n.strip()] or list(STACKS)
+    unknown = sorted(set(names) - set(STACKS))
+    if unknown:
+        from harness.errors import ConfigError
+
+        raise ConfigError(
+            f"HARNESS_BENCH_ISOLATION_STACKS names {', '.join(unknown)}, not a shipped stack.",
+            source="HARNESS_BENCH_ISOLATION_STACKS",
+            fix=f"pick from {', '.join(STACKS)} (comma-separated), or unset it for all.",
+        )
     figures: dict[str, Any] = {}
     with (
         tempfile.TemporaryDirectory(prefix="harness-bench-isolation-") as folder,
         Environment(replace(settings, state_dir=Path(folder))) as env,
     ):
-        for name in STACKS:
+        for name in names:
             stack = deploy_stack(env, root / "stacks" / name)
             samples = [measure_stack(env, stack, steps=steps, seed=n * 1000) for n in range(runs)]
             seconds = [s["seconds"] for s in samples]

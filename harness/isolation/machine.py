@@ -697,20 +697,28 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
             fields = owner_fields(resource)
             if not fields:
                 return
-            name = data.draw(st.sampled_from(fields), label="owner field")
-            value = victim.user if OWNER_FIELDS.get(name, "tenant") == "user" else victim.tenant
+            # every owner field at once (naive code reading any of them moves the record), or
+            # one (an API that refuses unknown fields still takes the one it knows)
+            together = data.draw(st.booleans(), label="every owner field at once")
+            names = fields if together else [data.draw(st.sampled_from(fields), label="field")]
+            extra = {
+                n: victim.user if OWNER_FIELDS.get(n, "tenant") == "user" else victim.tenant
+                for n in names
+            }
+            name = ",".join(names) if len(names) < 4 else f"{names[0]},... ({len(names)} fields)"
+            value = victim.tenant
             call = self.call(
-                f"update {res.kind} setting {name}={value}",
+                f"update {res.kind} setting {name} to {victim}",
                 resource.update,
                 res.owner,
                 res.id,
-                body_extra={name: value},
+                body_extra=extra,
                 expected="the record stays its owner's",
             )
             if call.status >= 300:
                 return  # refused: fine
             moved = (
-                f"{res.owner} moved {res!r} to {victim} by setting {name}={value!r} in an update"
+                f"{res.owner} moved {res!r} to {victim} by setting {name} to {value!r} in an update"
             )
             if resource.read is not None:
                 seen = self.call(

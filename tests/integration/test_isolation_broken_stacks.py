@@ -248,3 +248,37 @@ def test_a_data_layer_finding_gets_a_confirmed_replay(
     replayed = cli(env, "replay", entry["replay_file"], "--attach")
     assert replayed.returncode == 1, replayed.stdout + replayed.stderr
     assert "REPRODUCED" in replayed.stdout and "data layer" in replayed.stdout
+
+
+def test_without_an_isolation_section_the_cli_infers_one_and_still_finds_the_bug(
+    env: Environment, tmp_path: Path
+) -> None:
+    """The notes stack with its `isolation` section deleted (a routes-only profile): the CLI
+    proposes the note resource from the routes, learns the id and items from a probe, prints
+    what it inferred, writes isolation-proposed.yaml, and finds the unfiltered list."""
+    import shutil
+
+    import yaml
+
+    stack_dir = tmp_path / "notes"
+    shutil.copytree(NOTES, stack_dir)
+    profile = yaml.safe_load((stack_dir / "harness.yaml").read_text())
+    del profile["isolation"]
+    (stack_dir / "harness.yaml").write_text(yaml.safe_dump(profile))
+    report = tmp_path / "report"
+    try:
+        found = cli(
+            env, "isolation", str(stack_dir), "--param", "Broken=unfiltered-list",
+            "--examples", "30", "--seed", "2", "--report-dir", str(report),
+        )  # fmt: skip
+    finally:
+        destroy_stack(env, "notes")
+    assert "no `isolation` section" in found.stdout, found.stdout + found.stderr
+    assert "new id at $.note_id (from a probe create's answer)" in found.stdout
+    proposed = yaml.safe_load((report / "isolation-proposed.yaml").read_text())["isolation"]
+    note = proposed["resources"]["note"]
+    assert {"create", "read", "update", "delete", "list"} <= set(note)
+    assert note["read"]["path"] == "/notes/{id}"
+    assert found.returncode == 1, found.stdout + found.stderr
+    summary = json.loads((report / "isolation.json").read_text())
+    assert summary["violation"]["kind"] in {"foreign-list", "idor-create", "cursor-tamper"}
