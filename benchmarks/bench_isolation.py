@@ -1,9 +1,10 @@
-"""Benchmark: 1,000 isolation state-machine steps per stack (catalog, syncwell) in under 60 s.
+"""Benchmark: 1,000 isolation state-machine steps per shipped stack in under 60 s.
 
     .venv/bin/python benchmarks/bench_isolation.py [--runs 3] [--quick]
     harness bench isolation            # the same, through the benchmark registry
 
-Starts a private environment, deploys both stacks, times the machine (min/median/max of the
+Starts a private environment, deploys each shipped stack (``HARNESS_BENCH_ISOLATION_STACKS=a,b``
+picks some), times the machine (min/median/max of the
 runs), reports distinct endpoints and tenants covered, and writes
 ``benchmarks/results/isolation.json``. The measurement lives in ``harness/bench/isolation.py``.
 """

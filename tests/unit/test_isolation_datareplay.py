@@ -100,3 +100,21 @@ def test_a_re_check_reads_only_its_rule_and_sees_new_bad_records() -> None:
         )
         == []
     )
+
+
+def test_the_minimizer_keeps_the_creates_a_needed_listing_is_made_of() -> None:
+    from harness.isolation.run import _feeds_listing
+
+    calls = [
+        {"step": "create note", "tenant": "t1", "user": "u"},
+        {"step": "create note", "tenant": "t2", "user": "u"},
+        {"step": "list note (first page, for its token)", "tenant": "t2", "user": "u"},
+        {"step": "list note with a tampered token", "tenant": "t1", "user": "u", "derive": {}},
+    ]
+    check = {"call_index": 3, "mode": "listed"}
+    assert _feeds_listing(calls[1], calls, check)  # the token holder's own record
+    assert _feeds_listing(calls[0], calls, check)  # the lister's own record
+    assert not _feeds_listing(calls[2], calls, check)  # not a create
+    other = {"step": "create note", "tenant": "t3", "user": "u"}
+    assert not _feeds_listing(other, calls, check)
+    assert not _feeds_listing(calls[0], calls[:3], {"call_index": 2, "mode": "not-denied"})
