@@ -19,7 +19,7 @@ from typing import Any
 
 from harness import __version__
 from harness.config import BACKENDS, Settings
-from harness.errors import HarnessError
+from harness.errors import ConfigError, HarnessError
 
 __all__ = ["main"]
 
@@ -190,6 +190,19 @@ def cmd_load(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_load_worker(args: argparse.Namespace) -> int:
+    """Become a Locust worker (this process is replaced: Locust monkey-patches it on import)."""
+    from harness.load.worker import check_master_address
+
+    try:
+        check_master_address(args.master)
+    except ValueError as exc:
+        raise ConfigError(str(exc), source="harness load-worker", field="--master") from None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "harness.load.worker", "--master", args.master])
+
+
 def cmd_fault(args: argparse.Namespace) -> int:
     from harness.chaos.cli import cmd_fault as run
     from harness.env.environment import Environment
@@ -338,6 +351,19 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.load.cli import add_arguments as configure_load
 
     configure_load(load)
+
+    worker = command(
+        "load-worker",
+        cmd_load_worker,
+        "join a distributed load run (`harness load --expect-workers N`) as one of its workers",
+    )
+    worker.add_argument(
+        "--master",
+        required=_env("MASTER") is None,
+        default=_env("MASTER"),
+        metavar="HOST:PORT",
+        help="where the master listens (env HARNESS_MASTER)",
+    )
 
     fault = command("fault", cmd_fault, "inject, list and clear faults on the running environment")
     from harness.chaos.cli import configure_parser as configure_fault
