@@ -245,7 +245,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from harness.bench import run_benchmark
 
     with _sigterm_as_interrupt():  # a killed benchmark still stops its environment
-        result = run_benchmark(args.name, _settings(args), runs=args.runs, quick=args.quick)
+        result = run_benchmark(
+            args.name, _settings(args), runs=args.runs, quick=args.quick, workers=args.workers
+        )
     if args.json:
         _print_json(result)
     return 0 if result.get("passed", True) else 1
@@ -403,6 +405,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--runs", type=int, default=int(_env("BENCH_RUNS", 3)), help="repetitions (default 3)"
     )
     bench.add_argument("--quick", action="store_true", help="smaller data sizes, for a fast look")
+    bench.add_argument(
+        "--workers",
+        type=int,
+        default=int(_env("BENCH_WORKERS", 0)) or None,
+        help="load-engine only: N workers joining over TCP vs the engine's N local processes",
+    )
     bench.add_argument("--json", action="store_true", help="print JSON")
     return parser
 

@@ -148,7 +148,8 @@ class ScenarioRunner:
                     "aims at a remote target.",
                     source=source,
                     field="target",
-                    fix="remove the faults, or the target (to run against local stacks).",
+                    fix="remove the faults, or the target (to run against local stacks); for a "
+                    "target of kind aws, `harness run --plan` prints them as AWS FIS templates.",
                 )
         if not self.stack_dirs:
             if self.profile is not None:
@@ -305,7 +306,7 @@ class ScenarioRunner:
                     raise ConfigError(f"'${{{key}}}' names a stack this run did not deploy.")
                 return self._api_url(stack)
             if key == "api" and self.scenario.target is not None:
-                return self.scenario.target.base_url.rstrip("/")
+                return self._load_target()[0].rstrip("/")
             if key == "api" and self.state.deployed:
                 return self._api_url(self.state.deployed[0].stack)
             value = endpoints.get(key)
@@ -458,6 +459,10 @@ class ScenarioRunner:
     def _load_target(self) -> tuple[str, Any]:
         """(base URL, token provider) of the load."""
         target = self.scenario.target
+        if target is not None and target.kind == "aws":
+            from harness.remote.target import resolve_load_target
+
+            return resolve_load_target(target, str(self.file or "scenario"))
         if target is not None:
             from harness.load.tokens import OAuth2ClientCredentials
 

@@ -78,3 +78,13 @@ def test_a_malformed_cell_key_is_refused() -> None:
     data["no-separator"] = [0] * 10
     with pytest.raises(ValueError):
         cells_from_wire(data)
+
+
+def test_bench_workers_applies_to_load_engine_only() -> None:
+    from harness.bench import run_benchmark
+    from harness.config import Settings
+    from harness.errors import ConfigError
+
+    with pytest.raises(ConfigError) as refused:
+        run_benchmark("isolation", Settings.load(), workers=2)
+    assert "--workers" in str(refused.value) and "load-engine" in str(refused.value)
