@@ -245,8 +245,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from harness.bench import run_benchmark
 
     with _sigterm_as_interrupt():  # a killed benchmark still stops its environment
+        extra = {"workers": args.workers} if args.workers else {}
         result = run_benchmark(
-            args.name, _settings(args), runs=args.runs, quick=args.quick, workers=args.workers
+            args.name, _settings(args), runs=args.runs, quick=args.quick, **extra
         )
     if args.json:
         _print_json(result)
