@@ -38,6 +38,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "(target kind aws; nothing is called)",
     )
     parser.add_argument(
+        "--apply",
+        action="store_true",
+        help="run a kind aws target's faults as AWS FIS experiments (creates and starts them)",
+    )
+    parser.add_argument(
         "--target", metavar="STACK", help="aim at this deployed stack (target kind aws)"
     )
     parser.add_argument("--region", help="the target stack's region")
@@ -80,6 +85,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             settings=settings,
             live=False if args.plain else None,
             keep=args.keep,
+            apply=bool(getattr(args, "apply", False)),
         ),
     )
     width = max((len(e.name) for e in run.expectations), default=10)

@@ -72,6 +72,7 @@ class RunOptions:
     settings: Settings | None = None
     live: bool | None = None  # None: a rich panel on a terminal, plain lines otherwise
     keep: bool = False  # leave the environment and the stacks up afterwards
+    apply: bool = False  # a remote (kind aws) target's faults run as AWS FIS experiments
     stream: Any = None  # where progress goes (default stderr)
 
 
@@ -99,6 +100,7 @@ class _State:
     counters_before: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     interrupted: bool = False
+    fis: Any = None  # harness.remote.apply.FisExperiments, with --apply on a kind aws target
 
 
 def _load_module(path: Path, name: str) -> ModuleType:
@@ -140,7 +142,8 @@ class ScenarioRunner:
         from harness.profile import load_profile
 
         source = str(self.file) if self.file else "the scenario"
-        if self.scenario.target is not None:
+        remote_fis = self.options.apply and getattr(self.scenario.target, "kind", "") == "aws"
+        if self.scenario.target is not None and not remote_fis:
             faults = [f.label for p in self.scenario.timeline for f in p.faults]
             if faults:
                 raise ConfigError(
@@ -246,6 +249,10 @@ class ScenarioRunner:
 
     def _prepare(self) -> None:
         if self.scenario.target is not None:
+            if self.options.apply and self.scenario.target.kind == "aws":
+                from harness.remote.apply import prepare
+
+                self.state.fis = prepare(self.scenario, self.scenario.target, str(self.file))
             return
         from harness.config import Settings
         from harness.deploy.engine import deploy_stack
@@ -558,6 +565,8 @@ class ScenarioRunner:
         from harness.scenario.timeline import FaultScheduler, plan_faults
 
         self.state.run_started = instant
+        if self.state.fis is not None:
+            self.state.fis.start(instant)
         if self.state.env is None:
             return
         endpoints = dict(self.state.env.endpoints)
@@ -629,6 +638,12 @@ class ScenarioRunner:
     # -- 4. faults, rollbacks, observation -------------------------------------------------
 
     def _finish_faults(self) -> None:
+        if self.state.fis is not None:
+            self.state.fis.stop_all()
+            self.state.warnings.extend(
+                f"FIS {e.fault}: {e.status} at {e.at_s:.1f}s {e.reason}".rstrip()
+                for e in self.state.fis.events
+            )
         if self.state.scheduler is not None:
             self.state.scheduler.stop_all()
         for thread in self.state.isolation_threads:
@@ -834,6 +849,19 @@ class ScenarioRunner:
                     f"{len(scheduler.planned) - len(errors)}/{len(scheduler.planned)}",
                     "all",
                     "; ".join(errors) or "every fault started and ended on time",
+                    "faults",
+                )
+            )
+        fis = self.state.fis
+        if fis is not None and fis.running:
+            problems = fis.problems()
+            out.append(
+                Verdict(
+                    "FIS experiments ran as planned",
+                    not problems,
+                    f"{len(fis.running) - len(problems)}/{len(fis.running)}",
+                    "all",
+                    "; ".join(problems) or "every experiment started on time and ended normally",
                     "faults",
                 )
             )
