@@ -703,6 +703,14 @@ class ScenarioRunner:
         if self.state.env is not None:
             obs.queue_depths, obs.queue_peaks = self._queue_depths()
             obs.checks = self._checks()
+        elif self.scenario.target is not None and self.scenario.target.kind == "aws":
+            from harness.remote.checks import remote_observations
+
+            obs.queue_depths, obs.checks, problems = remote_observations(
+                self.scenario.target, self.stack_dirs, self.state.run_started
+            )
+            obs.queue_peaks = dict(obs.queue_depths)  # no sampler on a remote account
+            self.state.warnings.extend(problems)
         obs.isolation = list(self.state.isolation)
         obs.steady_state = list(self.state.steady)
         return obs

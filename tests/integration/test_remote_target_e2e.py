@@ -88,6 +88,10 @@ def account(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
             r["LogicalResourceId"]: r["PhysicalResourceId"]
             for r in cfn.list_stack_resources(StackName=STACK)["StackResourceSummaries"]
         }
+        for i in range(3):  # the account's data, which the checks read after the run
+            boto3.client("dynamodb", **kw).put_item(
+                TableName=resources["Orders"], Item={"pk": {"S": f"order-{i}"}}
+            )
         idp = boto3.client("cognito-idp", **kw)
         idp.admin_create_user(
             UserPoolId=resources["Pool"], Username="loadtest", MessageAction="SUPPRESS"
@@ -156,6 +160,14 @@ def test_a_scenario_runs_against_the_remote_stack(account: dict[str, Any], tmp_p
                 "target": "0%",
             },
             {"name": "nothing dropped", "metric": "dropped_ratio", "op": "<=", "target": "0%"},
+            {
+                "name": "orders kept",
+                "kind": "check",
+                "check": "orders_kept",
+                "op": ">=",
+                "target": 3,
+            },
+            {"name": "dlq empty", "kind": "dlq_max", "queue": "OrdersDlq", "max": 0},
         ],
     }
     path = tmp_path / "remote.yaml"
@@ -173,6 +185,9 @@ def test_a_scenario_runs_against_the_remote_stack(account: dict[str, Any], tmp_p
     assert summary["passed"] is True
     text = json.dumps(summary)
     assert "no errors" in text and "nothing dropped" in text
+    verdicts = {e["name"]: e for e in summary["expectations"]}
+    assert verdicts["orders kept"]["passed"] and verdicts["orders kept"]["observed"] == 3
+    assert verdicts["dlq empty"]["passed"] and verdicts["dlq empty"]["observed"] == 0
     phases = {p["name"]: p for p in summary["phases"]}
     assert phases["steady"]["requests"] >= 9  # 2 RPS x 5 s, all answered 200 (bearer token)
 
@@ -204,3 +219,40 @@ def test_a_wrong_password_fails_before_any_load(account: dict[str, Any], tmp_pat
     )
     assert done.returncode != 0
     assert "InitiateAuth for loadtest failed" in done.stdout + done.stderr
+
+
+def test_a_remote_check_that_does_not_hold_fails_the_run(
+    account: dict[str, Any], tmp_path: Path
+) -> None:
+    scenario = {
+        "title": "remote target, check fails",
+        "stacks": [str(FIXTURE)],
+        "target": _target(account),
+        "timeline": [{"name": "steady", "duration": "2s", "load": {"rate": 1}}],
+        "expectations": [
+            {
+                "name": "orders kept",
+                "kind": "check",
+                "check": "orders_kept",
+                "op": ">=",
+                "target": 4,
+            }
+        ],
+    }
+    path = tmp_path / "check.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    report = tmp_path / "r"
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "run", str(path), "--report-dir", str(report), "--plain"],
+        env={**os.environ, **CREDENTIALS, "REMOTE_PASSWORD": PASSWORD},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    [verdict] = [
+        e
+        for e in json.loads((report / "summary.json").read_text())["expectations"]
+        if e["name"] == "orders kept"
+    ]
+    assert verdict["passed"] is False and verdict["observed"] == 3
