@@ -264,3 +264,41 @@ def test_load_worker_refuses_a_bad_master_address(capsys: pytest.CaptureFixture[
     code = main(["load-worker", "--master", "nohost"])
     assert code == 2
     assert "--master" in capsys.readouterr().err
+
+
+def test_cli_expect_workers_with_a_joining_worker(
+    server: str, workers: Workers, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness.cli import main
+
+    port = free_port()
+    workers.start([str(BIN / "harness"), "load-worker", "--master", f"127.0.0.1:{port}"])
+    code = main(
+        [
+            "load",
+            server,
+            "--rate",
+            "30",
+            "--duration",
+            "2s",
+            "--path",
+            "/cli-dist",
+            "--processes",
+            "0",
+            "--expect-workers",
+            "1",
+            "--master-port",
+            str(port),
+            "--on-worker-loss",
+            "redistribute",
+            "--report-dir",
+            str(tmp_path),
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert f"load master listening on 127.0.0.1:{port}" in captured.err
+    data = json.loads((tmp_path / "load.json").read_text())
+    assert data["processes"] == 1 and data["workers_lost"] == []
+    assert data["total"]["requests"] == pytest.approx(60, abs=6)
+    assert "master:" in captured.out and "ms/request" in captured.out
