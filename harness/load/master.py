@@ -245,7 +245,13 @@ class Master:
             "why": why,
         }
         survivors = sorted(self.live(), key=lambda s: s.index)
-        if self.config.on_worker_loss == "redistribute" and survivors and not self.stopping:
+        if not self.base_epoch:  # before the start: nobody's share can be taken over yet
+            self.failed = (
+                f"load worker {w.index} ({w.host or w.client_id}) was lost before the run "
+                f"started ({why})."
+            )
+            self.stop()
+        elif self.config.on_worker_loss == "redistribute" and survivors and not self.stopping:
             record["taken_over_by"] = [s.index for s in survivors]
             record["taken_over_from_s"] = resume
             for rank, s in enumerate(survivors):
