@@ -256,3 +256,33 @@ def test_a_remote_check_that_does_not_hold_fails_the_run(
         if e["name"] == "orders kept"
     ]
     assert verdict["passed"] is False and verdict["observed"] == 3
+
+
+def test_client_credentials_tokens_from_the_stacks_pool(
+    account: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.remote.target import token_provider
+
+    for k, v in CREDENTIALS.items():
+        monkeypatch.setenv(k, v)
+    target = AwsTarget.model_validate(
+        {
+            **_target(account),
+            # the emulator serves the pool's token endpoint itself (AWS: the pool's domain)
+            "auth": {
+                "client_credentials": {
+                    "client": "M2MClient",
+                    "scope": "orders/read",
+                    "domain": account["url"],
+                }
+            },
+        }
+    )
+    provider = token_provider(target, read_stack(target), "test")
+    token = provider.token("t1", "u1")
+    assert token.value.count(".") == 2 and token.remaining() > 60  # a JWT, valid for a while
+    wrong = AwsTarget.model_validate(
+        {**target.model_dump(), "auth": {"client_credentials": {"client": "WebClient"}}}
+    )
+    with pytest.raises(Exception, match="has no secret"):
+        token_provider(wrong, read_stack(wrong), "test")
