@@ -179,7 +179,6 @@ def run_load(
         mix=mix,
         tenants=tenant_set,
         seed=seed,
-        result_path="",
         pool_size=pool_share(pool, n),
         pre_allocated=min(pool_share(pre, n), pool_share(pool, n)) if pre else 0,
         tokens=tokens,

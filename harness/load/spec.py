@@ -19,7 +19,6 @@ class WorkerSpec:
     mix: TrafficMix
     tenants: Tenants
     seed: int
-    result_path: str
     pool_size: int
     pre_allocated: int
     tokens: TokenProvider | None = None
