@@ -5,7 +5,9 @@ made with the stack read from its account, so the stop conditions are its real a
 (``CreateExperimentTemplate``; the SSM documents it runs with ``CreateDocument``). On the run's
 clock each is started at its fault's instant (``StartExperiment``) and followed
 (``GetExperiment`` every ``poll`` seconds): every state change lands on the timeline as an event.
-At the end, experiments still running are stopped (``StopExperiment``). An experiment that
+At the end, experiments still running are stopped (``StopExperiment``); the templates stay in
+the account (tagged ``harness:scenario``/``harness:fault``) as the record of what ran. If one
+template cannot be created, those already created are deleted before the error is raised. An experiment that
 failed, or that a stop condition stopped, is reported as a problem of the run, never dropped.
 """
 
@@ -85,9 +87,18 @@ class FisExperiments:
                 self.ssm.update_document(
                     Name=name, Content=json.dumps(content), DocumentVersion="$LATEST"
                 )
-        for t in self.plan.templates:
-            answer = self.fis.create_experiment_template(**t.request)
-            self.running.append(_Running(t, str(answer["experimentTemplate"]["id"])))
+        try:
+            for t in self.plan.templates:
+                answer = self.fis.create_experiment_template(**t.request)
+                self.running.append(_Running(t, str(answer["experimentTemplate"]["id"])))
+        except Exception:  # leave nothing half-made in the account
+            for r in self.running:
+                try:
+                    self.fis.delete_experiment_template(id=r.template_id)
+                except Exception as exc:
+                    logger.warning("DeleteExperimentTemplate %s: %s", r.template_id, exc)
+            self.running.clear()
+            raise
 
     def _event(self, r: _Running, status: str, reason: str = "") -> None:
         with self._lock:

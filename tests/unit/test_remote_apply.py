@@ -127,9 +127,15 @@ def test_a_template_the_account_refuses_fails_before_the_run() -> None:
     )
     stub = Stubber(fis)
     stub.activate()
+    two = type(scenario_plan)([*scenario_plan.templates, *scenario_plan.templates], [])
+    stub.add_response("create_experiment_template", {"experimentTemplate": {"id": "EXT1"}})
     stub.add_client_error("create_experiment_template", "ValidationException", "bad role")
+    stub.add_response("delete_experiment_template", {}, {"id": "EXT1"})  # the first is undone
+    experiments = FisExperiments(two, fis, None)
     with pytest.raises(Exception, match="bad role"):
-        FisExperiments(scenario_plan, fis, None).create()
+        experiments.create()
+    stub.assert_no_pending_responses()
+    assert experiments.running == []
 
 
 def _scenario_file(tmp_path: Path) -> Path:
