@@ -19,7 +19,7 @@ from typing import Any
 
 from harness import __version__
 from harness.config import BACKENDS, Settings
-from harness.errors import HarnessError
+from harness.errors import ConfigError, HarnessError
 
 __all__ = ["main"]
 
@@ -190,6 +190,19 @@ def cmd_load(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_load_worker(args: argparse.Namespace) -> int:
+    """Become a Locust worker (this process is replaced: Locust monkey-patches it on import)."""
+    from harness.load.worker import check_master_address
+
+    try:
+        check_master_address(args.master)
+    except ValueError as exc:
+        raise ConfigError(str(exc), source="harness load-worker", field="--master") from None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "harness.load.worker", "--master", args.master])
+
+
 def cmd_fault(args: argparse.Namespace) -> int:
     from harness.chaos.cli import cmd_fault as run
     from harness.env.environment import Environment
@@ -232,7 +245,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from harness.bench import run_benchmark
 
     with _sigterm_as_interrupt():  # a killed benchmark still stops its environment
-        result = run_benchmark(args.name, _settings(args), runs=args.runs, quick=args.quick)
+        extra = {"workers": args.workers} if args.workers else {}
+        result = run_benchmark(
+            args.name, _settings(args), runs=args.runs, quick=args.quick, **extra
+        )
     if args.json:
         _print_json(result)
     return 0 if result.get("passed", True) else 1
@@ -339,6 +355,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     configure_load(load)
 
+    worker = command(
+        "load-worker",
+        cmd_load_worker,
+        "join a distributed load run (`harness load --expect-workers N`) as one of its workers",
+    )
+    worker.add_argument(
+        "--master",
+        required=_env("MASTER") is None,
+        default=_env("MASTER"),
+        metavar="HOST:PORT",
+        help="where the master listens (env HARNESS_MASTER)",
+    )
+
     fault = command("fault", cmd_fault, "inject, list and clear faults on the running environment")
     from harness.chaos.cli import configure_parser as configure_fault
 
@@ -377,6 +406,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--runs", type=int, default=int(_env("BENCH_RUNS", 3)), help="repetitions (default 3)"
     )
     bench.add_argument("--quick", action="store_true", help="smaller data sizes, for a fast look")
+    bench.add_argument(
+        "--workers",
+        type=int,
+        default=int(_env("BENCH_WORKERS", 0)) or None,
+        help="load-engine only: N workers joining over TCP vs the engine's N local processes",
+    )
     bench.add_argument("--json", action="store_true", help="print JSON")
     return parser
 

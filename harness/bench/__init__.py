@@ -59,7 +59,12 @@ def machine() -> dict[str, Any]:
 
 
 def run_benchmark(
-    name: str, settings: Settings, *, runs: int = 3, quick: bool = False
+    name: str,
+    settings: Settings,
+    *,
+    runs: int = 3,
+    quick: bool = False,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     if name == "list":
         for key in sorted(BENCHMARKS):
@@ -73,14 +78,23 @@ def run_benchmark(
             source="harness bench NAME",
             fix=f"use one of: {', '.join(sorted(BENCHMARKS))}, or 'all'.",
         )
+    if workers is not None and (names != ["load-engine"] or workers < 1):
+        raise ConfigError(
+            f"--workers {workers} applies to the load-engine benchmark only, with N >= 1.",
+            source="harness bench",
+            field="--workers",
+            fix="harness bench load-engine --workers 2",
+        )
     results: dict[str, Any] = {}
     for bench in names:
         module, _, func = BENCHMARKS[bench].partition(":")
         target: Callable[..., dict[str, Any]] = getattr(importlib.import_module(module), func)
-        result = target(settings, runs=runs, quick=quick)
+        extra = {"workers": workers} if workers else {}
+        result = target(settings, runs=runs, quick=quick, **extra)
         result.setdefault("benchmark", bench)
         result["machine"] = machine()
-        path = results_dir(settings) / f"{bench.replace('-', '_')}{'_quick' if quick else ''}.json"
+        stem = bench.replace("-", "_") + (f"_workers{workers}" if workers else "")
+        path = results_dir(settings) / f"{stem}{'_quick' if quick else ''}.json"
         path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
         print(f"saved {path}")
         results[bench] = result

@@ -150,7 +150,13 @@ def _step_down(
     return {"highest_sustained_rps": best, "step_s": each, "steps": steps}
 
 
-def run(settings: Settings, runs: int = 3, quick: bool = False) -> dict[str, Any]:
+def run(
+    settings: Settings, runs: int = 3, quick: bool = False, workers: int | None = None
+) -> dict[str, Any]:
+    if workers:
+        from harness.bench.load_distributed import run as distributed
+
+        return distributed(settings, runs=runs, quick=quick, workers=workers)
     duration = 30.0 if quick else 300.0
     processes = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:

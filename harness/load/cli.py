@@ -49,7 +49,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=_env_list("PATH"),
         help="GET this path (repeat for an equal mix); default /",
     )
-    parser.add_argument("--processes", type=int, default=_env("PROCESSES"), help="default: cores")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=_env("PROCESSES"),
+        help="local worker processes (default: cores, or 0 with --expect-workers)",
+    )
+    parser.add_argument(
+        "--expect-workers",
+        type=int,
+        default=int(_env("EXPECT_WORKERS", 0)),
+        help="also wait for N workers from other machines (harness load-worker --master HOST:PORT)",
+    )
+    parser.add_argument(
+        "--master-bind",
+        default=_env("MASTER_BIND", "127.0.0.1"),
+        help="interface the master listens on for workers (0.0.0.0 for other machines)",
+    )
+    parser.add_argument(
+        "--master-port", type=int, default=int(_env("MASTER_PORT", 0)), help="default: a free one"
+    )
+    parser.add_argument(
+        "--on-worker-loss",
+        choices=["fail", "redistribute"],
+        default=_env("ON_WORKER_LOSS", "fail"),
+        help="a worker lost mid-run fails the run, or its arrivals go to the others",
+    )
+    parser.add_argument(
+        "--join-timeout", type=float, default=float(_env("JOIN_TIMEOUT", 120)), help="seconds"
+    )
     parser.add_argument("--max-users", type=int, default=_env("MAX_USERS"), help="open: pool")
     parser.add_argument("--think-time", default=_env("THINK_TIME"), help="closed: e.g. 100ms")
     parser.add_argument("--profile", default=_env("PROFILE"), help="a load plan YAML file")
@@ -119,6 +147,15 @@ def _print_progress(p: Any) -> None:
     )
 
 
+def _print_listening(host: str, port: int) -> None:
+    print(
+        f"load master listening on {host}:{port}; join it from each load machine with: "
+        f"harness load-worker --master <this host>:{port}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def _table(result: Any) -> str:
     lines = [
         f"{'scope':32} {'requests':>9} {'rps':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
@@ -138,6 +175,13 @@ def _table(result: Any) -> str:
             f"generator {g.index} (pid {g.pid}): {g.cpu_percent:.0f}% of a core "
             f"(worst second {g.cpu_max_percent:.0f}%)"
         )
+    if result.master_cpu_seconds:
+        lines.append(
+            f"master: {result.master_cpu_seconds:.2f} CPU s "
+            f"({1000 * result.master_cpu_seconds / max(result.total.requests, 1):.3f} ms/request)"
+        )
+    for lost in result.workers_lost:
+        lines.append(f"worker {lost['index']} lost at {lost['at_s']:.1f}s: {lost['why']}")
     return "\n".join(lines)
 
 
@@ -158,6 +202,12 @@ def cmd_load(args: argparse.Namespace) -> int:
         processes=plan.processes,
         seed=plan.seed,
         progress=None if args.quiet else _print_progress,
+        expect_workers=args.expect_workers,
+        master_host=args.master_bind,
+        master_port=args.master_port,
+        on_worker_loss=args.on_worker_loss,
+        join_timeout=args.join_timeout,
+        listening=None if args.quiet or not args.expect_workers else _print_listening,
     )
     expectations = evaluate_slos(result, plan.slos)
     passed = all(e.passed for e in expectations)

@@ -1,13 +1,17 @@
-"""``run_load``: drive N generator processes and merge what they measured.
+"""``run_load``: a distributed load run on Locust's master/worker runners, merged exactly.
 
-The calling process never imports Locust or gevent. It starts ``processes`` children
-(``python -m harness.load.worker``, default one per core), each taking 1/N of the rate (or of the
-users) and a share of the user pool, hands them their spec, starts them together on the same
-wall-clock instant, relays their per-second reports to the ``progress`` callback, and merges their
-exact histograms into a :class:`~harness.load.result.LoadResult`.
+The calling process never imports Locust or gevent. It starts the master
+(``python -m harness.load.master``: Locust's :class:`~locust.runners.MasterRunner` over ZeroMQ)
+and ``processes`` local workers (``python -m harness.load.worker --master 127.0.0.1:PORT``,
+default one per core); with ``expect_workers`` the master also waits for that many workers from
+other machines (``harness load-worker --master HOST:PORT`` or ``locust --worker -f`` the
+harness's locustfile). Each of the N workers takes exactly 1/N of the arrivals (or of the users)
+and a share of the user pool; they start on the same wall-clock instant and stream raw
+histograms to the master, which relays one progress line per second to ``progress`` and hands
+back every worker's measurements for :func:`~harness.load.result.build_result` to merge.
 
-Tokens are fetched in the parent before the start (in parallel), so no request waits for one;
-each child gets them with the provider, which it uses to refresh tokens before they expire.
+Tokens are fetched here before the start (in parallel), so no request waits for one; each worker
+gets them with the provider, which it uses to refresh tokens before they expire.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import os
 import pickle
 import queue
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -30,22 +35,22 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness.errors import ConfigError, HarnessError
-from harness.load.histogram import Histogram
 from harness.load.profile import LoadProfile, Tenant, Tenants, TrafficMix, pool_share
 from harness.load.result import LoadResult, build_result
 from harness.load.spec import WorkerSpec
 from harness.load.stats import WorkerResult
 from harness.load.tokens import TokenCache, TokenProvider
 
-__all__ = ["LoadGeneratorError", "LoadProgress", "run_load"]
+__all__ = ["ON_WORKER_LOSS", "LoadGeneratorError", "LoadProgress", "run_load"]
 
 logger = logging.getLogger(__name__)
 
-START_TIMEOUT = 60.0  # seconds for the children to import Locust and get ready
+START_TIMEOUT = 60.0  # seconds for the master to bind and the local workers to join
+ON_WORKER_LOSS = ("fail", "redistribute")
 
 
 class LoadGeneratorError(HarnessError):
-    """A generator process failed; ``log_tail`` holds the end of its output."""
+    """The master or a worker failed; the message holds the end of its output."""
 
 
 @dataclass(frozen=True)
@@ -64,18 +69,14 @@ class LoadProgress:
     errors_total: int
     dropped_total: int
     active_users: int
-    cpu_percent: dict[int, float]  # per generator process, last second
+    cpu_percent: dict[int, float]  # per worker (by index), last second
 
 
-class _Child:
-    def __init__(self, index: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-        self.index = index
+class _Proc:
+    def __init__(self, name: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+        self.name = name
         self.proc = proc
         self.log = log
-        self.ready = False
-        self.done = False
-        self.error: str | None = None
-        self.reader: threading.Thread | None = None
 
     def tail(self) -> str:
         try:
@@ -84,14 +85,14 @@ class _Child:
             return ""
 
 
-def _reader(child: _Child, stream: IO[bytes], inbox: queue.Queue[tuple[int, Any]]) -> None:
+def _reader(stream: IO[bytes], inbox: queue.Queue[dict[str, Any]]) -> None:
     for raw in stream:
         try:
             message = json.loads(raw)
         except ValueError:
             continue
-        inbox.put((child.index, message))
-    inbox.put((child.index, {"eof": True}))
+        inbox.put(message)
+    inbox.put({"eof": True})
 
 
 def _check_inputs(mix: TrafficMix, tenants: Tenants, tokens: TokenProvider | None) -> None:
@@ -124,22 +125,41 @@ def run_load(
     stop: threading.Event | None = None,
     warn: bool = True,
     started: Callable[[float], None] | None = None,
+    expect_workers: int = 0,
+    master_host: str = "127.0.0.1",
+    master_port: int = 0,
+    on_worker_loss: str = "fail",
+    join_timeout: float = 120.0,
+    listening: Callable[[str, int], None] | None = None,
 ) -> LoadResult:
     """Run ``profile`` against ``base_url`` and return the merged measurements.
 
-    ``mix`` defaults to ``GET /``; ``tenants`` to one tenant ``default``. ``seed`` makes the
-    request sequence reproducible (per process); ``stop`` ends the run early; ``started`` is
-    called with the load's start instant (epoch seconds, slightly in the future) once every
-    generator is ready, so a caller can put other events (faults) on the same clock.
+    ``mix`` defaults to ``GET /``; ``tenants`` to one tenant ``default``. ``processes`` local
+    workers (default: one per core, or none when ``expect_workers`` is given) plus
+    ``expect_workers`` workers joining from elsewhere on ``master_host:master_port`` (0: a free
+    port, passed to ``listening``) share the load. ``on_worker_loss`` is ``fail`` (a lost worker
+    fails the run) or ``redistribute`` (the survivors take over its arrivals). ``seed`` makes the
+    request sequence reproducible (per worker); ``stop`` ends the run early; ``started`` is called
+    with the load's start instant (epoch seconds, slightly in the future) once every worker is
+    ready, so a caller can put other events (faults) on the same clock.
     """
     mix = mix or TrafficMix.single("/")
     tenant_set = Tenants.coerce(tenants)
     _check_inputs(mix, tenant_set, tokens)
-    n = processes or os.cpu_count() or 1
-    if n < 1:
+    if on_worker_loss not in ON_WORKER_LOSS:
+        raise ConfigError(
+            f"on_worker_loss must be one of {', '.join(ON_WORKER_LOSS)}, not {on_worker_loss!r}.",
+            field="on_worker_loss",
+        )
+    if expect_workers < 0:
+        raise ConfigError("expect_workers must be 0 or more.", field="expect_workers")
+    default = 0 if expect_workers else (os.cpu_count() or 1)
+    local = default if processes is None else processes
+    if local < 0 or (local < 1 and expect_workers < 1):
         raise ConfigError("processes must be at least 1.", field="processes")
-    if profile.mode == "closed":
-        n = max(1, min(n, int(profile.peak())))
+    if profile.mode == "closed" and not expect_workers:
+        local = max(1, min(local, int(profile.peak())))
+    n = local + expect_workers
     seed = random.SystemRandom().randrange(1 << 31) if seed is None else seed
     base_url = base_url.rstrip("/")
 
@@ -151,220 +171,218 @@ def run_load(
 
     pool = profile.pool_size
     pre = profile.pre_allocated if profile.pre_allocated is not None else min(pool, 100)
+    spec = WorkerSpec(
+        index=-1,
+        processes=n,
+        base_url=base_url,
+        profile=profile,
+        mix=mix,
+        tenants=tenant_set,
+        seed=seed,
+        pool_size=pool_share(pool, n),
+        pre_allocated=min(pool_share(pre, n), pool_share(pool, n)) if pre else 0,
+        tokens=tokens,
+        prefetched=prefetched,
+    )
     parent_cpu0 = time.process_time()
     with tempfile.TemporaryDirectory(prefix="harness-load-") as tmp:
-        specs = [
-            WorkerSpec(
-                index=i,
-                processes=n,
-                base_url=base_url,
-                profile=profile,
-                mix=mix,
-                tenants=tenant_set,
-                seed=seed,
-                result_path=str(Path(tmp) / f"worker-{i}.pickle"),
-                pool_size=pool_share(pool, n),
-                pre_allocated=min(pool_share(pre, n), pool_share(pool, n)) if pre else 0,
-                tokens=tokens,
-                prefetched=prefetched,
-            )
-            for i in range(n)
-        ]
-        workers = _run_children(specs, Path(tmp), profile, progress, stop, started)
+        run = _Run(Path(tmp), spec, local, n, master_host, master_port, on_worker_loss)
+        workers, lost, master_cpu = run.execute(join_timeout, progress, stop, started, listening)
     return build_result(
         base_url=base_url,
         profile=profile,
         workers=workers,
         seed=seed,
         parent_cpu_seconds=time.process_time() - parent_cpu0,
+        master_cpu_seconds=master_cpu,
+        workers_lost=lost,
         warn=warn,
     )
 
 
-def _spawn(spec: WorkerSpec, folder: Path, inbox: queue.Queue[tuple[int, Any]]) -> _Child:
-    log = folder / f"worker-{spec.index}.log"
-    env = {k: v for k, v in os.environ.items() if k != "LOCUST_SKIP_MONKEY_PATCH"}
-    with open(log, "wb") as log_handle:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "harness.load.worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log_handle,
-            env=env,
-        )
-    child = _Child(spec.index, proc, log)
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL))
-    proc.stdin.flush()
-    child.reader = threading.Thread(
-        target=_reader, args=(child, proc.stdout, inbox), daemon=True, name=f"load-{spec.index}"
-    )
-    child.reader.start()
-    return child
+class _Run:
+    """The master and the local workers of one run, as child processes of this one."""
 
+    def __init__(
+        self,
+        folder: Path,
+        spec: WorkerSpec,
+        local: int,
+        expect: int,
+        host: str,
+        port: int,
+        on_worker_loss: str,
+    ) -> None:
+        self.folder = folder
+        self.spec = spec
+        self.local = local
+        self.expect = expect
+        self.host = host
+        self.port = port
+        self.on_worker_loss = on_worker_loss
+        self.inbox: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.master: _Proc | None = None
+        self.workers: list[_Proc] = []
+        self.reader: threading.Thread | None = None
+        self.lost: list[dict[str, Any]] = []
 
-def _stop_children(children: list[_Child], *, kill_after: float = 10.0) -> None:
-    for child in children:
-        if child.proc.poll() is None:
-            child.proc.terminate()
-    deadline = time.monotonic() + kill_after
-    for child in children:
+    def _spawn(self, name: str, args: list[str], stdout: int | None) -> _Proc:
+        log = self.folder / f"{name}.log"
+        env = {k: v for k, v in os.environ.items() if k != "LOCUST_SKIP_MONKEY_PATCH"}
+        with open(log, "wb") as log_handle:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", *args],
+                stdin=subprocess.DEVNULL,
+                stdout=stdout if stdout is not None else log_handle,
+                stderr=log_handle,
+                env=env,
+            )
+        return _Proc(name, proc, log)
+
+    def _failure(self, what: str, detail: str = "") -> LoadGeneratorError:
+        logs = []
+        for p in [self.master, *self.workers]:
+            if p is not None and p.tail().strip():
+                logs.append(f"--- {p.name} (pid {p.proc.pid}) ---\n{p.tail().rstrip()}")
+        text = what + (f"\n{detail.rstrip()}" if detail.strip() else "")
+        return LoadGeneratorError(text + ("\n" + "\n".join(logs[:3]) if logs else ""))
+
+    def _next(self, timeout: float, what: str) -> dict[str, Any]:
         try:
-            child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.proc.kill()
-            child.proc.wait()
-    for child in children:
-        if child.reader is not None:
-            child.reader.join(timeout=5)
-        for stream in (child.proc.stdin, child.proc.stdout):
-            if stream is not None and not stream.closed:
-                with contextlib.suppress(OSError):
-                    stream.close()
-
-
-def _failure(child: _Child, what: str) -> LoadGeneratorError:
-    detail = child.error or child.tail()
-    return LoadGeneratorError(
-        f"load generator process {child.index} {what}."
-        + (f"\n--- its output ---\n{detail.rstrip()}\n---" if detail.strip() else "")
-    )
-
-
-def _run_children(
-    specs: list[WorkerSpec],
-    folder: Path,
-    profile: LoadProfile,
-    progress: Callable[[LoadProgress], None] | None,
-    stop: threading.Event | None,
-    started: Callable[[float], None] | None = None,
-) -> list[WorkerResult]:
-    inbox: queue.Queue[tuple[int, Any]] = queue.Queue()
-    children: list[_Child] = []
-    try:
-        for spec in specs:
-            children.append(_spawn(spec, folder, inbox))
-        deadline = time.monotonic() + START_TIMEOUT
-        while not all(c.ready for c in children):
-            try:
-                index, message = inbox.get(timeout=max(0.05, deadline - time.monotonic()))
-            except queue.Empty:
-                waiting = next(c for c in children if not c.ready)
-                raise _failure(waiting, f"was not ready after {START_TIMEOUT:g}s") from None
-            child = children[index]
-            if message.get("ready"):
-                child.ready = True
-            elif "error" in message or message.get("eof"):
-                child.error = message.get("error")
-                raise _failure(child, "could not start")
-        start = time.time() + 0.2
-        if started is not None:
-            started(start)
-        for child in children:
-            assert child.proc.stdin is not None
-            child.proc.stdin.write(f"go {start!r}\n".encode())
-            child.proc.stdin.close()
-        _monitor(children, inbox, profile, progress, stop, start)
-        results = []
-        for child in children:
-            try:
-                with open(specs[child.index].result_path, "rb") as handle:
-                    results.append(pickle.load(handle))
-            except (OSError, EOFError, pickle.UnpicklingError) as exc:
-                raise _failure(child, f"left no result ({exc})") from None
-        return results
-    except BaseException:
-        _stop_children(children, kill_after=3.0)
-        raise
-    finally:
-        _stop_children(children)
-
-
-def _monitor(
-    children: list[_Child],
-    inbox: queue.Queue[tuple[int, Any]],
-    profile: LoadProfile,
-    progress: Callable[[LoadProgress], None] | None,
-    stop: threading.Event | None,
-    start: float,
-) -> None:
-    pending: dict[int, dict[int, dict[str, Any]]] = {}
-    totals = {"requests": 0, "errors": 0, "dropped": 0}
-    reported = -1
-    names = profile.stage_names()
-    stopped = False
-    while not all(c.done for c in children):
-        if stop is not None and stop.is_set() and not stopped:
-            stopped = True
-            for child in children:
-                if child.proc.poll() is None:
-                    child.proc.terminate()
-        try:
-            index, message = inbox.get(timeout=0.5)
+            return self.inbox.get(timeout=timeout)
         except queue.Empty:
-            dead = [c for c in children if c.proc.poll() is not None and not c.done]
-            if dead:
-                dead[0].error = dead[0].error or dead[0].tail()
-                raise _failure(dead[0], f"exited with code {dead[0].proc.returncode}") from None
-            continue
-        child = children[index]
-        if "sec" in message:
-            pending.setdefault(int(message["sec"]), {})[index] = message
-        elif message.get("done"):
-            child.done = True
-        elif "error" in message:
-            child.error = message["error"]
-            raise _failure(child, "failed during the run")
-        elif message.get("eof") and not child.done:
-            child.proc.wait(timeout=10)
-            raise _failure(child, f"exited with code {child.proc.returncode}")
-        # report every second that all live children have reported
+            raise self._failure(what) from None
+
+    def execute(
+        self,
+        join_timeout: float,
+        progress: Callable[[LoadProgress], None] | None,
+        stop: threading.Event | None,
+        started: Callable[[float], None] | None,
+        listening: Callable[[str, int], None] | None,
+    ) -> tuple[list[WorkerResult], list[dict[str, Any]], float]:
+        from harness.load.master import MasterConfig
+
+        result_path = self.folder / "result.pickle"
+        config = MasterConfig(
+            spec=self.spec,
+            expect=self.expect,
+            bind_host=self.host,
+            bind_port=self.port,
+            on_worker_loss=self.on_worker_loss,
+            join_timeout=join_timeout,
+            result_path=str(result_path),
+            parent_pid=os.getpid(),
+        )
+        config_path = self.folder / "master.pickle"
+        config_path.write_bytes(pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL))
+        try:
+            self.master = self._spawn(
+                "master", ["harness.load.master", str(config_path)], subprocess.PIPE
+            )
+            assert self.master.proc.stdout is not None
+            self.reader = threading.Thread(
+                target=_reader, args=(self.master.proc.stdout, self.inbox), daemon=True
+            )
+            self.reader.start()
+            message = self._next(
+                START_TIMEOUT, f"the load master did not bind in {START_TIMEOUT:g}s"
+            )
+            if "listening" not in message:
+                raise self._failure("the load master could not start", message.get("error", ""))
+            port = int(message["listening"])
+            if listening is not None:
+                listening(self.host, port)
+            address = f"{'127.0.0.1' if self.host in ('0.0.0.0', '*', '') else self.host}:{port}"
+            for i in range(self.local):
+                self.workers.append(
+                    self._spawn(
+                        f"worker-{i}",
+                        [
+                            "harness.load.worker",
+                            "--master",
+                            address,
+                            "--parent-pid",
+                            str(os.getpid()),
+                        ],
+                        None,
+                    )
+                )
+            return self._follow(result_path, join_timeout, progress, stop, started)
+        except BaseException:
+            self._stop(kill_after=3.0)
+            raise
+        finally:
+            self._stop()
+
+    def _follow(
+        self,
+        result_path: Path,
+        join_timeout: float,
+        progress: Callable[[LoadProgress], None] | None,
+        stop: threading.Event | None,
+        started: Callable[[float], None] | None,
+    ) -> tuple[list[WorkerResult], list[dict[str, Any]], float]:
+        assert self.master is not None
+        stopped = False
+        is_started = False
+        deadline = time.monotonic() + join_timeout + START_TIMEOUT
         while True:
-            nxt = reported + 1
-            parts = pending.get(nxt, {})
-            if len(parts) < sum(1 for c in children if not c.done) or not parts:
-                break
-            pending.pop(nxt)
-            reported = nxt
-            if progress is not None:
-                progress(_progress(nxt, parts, profile, names, totals))
+            if stop is not None and stop.is_set() and not stopped:
+                stopped = True
+                with contextlib.suppress(OSError):
+                    self.master.proc.send_signal(signal.SIGTERM)
+            try:
+                message = self.inbox.get(timeout=0.5)
+            except queue.Empty:
+                if not is_started and time.monotonic() > deadline:
+                    raise self._failure("the load workers did not start in time") from None
+                dead = [w for w in self.workers if w.proc.poll() is not None and not is_started]
+                if dead:
+                    raise self._failure(
+                        f"load worker {dead[0].name} exited with code {dead[0].proc.returncode} "
+                        "before the run started"
+                    ) from None
+                continue
+            if "progress" in message:
+                if progress is not None:
+                    p = message["progress"]
+                    p["cpu_percent"] = {int(k): v for k, v in p["cpu_percent"].items()}
+                    progress(LoadProgress(**p))
+            elif "started" in message:
+                is_started = True
+                if started is not None:
+                    started(float(message["started"]))
+            elif "lost" in message and "error" not in message:
+                self.lost.append(message["lost"])
+                logger.warning("load worker lost: %s", message["lost"])
+            elif "error" in message:
+                raise self._failure(str(message["error"]))
+            elif message.get("done"):
+                with open(result_path, "rb") as handle:
+                    data = pickle.load(handle)
+                return data["workers"], data["lost"], float(message.get("cpu_seconds", 0.0))
+            elif message.get("eof"):
+                self.master.proc.wait(timeout=10)
+                raise self._failure(
+                    f"the load master exited with code {self.master.proc.returncode}"
+                )
 
-
-def _progress(
-    sec: int,
-    parts: dict[int, dict[str, Any]],
-    profile: LoadProfile,
-    names: list[str],
-    totals: dict[str, int],
-) -> LoadProgress:
-    hist = Histogram()
-    for part in parts.values():
-        h = Histogram()
-        h.counts = {int(k): int(v) for k, v in part["hist"].items()}
-        h.count = sum(h.counts.values())
-        h.min_us = 0
-        h.max_us = int(part.get("max_us", 0))
-        hist.merge(h)
-    completed = sum(int(p["completed"]) for p in parts.values())
-    errors = sum(int(p["errors"]) for p in parts.values())
-    dropped = sum(int(p["dropped"]) for p in parts.values())
-    totals["requests"] += completed
-    totals["errors"] += errors
-    totals["dropped"] += dropped
-    elapsed = float(sec + 1)
-    target = profile.expected(sec, sec + 1) if profile.mode == "open" else profile.target_at(sec)
-    return LoadProgress(
-        phase=names[profile.stage_at(sec + 0.5)],
-        elapsed_s=elapsed,
-        remaining_s=max(0.0, profile.duration - elapsed),
-        rps=float(completed),
-        target=target,
-        p99_ms=hist.percentile_ms(0.99),
-        errors=errors,
-        dropped=dropped,
-        requests=totals["requests"],
-        errors_total=totals["errors"],
-        dropped_total=totals["dropped"],
-        active_users=sum(int(p["busy"]) for p in parts.values()),
-        cpu_percent={i: round(float(p["cpu"]) * 100, 1) for i, p in parts.items()},
-    )
+    def _stop(self, *, kill_after: float = 10.0) -> None:
+        procs = [p for p in [self.master, *self.workers] if p is not None]
+        for p in procs:
+            if p.proc.poll() is None:
+                p.proc.terminate()
+        deadline = time.monotonic() + kill_after
+        for p in procs:
+            try:
+                p.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.proc.kill()
+                p.proc.wait()
+        if self.reader is not None:
+            self.reader.join(timeout=5)
+        for p in procs:
+            if p.proc.stdout is not None and not p.proc.stdout.closed:
+                with contextlib.suppress(OSError):
+                    p.proc.stdout.close()

@@ -193,6 +193,8 @@ class LoadResult:
     drop_causes: dict[str, int] = field(default_factory=dict)
     profile: dict[str, Any] = field(default_factory=dict)
     parent_cpu_seconds: float = 0.0
+    master_cpu_seconds: float = 0.0  # the Locust master process (it only merges and relays)
+    workers_lost: list[dict[str, Any]] = field(default_factory=list)
     first_requests: list[list[str]] = field(default_factory=list)
     cells: dict[Key, Cell] = field(default_factory=dict, repr=False)
 
@@ -224,6 +226,8 @@ class LoadResult:
             "tenant_endpoints": [p.to_json() for p in self.tenant_endpoints],
             "generators": [g.to_json() for g in self.generators],
             "parent_cpu_seconds": round(self.parent_cpu_seconds, 3),
+            "master_cpu_seconds": round(self.master_cpu_seconds, 3),
+            "workers_lost": self.workers_lost,
             "warnings": self.warnings,
             "drop_causes": self.drop_causes,
             "timeline": self.timeline,
@@ -319,6 +323,8 @@ def build_result(
     workers: list[WorkerResult],
     seed: int,
     parent_cpu_seconds: float = 0.0,
+    master_cpu_seconds: float = 0.0,
+    workers_lost: list[dict[str, Any]] | None = None,
     warn: bool = True,
 ) -> LoadResult:
     cells: dict[Key, Cell] = {}
@@ -428,6 +434,14 @@ def build_result(
             warnings.append(
                 f"generator process {w.index}: {w.token_failures} token refreshes failed"
             )
+    for lost in workers_lost or []:
+        by = lost.get("taken_over_by")
+        warnings.append(
+            f"load worker {lost['index']} (pid {lost.get('pid')} on {lost.get('host') or '?'}) "
+            f"was lost {lost.get('at_s', 0):.1f}s into the run ({lost.get('why')}); what it "
+            f"measured up to second {lost.get('last_second')} is in the result"
+            + (f", its arrivals were taken over by workers {by}." if by else ".")
+        )
     if total.aborted:
         warnings.append(
             f"{total.aborted} requests were still in flight when the grace period "
@@ -453,6 +467,8 @@ def build_result(
         drop_causes=causes,
         profile=profile.model_dump(mode="json"),
         parent_cpu_seconds=parent_cpu_seconds,
+        master_cpu_seconds=master_cpu_seconds,
+        workers_lost=list(workers_lost or []),
         first_requests=[w.first_requests for w in sorted(workers, key=lambda w: w.index)],
         cells=cells,
     )

@@ -1,4 +1,4 @@
-"""What the parent hands each generator process (pickled on its stdin)."""
+"""What the master hands each worker (pickled in its ``harness_spec`` message)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ class WorkerSpec:
     mix: TrafficMix
     tenants: Tenants
     seed: int
-    result_path: str
     pool_size: int
     pre_allocated: int
     tokens: TokenProvider | None = None

@@ -1,4 +1,4 @@
-"""One load generator process: ``python -m harness.load.worker`` (started by the engine).
+"""One load generator worker: ``python -m harness.load.worker --master HOST:PORT``.
 
 This is the only module that imports Locust, and it only runs as a child process: Locust
 monkey-patches the whole process with gevent on import, so the caller (a pytest run, the scenario
@@ -28,32 +28,37 @@ We record into our own mergeable histograms (:mod:`harness.load.stats`) rather t
 arrivals, and exact merging across processes. Locust's ``request`` event still fires (with no
 listeners it costs nothing), so Locust plugins could be attached later.
 
-Protocol with the parent: the spec arrives pickled on stdin; the process prints
-``{"ready": ...}``, waits for ``go <epoch>`` on stdin, prints one JSON line per second of the run
-(``{"sec": ...}``), pickles a :class:`~harness.load.stats.WorkerResult` to ``spec.result_path``
-and prints ``{"done": ...}``. SIGTERM stops the run early (the partial result is still written).
+How it joins a run: ``python -m harness.load.worker --master HOST:PORT`` (what ``harness
+load-worker`` and the engine's local workers run; ``locust --worker -f`` the harness's locustfile
+does the same) is a Locust :class:`~locust.runners.WorkerRunner` connected to the harness's
+master (:mod:`harness.load.master`) over Locust's ZeroMQ protocol, heartbeats included. The
+harness's part travels as custom messages (:class:`Attachment`); measurements go back as plain
+data (:mod:`harness.load.wire`), never pickles. SIGTERM stops the run and leaves.
 """
 
 from __future__ import annotations
 
+import argparse
 import gc
-import json
+import logging
 import os
 import pickle
 import random
 import signal
+import socket
 import sys
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["main"]
+__all__ = ["Attachment", "attach", "check_master_address", "main"]
+
+logger = logging.getLogger(__name__)
 
 
-def _emit(message: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(message, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
+MASTER_SILENCE = 15.0  # seconds without the master's heartbeat after which a worker stops
 
 
 def _run_queue_wait() -> float:
@@ -66,7 +71,7 @@ def _run_queue_wait() -> float:
 
 
 class Generator:
-    def __init__(self, spec: Any) -> None:
+    def __init__(self, spec: Any, send: Callable[[str, dict[str, Any]], None]) -> None:
         import gevent
         from locust.contrib.fasthttp import FastHttpUser
         from locust.env import Environment
@@ -78,6 +83,7 @@ class Generator:
 
         self.gevent = gevent
         self.spec = spec
+        self.send = send
         profile = spec.profile
         self.profile = profile
         self.environment = Environment(host=spec.base_url)
@@ -123,6 +129,12 @@ class Generator:
         self.busy = 0
         self.inflight: dict[int, tuple[str, str, str]] = {}
         self.stopping = False
+        self.adopted: list[tuple[int, int, int]] = []  # (lost worker, rank, survivors)
+        self.adopted_walks: list[Any] = []
+        # HARNESS_LOAD_SAMPLES=DIR: keep every latency sample and write them to
+        # DIR/worker-<index>.samples at the end (to check the merge against the raw samples)
+        self.samples_dir = os.environ.get("HARNESS_LOAD_SAMPLES")
+        self.samples: list[int] | None = [] if self.samples_dir else None
         self.base = 0.0
         self.clock = time.perf_counter
         self.raw = profile.client == "raw"
@@ -203,6 +215,8 @@ class Generator:
         service_us = int((done - sent) * 1_000_000)
         cell.latency.record_us(latency_us)
         cell.service.record_us(service_us)
+        if self.samples is not None:
+            self.samples.append(latency_us)
         sec = result.second(int(done))
         sec.completed += 1
         sec.statuses[status] = sec.statuses.get(status, 0) + 1
@@ -256,7 +270,7 @@ class Generator:
     # -- the two models ----------------------------------------------------------------------
 
     def run_open(self) -> None:
-        spec, profile, gevent = self.spec, self.profile, self.gevent
+        spec, profile = self.spec, self.profile
         for _ in range(spec.pre_allocated):
             self.free.append(self.new_user())
         times = self.arrival_times(
@@ -265,10 +279,52 @@ class Generator:
             index=spec.index,
             rng=random.Random(self.process_seed(spec.seed, spec.index, 10**6)),
         )
+        self.walk((t, self.factory.next) for t in times)
+        for adopted in list(self.adopted_walks):  # shares of lost workers this one took over
+            adopted.join()
+        self.drain()
+
+    def adopt(self, index: int, since: float, rank: int, of: int) -> None:
+        """Take over part of the arrivals of worker ``index`` (lost) from ``since`` (run clock):
+        its own schedule and request sequence, of which this worker sends every ``of``-th
+        arrival starting at ``rank`` -- the ``of`` survivors together send all of them."""
+        self.adopted.append((index, rank, of))
+        if self.profile.mode != "open":
+            return  # the closed model's user count follows self.adopted
+        spec, profile = self.spec, self.profile
+        times = self.arrival_times(
+            profile,
+            processes=spec.processes,
+            index=index,
+            rng=random.Random(self.process_seed(spec.seed, index, 10**6)),
+        )
+        factory = self.factory_cls(
+            spec.mix,
+            spec.tenants,
+            self.process_seed(spec.seed, index),
+            seq_start=index,
+            seq_step=spec.processes,
+        )
+
+        def mine() -> Any:
+            for k, t in enumerate(times):
+                if t < since:
+                    factory.next()  # keep the lost worker's request sequence
+                    continue
+                if k % of == rank:
+                    yield t, factory.next
+                else:
+                    factory.next()
+
+        self.adopted_walks.append(self.gevent.spawn(self.walk, mine()))
+
+    def walk(self, arrivals: Iterator[tuple[float, Callable[[], Any]]]) -> None:
+        """Dispatch each arrival at its due time to a free user (or drop it)."""
+        spec, profile, gevent = self.spec, self.profile, self.gevent
         pool_wait = profile.pool_wait
         free, waiting, result = self.free, self.waiting, self.result
         burst = 0
-        for t in times:
+        for t, make in arrivals:
             if self.stopping:
                 break
             now = self.clock() - self.base
@@ -293,7 +349,7 @@ class Generator:
             while waiting and now - waiting[0][0] > pool_wait:
                 old_t, old_request, old_phase = waiting.popleft()
                 self.drop(old_request, old_t, old_phase)
-            request = self.factory.next()
+            request = make()
             if len(result.first_requests) < 20:
                 result.first_requests.append(f"{request.method} {request.path} {request.tenant}")
             phase = self.phase(t)
@@ -305,7 +361,11 @@ class Generator:
                 waiting.append((t, request, phase))
             else:
                 self.drop(request, t, phase)
-        # the schedule is over: whoever still waits for a user is dropped at the deadline
+
+    def drain(self) -> None:
+        """The schedule is over: whoever still waits for a user is dropped at the deadline."""
+        gevent, profile, waiting = self.gevent, self.profile, self.waiting
+        pool_wait = profile.pool_wait
         end = profile.duration
         while not self.stopping and self.clock() - self.base < end - 0.001:
             gevent.sleep(min(0.25, end - (self.clock() - self.base)))  # e.g. a final 0-rate stage
@@ -345,7 +405,10 @@ class Generator:
             now = self.clock() - self.base
             if now >= profile.duration:
                 break
-            desired = share(profile.target_at(now) + 1e-9, spec.processes, spec.index)
+            target = profile.target_at(now) + 1e-9
+            desired = share(target, spec.processes, spec.index)
+            for index, rank, of in self.adopted:  # users of lost workers this one took over
+                desired += share(share(target, spec.processes, index), of, rank)
             while len(users) < desired:
                 flag = [False]
                 users.append((gevent.spawn(loop, len(users), flag), flag))
@@ -358,18 +421,23 @@ class Generator:
 
     # -- reporting and the run ---------------------------------------------------------------
 
+    def take(self) -> tuple[dict[str, Any], dict[int, Any]]:
+        """The cells and seconds changed since the last call, as wire data; starts new ones."""
+        from harness.load.wire import cells_to_wire, seconds_to_wire
+
+        cells, seconds = self.result.cells, self.result.seconds
+        self.result.cells, self.result.seconds = {}, {}
+        return cells_to_wire(cells), seconds_to_wire(seconds)
+
     def reporter(self) -> None:
         import psutil
 
         proc = psutil.Process()
-        parent = os.getppid()
         last_cpu = sum(proc.cpu_times()[:2])
         last_wait = _run_queue_wait()
         k = 1
         while True:
             self.gevent.sleep(max(0.0, self.base + k - self.clock()))
-            if os.getppid() != parent:  # the parent died: stop rather than load on as an orphan
-                self.stop()
             cpu = sum(proc.cpu_times()[:2])
             sec = self.result.second(k - 1)
             sec.cpu = cpu - last_cpu
@@ -377,28 +445,9 @@ class Generator:
             sec.cpu_wait = max(0.0, wait - last_wait)
             sec.allocated = self.allocated
             last_cpu, last_wait = cpu, wait
-            self.emit(
-                {
-                    "sec": k - 1,
-                    "completed": sec.completed,
-                    "errors": sec.errors,
-                    "dropped": sec.dropped,
-                    "sent": sec.sent,
-                    "busy": sec.busy_max,
-                    "allocated": self.allocated,
-                    "cpu": round(sec.cpu, 4),
-                    "cpu_wait": round(sec.cpu_wait, 4),
-                    "hist": sec.latency.counts,
-                    "max_us": sec.latency.max_us,
-                }
-            )
+            cells, seconds = self.take()
+            self.send("harness_sec", {"sec": k - 1, "cells": cells, "seconds": seconds})
             k += 1
-
-    def emit(self, message: dict[str, Any]) -> None:
-        try:
-            _emit(message)
-        except (BrokenPipeError, ValueError, OSError):  # nobody listens any more
-            self.stop()
 
     def refresher(self) -> None:
         while self.tokens is not None:
@@ -408,14 +457,16 @@ class Generator:
     def stop(self) -> None:
         self.stopping = True
 
-    def run(self, start_epoch: float) -> Any:
+    def run(self, start_epoch: float) -> None:
+        """Wait for ``start_epoch`` (wall clock), run the profile, send the rest of the data."""
         import psutil
 
+        from harness.load.wire import totals_to_wire
+
         gevent = self.gevent
-        gevent.signal_handler(signal.SIGTERM, self.stop)
         delay = start_epoch - time.time()
         if delay > 0:
-            time.sleep(delay)
+            gevent.sleep(delay)
         gc.collect()
         gc.freeze()  # the setup's objects need no more collections during the run
         cpu0 = sum(psutil.Process().cpu_times()[:2])
@@ -442,33 +493,141 @@ class Generator:
             self.result.token_failures = self.tokens.failures
         self.result.cpu_seconds = sum(psutil.Process().cpu_times()[:2]) - cpu0
         self.result.wall_seconds = self.clock() - self.base
-        return self.result
+        if self.samples_dir and self.samples is not None:
+            path = os.path.join(self.samples_dir, f"worker-{self.spec.index}.samples")
+            with open(path, "w") as handle:
+                handle.write("".join(f"{v}\n" for v in self.samples))
+        cells, seconds = self.take()
+        self.send(
+            "harness_done",
+            {"cells": cells, "seconds": seconds, "totals": totals_to_wire(self.result)},
+        )
 
 
-def main() -> int:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+class Attachment:
+    """The harness's messages on a Locust :class:`~locust.runners.WorkerRunner`.
+
+    It says ``harness_hello`` once its handlers are registered (the master only uses workers
+    that did). ``harness_spec`` (the pickled :class:`~harness.load.spec.WorkerSpec`: this worker's index and
+    share) builds the generator and answers ``harness_ready``; ``harness_go`` starts it at an
+    epoch instant; ``harness_adopt`` hands it part of a lost worker's share; ``harness_stop`` ends
+    the run early. The worker streams ``harness_sec`` every second and ``harness_done`` at the
+    end (plain data, :mod:`harness.load.wire`); a failure is sent as ``harness_error``.
+    """
+
+    def __init__(self, environment: Any, *, parent_pid: int | None = None) -> None:
+        import gevent
+
+        self.gevent = gevent
+        self.environment = environment
+        self.runner = environment.runner
+        self.generator: Generator | None = None
+        self.index = -1
+        self.parent_pid = parent_pid
+        runner = self.runner
+        runner.register_message("harness_spec", self.on_spec)
+        runner.register_message("harness_go", self.on_go)
+        runner.register_message("harness_stop", self.on_stop)
+        runner.register_message("harness_adopt", self.on_adopt)
+        gevent.spawn(self.watchdog)
+        # connected before these handlers existed: say that they do now
+        runner.send_message("harness_hello", {"pid": os.getpid()})
+
+    def send(self, kind: str, data: dict[str, Any]) -> None:
+        self.runner.send_message(kind, {"i": self.index, **data})
+
+    def on_spec(self, environment: Any, msg: Any) -> None:
+        try:
+            spec = pickle.loads(msg.data["spec"])  # a worker runs what its master sends
+            self.index = spec.index
+            self.generator = Generator(spec, send=self.send)
+        except Exception:
+            self.send("harness_error", {"error": traceback.format_exc()})
+            return
+        self.send("harness_ready", {"pid": os.getpid(), "host": socket.gethostname()})
+
+    def on_go(self, environment: Any, msg: Any) -> None:
+        if self.generator is not None:
+            self.gevent.spawn(self._run, self.generator, float(msg.data["start"]))
+
+    def _run(self, generator: Generator, start: float) -> None:
+        try:
+            generator.run(start)
+        except Exception:
+            self.send("harness_error", {"error": traceback.format_exc()})
+
+    def on_stop(self, environment: Any, msg: Any) -> None:
+        if self.generator is not None:
+            self.generator.stop()
+
+    def on_adopt(self, environment: Any, msg: Any) -> None:
+        if self.generator is not None:
+            d = msg.data
+            self.generator.adopt(int(d["index"]), float(d["since"]), int(d["rank"]), int(d["of"]))
+
+    def watchdog(self) -> None:
+        """Stop loading when the master (or, for a local worker, the engine) is gone."""
+        while True:
+            self.gevent.sleep(1)
+            gone = self.parent_pid is not None and os.getppid() != self.parent_pid
+            heard = getattr(self.runner, "last_heartbeat_timestamp", None)
+            if heard is not None and time.time() - heard > MASTER_SILENCE:
+                gone = True
+            if gone:
+                logger.warning("the master is gone: stopping this worker")
+                if self.generator is not None:
+                    self.generator.stop()
+                self.runner.quit()
+                return
+
+
+def attach(environment: Any, *, parent_pid: int | None = None) -> Attachment:
+    """Make a Locust worker (``locust --worker`` with the harness's locustfile, or
+    ``harness load-worker``) answer the harness's master."""
+    return Attachment(environment, parent_pid=parent_pid)
+
+
+def check_master_address(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--master must be HOST:PORT (e.g. 10.0.0.5:5557), not {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="harness load-worker", description="join a distributed harness load run"
+    )
+    parser.add_argument("--master", required=True, help="HOST:PORT the master listens on")
+    parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    try:
+        host, port = check_master_address(args.master)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master decides when to stop
     os.environ.pop("LOCUST_SKIP_MONKEY_PATCH", None)
     import locust  # noqa: F401  (monkey-patches this process with gevent)
+    from locust.env import Environment
 
-    stdin = sys.stdin.buffer
-    spec = pickle.load(stdin)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    environment = Environment(user_classes=[])
     try:
-        generator = Generator(spec)
-    except Exception:
-        _emit({"error": traceback.format_exc()})
+        runner = environment.create_worker_runner(host, port)
+    except ConnectionError:
+        print(f"error: no harness load master answered at {host}:{port}", file=sys.stderr)
         return 1
-    _emit({"ready": True, "pid": os.getpid(), "index": spec.index})
-    line = stdin.readline().decode().split()
-    if len(line) != 2 or line[0] != "go":
-        return 1
-    try:
-        result = generator.run(float(line[1]))
-    except Exception:
-        _emit({"error": traceback.format_exc()})
-        return 1
-    with open(spec.result_path, "wb") as handle:
-        pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    _emit({"done": True})
+    attachment = attach(environment, parent_pid=args.parent_pid)
+    import gevent
+
+    def quit_now() -> None:  # SIGTERM: stop loading and leave
+        if attachment.generator is not None:
+            attachment.generator.stop()
+        runner.quit()
+
+    gevent.signal_handler(signal.SIGTERM, quit_now)
+    runner.greenlet.join()
     return 0
 
 

@@ -31,6 +31,22 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--check", action="store_true", help="only validate the scenario (nothing runs)"
     )
+    parser.add_argument(
+        "--plan",
+        action="store_true",
+        help="print the faults as AWS FIS experiment templates and the IAM permissions they need "
+        "(target kind aws; nothing is called)",
+    )
+    parser.add_argument(
+        "--apply",
+        action="store_true",
+        help="run a kind aws target's faults as AWS FIS experiments (creates and starts them)",
+    )
+    parser.add_argument(
+        "--target", metavar="STACK", help="aim at this deployed stack (target kind aws)"
+    )
+    parser.add_argument("--region", help="the target stack's region")
+    parser.add_argument("--profile", help="the AWS profile to read the target stack with")
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -38,6 +54,19 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from harness.scenario.runner import RunOptions, ScenarioRunner, run_scenario
 
     path = Path(args.scenario)
+    if getattr(args, "plan", False):
+        from harness.remote.cli import print_plan
+
+        return print_plan(path, args)
+    if getattr(args, "target", None):
+        from harness.errors import ConfigError
+
+        raise ConfigError(
+            "--target is used with --plan for now: to run a scenario against a deployed stack, "
+            "give it `target: {kind: aws, stack: NAME, region: R}`.",
+            source="harness run",
+            field="--target",
+        )
     if args.check:
         scenario = load_scenario(path)
         ScenarioRunner(scenario, path, RunOptions(report_dir=Path("."), live=False))
@@ -56,6 +85,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             settings=settings,
             live=False if args.plain else None,
             keep=args.keep,
+            apply=bool(getattr(args, "apply", False)),
         ),
     )
     width = max((len(e.name) for e in run.expectations), default=10)

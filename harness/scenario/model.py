@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from harness.durations import parse_duration
+from harness.remote.target import AwsTarget
 
 __all__ = [
     "Duration",
@@ -225,8 +226,12 @@ class Expectation(_Model):
 
 
 class Target(_Model):
-    """Aim the scenario at a deployed system elsewhere (staging) instead of a local stack."""
+    """Aim the scenario at a deployed system elsewhere (staging) instead of a local stack.
 
+    ``kind: aws`` (:class:`harness.remote.target.AwsTarget`) reads a deployed CloudFormation
+    stack instead of taking a URL."""
+
+    kind: Literal["url"] = "url"
     base_url: str
     token_url: str | None = None
     client_id: str | None = None
@@ -254,7 +259,7 @@ class Scenario(_Model):
     description: str = ""
     seed: int = 0
     stacks: list[str] = Field(default_factory=list)
-    target: Target | None = None
+    target: Target | AwsTarget | None = None
     warmup: Warmup | None = None
     steady_state: SteadyState | None = None
     timeline: list[Phase] = Field(min_length=1)

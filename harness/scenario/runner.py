@@ -72,6 +72,7 @@ class RunOptions:
     settings: Settings | None = None
     live: bool | None = None  # None: a rich panel on a terminal, plain lines otherwise
     keep: bool = False  # leave the environment and the stacks up afterwards
+    apply: bool = False  # a remote (kind aws) target's faults run as AWS FIS experiments
     stream: Any = None  # where progress goes (default stderr)
 
 
@@ -99,6 +100,7 @@ class _State:
     counters_before: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     interrupted: bool = False
+    fis: Any = None  # harness.remote.apply.FisExperiments, with --apply on a kind aws target
 
 
 def _load_module(path: Path, name: str) -> ModuleType:
@@ -140,7 +142,8 @@ class ScenarioRunner:
         from harness.profile import load_profile
 
         source = str(self.file) if self.file else "the scenario"
-        if self.scenario.target is not None:
+        remote_fis = self.options.apply and getattr(self.scenario.target, "kind", "") == "aws"
+        if self.scenario.target is not None and not remote_fis:
             faults = [f.label for p in self.scenario.timeline for f in p.faults]
             if faults:
                 raise ConfigError(
@@ -148,7 +151,8 @@ class ScenarioRunner:
                     "aims at a remote target.",
                     source=source,
                     field="target",
-                    fix="remove the faults, or the target (to run against local stacks).",
+                    fix="remove the faults, or the target (to run against local stacks); for a "
+                    "target of kind aws, `harness run --plan` prints them as AWS FIS templates.",
                 )
         if not self.stack_dirs:
             if self.profile is not None:
@@ -245,6 +249,10 @@ class ScenarioRunner:
 
     def _prepare(self) -> None:
         if self.scenario.target is not None:
+            if self.options.apply and self.scenario.target.kind == "aws":
+                from harness.remote.apply import prepare
+
+                self.state.fis = prepare(self.scenario, self.scenario.target, str(self.file))
             return
         from harness.config import Settings
         from harness.deploy.engine import deploy_stack
@@ -305,7 +313,7 @@ class ScenarioRunner:
                     raise ConfigError(f"'${{{key}}}' names a stack this run did not deploy.")
                 return self._api_url(stack)
             if key == "api" and self.scenario.target is not None:
-                return self.scenario.target.base_url.rstrip("/")
+                return self._load_target()[0].rstrip("/")
             if key == "api" and self.state.deployed:
                 return self._api_url(self.state.deployed[0].stack)
             value = endpoints.get(key)
@@ -458,6 +466,10 @@ class ScenarioRunner:
     def _load_target(self) -> tuple[str, Any]:
         """(base URL, token provider) of the load."""
         target = self.scenario.target
+        if target is not None and target.kind == "aws":
+            from harness.remote.target import resolve_load_target
+
+            return resolve_load_target(target, str(self.file or "scenario"))
         if target is not None:
             from harness.load.tokens import OAuth2ClientCredentials
 
@@ -553,6 +565,8 @@ class ScenarioRunner:
         from harness.scenario.timeline import FaultScheduler, plan_faults
 
         self.state.run_started = instant
+        if self.state.fis is not None:
+            self.state.fis.start(instant)
         if self.state.env is None:
             return
         endpoints = dict(self.state.env.endpoints)
@@ -624,6 +638,12 @@ class ScenarioRunner:
     # -- 4. faults, rollbacks, observation -------------------------------------------------
 
     def _finish_faults(self) -> None:
+        if self.state.fis is not None:
+            self.state.fis.stop_all()
+            self.state.warnings.extend(
+                f"FIS {e.fault}: {e.status} at {e.at_s:.1f}s {e.reason}".rstrip()
+                for e in self.state.fis.events
+            )
         if self.state.scheduler is not None:
             self.state.scheduler.stop_all()
         for thread in self.state.isolation_threads:
@@ -683,6 +703,14 @@ class ScenarioRunner:
         if self.state.env is not None:
             obs.queue_depths, obs.queue_peaks = self._queue_depths()
             obs.checks = self._checks()
+        elif self.scenario.target is not None and self.scenario.target.kind == "aws":
+            from harness.remote.checks import remote_observations
+
+            obs.queue_depths, obs.checks, problems = remote_observations(
+                self.scenario.target, self.stack_dirs, self.state.run_started
+            )
+            obs.queue_peaks = dict(obs.queue_depths)  # no sampler on a remote account
+            self.state.warnings.extend(problems)
         obs.isolation = list(self.state.isolation)
         obs.steady_state = list(self.state.steady)
         return obs
@@ -829,6 +857,19 @@ class ScenarioRunner:
                     f"{len(scheduler.planned) - len(errors)}/{len(scheduler.planned)}",
                     "all",
                     "; ".join(errors) or "every fault started and ended on time",
+                    "faults",
+                )
+            )
+        fis = self.state.fis
+        if fis is not None and fis.running:
+            problems = fis.problems()
+            out.append(
+                Verdict(
+                    "FIS experiments ran as planned",
+                    not problems,
+                    f"{len(fis.running) - len(problems)}/{len(fis.running)}",
+                    "all",
+                    "; ".join(problems) or "every experiment started on time and ended normally",
                     "faults",
                 )
             )
