@@ -996,6 +996,30 @@ def test_rate_limited_provider_delays_jobs_without_losing_them(
     assert all(world.job("l1", j)["status"] == "SUCCEEDED" for j in (first, second))
 
 
+def test_a_permanently_throttled_job_reaches_the_dlq_as_a_failure(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deferrals are capped (MAX_DEFERRALS re-sends): a provider that never stops answering
+    429 sends the job to the DLQ after maxReceiveCount more receives, FAILED, and the hot-path
+    success ratio counts it (seed 3b: a job that ends in the DLQ is a failed job)."""
+    seed(world, "t1")
+    monkeypatch.setenv("MAX_DEFERRALS", "1")
+    world.fake("/_control/faults", {"provider": "strava", "mode": "rate_limit", "retry_after": 0})
+    try:
+        job_id = world.submit("t1")
+        deadline = time.time() + 90
+        while time.time() < deadline and job_id not in checks.dlq_job_ids(world.env, world.stack):
+            world.run_worker_once(visibility=1)
+            time.sleep(1.1)
+        assert job_id in checks.dlq_job_ids(world.env, world.stack)
+        job = world.job("t1", job_id)
+        assert job["status"] == "FAILED", job
+        ratio = checks.hot_path_success_ratio(world.env, world.stack)
+        assert ratio < 1.0
+    finally:
+        world.fake("/_control/faults", method="DELETE")
+
+
 def test_redis_down_is_degraded_mode_and_loses_no_job(world: World) -> None:
     from harness.chaos.client import FaultClient
 

@@ -355,12 +355,18 @@ def chunk_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             failures.append({"itemIdentifier": mid})
             continue
         try:
-            outcomes[mid] = process_chunk(ctx, body)
-            continue
-        except worker.Defer as exc:
-            outcome = worker._handle_deferral(record, body, exc.reason, exc.hint_s)
-        except RateLimited as exc:
-            outcome = worker._handle_deferral(record, body, "provider 429", exc.retry_after_s)
+            try:
+                outcomes[mid] = process_chunk(ctx, body)
+                continue
+            except (worker.Defer, RateLimited) as deferred:
+                reason, hint = (
+                    (deferred.reason, deferred.hint_s)
+                    if isinstance(deferred, worker.Defer)
+                    else ("provider 429", deferred.retry_after_s)
+                )
+                if worker.deferral_exhausted(body):  # MAX_DEFERRALS re-sends: fail from now on
+                    raise worker.Fail(worker.exhausted_reason(body, reason)) from deferred
+            outcome = worker._handle_deferral(record, body, reason, hint)
         except Exception as exc:  # Fail, provider errors, AWS dependency errors
             reason = exc.reason if isinstance(exc, worker.Fail) else repr(exc)[:200]
             received = worker.receive_count(record)
