@@ -165,6 +165,42 @@ def test_a_historical_chunk_deferred_past_its_budget_is_closed_failed(
     assert closed and closed[0][0] == "FAILED" and "deferral budget spent" in closed[0][1]
 
 
+def test_an_unreachable_provider_defers_the_job_but_a_provider_5xx_fails_it(
+    monkeypatch: pytest.MonkeyPatch, calls: list[tuple[str, Any]]
+) -> None:
+    """scenarios/chaos/dns-failure.yaml put a job in the DLQ: an unresolvable provider was a
+    failure, and five quick receives (full-jitter backoff from 2 s) fit in a 12 s outage. By
+    seed 001 (3a: the DLQ is for non-transient errors; 3b: a DNS failure is a dependency
+    failure to degrade through), not reaching the provider defers the job."""
+    from syncwell.providers import ProviderUnreachable, TransientError
+
+    monkeypatch.setattr(
+        worker, "process", _raising(ProviderUnreachable("strava: unreachable: gaierror"))
+    )
+    for received in (1, 2, 4, 5):
+        calls.clear()
+        worker.handler(_event(received=received))
+        assert "failure" not in [c[0] for c in calls]
+    monkeypatch.setattr(worker, "process", _raising(TransientError("strava: 503", 503)))
+    calls.clear()
+    worker.handler(_event(received=5))
+    assert [c[0] for c in calls] == ["failure", "visibility"]
+
+
+def test_the_provider_client_tells_unreachable_from_an_error_answer() -> None:
+    import socket
+
+    from syncwell.providers import ProviderClient, ProviderUnreachable
+
+    with socket.socket() as probe:  # a port nobody listens on: connection refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(ProviderUnreachable):
+        ProviderClient("strava", base_url=f"http://127.0.0.1:{port}", timeout_s=2)._request(
+            "GET", "/x"
+        )
+
+
 def test_a_requeue_that_fails_keeps_the_message(
     monkeypatch: pytest.MonkeyPatch, calls: list[tuple[str, Any]]
 ) -> None:

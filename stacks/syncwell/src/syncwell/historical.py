@@ -33,7 +33,7 @@ from typing import Any
 
 from syncwell import worker
 from syncwell.common import client, env, env_int, log
-from syncwell.providers import PermanentError, RateLimited
+from syncwell.providers import PermanentError, ProviderUnreachable, RateLimited
 from syncwell.store import Table, is_conditional_failure, user_pk
 from syncwell.users import iso, load_user_config
 
@@ -358,12 +358,13 @@ def chunk_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             try:
                 outcomes[mid] = process_chunk(ctx, body)
                 continue
-            except (worker.Defer, RateLimited) as deferred:
-                reason, hint = (
-                    (deferred.reason, deferred.hint_s)
-                    if isinstance(deferred, worker.Defer)
-                    else ("provider 429", deferred.retry_after_s)
-                )
+            except (worker.Defer, RateLimited, ProviderUnreachable) as deferred:
+                if isinstance(deferred, worker.Defer):
+                    reason, hint = deferred.reason, deferred.hint_s
+                elif isinstance(deferred, RateLimited):
+                    reason, hint = "provider 429", deferred.retry_after_s
+                else:
+                    reason, hint = str(deferred)[:200], 0.0
                 if worker.deferral_exhausted(body):  # MAX_DEFERRALS re-sends: fail from now on
                     raise worker.Fail(worker.exhausted_reason(body, reason)) from deferred
             outcome = worker._handle_deferral(record, body, reason, hint)
