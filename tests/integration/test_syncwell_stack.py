@@ -996,6 +996,46 @@ def test_rate_limited_provider_delays_jobs_without_losing_them(
     assert all(world.job("l1", j)["status"] == "SUCCEEDED" for j in (first, second))
 
 
+def test_the_seeds_user_scoped_role_is_enforced_at_the_edge(world: World) -> None:
+    """Seed 001, 6.2: a session of UserScopedAccessRole tagged userId=<user> reaches only
+    ``USER#<user>`` items (GetItem/PutItem/UpdateItem), as the harness's AWS edge enforces it:
+    another user's partition, a look-alike prefix and a Scan are AccessDeniedException."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    creds = world.env.client("sts").assume_role(
+        RoleArn=world.stack.resources["UserScopedAccessRole"].arn,
+        RoleSessionName="worker-u-free-01",
+        Tags=[{"Key": "userId", "Value": "u-free-01"}],
+        DurationSeconds=900,
+    )["Credentials"]
+    ddb = boto3.client(
+        "dynamodb",
+        endpoint_url=world.env.endpoints["aws_endpoint"],
+        region_name=world.env.endpoints.get("region", "us-east-1"),
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+    own = {"PK": {"S": "USER#u-free-01"}, "SK": {"S": "PROFILE"}}
+    assert "Item" in ddb.get_item(TableName=world.table, Key=own)
+    ddb.update_item(TableName=world.table, Key=own, UpdateExpression="SET iamChecked = :t",
+                    ExpressionAttributeValues={":t": {"BOOL": True}})  # fmt: skip
+    refused = [
+        lambda: ddb.get_item(
+            TableName=world.table, Key={"PK": {"S": "USER#u-free-02"}, "SK": {"S": "PROFILE"}}
+        ),
+        lambda: ddb.put_item(
+            TableName=world.table, Item={"PK": {"S": "USER#u-free-010"}, "SK": {"S": "X"}}
+        ),
+        lambda: ddb.scan(TableName=world.table, Limit=1),
+    ]
+    for call in refused:
+        with pytest.raises(ClientError) as denied:
+            call()
+        assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
 def test_a_permanently_throttled_job_reaches_the_dlq_as_a_failure(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
