@@ -62,3 +62,20 @@ def test_a_burst_past_the_bucket_after_the_reboot_fails(monkeypatch: pytest.Monk
 def test_without_a_cache_fault_it_is_inconclusive(monkeypatch: pytest.MonkeyPatch) -> None:
     result = _run(monkeypatch, [(100.0, "strava")], windows=([], []))
     assert not result["passed"] and "inconclusive" in str(result["details"])
+
+
+def test_cache_windows_come_from_the_fault_journal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.chaos
+
+    journal = [
+        {"time": 100.0, "kind": "redis", "effect": "down", "duration_s": 10},
+        {"time": 104.0, "kind": "aws", "effect": "error"},
+        {"time": 112.0, "kind": "redis", "effect": "reboot"},
+        {"time": 120.0, "kind": "redis", "effect": "hang", "duration_s": 30},
+        {"time": 125.0, "kind": "redis", "effect": "ok"},  # cleared early
+    ]
+    monkeypatch.setattr(harness.chaos, "fault_records", lambda *a, **k: journal)
+    env = SimpleNamespace(endpoints={}, state_dir=None)
+    down, reboots = checks._cache_windows(env, 90.0)
+    assert down == [(100.0, 110.0), (120.0, 125.0)]
+    assert reboots == [112.0]
