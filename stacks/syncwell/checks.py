@@ -7,7 +7,10 @@ Each returns ``{"name", "passed", "observed", "target", "details"}``.
   historical job that failed with every chunk's failure recorded;
 * :func:`no_duplicate_jobs`: no idempotency key produced two jobs, and no source activity was
   written twice to a destination (asked of the fake provider server when it is running);
-* :func:`hot_path_success_ratio` / :func:`manual_sync_p95_s`: the external SLOs of section 3b.
+* :func:`hot_path_success_ratio` / :func:`manual_sync_p95_s`: the external SLOs of section 3b;
+* :func:`providers_quiet_without_cache`: while the cache is down the workers call no third
+  party, and once it is back (empty, after a reboot) the providers see no more than the rate
+  limiter allows (seed 3b "Disabled Rate Limiting", "Cache cluster failure").
 """
 
 from __future__ import annotations
@@ -237,3 +240,90 @@ def manual_sync_p95_s(env: Any, stack: Any, since: float | None = None) -> float
     if not took:
         return 0.0
     return took[min(len(took) - 1, math.ceil(0.95 * len(took)) - 1)]
+
+
+# calls a job may make to one provider for one token of its bucket: list, hydrate, write (a
+# destination read is a list too)
+CALLS_PER_TOKEN = 3
+CACHE_DOWN_GRACE_S = 2.0  # calls of jobs that took their tokens before the cache went down
+
+
+def _provider_calls(stack: Any) -> list[tuple[float, str]] | None:
+    fakes = getattr(stack, "fake_servers", None) or {}
+    url = fakes.get("providers")
+    if not url:
+        return None
+    with urllib.request.urlopen(f"{url.rstrip('/')}/_control/calls", timeout=10) as response:
+        return [(float(t), str(p)) for t, p, _ in json.loads(response.read())["calls"]]
+
+
+def _cache_windows(env: Any, since: float) -> tuple[list[tuple[float, float]], list[float]]:
+    """(cache-down windows, reboot times) from the harness's fault journal since ``since``."""
+    from harness.chaos import fault_records
+
+    records = [
+        r for r in fault_records(env.endpoints, state_dir=env.state_dir, since=since)
+        if r.get("kind") == "redis"
+    ]  # fmt: skip
+    records.sort(key=lambda r: float(r["time"]))
+    down: list[tuple[float, float]] = []
+    reboots: list[float] = []
+    for i, record in enumerate(records):
+        start, effect = float(record["time"]), str(record.get("effect"))
+        if effect in ("down", "hang"):
+            end = start + float(record.get("duration_s") or 1e9)
+            later = [float(r["time"]) for r in records[i + 1 :]]
+            down.append((start, min([end, *later])))
+        elif effect == "reboot":
+            reboots.append(start)
+    return down, reboots
+
+
+def providers_quiet_without_cache(
+    env: Any, stack: Any, since: float | None = None, window_s: float = 1.0
+) -> dict[str, Any]:
+    """Seed 001, "Disabled Rate Limiting": "if the cache is down, workers will not call
+    third-party APIs". Passes when (1) no provider was called while the cache was down (after a
+    grace of ``CACHE_DOWN_GRACE_S`` for jobs that already held their tokens), and (2) from the
+    first reboot on (the cache back, empty: every bucket full again, every deferred job due),
+    no provider got more calls in any ``window_s`` than its bucket allows: (capacity + refill x
+    window) tokens x ``CALLS_PER_TOKEN``. A run without a cache fault, or without the fake
+    providers, has nothing to judge: it fails as inconclusive."""
+    start = float(since or 0.0)
+    down, reboots = _cache_windows(env, start)
+    calls = _provider_calls(stack)
+    target = "0 calls while the cache is down; within the rate limit after it is back"
+    if calls is None or not (down or reboots):
+        why = "no fake provider server" if calls is None else "no Redis fault in this run"
+        return {"name": "providers_quiet_without_cache", "passed": False, "observed": None,
+                "target": target, "details": f"inconclusive: {why}"}  # fmt: skip
+    while_down = [(t, p) for t, p in calls if any(a + CACHE_DOWN_GRACE_S <= t < b for a, b in down)]
+    capacity = float(stack.parameters.get("RateLimitCapacity", 50))
+    refill = float(stack.parameters.get("RateLimitRefillPerSecond", 25))
+    allowed = (capacity + refill * window_s) * CALLS_PER_TOKEN
+    busiest: dict[str, int] = {}
+    if reboots:
+        after = sorted((t, p) for t, p in calls if t >= min(reboots))
+        for provider in {p for _, p in after}:
+            times = [t for t, p in after if p == provider]
+            lo, most = 0, 0
+            for hi, t in enumerate(times):
+                while times[lo] < t - window_s:
+                    lo += 1
+                most = max(most, hi - lo + 1)
+            busiest[provider] = most
+    over = {p: n for p, n in busiest.items() if n > allowed}
+    return {
+        "name": "providers_quiet_without_cache",
+        "passed": not while_down and not over,
+        "observed": len(while_down) + sum(over.values()),
+        "target": target,
+        "details": {
+            "cache_down_windows_s": [round(b - a, 1) for a, b in down],
+            "calls_while_down": len(while_down),
+            "calls_while_down_by_provider": dict(Counter(p for _, p in while_down)),
+            f"busiest_{window_s:g}s_after_reboot": busiest,
+            "allowed_per_window": allowed,
+            "calls_total": len(calls),
+        },
+    }

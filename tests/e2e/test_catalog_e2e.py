@@ -304,6 +304,103 @@ def test_basic_tenant_past_10_rps_gets_429_premium_does_not(api: Api) -> None:
     assert premium_codes == [200] * 40, premium_codes
 
 
+TIERS = [  # the seed's usage plans (harness.yaml tenancy.tiers): tenant, rate, burst, quota
+    ("tenant-basic", 10, 20, 100_000),
+    ("tenant-standard", 100, 200, 1_000_000),
+    ("tenant-premium", 1000, 2000, 10_000_000),
+]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _redis_now(redis: Any) -> float:
+    seconds, micros = redis.time()
+    return float(seconds) + float(micros) / 1e6
+
+
+def _tier_keys(api: Api, tenant: str) -> tuple[str, str]:
+    """(the tenant's usage-plan bucket, its quota counter) in the gateway's Redis; one call
+    first so that both exist."""
+    assert api.call("GET", "/catalog/prod-001", api.token(tenant))[0] in (200, 429)
+    redis = api.env.redis()
+    base = "gw:catalog:CatalogApi"
+    [bucket] = [_text(k) for k in redis.scan_iter(f"{base}:plan:*:tenant:{tenant}")]
+    [quota] = [_text(k) for k in redis.scan_iter(f"{base}:quota:*:tenant:{tenant}:*")]
+    return bucket, quota
+
+
+def _probe(api: Api, tenant: str, tokens: float, last_refill: float) -> tuple[int, float]:
+    """Set the tenant's bucket to ``tokens`` last refilled at ``last_refill`` (Redis time),
+    call once, and return (status, tokens the gateway left in the bucket)."""
+    bucket, _ = _tier_keys(api, tenant)
+    redis = api.env.redis()
+    time.sleep(0.06)  # past any lease (50 ms) a gateway worker holds: this call asks Redis
+    redis.hset(bucket, mapping={"t": tokens, "ts": last_refill})
+    status = api.call("GET", "/catalog/prod-001", api.token(tenant))[0]
+    return status, float(_text(redis.hget(bucket, "t")))
+
+
+@pytest.mark.parametrize(("tenant", "rate", "burst", "quota"), TIERS, ids=[t[0] for t in TIERS])
+def test_each_tier_has_its_usage_plan_rate_and_burst(
+    api: Api, tenant: str, rate: int, burst: int, quota: int
+) -> None:
+    """No machine here sends 1,000 RPS through Lambda, so the tier's bucket is read instead of
+    flooded: a bucket left full holds exactly ``burst`` tokens when a call draws from it, and an
+    empty one refilled for 1 s holds ``rate`` (the call takes one token, or a lease of at most
+    5 % of the rate; the call's own latency refills a little more)."""
+    redis = api.env.redis()
+    lease = max(1, int(0.05 * min(rate, burst)))
+    status, left = _probe(api, tenant, 10**9, _redis_now(redis))
+    assert status == 200 and burst - lease <= left <= burst - 1, (left, burst)
+    started = _redis_now(redis)
+    status, left = _probe(api, tenant, 0, started - 1.0)
+    took = _redis_now(redis) - started
+    assert status == 200 and rate - lease <= left <= min(burst, rate * (1.0 + took)), (left, rate)
+    # and an empty bucket is a 429 for this tenant only
+    status, _ = _probe(api, tenant, 0, _redis_now(redis) + 5.0)
+    assert status == 429
+    others = [t for t, *_ in TIERS if t != tenant]
+    assert api.call("GET", "/catalog/prod-001", api.token(others[0]))[0] == 200
+    bucket, _ = _tier_keys(api, tenant)
+    redis.delete(bucket)
+
+
+@pytest.mark.parametrize(("tenant", "rate", "burst", "quota"), TIERS, ids=[t[0] for t in TIERS])
+def test_each_tier_has_its_monthly_quota(
+    api: Api, tenant: str, rate: int, burst: int, quota: int
+) -> None:
+    """The month's counter is preset to one short of the tier's quota (the window is the real
+    calendar month, not scaled): one more call passes, the next is API Gateway's 429 "Limit
+    Exceeded", and the counter expires after the month ends."""
+    import calendar
+    import datetime as dt
+
+    bucket, counter = _tier_keys(api, tenant)
+    redis = api.env.redis()
+    now = dt.datetime.now(dt.UTC)
+    assert counter.endswith(f":{now:%Y%m}")
+    days = calendar.monthrange(now.year, now.month)[1]
+    month_end = dt.datetime(now.year, now.month, 1, tzinfo=dt.UTC) + dt.timedelta(days=days)
+    left_in_month = (month_end - now).total_seconds()
+    assert left_in_month <= redis.ttl(counter) <= left_in_month + 3600 + 5
+    token = api.token(tenant)
+    try:
+        time.sleep(0.06)
+        redis.hset(bucket, mapping={"t": burst, "ts": _redis_now(redis)})  # not rate limited
+        redis.set(counter, quota - 1, keepttl=True)
+        status, body, _ = api.call("GET", "/catalog/prod-001", token)
+        assert status == 200, body
+        status, body, _ = api.call("GET", "/catalog/prod-001", token)
+        assert status == 429 and body == {"message": "Limit Exceeded"}, (status, body)
+        assert int(_text(redis.get(counter))) == quota
+    finally:
+        redis.set(counter, 0, keepttl=True)
+        redis.delete(bucket)
+    assert api.call("GET", "/catalog/prod-001", token)[0] == 200
+
+
 def test_per_tenant_metrics_and_logs_reach_the_function_log(api: Api) -> None:
     api.call("GET", "/catalog?limit=1", api.token("tenant-standard"))
     lines = api.logs("CatalogFunction")

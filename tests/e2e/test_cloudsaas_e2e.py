@@ -563,6 +563,56 @@ def test_a_database_outage_answers_503_and_recovers(api: Api) -> None:
     assert api.call("GET", "/invoices", "globexmember")[0] == 200
 
 
+def test_step_functions_retry_a_task_through_a_short_database_outage(api: Api) -> None:
+    """Seed 004's Step Functions retries: a plan change started while the database refuses
+    sessions. Its Prorate task fails with DatabaseUnavailable and is retried (1 s, 2 s, 4 s);
+    the database comes back after the first failure and the execution succeeds, the plan
+    changed once. Without the Retry the execution would fail on that first error."""
+    from harness.chaos.faults import Faults
+
+    api.end_live_subscriptions("acme")
+    sid = api.subscribe("acmeadmin", "basic")["subscriptionId"]
+    sfn = api.env.client("stepfunctions")
+    machine = api.stack.resources["ChangePlanMachine"].physical_id
+    faults = Faults.for_environment(api.env)
+
+    def history(arn: str) -> list[dict[str, Any]]:
+        return list(sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"])
+
+    def failed_on_the_database(arn: str) -> bool:
+        return any(
+            (e.get("taskFailedEventDetails") or {}).get("error") == "DatabaseUnavailable"
+            for e in history(arn)
+        )
+
+    faults.add("thirdparty", {"mode": "error", "server": "postgres", "stack": "cloudsaas"})
+    try:
+        arn = sfn.start_execution(
+            stateMachineArn=machine,
+            name=f"retry-{sid}"[:80],
+            input=json.dumps({"subscriptionId": sid, "orgId": "acme", "plan": "enterprise",
+                              "requestedBy": "e2e"}),
+        )["executionArn"]  # fmt: skip
+        wait_for("a task failure on the database", lambda: failed_on_the_database(arn), 30)
+    finally:
+        faults.clear("thirdparty")
+        api.close()  # the fault ended every session, the test's own too: reconnect on next use
+
+    def ended() -> dict[str, Any] | None:
+        got = sfn.describe_execution(executionArn=arn)
+        return dict(got) if got["status"] != "RUNNING" else None
+
+    execution = wait_for("the execution to end", ended, timeout=60)
+    assert execution["status"] == "SUCCEEDED", execution
+    events = history(arn)
+    failures = [e for e in events if e.get("taskFailedEventDetails")]
+    assert failures and all(
+        e["taskFailedEventDetails"]["error"] == "DatabaseUnavailable" for e in failures
+    )
+    assert sum(1 for e in events if e["type"] == "TaskSucceeded") >= 1
+    wait_for("the upgrade", lambda: api.subscription_row(sid)["plan"] == "enterprise")
+
+
 def test_isolation_run_passes(api: Api, tmp_path: Path) -> None:
     """harness.yaml's isolation section (per organisation: documents, invoices, subscriptions),
     token tampering and the data-layer rules."""

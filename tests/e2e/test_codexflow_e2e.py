@@ -310,12 +310,79 @@ def test_task_created_reaches_the_notification_and_analytics_consumers(api: Api)
     assert counted, "TaskCreated did not reach the analytics consumer"
     analytics = api.ok("GET", f"/projects/{pid}/analytics", "acmecarol")["data"]
     assert analytics["total"]["metrics"]["byPriority"] == {"high": 1}
-    assert analytics["total"]["teamStats"] == [{"userId": carol, "tasksAssigned": 1}]
+    assert analytics["total"]["teamStats"] == [
+        {"userId": carol, "tasksAssigned": 1, "tasksCompleted": 0, "hoursLogged": 0}
+    ]
     assert len(analytics["daily"]) == 1
     # an assignee who is not a member is refused before anything is written
     status, body, _ = api.call("POST", f"/projects/{pid}/tasks", "acmealice",
                                {"title": "x", "assigneeId": api.sub("acmebob")})  # fmt: skip
     assert status == 422 and body["error"]["code"] == "VALIDATION_ERROR"
+
+
+def _wait(check: Any, seconds: float = 45.0) -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.5)
+
+
+def test_task_update_and_delete_with_cache_invalidation_and_stream_analytics(api: Api) -> None:
+    """PATCH a task (invalidates the assignee's cached list), DELETE it (the seed's
+    delete-task: owner or creator only), and the table's stream turning both into the seed's
+    analytics metrics (tasksCompleted, velocity, teamEfficiency, hoursLogged)."""
+    redis = api.env.redis()
+    pid = api.ok("POST", "/projects", "acmealice", {"name": "Stream"}, status=201)["data"][
+        "projectId"
+    ]
+    api.ok("POST", f"/projects/{pid}/members", "acmealice", {"email": "acmecarol@example.com"}, 201)
+    carol = api.sub("acmecarol")
+    tid = api.ok("POST", f"/projects/{pid}/tasks", "acmealice",
+                 {"title": "Ship", "assigneeId": carol, "estimateHours": 4}, status=201)[
+        "data"]["taskId"]  # fmt: skip
+    assert api.ok("GET", "/tasks", "acmecarol")["meta"]["cache"] == "miss"
+    assert api.ok("GET", "/tasks", "acmecarol")["meta"]["cache"] == "hit"
+    patched = api.ok("PATCH", f"/projects/{pid}/tasks/{tid}", "acmecarol",
+                     {"status": "done", "hoursLogged": 5})  # fmt: skip
+    assert patched["meta"]["cacheInvalidated"] is True
+    assert patched["data"]["status"] == "done" and patched["data"]["hoursLogged"] == 5
+    assert redis.exists(f"tasks:user:{carol}") == 0
+    mine = api.ok("GET", "/tasks", "acmecarol")
+    assert mine["meta"]["cache"] == "miss"
+    assert {t["taskId"]: t["status"] for t in mine["data"]["items"]}[tid] == "done"
+
+    def total() -> Any:
+        doc = api.ok("GET", f"/projects/{pid}/analytics", "acmealice")["data"]["total"]
+        return doc if doc and doc["metrics"].get("tasksCompleted") == 1 else None
+
+    doc = _wait(total)
+    assert doc, "the task's completion did not reach the analytics through the stream"
+    assert doc["metrics"]["velocity"] == 4.0 and doc["metrics"]["teamEfficiency"] == 0.8
+    stats = {s["userId"]: s for s in doc["teamStats"]}
+    assert stats[carol]["tasksCompleted"] == 1 and stats[carol]["hoursLogged"] == 5
+
+    # delete: a member who neither owns the project nor created the task may not
+    status, body, _ = api.call("DELETE", f"/projects/{pid}/tasks/{tid}", "acmecarol")
+    assert status == 403 and body["error"]["code"] == "FORBIDDEN"
+    status, _, _ = api.call("DELETE", f"/projects/{pid}/tasks/{tid}", "globexdan")
+    assert status == 404  # another workspace: not found, whether it exists or not
+    api.ok("GET", "/tasks", "acmecarol")  # cached again
+    deleted = api.ok("DELETE", f"/projects/{pid}/tasks/{tid}", "acmealice")
+    assert deleted["data"] == {"taskId": tid, "projectId": pid, "deleted": True}
+    assert deleted["meta"]["cacheInvalidated"] is True
+    assert redis.exists(f"tasks:user:{carol}") == 0
+    assert api.item(f"PROJECT#{pid}", f"TASK#{tid}") is None
+    assert api.call("GET", f"/projects/{pid}/tasks/{tid}", "acmealice")[0] == 404
+    assert api.call("DELETE", f"/projects/{pid}/tasks/{tid}", "acmealice")[0] == 404
+    assert tid not in {t["taskId"] for t in api.ok("GET", "/tasks", "acmecarol")["data"]["items"]}
+
+    def deletion() -> Any:
+        doc = api.ok("GET", f"/projects/{pid}/analytics", "acmealice")["data"]["total"]
+        return doc if doc["metrics"].get("tasksDeleted") == 1 else None
+
+    assert _wait(deletion), "the deletion did not reach the analytics through the stream"
 
 
 def test_a_failing_consumer_sends_the_event_to_the_dead_letter_queue(api: Api) -> None:

@@ -214,6 +214,29 @@ def test_orders_create_get_list(env: Environment, stack: DeployedStack, recorder
         assert status == 400 and answer["error"] in ("validation_error", "unknown_products")
 
 
+def test_order_ids_are_signed_with_the_key_in_secrets_manager(
+    env: Environment, stack: DeployedStack, recorder: Recorder
+) -> None:
+    """Seed 002: secrets in Secrets Manager. The order-id HMAC key is a secret generated at
+    deploy (no template default), and the handlers sign with what it holds."""
+    import hashlib
+    import hmac
+
+    secret = stack.functions["OrdersFunction"].environment["ORDER_ID_KEY_SECRET"]
+    assert stack.functions["CatalogFunction"].environment["ORDER_ID_KEY_SECRET"] == secret
+    assert "ORDER_ID_KEY" not in stack.functions["OrdersFunction"].environment
+    value = env.client("secretsmanager").get_secret_value(SecretId=secret)["SecretString"]
+    assert len(value) == 48 and value.isalnum()
+    status, body = call(orders.handler, "POST", "/orders", tenant="tenant-basic",
+                        body={"items": [{"product_id": "prod-001", "quantity": 1}]})  # fmt: skip
+    assert status == 201, body
+    match = common.SIGNED_ORDER_RE.fullmatch(body["order"]["order_id"])
+    assert match is not None
+    raw, tag = match.groups()
+    expected = hmac.new(value.encode(), f"tenant-basic/{raw}".encode(), hashlib.sha256)
+    assert tag == expected.hexdigest()[:12]
+
+
 # -- isolation ----------------------------------------------------------------------------------
 
 

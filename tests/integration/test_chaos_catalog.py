@@ -7,7 +7,11 @@ timeline and the job checks (which drain the queues for up to 60 s), about 2-3 m
 ``test_broken_worker_loses_jobs`` proves the catalog catches what it is for: the same Secrets
 Manager scenario against a worker deliberately broken to drop a job when Secrets Manager fails
 (``BrokenMode: drop-on-secrets-error``) must fail, with "no accepted job lost" as a failing
-expectation, exit code 1 from ``harness run`` and the failure in ``junit.xml``.
+expectation, exit code 1 from ``harness run`` and the failure in ``junit.xml``. The same way,
+``dynamodb-blackhole.yaml`` must fail "no hung API" against a copy whose API keeps the SDK's
+default timeouts and no circuit, and ``cache-failure.yaml`` must fail "providers not called
+without the cache" against a worker whose rate limiter fails open
+(``BrokenMode: call-providers-without-cache``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -67,8 +72,13 @@ def test_chaos_scenario_passes(path: Path, tmp_path: Path) -> None:
     assert LOST in names and "no job processed twice" in names and BASELINE in names
 
 
-def broken_stack(tmp_path: Path) -> Path:
-    """A copy of stacks/syncwell whose worker drops a job when Secrets Manager fails."""
+def broken_stack(
+    tmp_path: Path,
+    mode: str = "drop-on-secrets-error",
+    template_edits: dict[str, str] | None = None,
+) -> Path:
+    """A copy of stacks/syncwell with ``BrokenMode`` set (by default: the worker drops a job
+    when Secrets Manager fails) and ``template_edits`` (old text -> new) applied."""
     stack = tmp_path / "syncwell"
     shutil.copytree(
         ROOT / "stacks" / "syncwell",
@@ -77,9 +87,60 @@ def broken_stack(tmp_path: Path) -> Path:
     )
     profile_file = stack / "harness.yaml"
     profile = yaml.safe_load(profile_file.read_text())
-    profile["parameters"]["BrokenMode"] = "drop-on-secrets-error"
+    if mode:
+        profile["parameters"]["BrokenMode"] = mode
     profile_file.write_text(yaml.safe_dump(profile, sort_keys=False))
+    template = stack / "template.yaml"
+    text = template.read_text()
+    for old, replacement in (template_edits or {}).items():
+        assert old in text, f"template edit {old!r} no longer applies"
+        text = text.replace(old, replacement)
+    template.write_text(text)
     return stack
+
+
+def _run_broken(tmp_path: Path, scenario_name: str, stack: Path) -> tuple[bool, dict[str, Any]]:
+    """Run ``scenarios/chaos/<scenario_name>`` against ``stack``: (passed, expectations)."""
+    scenario = yaml.safe_load((ROOT / "scenarios" / "chaos" / scenario_name).read_text())
+    scenario["title"] += " (broken copy)"
+    scenario["stacks"] = [str(stack)]
+    path = tmp_path / scenario_name
+    path.write_text(yaml.safe_dump(scenario, sort_keys=False))
+    run = run_scenario(
+        path,
+        RunOptions(
+            report_dir=tmp_path / "report",
+            settings=Settings.load(state_dir=tmp_path / "state"),
+            live=False,
+        ),
+    )
+    return run.passed, {e.name: e for e in run.expectations}
+
+
+def test_unbounded_sdk_calls_hang_the_api_when_dynamodb_is_blocked(tmp_path: Path) -> None:
+    """The blackhole experiment catches an API without bounded SDK calls: the SDK's defaults
+    (10 s read timeout, 4 attempts) and no circuit, so requests hang into the 10 s timeouts."""
+    stack = broken_stack(
+        tmp_path,
+        mode="",
+        template_edits={
+            'AWS_READ_TIMEOUT_S: "1.5"': 'AWS_READ_TIMEOUT_S: "10"',
+            'AWS_FAIL_FAST_S: "3"': 'AWS_FAIL_FAST_S: "0"',
+            'AWS_MAX_ATTEMPTS: "2"': 'AWS_MAX_ATTEMPTS: "4"',
+        },
+    )
+    passed, expectations = _run_broken(tmp_path, "dynamodb-blackhole.yaml", stack)
+    hung = expectations["no hung API while DynamoDB is blocked"]
+    assert not passed and not hung.passed and float(hung.observed or 0) >= 9000, hung
+
+
+def test_a_worker_calling_providers_without_its_cache_is_caught(tmp_path: Path) -> None:
+    """The cache-failure experiment catches a worker whose rate limiter fails open (it calls
+    the providers while Redis is down instead of deferring)."""
+    stack = broken_stack(tmp_path, mode="call-providers-without-cache")
+    passed, expectations = _run_broken(tmp_path, "cache-failure.yaml", stack)
+    quiet = expectations["providers not called without the cache"]
+    assert not passed and not quiet.passed and int(quiet.observed or 0) > 0, quiet
 
 
 def test_broken_worker_loses_jobs(tmp_path: Path) -> None:

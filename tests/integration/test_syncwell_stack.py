@@ -996,6 +996,70 @@ def test_rate_limited_provider_delays_jobs_without_losing_them(
     assert all(world.job("l1", j)["status"] == "SUCCEEDED" for j in (first, second))
 
 
+def test_the_seeds_user_scoped_role_is_enforced_at_the_edge(world: World) -> None:
+    """Seed 001, 6.2: a session of UserScopedAccessRole tagged userId=<user> reaches only
+    ``USER#<user>`` items (GetItem/PutItem/UpdateItem), as the harness's AWS edge enforces it:
+    another user's partition, a look-alike prefix and a Scan are AccessDeniedException."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    creds = world.env.client("sts").assume_role(
+        RoleArn=world.stack.resources["UserScopedAccessRole"].arn,
+        RoleSessionName="worker-u-free-01",
+        Tags=[{"Key": "userId", "Value": "u-free-01"}],
+        DurationSeconds=900,
+    )["Credentials"]
+    ddb = boto3.client(
+        "dynamodb",
+        endpoint_url=world.env.endpoints["aws_endpoint"],
+        region_name=world.env.endpoints.get("region", "us-east-1"),
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+    own = {"PK": {"S": "USER#u-free-01"}, "SK": {"S": "PROFILE"}}
+    assert "Item" in ddb.get_item(TableName=world.table, Key=own)
+    ddb.update_item(TableName=world.table, Key=own, UpdateExpression="SET iamChecked = :t",
+                    ExpressionAttributeValues={":t": {"BOOL": True}})  # fmt: skip
+    refused = [
+        lambda: ddb.get_item(
+            TableName=world.table, Key={"PK": {"S": "USER#u-free-02"}, "SK": {"S": "PROFILE"}}
+        ),
+        lambda: ddb.put_item(
+            TableName=world.table, Item={"PK": {"S": "USER#u-free-010"}, "SK": {"S": "X"}}
+        ),
+        lambda: ddb.scan(TableName=world.table, Limit=1),
+    ]
+    for call in refused:
+        with pytest.raises(ClientError) as denied:
+            call()
+        assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+def test_a_permanently_throttled_job_reaches_the_dlq_as_a_failure(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deferrals are capped (MAX_DEFERRALS re-sends): a provider that never stops answering
+    429 sends the job to the DLQ after maxReceiveCount more receives, FAILED, and the hot-path
+    success ratio counts it (seed 3b: a job that ends in the DLQ is a failed job)."""
+    seed(world, "t1")
+    monkeypatch.setenv("MAX_DEFERRALS", "1")
+    world.fake("/_control/faults", {"provider": "strava", "mode": "rate_limit", "retry_after": 0})
+    try:
+        job_id = world.submit("t1")
+        deadline = time.time() + 90
+        while time.time() < deadline and job_id not in checks.dlq_job_ids(world.env, world.stack):
+            world.run_worker_once(visibility=1)
+            time.sleep(1.1)
+        assert job_id in checks.dlq_job_ids(world.env, world.stack)
+        job = world.job("t1", job_id)
+        assert job["status"] == "FAILED", job
+        ratio = checks.hot_path_success_ratio(world.env, world.stack)
+        assert ratio < 1.0
+    finally:
+        world.fake("/_control/faults", method="DELETE")
+
+
 def test_redis_down_is_degraded_mode_and_loses_no_job(world: World) -> None:
     from harness.chaos.client import FaultClient
 

@@ -444,7 +444,12 @@ def test_list_orders_sees_only_the_tenants_orders(db: FakeDynamo) -> None:
     assert status == 400
 
 
-def test_order_ids_are_bound_to_their_tenant() -> None:
+def test_order_ids_are_bound_to_their_tenant(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ORDER_ID_KEY_SECRET", raising=False)
+    monkeypatch.delenv("ORDER_ID_KEY", raising=False)
+    with pytest.raises(RuntimeError, match="ORDER_ID_KEY"):  # no made-up default key
+        common.new_order_id("acme")
+    monkeypatch.setenv("ORDER_ID_KEY", "unit-test-key")
     order_id = common.new_order_id("acme")
     assert common.order_id_issued_to("acme", order_id) is True
     assert common.order_id_issued_to("acme-corp", order_id) is False

@@ -98,11 +98,77 @@ def test_analytics_document_shape() -> None:
         {"projectId": "p", "date": "2026-01-02", "tasksCreated": 3, "priority_high": 2,
          "priority_low": 1, "assigned_u2": 1, "assigned_u1": 2}
     )  # fmt: skip
-    assert doc["metrics"] == {"tasksCreated": 3, "byPriority": {"high": 2, "low": 1}}
+    assert doc["metrics"] == {"tasksCreated": 3, "byPriority": {"high": 2, "low": 1},
+                              "tasksCompleted": 0, "tasksDeleted": 0, "velocity": 0.0,
+                              "teamEfficiency": None}  # fmt: skip
     assert doc["teamStats"] == [
-        {"userId": "u1", "tasksAssigned": 2},
-        {"userId": "u2", "tasksAssigned": 1},
+        {"userId": "u1", "tasksAssigned": 2, "tasksCompleted": 0, "hoursLogged": 0},
+        {"userId": "u2", "tasksAssigned": 1, "tasksCompleted": 0, "hoursLogged": 0},
     ]
+
+
+def test_analytics_document_has_the_seeds_metrics() -> None:
+    """The seed's analytics document: tasksCompleted, velocity, teamEfficiency, and per member
+    tasksCompleted and hoursLogged (the seed's example: 5 done, velocity 8.5, 0.87)."""
+    item = {"projectId": "p", "date": "TOTAL", "tasksCompleted": 5, "estimateCompleted": 17,
+            "hoursCompleted": 19.5, "completed_u1": 3, "hours_u1": 24, "completed_u2": 2,
+            "hours_u2": 4.5, "assigned_u1": 3}  # fmt: skip
+    doc = documents.analytics_document(item, active_days=2)
+    metrics = doc["metrics"]
+    assert metrics["tasksCompleted"] == 5
+    assert metrics["velocity"] == 8.5  # 17 estimated hours done over 2 active days
+    assert metrics["teamEfficiency"] == 0.87  # 17 / 19.5
+    assert doc["teamStats"][0] == {
+        "userId": "u1", "tasksAssigned": 3, "tasksCompleted": 3, "hoursLogged": 24
+    }  # fmt: skip
+
+
+def _stream_record(name: str, old: dict[str, Any] | None, new: dict[str, Any] | None,
+                   sk: str = "TASK#t1") -> dict[str, Any]:  # fmt: skip
+    from boto3.dynamodb.types import TypeSerializer
+
+    ser = TypeSerializer()
+
+    def image(values: dict[str, Any] | None) -> dict[str, Any] | None:
+        if values is None:
+            return None
+        return {k: ser.serialize(v) for k, v in {"PK": "PROJECT#p", "SK": sk, **values}.items()}
+
+    body: dict[str, Any] = {"Keys": {"PK": {"S": "PROJECT#p"}, "SK": {"S": sk}}}
+    if old is not None:
+        body["OldImage"] = image(old)
+    if new is not None:
+        body["NewImage"] = image(new)
+    return {"eventID": "e1", "eventName": name, "dynamodb": body}
+
+
+def test_stream_changes_that_move_the_analytics() -> None:
+    from decimal import Decimal
+
+    from codexflow import consumers
+
+    base = {"projectId": "p", "assigneeId": "u1", "estimateHours": Decimal(4),
+            "updatedAt": "2026-01-02T10:00:00Z"}  # fmt: skip
+    done = consumers.task_change(
+        _stream_record("MODIFY", {**base, "status": "review", "hoursLogged": Decimal(3)},
+                       {**base, "status": "done", "hoursLogged": Decimal(5)})
+    )  # fmt: skip
+    assert done is not None
+    assert done["completed"] == 1 and done["estimate"] == 4 and done["hours"] == 5
+    assert done["hoursDelta"] == 2 and done["day"] == "2026-01-02" and not done["deleted"]
+    reopened = consumers.task_change(
+        _stream_record("MODIFY", {**base, "status": "done"}, {**base, "status": "todo"})
+    )
+    assert reopened is not None and reopened["completed"] == -1
+    removed = consumers.task_change(_stream_record("REMOVE", {**base, "status": "todo"}, None))
+    assert removed is not None and removed["deleted"] and removed["completed"] == 0
+    # a title change moves nothing; analytics and marker items are not tasks
+    assert consumers.task_change(
+        _stream_record("MODIFY", {**base, "title": "a"}, {**base, "title": "b"})
+    ) is None  # fmt: skip
+    assert consumers.task_change(
+        _stream_record("INSERT", None, {"projectId": "p", "status": "done"}, sk="ANALYTICS#TOTAL")
+    ) is None  # fmt: skip
 
 
 def test_risk_features() -> None:

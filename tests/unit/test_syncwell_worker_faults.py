@@ -41,9 +41,9 @@ def test_dependency_outages_are_told_apart_from_bugs_and_bad_requests() -> None:
     assert not worker.dependency_unavailable(KeyError("bug"))
 
 
-def _event(received: int = 1) -> dict[str, Any]:
+def _event(received: int = 1, deferrals: int = 0) -> dict[str, Any]:
     body = {"userId": "u1", "jobId": "job_1", "destinationConnectionId": "c2",
-            "sourceConnectionId": "c1", "dataType": "workout"}  # fmt: skip
+            "sourceConnectionId": "c1", "dataType": "workout", "deferrals": deferrals}  # fmt: skip
     return {
         "Records": [
             {
@@ -90,6 +90,115 @@ def test_a_dependency_outage_defers_the_job_in_seconds(
     calls.clear()
     assert worker.handler(_event(received=3)) == {"batchItemFailures": []}
     assert [c[0] for c in calls] == ["requeue"]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        worker.Defer("rate limited (strava)", 1.0),
+        worker.RateLimited("429", 2.0),
+        _client_error("ProvisionedThroughputExceededException", 400),
+    ],
+    ids=["bucket-empty", "provider-429", "dynamodb-throttled"],
+)
+def test_a_job_deferred_past_its_budget_fails_toward_the_dlq(
+    monkeypatch: pytest.MonkeyPatch, calls: list[tuple[str, Any]], error: BaseException
+) -> None:
+    monkeypatch.setenv("MAX_DEFERRALS", "3")
+    monkeypatch.setenv("MAX_RECEIVE_COUNT", "5")
+    monkeypatch.setattr(worker, "process", _raising(error))
+    # within the budget: re-sent fresh from the third receive (never the DLQ)
+    assert worker.handler(_event(received=3, deferrals=2)) == {"batchItemFailures": []}
+    assert [c[0] for c in calls] == ["requeue"]
+    # budget spent (3 re-sends): no more re-sends; the failure is recorded and the message
+    # stays, so SQS's redrive takes it to the DLQ after maxReceiveCount receives
+    for received in (1, 3, 5):
+        calls.clear()
+        answer = worker.handler(_event(received=received, deferrals=3))
+        assert answer == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+        assert [c[0] for c in calls] == ["failure", "visibility"]
+        assert calls[0][1] == received  # _record_failure marks FAILED at the last receive
+
+
+def test_the_deferral_budget_is_read_from_max_deferrals(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MAX_DEFERRALS", raising=False)
+    assert not worker.deferral_exhausted({"deferrals": 9})
+    assert worker.deferral_exhausted({"deferrals": 10})  # default 10
+    monkeypatch.setenv("MAX_DEFERRALS", "0")
+    assert worker.deferral_exhausted({})  # 0: a deferral is a failure at once
+    assert "2 re-sends" in worker.exhausted_reason({"deferrals": 2}, "provider 429")
+
+
+def test_a_historical_chunk_deferred_past_its_budget_is_closed_failed(
+    monkeypatch: pytest.MonkeyPatch, calls: list[tuple[str, Any]]
+) -> None:
+    from syncwell import historical
+
+    closed: list[tuple[str, str]] = []
+    monkeypatch.setenv("MAX_DEFERRALS", "2")
+    monkeypatch.setenv("MAX_RECEIVE_COUNT", "5")
+    monkeypatch.setattr(
+        historical,
+        "process_chunk",
+        lambda ctx, body: (_ for _ in ()).throw(worker.RateLimited("429", 1)),
+    )
+    monkeypatch.setattr(
+        historical,
+        "_close_chunk",
+        lambda table, body, status, reason="": closed.append((status, reason)),
+    )
+
+    def chunk_event(received: int, deferrals: int) -> dict[str, Any]:
+        body = {"userId": "u1", "jobId": "job_h", "chunk": 0, "deferrals": deferrals}
+        return {"Records": [{"messageId": "c1", "receiptHandle": "r", "body": json.dumps(body),
+                             "attributes": {"ApproximateReceiveCount": str(received)}}]}  # fmt: skip
+
+    monkeypatch.setattr(worker, "Context", lambda: type("Ctx", (), {"table": None})())
+    assert historical.chunk_handler(chunk_event(3, 1)) == {"batchItemFailures": []}
+    assert [c[0] for c in calls] == ["requeue"] and not closed
+    calls.clear()
+    assert historical.chunk_handler(chunk_event(2, 2)) == {
+        "batchItemFailures": [{"itemIdentifier": "c1"}]
+    }
+    assert [c[0] for c in calls] == ["visibility"] and not closed
+    assert historical.chunk_handler(chunk_event(5, 2)) == {"batchItemFailures": []}
+    assert closed and closed[0][0] == "FAILED" and "deferral budget spent" in closed[0][1]
+
+
+def test_an_unreachable_provider_defers_the_job_but_a_provider_5xx_fails_it(
+    monkeypatch: pytest.MonkeyPatch, calls: list[tuple[str, Any]]
+) -> None:
+    """scenarios/chaos/dns-failure.yaml put a job in the DLQ: an unresolvable provider was a
+    failure, and five quick receives (full-jitter backoff from 2 s) fit in a 12 s outage. By
+    seed 001 (3a: the DLQ is for non-transient errors; 3b: a DNS failure is a dependency
+    failure to degrade through), not reaching the provider defers the job."""
+    from syncwell.providers import ProviderUnreachable, TransientError
+
+    monkeypatch.setattr(
+        worker, "process", _raising(ProviderUnreachable("strava: unreachable: gaierror"))
+    )
+    for received in (1, 2, 4, 5):
+        calls.clear()
+        worker.handler(_event(received=received))
+        assert "failure" not in [c[0] for c in calls]
+    monkeypatch.setattr(worker, "process", _raising(TransientError("strava: 503", 503)))
+    calls.clear()
+    worker.handler(_event(received=5))
+    assert [c[0] for c in calls] == ["failure", "visibility"]
+
+
+def test_the_provider_client_tells_unreachable_from_an_error_answer() -> None:
+    import socket
+
+    from syncwell.providers import ProviderClient, ProviderUnreachable
+
+    with socket.socket() as probe:  # a port nobody listens on: connection refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(ProviderUnreachable):
+        ProviderClient("strava", base_url=f"http://127.0.0.1:{port}", timeout_s=2)._request(
+            "GET", "/x"
+        )
 
 
 def test_a_requeue_that_fails_keeps_the_message(

@@ -34,6 +34,8 @@ Control API (no auth), to make providers misbehave:
   recorded more, at that provider) — ids ``{provider}-{owner}-new-{k}``.
 * ``GET /_control/stats``: calls per provider and endpoint, bytes served, faults injected.
 * ``GET /_control/duplicates``: source activities written more than once to a destination.
+* ``GET /_control/calls``: every provider call (the last 100,000) as
+  ``[time, provider, kind]``, for checks on *when* the providers were called.
 * ``POST /_control/reset``: forget everything.
 """
 
@@ -48,7 +50,7 @@ import secrets
 import threading
 import time
 import urllib.parse
-from collections import defaultdict
+from collections import defaultdict, deque
 from datetime import UTC, datetime
 from typing import Any
 
@@ -76,6 +78,7 @@ class State:
         self.revoked: set[tuple[str, str]] = set()
         self.faults: dict[str, dict[str, Any]] = {}
         self.stats: dict[str, Any] = defaultdict(int)
+        self.calls: deque[tuple[float, str, str]] = deque(maxlen=100_000)
         self.rng = random.Random(self.seed)
 
     def account(self, provider: str, owner: str, activities: int | None = None) -> dict[str, Any]:
@@ -188,6 +191,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     }.get(rest, "other")
     STATE.stats[f"calls.{provider}.{kind}"] += 1
     STATE.stats["calls.total"] += 1
+    STATE.calls.append((time.time(), provider, kind))
     fault = _fault(provider)
     if fault is not None:
         mode = fault["mode"]
@@ -382,6 +386,8 @@ async def _control(send: Any, method: str, path: str, body: bytes) -> None:
         await _send(send, 200, {"activities": len(account["activities"])})
     elif path == "/_control/stats":
         await _send(send, 200, dict(STATE.stats))
+    elif path == "/_control/calls":
+        await _send(send, 200, {"calls": [list(c) for c in STATE.calls]})
     elif path == "/_control/reset":
         STATE.reset()
         await _send(send, 200, {"reset": True})

@@ -218,8 +218,36 @@ def key(pk: str, sk: str) -> dict[str, dict[str, str]]:
     return {"PK": {"S": pk}, "SK": {"S": sk}}
 
 
+_ID_KEY: dict[str, tuple[float, bytes]] = {}
+ID_KEY_TTL_S = 300.0
+
+
 def _id_key() -> bytes:
-    return os.environ.get("ORDER_ID_KEY", "local-catalog-id-key").encode()
+    """The order-id HMAC key: the Secrets Manager secret ``ORDER_ID_KEY_SECRET`` (the deployed
+    stack; cached ``ID_KEY_TTL_S`` per execution environment), or ``ORDER_ID_KEY`` itself (tests
+    that call the handlers without a stack). Neither set is a configuration error: ids signed
+    with a made-up key would not verify in the other function."""
+    secret = os.environ.get("ORDER_ID_KEY_SECRET", "")
+    if not secret:
+        raw = os.environ.get("ORDER_ID_KEY", "")
+        if not raw:
+            raise RuntimeError("neither ORDER_ID_KEY_SECRET nor ORDER_ID_KEY is set")
+        return raw.encode()
+    now = time.monotonic()
+    cached = _ID_KEY.get(secret)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    client = _CLIENTS.get("secretsmanager")
+    if client is None:
+        import boto3
+        from botocore.config import Config
+
+        config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2,
+                        read_timeout=5)  # fmt: skip
+        client = _CLIENTS["secretsmanager"] = boto3.client("secretsmanager", config=config)
+    value = str(client.get_secret_value(SecretId=secret)["SecretString"]).encode()
+    _ID_KEY[secret] = (now + ID_KEY_TTL_S, value)
+    return value
 
 
 def order_signature(tenant: str, raw: str) -> str:

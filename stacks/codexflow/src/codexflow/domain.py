@@ -185,6 +185,7 @@ def task_view(task: dict[str, Any]) -> dict[str, Any]:
         "assigneeId",
         "dueDate",
         "estimateHours",
+        "hoursLogged",
         "createdBy",
         "createdAt",
         "updatedAt",

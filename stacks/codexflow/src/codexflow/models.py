@@ -73,6 +73,8 @@ class UpdateTask(_Body):
     status: TaskStatus | None = None
     assigneeId: str | None = Field(None, min_length=1, max_length=128)
     dueDate: date | None = None
+    estimateHours: float | None = Field(None, gt=0, le=1000)
+    hoursLogged: float | None = Field(None, ge=0, le=10000)  # the task's hours worked so far
 
     @model_validator(mode="after")
     def _something(self) -> UpdateTask:

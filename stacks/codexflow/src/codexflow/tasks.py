@@ -1,8 +1,9 @@
 """Task service.
 
 ``POST|GET /projects/{projectId}/tasks`` (create; a project's tasks: ``begins_with(TASK#)``),
-``GET|PATCH /projects/{projectId}/tasks/{taskId}`` (task by id), ``GET /tasks`` (the caller's
-tasks, GSI1 ``ASSIGNEE#``), ``GET /tasks/{taskId}`` (task by id alone, GSI2 ``TASK#``).
+``GET|PATCH|DELETE /projects/{projectId}/tasks/{taskId}`` (task by id; a delete by the project's
+owner or the task's creator), ``GET /tasks`` (the caller's tasks, GSI1 ``ASSIGNEE#``),
+``GET /tasks/{taskId}`` (task by id alone, GSI2 ``TASK#``).
 
 Write path (the seed's): validate, write to DynamoDB, invalidate ``tasks:user:<assignee>``,
 publish ``TaskCreated`` on ``codexflow-events`` (the notification and analytics consumers are
@@ -118,8 +119,12 @@ def get_task(req: Request) -> dict[str, Any]:
 def update_task(req: Request) -> dict[str, Any]:
     body = UpdateTask.model_validate(req.body())
     project, item = _task(req)
+    from decimal import Decimal
+
     changes: dict[str, Any] = {
-        k: v for k, v in body.model_dump(mode="json", exclude_unset=True).items() if v is not None
+        k: Decimal(str(v)) if isinstance(v, float) else v  # DynamoDB numbers are Decimals
+        for k, v in body.model_dump(mode="json", exclude_unset=True).items()
+        if v is not None
     }
     old_assignee = str(item.get("assigneeId", ""))
     new_assignee = changes.pop("assigneeId", None)
@@ -146,8 +151,38 @@ def update_task(req: Request) -> dict[str, Any]:
     keys = {cache.tasks_key(old_assignee)} if old_assignee else set()
     if new_assignee:
         keys.add(cache.tasks_key(str(new_assignee)))
-    cache.invalidate(*sorted(keys))
-    return respond(200, task_view(answer["Attributes"]), req.request_id)
+    invalidated = cache.invalidate(*sorted(keys))
+    return respond(
+        200, task_view(answer["Attributes"]), req.request_id, {"cacheInvalidated": invalidated}
+    )
+
+
+def delete_task(req: Request) -> dict[str, Any]:
+    """The seed's ``delete-task``: the project's owner or the task's creator may delete it
+    (another member gets 403, anyone else 404); the assignee's cached task list is invalidated.
+    The table's stream carries the removal to the analytics (``tasksDeleted``)."""
+    project, item = _task(req)
+    caller = req.caller.user_id
+    if caller != project.get("ownerId") and item.get("createdBy") != f"USER#{caller}":
+        raise ApiError(403, "FORBIDDEN", "only the project's owner or the task's creator")
+    try:
+        store.table().delete_item(
+            Key={"PK": item["PK"], "SK": item["SK"]}, ConditionExpression="attribute_exists(PK)"
+        )
+    except Exception as exc:
+        if getattr(exc, "response", {}).get("Error", {}).get("Code") == (
+            "ConditionalCheckFailedException"
+        ):  # deleted in between: the same answer as a task that was never there
+            raise ApiError(404, "NOT_FOUND", "task not found") from None
+        raise
+    assignee = str(item.get("assigneeId", ""))
+    invalidated = cache.invalidate(cache.tasks_key(assignee)) if assignee else True
+    return respond(
+        200,
+        {"taskId": item["taskId"], "projectId": item["projectId"], "deleted": True},
+        req.request_id,
+        {"cacheInvalidated": invalidated},
+    )
 
 
 def my_tasks(req: Request) -> dict[str, Any]:
@@ -174,6 +209,7 @@ ROUTES = {
     ("GET", "/projects/{projectId}/tasks"): project_tasks,
     ("GET", "/projects/{projectId}/tasks/{taskId}"): get_task,
     ("PATCH", "/projects/{projectId}/tasks/{taskId}"): update_task,
+    ("DELETE", "/projects/{projectId}/tasks/{taskId}"): delete_task,
     ("GET", "/tasks"): my_tasks,
     ("GET", "/tasks/{taskId}"): task_by_id,
 }

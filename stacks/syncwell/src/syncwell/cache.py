@@ -93,6 +93,11 @@ def _call(fn: Any) -> Any:
         raise CacheUnavailable(str(exc)) from None
 
 
+def call(fn: Any) -> Any:
+    """``fn(redis)`` behind the cache's circuit breaker (:class:`CacheUnavailable` if down)."""
+    return _call(fn)
+
+
 def reset_breaker() -> None:
     _breaker["open_until"] = 0.0
 

@@ -99,15 +99,23 @@ def _client(service: str, endpoint: str | None, region: str) -> Any:
     import boto3
     from botocore.config import Config
 
+    # Timeouts per function (template environment): a dependency that hangs (a blackholed
+    # endpoint) must cost a synchronous function less than its caller's timeout, so the API
+    # answers 503 instead of running into its own 10 s timeout (a 504 at the client's 10 s).
+    # total_max_attempts counts the first attempt: the worst case is attempts x (connect+read).
     config = Config(
-        retries={"max_attempts": 3, "mode": "standard"},
-        connect_timeout=2,
-        read_timeout=10,
+        retries={"total_max_attempts": env_int("AWS_MAX_ATTEMPTS", 4), "mode": "standard"},
+        connect_timeout=env_float("AWS_CONNECT_TIMEOUT_S", 2.0),
+        read_timeout=env_float("AWS_READ_TIMEOUT_S", 10.0),
         max_pool_connections=20,
     )
-    return boto3.session.Session().client(
+    made = boto3.session.Session().client(
         service, endpoint_url=endpoint or None, region_name=region, config=config
     )
+    from syncwell import failfast  # imports this module: imported here, not at the top
+
+    failfast.install(made, service)
+    return made
 
 
 def client(service: str) -> Any:

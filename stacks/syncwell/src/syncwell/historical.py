@@ -33,7 +33,7 @@ from typing import Any
 
 from syncwell import worker
 from syncwell.common import client, env, env_int, log
-from syncwell.providers import PermanentError, RateLimited
+from syncwell.providers import PermanentError, ProviderUnreachable, RateLimited
 from syncwell.store import Table, is_conditional_failure, user_pk
 from syncwell.users import iso, load_user_config
 
@@ -355,12 +355,19 @@ def chunk_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             failures.append({"itemIdentifier": mid})
             continue
         try:
-            outcomes[mid] = process_chunk(ctx, body)
-            continue
-        except worker.Defer as exc:
-            outcome = worker._handle_deferral(record, body, exc.reason, exc.hint_s)
-        except RateLimited as exc:
-            outcome = worker._handle_deferral(record, body, "provider 429", exc.retry_after_s)
+            try:
+                outcomes[mid] = process_chunk(ctx, body)
+                continue
+            except (worker.Defer, RateLimited, ProviderUnreachable) as deferred:
+                if isinstance(deferred, worker.Defer):
+                    reason, hint = deferred.reason, deferred.hint_s
+                elif isinstance(deferred, RateLimited):
+                    reason, hint = "provider 429", deferred.retry_after_s
+                else:
+                    reason, hint = str(deferred)[:200], 0.0
+                if worker.deferral_exhausted(body):  # MAX_DEFERRALS re-sends: fail from now on
+                    raise worker.Fail(worker.exhausted_reason(body, reason)) from deferred
+            outcome = worker._handle_deferral(record, body, reason, hint)
         except Exception as exc:  # Fail, provider errors, AWS dependency errors
             reason = exc.reason if isinstance(exc, worker.Fail) else repr(exc)[:200]
             received = worker.receive_count(record)

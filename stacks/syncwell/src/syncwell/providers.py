@@ -61,6 +61,13 @@ class TransientError(ProviderError):
     """5xx, timeouts, connection errors: retried through the queue."""
 
 
+class ProviderUnreachable(TransientError):
+    """The provider could not be reached at all (name resolution, connection refused or reset,
+    no answer in time): the job is fine and the provider may be too, so the worker defers the
+    job like an AWS dependency outage (within its deferral budget) instead of spending one of
+    its ``maxReceiveCount`` receives, which are for errors the provider answered."""
+
+
 class PermanentError(ProviderError):
     """4xx other than 401/429: the job cannot succeed (DLQ after maxReceiveCount)."""
 
@@ -288,7 +295,7 @@ class ProviderClient:
                 raise TransientError(f"{self.provider}: {status} {detail}", status) from None
             raise PermanentError(f"{self.provider}: {status} {detail}", status) from None
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-            raise TransientError(f"{self.provider}: {exc}") from None
+            raise ProviderUnreachable(f"{self.provider}: unreachable: {exc}") from None
 
     def exchange_code(self, code: str) -> dict[str, Any]:
         return self._request(

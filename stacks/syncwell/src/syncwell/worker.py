@@ -11,10 +11,15 @@ and lock items, then ``SyncSucceeded`` events (``PutEvents``, 10 per call).
 
 Outcomes of a message:
 * success / duplicate / cancelled → deleted (not in ``batchItemFailures``);
-* deferred (rate limited, provider 429, Redis down, lock busy) → returned to the queue with
+* deferred (rate limited, provider 429, provider unreachable, Redis down, lock busy) → returned to the queue with
   ``ChangeMessageVisibility`` and exponential backoff with full jitter. A deferred job must not
   reach the DLQ just for being deferred, so from the ``REQUEUE_AFTER_RECEIVES``-th receive it is
-  re-sent as a fresh message (with ``DelaySeconds``) and the old one deleted;
+  re-sent as a fresh message (with ``DelaySeconds``) and the old one deleted. The re-sends are
+  capped (``MAX_DEFERRALS``, the template's ``MaxDeferrals``): a job still deferred after that
+  many re-sends (a provider that throttles for hours, a dependency that never comes back) is
+  failed from then on like any failed job, so it reaches the DLQ after ``maxReceiveCount``
+  receives and counts against the hot-path success SLO instead of circling forever (seed,
+  Runbook 3: "sync jobs are being correctly retried and eventually sent to the DLQ");
 * failed (provider 5xx, 401 after refresh, bad message) → left in the queue (short backoff);
   after ``maxReceiveCount`` (5) receives SQS moves it to the DLQ and the job is ``FAILED``.
 """
@@ -47,6 +52,7 @@ from syncwell.providers import (
     PermanentError,
     ProviderClient,
     ProviderTokens,
+    ProviderUnreachable,
     RateLimited,
     TransientError,
     Unauthorized,
@@ -107,6 +113,16 @@ class Outcome:
 
 def _max_receives() -> int:
     return env_int("MAX_RECEIVE_COUNT", 5)
+
+
+def deferral_exhausted(body: dict[str, Any]) -> bool:
+    """True once the job has been re-sent ``MAX_DEFERRALS`` times (default 10): its deferrals
+    turn into failures, and the queue's redrive takes it to the DLQ."""
+    return int(body.get("deferrals", 0)) >= env_int("MAX_DEFERRALS", 10)
+
+
+def exhausted_reason(body: dict[str, Any], reason: str) -> str:
+    return f"deferral budget spent ({int(body.get('deferrals', 0))} re-sends): {reason}"[:300]
 
 
 _QUEUE_URLS: dict[str, str] = {}
@@ -353,6 +369,8 @@ def take_tokens(providers: list[str], priority: str) -> None:
         try:
             allowed, wait_ms = cache.take_token(name, priority)
         except cache.CacheUnavailable:
+            if _broken("call-providers-without-cache"):  # the broken variant: fails open
+                continue
             raise Defer("degraded: rate limiter unavailable, third parties not called") from None
         if not allowed:
             raise Defer(f"rate limited ({name})", wait_ms / 1000.0)
@@ -674,6 +692,34 @@ def _record_failure(ctx: Context, body: dict[str, Any], received: int, reason: s
             log(logging.WARNING, "could not record job failure", error=repr(exc)[:200])
 
 
+def _fail(
+    ctx: Context, record: dict[str, Any], body: dict[str, Any], reason: str, permanent: bool
+) -> Outcome:
+    """A failed job: recorded (``FAILED`` at the last receive), left in the queue with a short
+    backoff; SQS's redrive takes it to the DLQ after ``maxReceiveCount`` receives."""
+    received = receive_count(record)
+    _record_failure(ctx, body, received, reason)
+    change_visibility(record, 1 if permanent else backoff_delay(received - 1))
+    return Outcome(record["messageId"], "failed", reason)
+
+
+def _defer_or_fail(
+    ctx: Context, record: dict[str, Any], body: dict[str, Any], reason: str, hint_s: float
+) -> Outcome:
+    """Defer the job, or fail it once its deferral budget (``MAX_DEFERRALS`` re-sends) is
+    spent: a permanently throttled job must end in the DLQ, not circle for ever."""
+    if deferral_exhausted(body):
+        log(
+            logging.ERROR,
+            "deferral budget spent; the job fails",
+            jobId=body.get("jobId"),
+            deferrals=body.get("deferrals"),
+            reason=reason,
+        )
+        return _fail(ctx, record, body, exhausted_reason(body, reason), False)
+    return _handle_deferral(record, body, reason, hint_s)
+
+
 def _run_one(ctx: Context, record: dict[str, Any], body: dict[str, Any] | None) -> Outcome:
     """One message of a batch: its outcome, with the job deferred, retried or failed as its
     error says."""
@@ -690,24 +736,23 @@ def _run_one(ctx: Context, record: dict[str, Any], body: dict[str, Any] | None) 
     except Dropped as exc:  # the broken worker: the message is deleted, the job never ends
         return Outcome(mid, "discarded", str(exc))
     except Defer as exc:
-        return _handle_deferral(record, body, exc.reason, exc.hint_s)
+        return _defer_or_fail(ctx, record, body, exc.reason, exc.hint_s)
     except RateLimited as exc:
-        return _handle_deferral(record, body, "provider 429", exc.retry_after_s)
+        return _defer_or_fail(ctx, record, body, "provider 429", exc.retry_after_s)
+    except ProviderUnreachable as exc:  # DNS, connection refused, no answer: not the job's fault
+        return _defer_or_fail(ctx, record, body, str(exc)[:200], 0.0)
     except (Fail, TransientError, PermanentError) as exc:
         permanent = isinstance(exc, PermanentError) or (isinstance(exc, Fail) and exc.permanent)
         reason = exc.reason if isinstance(exc, Fail) else str(exc)
-        received = receive_count(record)
-        _record_failure(ctx, body, received, reason)
-        change_visibility(record, 1 if permanent else backoff_delay(received - 1))
-        return Outcome(mid, "failed", reason)
+        return _fail(ctx, record, body, reason, permanent)
     except Exception as exc:
         if dependency_unavailable(exc):
             # an AWS dependency (DynamoDB, Secrets Manager, SQS...) is down or throttling: the
             # job is fine, so it is deferred like a rate-limited one (it must not reach the DLQ
-            # for an outage), and comes back in seconds, not after the queue's visibility
-            # timeout (180 s)
+            # for an outage shorter than the deferral budget), and comes back in seconds, not
+            # after the queue's visibility timeout (180 s)
             reason = f"dependency unavailable: {exc!r}"[:200]
-            return _handle_deferral(record, body, reason, 0.0)
+            return _defer_or_fail(ctx, record, body, reason, 0.0)
         log(
             logging.ERROR,
             "job failed",
