@@ -19,6 +19,10 @@ replaces three module functions of ``ministack.services.stepfunctions`` before m
   ``HeartbeatSeconds`` without a heartbeat fails with ``States.HeartbeatTimeout``.
 
 Without ``HARNESS_LAMBDA_ENDPOINT`` ministack runs unchanged.
+
+Whatever it runs, every socket ministack binds is confined to ``BIND_HOST`` (loopback): some of
+its side listeners (IoT's MQTT broker, RDS and DSQL proxies, SFTP) bind ``0.0.0.0`` whatever
+``BIND_HOST`` says, and an environment must not be reachable from another machine.
 """
 
 from __future__ import annotations
@@ -35,7 +39,14 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["call_lambda", "install", "resolve_path", "resolve_seconds_paths", "watch_heartbeat"]
+__all__ = [
+    "call_lambda",
+    "confine_binds",
+    "install",
+    "resolve_path",
+    "resolve_seconds_paths",
+    "watch_heartbeat",
+]
 
 INVOKE_TIMEOUT_S = 900.0  # Lambda's own maximum
 _AUTH = (
@@ -193,9 +204,34 @@ def install(sfn: Any, endpoint: str, region: str) -> None:
     sfn._invoke_with_callback = with_callback
 
 
+WILDCARDS_V4 = ("", "0.0.0.0")
+WILDCARDS_V6 = ("::", "::0", "0:0:0:0:0:0:0:0")
+
+
+def confine_binds(host: str) -> None:
+    """Make every later ``bind`` to a wildcard address bind ``host`` (IPv4) / ``::1`` instead."""
+    import socket
+
+    if getattr(socket.socket.bind, "_harness_confined", False):
+        return
+    original = socket.socket.bind
+
+    def bind(self: socket.socket, address: Any) -> None:
+        if isinstance(address, tuple) and address and isinstance(address[0], str):
+            if self.family == socket.AF_INET and address[0] in WILDCARDS_V4:
+                address = (host, *address[1:])
+            elif self.family == socket.AF_INET6 and address[0] in (*WILDCARDS_V6, ""):
+                address = ("::1", *address[1:])
+        original(self, address)
+
+    bind._harness_confined = True  # type: ignore[attr-defined]
+    socket.socket.bind = bind  # type: ignore[method-assign,assignment]
+
+
 def main() -> None:  # pragma: no cover - runs under ministack's interpreter
     if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
         del sys.path[0]  # harness/env holds modules ministack must not see
+    confine_binds(os.environ.get("BIND_HOST") or "127.0.0.1")
     endpoint = os.environ.get("HARNESS_LAMBDA_ENDPOINT")
     if endpoint:
         from ministack.services import stepfunctions

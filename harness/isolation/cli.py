@@ -159,6 +159,19 @@ def _summary(result: Any, report_dir: Path) -> None:
             str(result.iam.get("summary", "not available"))
             + ("" if result.iam.get("enforce", True) else " (recorded only)"),
         ),
+        (
+            "control plane",
+            (
+                f"{result.control_plane.get('refused', 0)} call(s) without the secret refused"
+                + (
+                    f" (tenant code probed it: {', '.join(result.control_plane['functions'])})"
+                    if result.control_plane.get("functions")
+                    else ""
+                )
+            )
+            if result.control_plane.get("available")
+            else "not available",
+        ),
         ("seconds", f"{result.seconds:.1f}"),
         ("violations", str(len(result.violations))),
     ]
