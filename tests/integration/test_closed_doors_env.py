@@ -132,7 +132,8 @@ def test_status_notices_a_reset_emulator(pair: tuple[Environment, Environment]) 
         # the services emulator forgets everything (what tenant code did through the edge)
         services = env.endpoints["services"]["default"]
         request = urllib.request.Request(f"{services}/_ministack/reset", method="POST")
-        urllib.request.urlopen(request, timeout=30).read()
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            answer.read()
         status = _harness("status", state_dir=env.state_dir)
         assert status.returncode == 1, status.stdout
         assert "AWS::Cognito::UserPool" in status.stdout and pool in status.stdout
