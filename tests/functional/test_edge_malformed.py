@@ -7,6 +7,7 @@ import json
 import logging
 import socket
 import time
+from typing import Any
 
 import pytest
 
@@ -123,3 +124,79 @@ def test_a_large_s3_upload_is_streamed(edge: Edge) -> None:
     assert _status(response) == 200
     payload = json.loads(response.split(b"\r\n\r\n", 1)[1])
     assert payload["upstream"] == "other" and len(payload["body"]) == size
+
+
+def test_streaming_keeps_the_edges_memory_bounded() -> None:
+    """100 MB through the edge to an upstream that discards it: the edge never holds it."""
+    import asyncio
+    import threading
+    import tracemalloc
+
+    received = {"bytes": 0}
+
+    async def sink(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(
+            next(
+                line.split(b":")[1]
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
+            )
+        )
+        while length:
+            chunk = await reader.read(min(length, 1 << 20))
+            received["bytes"] += len(chunk)
+            length -= len(chunk)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def main() -> None:
+        upstream = await asyncio.start_server(sink, "127.0.0.1", 0)
+        proxy = EdgeProxy({}, f"http://127.0.0.1:{upstream.sockets[0].getsockname()[1]}")
+        server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0, limit=edge_proxy.MAX_HEAD)
+        holder.update(port=server.sockets[0].getsockname()[1], servers=[upstream, server])
+        ready.set()
+
+    async def shutdown() -> None:
+        for item in holder["servers"]:
+            item.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    thread = threading.Thread(
+        target=lambda: (loop.run_until_complete(main()), loop.run_forever()), daemon=True
+    )
+    thread.start()
+    ready.wait(5)
+    size = 100 * 1024 * 1024
+    tracemalloc.start()
+    try:
+        with socket.create_connection(("127.0.0.1", holder["port"]), timeout=30) as sock:
+            sock.sendall(
+                b"PUT /bucket/big HTTP/1.1\r\nHost: x\r\n"
+                + SIGNED_S3
+                + b"Content-Length: "
+                + str(size).encode()
+                + b"\r\n\r\n"
+            )
+            piece = b"x" * (1 << 20)
+            for _ in range(100):
+                sock.sendall(piece)
+            answer = sock.recv(65536)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+    assert _status(answer) == 200
+    assert received["bytes"] == size
+    assert peak < 16 * 1024 * 1024, f"peak {peak / 1e6:.0f} MB for a 100 MB upload"
