@@ -213,7 +213,9 @@ class EdgeProxy:
             await writer.drain()
             return client_keepalive
         if target.startswith(("/_harness/edge", "/_localstack/chaos")):
-            writer.write(self._admin(method, target, body))
+            # the open health path tells a caller without the secret only that the edge is up
+            trusted = self.control is not None and self.control.allowed(raw_headers)
+            writer.write(self._admin(method, target, body, trusted=trusted))
             await writer.drain()
             return client_keepalive
 
@@ -384,9 +386,14 @@ class EdgeProxy:
             return None
         return table_info if isinstance(table_info, dict) else None
 
-    def _admin(self, method: str, target: str, body: bytes) -> bytes:
-        """The edge's control API: health, and the fault rules (LocalStack's chaos verbs)."""
+    def _admin(self, method: str, target: str, body: bytes, *, trusted: bool = True) -> bytes:
+        """The edge's control API: health, and the fault rules (LocalStack's chaos verbs).
+        Health without the secret (``trusted`` False) names no emulator address."""
         path = target.split("?", 1)[0].rstrip("/")
+        if path == "/_harness/edge/health" and not trusted:
+            return _json_response(
+                200, {"status": "ok", "uptime_s": round(time.time() - self.started, 3)}
+            )
         if path == "/_harness/edge/health":
             return _json_response(
                 200,
