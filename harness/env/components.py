@@ -285,6 +285,8 @@ def _start_ministack(ctx: StartContext, port: int, wait: bool = True) -> Process
         # stops a second environment): off. SFTP (Transfer Family) on loopback only.
         "IOT_MTLS_ENABLED": "0",
         "SFTP_HOST": LOOPBACK,
+        # its reset/config/message peeks need the control secret (ministack_main.guard_control)
+        "HARNESS_STATE_DIR": str(ctx.state_dir.resolve()),
     }
     if ctx.edge_port:  # Step Functions' Lambda tasks run in the harness's runtime (via the edge)
         env["HARNESS_LAMBDA_ENDPOINT"] = f"http://{LOOPBACK}:{ctx.edge_port}"

@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 
 from harness import Environment, Settings
 from harness.env.process import port_owner
+from harness.env.secret import control_headers, read_probes
 from harness.env.sockets import exposed, listeners_of
 from harness.model import DeployedStack, ResourceRecord
 from tests.integration.conftest import processes_of
@@ -129,9 +131,19 @@ def test_status_notices_a_reset_emulator(pair: tuple[Environment, Environment]) 
     try:
         healthy = _harness("status", "--json", state_dir=env.state_dir)
         assert healthy.returncode == 0, healthy.stdout
-        # the services emulator forgets everything (what tenant code did through the edge)
+        # the services emulator's reset, on its own port: refused without the secret...
         services = env.endpoints["services"]["default"]
         request = urllib.request.Request(f"{services}/_ministack/reset", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 403
+        refused.value.close()
+        assert _harness("status", state_dir=env.state_dir).returncode == 0
+        assert any(p["path"] == "/_ministack/reset" for p in read_probes(env.state_dir))
+        # ...and with it (the user's own reset) the emulator forgets everything
+        request = urllib.request.Request(
+            f"{services}/_ministack/reset", method="POST", headers=control_headers(env.endpoints)
+        )
         with urllib.request.urlopen(request, timeout=30) as answer:
             answer.read()
         status = _harness("status", state_dir=env.state_dir)

@@ -290,3 +290,22 @@ def test_runtime_logs_limit_must_be_a_number(tmp_path: Path) -> None:
     refused = asyncio.run(api(Request("GET", "/_harness/runtime/logs/fn", "", {}, b"")))
     assert refused.status == 403
     assert read_probes(tmp_path)[0]["server"] == "runtime"
+
+
+def test_functions_never_receive_the_secret_or_the_state_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.aws import aws_environ
+    from harness.model import FunctionSpec
+    from harness.runtime.pool import function_environ
+
+    secret = ensure_secret(tmp_path)
+    # the runtime's own process knows both (its environment, its state folder)
+    monkeypatch.setenv("HARNESS_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("HARNESS_ENV_ID", str(tmp_path))
+    monkeypatch.setenv("X_HARNESS_SECRET", secret)
+    spec = FunctionSpec("Fn", "shop-fn", "arn:x", "app.handler", "python3.11", "/code")
+    endpoints = {"aws_endpoint": "http://127.0.0.1:1", "state_dir": str(tmp_path)}
+    environ = function_environ(spec, aws_environ(endpoints), "stream")
+    assert environ["AWS_ENDPOINT_URL"] == "http://127.0.0.1:1"
+    assert not [k for k, v in environ.items() if secret in v or str(tmp_path) in v]
