@@ -309,3 +309,40 @@ def test_functions_never_receive_the_secret_or_the_state_folder(
     environ = function_environ(spec, aws_environ(endpoints), "stream")
     assert environ["AWS_ENDPOINT_URL"] == "http://127.0.0.1:1"
     assert not [k for k, v in environ.items() if secret in v or str(tmp_path) in v]
+
+
+def test_ministacks_reset_needs_the_secret_on_its_own_port(tmp_path: Path) -> None:
+    from harness.env.ministack_main import guard_control
+
+    secret = ensure_secret(tmp_path)
+    reached: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        reached.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    guarded = guard_control(app, str(tmp_path))
+
+    def call(path: str, headers: list[tuple[bytes, bytes]]) -> int:
+        sent: list[dict[str, Any]] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": path, "headers": headers,
+                 "client": ("127.0.0.1", 5555)}  # fmt: skip
+        asyncio.run(guarded(scope, None, send))
+        return int(sent[0]["status"])
+
+    assert call("/_ministack/reset", []) == 403
+    assert call("/_ministack/reset", [(b"x-harness-secret", b"wrong")]) == 403
+    assert call("/_ministack/sqs/messages", []) == 403
+    assert reached == []
+    assert call("/_ministack/reset", [(b"x-harness-secret", secret.encode())]) == 200
+    assert call("/_ministack/health", []) == 200
+    assert call("/", []) == 200
+    assert [p["path"] for p in read_probes(tmp_path)] == ["/_ministack/reset"] * 2 + [
+        "/_ministack/sqs/messages"
+    ]
+    assert _mode(tmp_path / PROBES_FILE) == 0o600
