@@ -27,7 +27,7 @@ from harness.env.components import (
     start_redis_proxy,
     start_runtime,
 )
-from harness.env.private import private_dir, remove_data
+from harness.env.private import private_dir, remove_data, tighten
 from harness.env.process import ProcessRecord, port_owner, reserve_port, stop
 from harness.env.secret import PROBES_FILE, ensure_secret, register, remove_secret
 from harness.env.state import EnvState, locked, read_state, remove_state, write_state
@@ -151,6 +151,9 @@ class Environment:
             start_daemon(ctx, gateway_port, self.state_dir, wait=False)
             ctx.wait_all()
             state.processes = list(ctx.records)
+            # a folder from an older harness (or files a child made before its umask) is
+            # made owner-only too
+            tighten(self.state_dir)
             return state
         except BaseException as exc:  # includes KeyboardInterrupt: leave nothing running
             self._teardown(
