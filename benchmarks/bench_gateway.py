@@ -280,8 +280,11 @@ def _target_stats(target: str, port: int) -> dict[str, float]:
     """Invocations served so far (and, for the fake runtime, CPU inside handlers)."""
     import http.client
 
+    from harness.env.secret import headers_for
+
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    conn.request("GET", "/_fake/calls" if target == "fake" else "/_harness/runtime/metrics")
+    path = "/_fake/calls" if target == "fake" else "/_harness/runtime/metrics"
+    conn.request("GET", path, headers=headers_for(f"http://127.0.0.1:{port}"))
     data = json.loads(conn.getresponse().read())
     conn.close()
     if target == "fake":
@@ -338,6 +341,10 @@ def run(
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         if target == "real":
+            from harness.env.secret import ensure_secret, register
+
+            ensure_secret(state)  # the runtime's metrics are control API: they need the secret
+            register({"runtime_url": f"http://127.0.0.1:{ports['runtime']}"}, state)
             procs["runtime"] = subprocess.Popen(
                 [sys.executable, "-m", "harness.runtime", "--port", str(ports["runtime"]),
                  "--state-dir", str(state), "--log-level", "WARNING"],

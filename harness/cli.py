@@ -103,7 +103,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     env = Environment(_settings(args))
     try:
-        health = env.health()
+        health = env.health(deep=True)
     except NotRunningError as exc:
         if args.json:
             _print_json({"running": False, "healthy": False, "components": [], "error": str(exc)})
@@ -125,7 +125,14 @@ def cmd_status(args: argparse.Namespace) -> int:
         for h in health:
             mark = "ok  " if h.healthy else "DOWN"
             print(f"  {mark} {h.name:<10} {h.detail}")
-        print("healthy" if healthy else "UNHEALTHY: run `harness down` then `harness up`")
+        if healthy:
+            print("healthy")
+        elif any(h.name.startswith("stack:") for h in health) and all(
+            h.healthy for h in health if not h.name.startswith("stack:")
+        ):
+            print("UNHEALTHY: a deployed stack lost its resources; redeploy it (see above)")
+        else:
+            print("UNHEALTHY: run `harness down` then `harness up`")
     return 0 if healthy else 1
 
 
@@ -133,7 +140,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     from harness.env.environment import Environment
 
     env = Environment(_settings(args))
-    stopped = env.stop()
+    stopped = env.stop(keep_data=True if args.keep_data else None)
     print("stopped" if stopped else "nothing was running")
     return 0
 
@@ -307,7 +314,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", default=bool(_env("JSON")), help="print JSON"
     )
 
-    command("down", cmd_down, "stop everything `up` started (safe to repeat)")
+    down = command("down", cmd_down, "stop everything `up` started (safe to repeat)")
+    down.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="keep the emulators' state in <state_dir>/data (env HARNESS_KEEP_DATA)",
+    )
 
     setup = command(
         "setup", cmd_setup, "install what the embedded backend needs (Redis, Java, DynamoDB Local)"

@@ -42,6 +42,8 @@ class Settings:
     # Off: no Lambda runtime (and so no event-source pollers), for tests that drive handlers
     # in-process and must not have a poller race them for queue messages.
     runtime: bool = True
+    # Keep the emulators' state (<state_dir>/data: S3 objects, signing keys...) after `down`.
+    keep_data: bool = False
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

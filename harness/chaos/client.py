@@ -24,8 +24,13 @@ class FaultClient:
 
     def _call(self, method: str, url: str, payload: Any = None) -> Any:
         data = None if payload is None else json.dumps(payload).encode()
+        from harness.env.secret import headers_for
+
         request = urllib.request.Request(
-            url, data=data, method=method, headers={"Content-Type": "application/json"}
+            url,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", **headers_for(url)},
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:

@@ -27,12 +27,17 @@ import signal
 import socket
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from harness.env.secret import ControlGuard
 
 __all__ = ["MODES", "RedisProxy", "main"]
 
 logger = logging.getLogger(__name__)
 
+CONTROL_HEAD_TIMEOUT_S = 10.0
+CONTROL_MAX_BODY = 64 * 1024
 MODES = ("ok", "down", "hang", "latency", "reset", "reboot")
 
 
@@ -182,19 +187,31 @@ def _abort(writer: asyncio.StreamWriter) -> None:
 
 
 async def _control(
-    proxy: RedisProxy, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    proxy: RedisProxy,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    guard: ControlGuard | None = None,
 ) -> None:
-    """A minimal HTTP/1.1 control endpoint: GET /state, POST /mode {"mode": ...}."""
+    """A minimal HTTP/1.1 control endpoint: GET /state, POST /mode {"mode": ...} (both need
+    the environment's secret when ``guard`` is given), GET /_harness/health."""
     try:
-        head = await reader.readuntil(b"\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), CONTROL_HEAD_TIMEOUT_S)
         lines = head.decode("latin-1").split("\r\n")
         method, path, _ = lines[0].split(" ", 2)
         headers = {
             k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)
         }
-        body = await reader.readexactly(int(headers.get("content-length", "0") or 0))
+        length = int(headers.get("content-length", "0") or 0)
+        if not 0 <= length <= CONTROL_MAX_BODY:
+            raise ValueError("bad Content-Length")
+        body = await reader.readexactly(length)
         status, payload = 200, proxy.state()
-        if method == "POST" and path == "/mode":
+        if path != "/_harness/health" and guard is not None and not guard.allowed(headers):
+            peer = writer.get_extra_info("peername")
+            client = (str(peer[0]), int(peer[1])) if peer else None
+            await asyncio.to_thread(guard.record, method, path, client)
+            status, payload = 403, guard.refusal(method, path)
+        elif method == "POST" and path == "/mode":
             data = json.loads(body or b"{}")
             try:
                 await proxy.set_mode(
@@ -214,7 +231,9 @@ async def _control(
             + out
         )
         await writer.drain()
-    except (asyncio.IncompleteReadError, ValueError, ConnectionError):
+    except (asyncio.IncompleteReadError, ValueError, ConnectionError, TimeoutError):
+        pass
+    except asyncio.LimitOverrunError:
         pass
     finally:
         writer.close()
@@ -225,7 +244,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True, help="port functions connect to")
     parser.add_argument("--control-port", type=int, required=True)
     parser.add_argument("--upstream", required=True, help="HOST:PORT of the real Redis")
+    parser.add_argument(
+        "--state-dir", default=None, help="the environment's folder (its control secret)"
+    )
     args = parser.parse_args(argv)
+    guard = ControlGuard(Path(args.state_dir), "redis-proxy") if args.state_dir else None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     host, _, port = args.upstream.rpartition(":")
 
@@ -233,7 +256,10 @@ def main(argv: list[str] | None = None) -> None:
         proxy = RedisProxy(args.port, host or "127.0.0.1", int(port))
         await proxy.start()
         control = await asyncio.start_server(
-            lambda r, w: _control(proxy, r, w), "127.0.0.1", args.control_port, reuse_address=True
+            lambda r, w: _control(proxy, r, w, guard),
+            "127.0.0.1",
+            args.control_port,
+            reuse_address=True,
         )
         ticker = asyncio.ensure_future(proxy.tick())
         stop = asyncio.Event()

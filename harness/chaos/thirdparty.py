@@ -135,9 +135,15 @@ def fake_server_url(state_dir: Path, server: str = "providers", stack: str | Non
 
 
 def send(method: str, url: str, payload: Any = None, timeout: float = 10.0) -> Any:
+    from harness.env.secret import headers_for
+
     data = None if payload is None else json.dumps(payload).encode()
     request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
+        url,
+        data=data,
+        method=method,
+        # the environment's secret for its control APIs (nothing for a fake server)
+        headers={"Content-Type": "application/json", **headers_for(url)},
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:

@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> None:
         # override it (uvicorn trusts it from 127.0.0.1, i.e. from every local client).
         proxy_headers=False,
         loop="auto",
-        http="auto",
+        # httptools with a request-head timeout and head size limit (harness.daemon.limits)
+        http="harness.daemon.limits:LimitedHttpToolsProtocol",
     )
 
 

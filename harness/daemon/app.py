@@ -67,9 +67,30 @@ async def _drain(receive: Receive) -> None:
             return
 
 
+# Control paths anyone may call: liveness, and the local issuer's public keys (a JWT
+# authorizer and any client fetch them). Everything else under /_harness/ needs the secret.
+OPEN_PATHS = frozenset(
+    {
+        "/_harness/health",
+        "/_harness/issuer/.well-known/jwks.json",
+        "/_harness/issuer/.well-known/openid-configuration",
+    }
+)
+
+
 def create_app(state_dir: Path) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    from harness.env.secret import ControlGuard
+
     started = time.time()
     gateway = Gateway(state_dir)
+    guard = ControlGuard(state_dir, "gateway")
+
+    async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
+        await _drain(receive)
+        client = scope.get("client")
+        peer = (str(client[0]), int(client[1])) if client else None
+        await asyncio.to_thread(guard.record, scope["method"], scope["path"], peer)
+        await _json(send, 403, guard.refusal(scope["method"], scope["path"]))
 
     async def control(scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
@@ -154,6 +175,13 @@ def create_app(state_dir: Path) -> Callable[[Scope, Receive, Send], Awaitable[No
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["type"] != "http":
+            return
+        if (
+            scope["path"].startswith("/_harness/")
+            and scope["path"] not in OPEN_PATHS
+            and not guard.allowed(scope["headers"])
+        ):
+            await refuse(scope, receive, send)
             return
         if scope["path"].startswith("/_harness/faults"):  # every fault kind: harness.chaos.api
             await faults(scope, receive, send)

@@ -41,6 +41,14 @@ from urllib.parse import unquote
 
 import httptools
 
+from harness.daemon.limits import (
+    HEAD_TIMEOUT_S,
+    MAX_HEAD_BYTES,
+    PAYLOAD_TOO_LARGE,
+    REQUEST_TIMEOUT,
+    TOO_LARGE,
+)
+
 __all__ = ["MAX_BODY", "load_app", "run", "serve_app"]
 
 logger = logging.getLogger(__name__)
@@ -85,6 +93,9 @@ class _Connection(asyncio.Protocol):
         "_client",
         "_closed",
         "_current",
+        "_head_bytes",
+        "_head_timer",
+        "_in_head",
         "_parser",
         "_pending",
         "_server",
@@ -105,6 +116,25 @@ class _Connection(asyncio.Protocol):
         self._busy = False
         self._closed = False
         self._size = 0
+        self._in_head = True
+        self._head_bytes = 0
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    def _arm(self) -> None:
+        """A head must arrive whole within HEAD_TIMEOUT_S (408 and closed otherwise)."""
+        self._disarm()
+        self._head_timer = asyncio.get_running_loop().call_later(HEAD_TIMEOUT_S, self._head_timeout)
+
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timeout(self) -> None:
+        self._head_timer = None
+        if self._in_head and self._transport is not None and not self._busy:
+            self._transport.write(REQUEST_TIMEOUT)
+            self._transport.close()
 
     # -- transport ---------------------------------------------------------------------------
 
@@ -116,12 +146,23 @@ class _Connection(asyncio.Protocol):
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self._transport = None
+        self._disarm()
 
     def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            end = data.find(b"\r\n\r\n")  # the body that follows the head is not head
+            self._head_bytes += end + 4 if end >= 0 else len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._disarm()
+                if self._transport is not None:
+                    self._transport.write(TOO_LARGE)
+                    self._transport.close()
+                return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -142,6 +183,10 @@ class _Connection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._current = _Request()
         self._size = 0
+        if not self._in_head:  # the next request on a kept-alive connection
+            self._in_head = True
+            self._head_bytes = 0
+            self._arm()
 
     def on_url(self, url: bytes) -> None:
         self._current.raw_path += url
@@ -150,6 +195,8 @@ class _Connection(asyncio.Protocol):
         self._current.headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._disarm()
         request = self._current
         parser = self._parser
         request.method = parser.get_method().decode("ascii", "replace")
@@ -157,6 +204,13 @@ class _Connection(asyncio.Protocol):
         request.keep_alive = parser.should_keep_alive()
         if self._transport is not None:
             for name, value in request.headers:
+                # API Gateway's 413 at once: the body is never read, the connection closes
+                too_large = name == b"content-length" and value.isdigit() and int(value) >= MAX_BODY
+                if too_large and not self._busy:
+                    self._transport.write(PAYLOAD_TOO_LARGE)
+                    self._transport.close()
+                    self._closed = True
+                    return
                 if name == b"expect" and value.lower() == b"100-continue":
                     self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
@@ -164,6 +218,11 @@ class _Connection(asyncio.Protocol):
         room = MAX_BODY - self._size
         if room <= 0:
             self._current.overflow += len(body)
+            if not self._busy and self._transport is not None and not self._closed:
+                # a (chunked) body past API Gateway's 10 MB: 413 now, the rest is never read
+                self._transport.write(PAYLOAD_TOO_LARGE)
+                self._transport.close()
+                self._closed = True
             return
         chunk = body if len(body) <= room else body[:room]
         self._current.body.append(chunk)

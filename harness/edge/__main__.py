@@ -44,8 +44,16 @@ def main(argv: list[str] | None = None) -> None:
     # IAM as AWS enforces it for assumed-role keys; HARNESS_IAM_ENFORCE=0 only records decisions.
     enforce = os.environ.get("HARNESS_IAM_ENFORCE", "1").strip().lower() not in ("0", "false", "no")
     guard = IamGuard(Path(args.state_dir) if args.state_dir else None, enforce=enforce)
+    from harness.env.secret import ControlGuard
+
+    control = ControlGuard(Path(args.state_dir) if args.state_dir else None, "edge")
     proxy = EdgeProxy(
-        routes, args.default, fault_hook=engine, admin_handler=fault_admin(engine), iam=guard
+        routes,
+        args.default,
+        fault_hook=engine,
+        admin_handler=fault_admin(engine),
+        iam=guard,
+        control=control,
     )
 
     async def run() -> None:

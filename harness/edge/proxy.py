@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -27,13 +28,33 @@ from harness.edge.routing import RequestInfo, classify
 
 if TYPE_CHECKING:
     from harness.edge.iam_guard import IamGuard
+    from harness.env.secret import ControlGuard
 
-__all__ = ["EdgeProxy", "FaultDecision", "Upstream"]
+__all__ = ["EdgeProxy", "FaultDecision", "Upstream", "is_control_path"]
 
 logger = logging.getLogger(__name__)
 
-MAX_HEAD = 64 * 1024
+MAX_HEAD = 64 * 1024  # a request head above this is answered 400 (StreamReader limit)
+# a request head must arrive whole within this, once it has begun (HARNESS_HEAD_TIMEOUT_S)
+HEAD_TIMEOUT_S = float(os.environ.get("HARNESS_HEAD_TIMEOUT_S") or 20.0)
+IDLE_TIMEOUT_S = 120.0  # a kept-alive connection with no new request is closed after this
+# Bodies: JSON/query-protocol calls (DynamoDB's largest batch is 16 MB) are read whole up to
+# MAX_BUFFERED_BODY; an S3 upload above STREAM_ABOVE is streamed to the emulator in chunks (never
+# held in memory) up to S3's single-PUT limit; anything larger is 413.
+MAX_BUFFERED_BODY = 16 * 1024 * 1024
+STREAM_ABOVE = 1024 * 1024
+MAX_STREAMED_BODY = 5 * 1024**3
+STREAM_CHUNK = 256 * 1024
 _NO_BODY_STATUS = {204, 304}
+
+
+class _BadRequest(Exception):
+    """A malformed request: answered with ``status`` and ``message``, then the connection closes."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 @dataclass
@@ -100,12 +121,14 @@ class EdgeProxy:
         fault_hook: FaultHook | None = None,
         admin_handler: AdminHandler | None = None,
         iam: IamGuard | None = None,
+        control: ControlGuard | None = None,
     ) -> None:
         self.upstreams = {service: Upstream(url) for service, url in routes.items()}
         self.default = Upstream(default)
         self.fault_hook = fault_hook
         self.admin_handler = admin_handler
         self.iam = iam
+        self.control = control
         self.calls: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.started = time.time()
@@ -119,11 +142,16 @@ class EdgeProxy:
                 keep = await self._one(reader, writer)
                 if not keep:
                     break
+        except _BadRequest as exc:
+            self.errors[f"protocol:{exc.status}"] += 1
+            with contextlib.suppress(Exception):
+                writer.write(_plain(exc.status, exc.message))
+                await writer.drain()
         except (
             _ClientGone,
             ConnectionError,
             asyncio.IncompleteReadError,
-            asyncio.LimitOverrunError,
+            TimeoutError,
         ):
             pass
         except Exception:  # never let one request take the edge down
@@ -135,35 +163,59 @@ class EdgeProxy:
                 writer.close()
 
     async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError as exc:
-            if exc.partial:
-                writer.write(_plain(400, "incomplete request"))
-            raise _ClientGone from None
+        head = await _read_head(reader)
         lines = head[:-4].split(b"\r\n")
         request_line = lines[0].decode("latin-1")
         try:
             method, target, version = request_line.split(" ", 2)
         except ValueError:
-            writer.write(_plain(400, "bad request line"))
-            return False
+            raise _BadRequest(400, "bad request line") from None
+        if not version.startswith("HTTP/1.") or not method.isalpha():
+            raise _BadRequest(400, "bad request line")
         headers: dict[str, str] = {}
         raw_headers: list[tuple[bytes, bytes]] = []
         for line in lines[1:]:
-            name, _, value = line.partition(b":")
+            name, colon, value = line.partition(b":")
+            if not colon or not name or name != name.strip():
+                raise _BadRequest(400, "malformed header line")
             value = value.strip()
-            headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+            key = name.decode("latin-1").lower()
+            if key in headers and key in ("content-length", "transfer-encoding", "host"):
+                raise _BadRequest(400, f"duplicate {key} header")
+            headers[key] = value.decode("latin-1")
             raw_headers.append((name, value))
+        length = _body_length(headers)
+        info = classify(method, target, headers, b"")
+        if _unknown_service(info.service, self):
+            self.errors[f"{info.service}:unknown-service"] += 1
+            await _skip_body(reader, headers, length)
+            writer.write(_unknown_service_response(info.service))
+            await writer.drain()
+            return headers.get("connection", "").lower() != "close" and version == "HTTP/1.1"
+        if length is not None and length > STREAM_ABOVE and info.service == "s3":
+            if headers.get("expect", "").lower() == "100-continue":
+                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            return await self._stream(reader, writer, method, target, raw_headers, info, length)
+        if length is not None and length > MAX_BUFFERED_BODY:
+            raise _BadRequest(413, f"request body of {length} bytes is over the edge's limit")
         if headers.get("expect", "").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        body = await _read_body(reader, headers)
+        body = await _read_body(reader, headers, length)
         client_keepalive = (
             headers.get("connection", "").lower() != "close" and version == "HTTP/1.1"
         )
 
+        if is_control_path(method, target) and (
+            self.control is None or not self.control.allowed(raw_headers)
+        ):
+            # faults, the IAM decision log, emulator resets: never without the secret
+            writer.write(await self._refuse(method, target, writer))
+            await writer.drain()
+            return client_keepalive
         if target.startswith(("/_harness/edge", "/_localstack/chaos")):
-            writer.write(self._admin(method, target, body))
+            # the open health path tells a caller without the secret only that the edge is up
+            trusted = self.control is not None and self.control.allowed(raw_headers)
+            writer.write(self._admin(method, target, body, trusted=trusted))
             await writer.drain()
             return client_keepalive
 
@@ -221,6 +273,74 @@ class EdgeProxy:
         await writer.drain()
         return client_keepalive
 
+    async def _stream(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        method: str,
+        target: str,
+        raw_headers: list[tuple[bytes, bytes]],
+        info: RequestInfo,
+        length: int,
+    ) -> bool:
+        """Forward a large S3 upload chunk by chunk: memory stays bounded by STREAM_CHUNK."""
+        self.calls[f"{info.service}:{info.operation}"] += 1
+        if self.fault_hook is not None:
+            decision = await self.fault_hook(info, {}, b"")
+            if decision is not None and (decision.response or decision.blackhole or decision.reset):
+                # answer the fault, and close: the body was not read
+                if decision.delay:
+                    await asyncio.sleep(decision.delay)
+                if decision.response is not None:
+                    writer.write(decision.response)
+                    await writer.drain()
+                return False
+        upstream = self.upstream_for(info.service)
+        out = bytearray(f"{method} {target} HTTP/1.1\r\n".encode("latin-1"))
+        for name, value in raw_headers:
+            if name.lower() in (b"expect", b"transfer-encoding", b"content-length", b"connection"):
+                continue
+            out += name + b": " + value + b"\r\n"
+        out += b"Content-Length: " + str(length).encode() + b"\r\nConnection: close\r\n\r\n"
+        try:
+            up_reader, up_writer = await asyncio.open_connection(
+                upstream.host, upstream.port, limit=MAX_HEAD * 4
+            )
+        except OSError as exc:
+            writer.write(_aws_unreachable(upstream, exc))
+            return False
+        try:
+            up_writer.write(bytes(out))
+            remaining = length
+            while remaining:
+                chunk = await asyncio.wait_for(
+                    reader.read(min(STREAM_CHUNK, remaining)), HEAD_TIMEOUT_S
+                )
+                if not chunk:
+                    raise _ClientGone
+                remaining -= len(chunk)
+                up_writer.write(chunk)
+                await up_writer.drain()
+            _status, response, _keep = await _read_response(up_reader, method)
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            writer.write(_aws_unreachable(upstream, exc))
+            return False
+        finally:
+            up_writer.close()
+        writer.write(response)
+        await writer.drain()
+        return False
+
+    async def _refuse(self, method: str, target: str, writer: asyncio.StreamWriter) -> bytes:
+        """403 for a control call without the secret; recorded as a control-plane probe."""
+        path = target.split("?", 1)[0]
+        if self.control is None:
+            return _json_response(403, {"message": f"{method} {path}: no control secret"})
+        peer = writer.get_extra_info("peername")
+        client = (str(peer[0]), int(peer[1])) if peer else None
+        await asyncio.to_thread(self.control.record, method, target, client)
+        return _json_response(403, self.control.refusal(method, path))
+
     async def _forward(self, upstream: Upstream, request: bytes, method: str) -> tuple[int, bytes]:
         for attempt in (1, 2):
             try:
@@ -266,9 +386,14 @@ class EdgeProxy:
             return None
         return table_info if isinstance(table_info, dict) else None
 
-    def _admin(self, method: str, target: str, body: bytes) -> bytes:
-        """The edge's control API: health, and the fault rules (LocalStack's chaos verbs)."""
+    def _admin(self, method: str, target: str, body: bytes, *, trusted: bool = True) -> bytes:
+        """The edge's control API: health, and the fault rules (LocalStack's chaos verbs).
+        Health without the secret (``trusted`` False) names no emulator address."""
         path = target.split("?", 1)[0].rstrip("/")
+        if path == "/_harness/edge/health" and not trusted:
+            return _json_response(
+                200, {"status": "ok", "uptime_s": round(time.time() - self.started, 3)}
+            )
         if path == "/_harness/edge/health":
             return _json_response(
                 200,
@@ -300,25 +425,104 @@ class EdgeProxy:
         return _json_response(404, {"message": f"no edge control endpoint {method} {path}"})
 
 
-async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
-    if headers.get("transfer-encoding", "").lower() == "chunked":
+async def _read_head(reader: asyncio.StreamReader) -> bytes:
+    """One request head: the next request may be idle for IDLE_TIMEOUT_S (keep-alive), but once
+    its first byte has come the whole head must within HEAD_TIMEOUT_S and MAX_HEAD bytes."""
+    try:
+        first = await asyncio.wait_for(reader.readexactly(1), IDLE_TIMEOUT_S)
+    except (asyncio.IncompleteReadError, TimeoutError):
+        raise _ClientGone from None
+    try:
+        rest = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT_S)
+    except asyncio.LimitOverrunError:
+        raise _BadRequest(400, f"request head larger than {MAX_HEAD} bytes") from None
+    except TimeoutError:
+        raise _BadRequest(400, f"request head not complete within {HEAD_TIMEOUT_S:g} s") from None
+    except asyncio.IncompleteReadError:
+        raise _ClientGone from None
+    head = first + rest
+    if len(head) > MAX_HEAD:
+        raise _BadRequest(400, f"request head larger than {MAX_HEAD} bytes")
+    return head
+
+
+def _body_length(headers: dict[str, str]) -> int | None:
+    """The declared body length (``None``: chunked); :class:`_BadRequest` if malformed."""
+    encoding = headers.get("transfer-encoding", "").strip().lower()
+    if encoding:
+        if encoding != "chunked":
+            raise _BadRequest(501, f"unsupported Transfer-Encoding {encoding!r}")
+        if "content-length" in headers:
+            raise _BadRequest(400, "both Content-Length and Transfer-Encoding")
+        return None
+    raw = headers.get("content-length", "0").strip() or "0"
+    if not raw.isdigit() or len(raw) > 18:
+        raise _BadRequest(400, f"bad Content-Length {raw[:40]!r}")
+    length = int(raw)
+    if length > MAX_STREAMED_BODY:
+        raise _BadRequest(413, f"request body of {length} bytes is over the edge's limit")
+    return length
+
+
+async def _read_body(
+    reader: asyncio.StreamReader, headers: dict[str, str], length: int | None = 0
+) -> bytes:
+    if length is None or headers.get("transfer-encoding", "").lower() == "chunked":
         return await _read_chunked(reader)
-    length = int(headers.get("content-length", "0") or 0)
-    return await reader.readexactly(length) if length else b""
+    length = length if length is not None else int(headers.get("content-length", "0") or 0)
+    if not length:
+        return b""
+    try:
+        return await asyncio.wait_for(reader.readexactly(length), HEAD_TIMEOUT_S + length / 1e6)
+    except TimeoutError:
+        raise _BadRequest(400, "request body not received in time") from None
 
 
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+async def _skip_body(
+    reader: asyncio.StreamReader, headers: dict[str, str], length: int | None
+) -> None:
+    """Read and drop a body (bounded memory), so the connection can serve the next request."""
+    if length is None:
+        await _read_chunked(reader, keep=False)
+        return
+    remaining = length
+    while remaining:
+        chunk = await asyncio.wait_for(reader.read(min(STREAM_CHUNK, remaining)), HEAD_TIMEOUT_S)
+        if not chunk:
+            raise _ClientGone
+        remaining -= len(chunk)
+
+
+async def _read_chunked(
+    reader: asyncio.StreamReader, limit: int = MAX_BUFFERED_BODY, keep: bool = True
+) -> bytes:
+    """A chunked body, decoded; malformed sizes are 400 and bodies over ``limit`` 413."""
     data = bytearray()
+    total = 0
     while True:
-        size_line = await reader.readuntil(b"\r\n")
-        size = int(size_line.split(b";", 1)[0].strip(), 16)
+        try:
+            size_line = await asyncio.wait_for(reader.readuntil(b"\r\n"), HEAD_TIMEOUT_S)
+        except asyncio.LimitOverrunError:
+            raise _BadRequest(400, "chunk size line too long") from None
+        except TimeoutError:
+            raise _BadRequest(400, "request body not received in time") from None
+        text = size_line.split(b";", 1)[0].strip()
+        if not text or len(text) > 16 or any(c not in b"0123456789abcdefABCDEF" for c in text):
+            raise _BadRequest(400, f"bad chunk size {text[:20]!r}")
+        size = int(text, 16)
         if size == 0:
             # trailers, up to the blank line
-            while (await reader.readuntil(b"\r\n")) != b"\r\n":
+            while (await asyncio.wait_for(reader.readuntil(b"\r\n"), HEAD_TIMEOUT_S)) != b"\r\n":
                 pass
             return bytes(data)
-        data += await reader.readexactly(size)
-        await reader.readexactly(2)
+        total += size
+        if total > limit:
+            raise _BadRequest(413, f"chunked body over {limit} bytes")
+        chunk = await asyncio.wait_for(reader.readexactly(size), HEAD_TIMEOUT_S + size / 1e6)
+        if keep:
+            data += chunk
+        if await reader.readexactly(2) != b"\r\n":
+            raise _BadRequest(400, "chunk not followed by CRLF")
 
 
 async def _read_response(reader: asyncio.StreamReader, method: str) -> tuple[int, bytes, bool]:
@@ -345,7 +549,7 @@ async def _read_response(reader: asyncio.StreamReader, method: str) -> tuple[int
             kept.append(b"Content-Length: " + headers[b"content-length"])
         body = b""
     elif headers.get(b"transfer-encoding", b"").lower() == b"chunked":
-        body = await _read_chunked(reader)
+        body = await _read_chunked(reader, limit=MAX_STREAMED_BODY)
     elif b"content-length" in headers:
         body = await reader.readexactly(int(headers[b"content-length"]))
     else:
@@ -354,6 +558,27 @@ async def _read_response(reader: asyncio.StreamReader, method: str) -> tuple[int
     if method != "HEAD" and status not in _NO_BODY_STATUS:
         kept.append(b"Content-Length: " + str(len(body)).encode())
     return status, b"\r\n".join(kept) + b"\r\n\r\n" + body, keep
+
+
+# Paths no tenant code may use: the harness's own control API (but its health), the emulators'
+# control APIs the edge would otherwise forward (reset, chaos, state, moto's reset).
+_OPEN_CONTROL = frozenset(
+    {"/_harness/edge/health", "/_localstack/health", "/_ministack/health", "/_aws/health"}
+)
+_CONTROL_PREFIXES = ("/_harness/", "/_localstack/", "/_ministack/", "/moto-api/")
+
+
+def is_control_path(method: str, target: str) -> bool:
+    """Does ``target`` name a control API (which needs the environment's secret)?"""
+    path = target.split("?", 1)[0]
+    if path.rstrip("/") in _OPEN_CONTROL and method in ("GET", "HEAD"):
+        return False
+    return path.startswith(_CONTROL_PREFIXES) or path.rstrip("/") in (
+        "/_harness",
+        "/_localstack",
+        "/_ministack",
+        "/moto-api",
+    )
 
 
 def _json_response(status: int, payload: Any) -> bytes:
@@ -386,8 +611,69 @@ def _aws_unreachable(upstream: Upstream, exc: BaseException) -> bytes:
     )
 
 
+def _unknown_service(service: str, proxy: EdgeProxy) -> bool:
+    """A SigV4 scope naming a service AWS does not have (no emulator could answer it)."""
+    if service == "unknown" or service in proxy.upstreams:
+        return False
+    return service not in known_services()
+
+
+_KNOWN: frozenset[str] | None = None
+
+
+def known_services() -> frozenset[str]:
+    """Every AWS signing name and endpoint prefix botocore knows (loaded once)."""
+    global _KNOWN
+    if _KNOWN is None:
+        names: set[str] = set(_EXTRA_SERVICES)
+        with contextlib.suppress(Exception):
+            import botocore.loaders
+            import botocore.session
+
+            session = botocore.session.get_session()
+            names |= set(session.get_available_services())
+            endpoints = botocore.loaders.create_loader().load_data("endpoints")
+            for partition in endpoints.get("partitions", []):
+                names |= set(partition.get("services", {}))
+        _KNOWN = frozenset(names)
+    return _KNOWN
+
+
+_EXTRA_SERVICES = (
+    "dynamodbstreams",
+    "execute-api",
+    "monitoring",
+    "states",
+    "lambda",
+    "s3",
+    "sts",
+    "iam",
+    "cognito-idp",
+    "cognito-identity",
+    "events",
+    "sqs",
+    "sns",
+)
+
+
+def _unknown_service_response(service: str) -> bytes:
+    body = json.dumps(
+        {
+            "__type": "UnknownServiceException",
+            "message": f"harness edge: the request is signed for service {service!r}, which is "
+            "not an AWS service (check the client's service name / SigV4 credential scope)",
+        }
+    ).encode()
+    return (
+        b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\n"
+        b"x-amzn-ErrorType: UnknownServiceException\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+
+
 async def serve(proxy: EdgeProxy, host: str, port: int) -> None:
-    server = await asyncio.start_server(proxy.handle, host, port, limit=MAX_HEAD * 4, backlog=1024)
+    known_services()  # load botocore's service names before the first request
+    server = await asyncio.start_server(proxy.handle, host, port, limit=MAX_HEAD, backlog=1024)
     logger.info("edge listening on %s:%s", host, port)
     async with server:
         await server.serve_forever()

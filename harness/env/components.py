@@ -20,6 +20,7 @@ from pathlib import Path
 
 from harness.config import Settings
 from harness.env import probes
+from harness.env.private import DATA_DIR, private_dir
 from harness.env.process import LOOPBACK, ProcessRecord, is_alive, spawn, wait_ready
 from harness.errors import SetupError
 
@@ -51,6 +52,14 @@ class StartContext:
     edge_port: int | None = None  # known before the backend starts, for URLs emulators generate
     _pending: list[tuple[ProcessRecord, str | None, float]] = field(default_factory=list)
 
+    @property
+    def state_dir(self) -> Path:
+        return self.log_dir.parent
+
+    def data_dir(self, name: str) -> Path:
+        """``<state_dir>/data/<name>``, owner-only: where the emulator ``name`` keeps its state."""
+        return private_dir(private_dir(self.state_dir / DATA_DIR) / name)
+
     def launch(
         self,
         name: str,
@@ -78,6 +87,7 @@ class StartContext:
             endpoint=endpoint,
         )
         record.extra["probe"] = probe
+        record.extra["env_id"] = env["HARNESS_ENV_ID"]
         self.records.append(record)
         self._pending.append((record, fix, timeout or self.settings.start_timeout))
         if wait:
@@ -149,7 +159,7 @@ def start_redis(
         "--appendonly", "no",
         "--daemonize", "no",
         "--protected-mode", "yes",
-        "--dir", str(ctx.log_dir),
+        "--dir", str(ctx.data_dir(name)),
         "--loglevel", "notice",
     ]  # fmt: skip
     return ctx.launch(
@@ -188,7 +198,17 @@ def _java() -> str:
     return java
 
 
+LOOPBACK_DYNAMODB = Path(__file__).with_name("java") / "LoopbackDynamoDB.java"
+
+
 def start_dynamodb_local(ctx: StartContext, port: int, *, wait: bool = True) -> ProcessRecord:
+    """DynamoDB Local on loopback only.
+
+    The jar has no ``-host`` option (its Jetty connector listens on every interface), so it is
+    started through ``java/LoopbackDynamoDB.java`` (Java's source-file mode), which sets the
+    connector's host before the server starts. ``-inMemory -sharedDb``: one in-memory database
+    per environment (its own JVM), whatever the credentials or region of a call; nothing on disk.
+    """
     jar = find_dynamodb_local_jar(ctx.settings)
     url = f"http://{LOOPBACK}:{port}"
     argv = [
@@ -196,8 +216,12 @@ def start_dynamodb_local(ctx: StartContext, port: int, *, wait: bool = True) -> 
         "-Xms256m",
         "-XX:+UseSerialGC",
         "-XX:TieredStopAtLevel=1" if os.environ.get("HARNESS_DDB_FAST_START") else "-XX:+TieredCompilation",
+        "-Djava.net.preferIPv4Stack=true",
+        f"-Dharness.host={LOOPBACK}",
+        f"-Djava.io.tmpdir={ctx.data_dir('dynamodb')}",
         f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
-        "-jar", str(jar),
+        "-cp", str(jar),
+        str(LOOPBACK_DYNAMODB),
         "-inMemory",
         "-sharedDb",
         "-disableTelemetry",
@@ -250,8 +274,19 @@ def _start_ministack(ctx: StartContext, port: int, wait: bool = True) -> Process
         "MINISTACK_REGION": ctx.settings.region,
         "MINISTACK_ACCOUNT_ID": ctx.settings.account_id,
         "LOG_LEVEL": "WARNING",
-        "S3_DATA_DIR": str(ctx.log_dir / "s3"),
-        "TMPDIR": str(ctx.log_dir),
+        # Its state (S3 objects, the Cognito pools' RSA signing key, temporary files) stays in
+        # this environment's own folder: by default ministack shares /tmp/ministack-state (0644
+        # keys) between every environment of the machine.
+        "S3_DATA_DIR": str(ctx.data_dir("services") / "s3"),
+        "STATE_DIR": str(ctx.data_dir("services") / "state"),
+        "TMPDIR": str(private_dir(ctx.data_dir("services") / "tmp")),
+        "PERSIST_STATE": "0",
+        # Side listeners: the IoT mTLS MQTT broker binds 0.0.0.0:8883 (a fixed port, which also
+        # stops a second environment): off. SFTP (Transfer Family) on loopback only.
+        "IOT_MTLS_ENABLED": "0",
+        "SFTP_HOST": LOOPBACK,
+        # its reset/config/message peeks need the control secret (ministack_main.guard_control)
+        "HARNESS_STATE_DIR": str(ctx.state_dir.resolve()),
     }
     if ctx.edge_port:  # Step Functions' Lambda tasks run in the harness's runtime (via the edge)
         env["HARNESS_LAMBDA_ENDPOINT"] = f"http://{LOOPBACK}:{ctx.edge_port}"
@@ -299,8 +334,8 @@ def start_localstack_host(
 ) -> ProcessRecord:
     """LocalStack's own implementations of ``services``, run as a host process (no Docker)."""
     url = f"http://{LOOPBACK}:{port}"
-    data_dir = ctx.log_dir / "localstack"
-    (data_dir / "tmp").mkdir(parents=True, exist_ok=True)
+    data_dir = ctx.data_dir("localstack")
+    private_dir(data_dir / "tmp")
     env = {
         "GATEWAY_LISTEN": f"{LOOPBACK}:{port}",
         "GATEWAY_SERVER": "hypercorn",  # the default server ignores the host and binds 0.0.0.0
@@ -388,13 +423,14 @@ def start_redis_proxy(
         "--port", str(port),
         "--control-port", str(control_port),
         "--upstream", f"{parts.hostname}:{parts.port}",
+        "--state-dir", str(ctx.state_dir.resolve()),  # its control secret
     ]  # fmt: skip
     record = ctx.launch(
         "redis-proxy",
         argv,
         port=port,
         endpoint=f"redis://{LOOPBACK}:{port}/0",
-        probe={"kind": "http", "url": control + "/state", "any_status": "0"},
+        probe={"kind": "http", "url": control + "/_harness/health", "any_status": "0"},
     )
     record.extra["control_url"] = control
     return record

@@ -27,9 +27,11 @@ from harness.env.components import (
     start_redis_proxy,
     start_runtime,
 )
-from harness.env.process import ProcessRecord, reserve_port, stop
+from harness.env.private import private_dir, remove_data, tighten
+from harness.env.process import ProcessRecord, port_owner, reserve_port, stop
+from harness.env.secret import PROBES_FILE, ensure_secret, register, remove_secret
 from harness.env.state import EnvState, locked, read_state, remove_state, write_state
-from harness.errors import NotRunningError
+from harness.errors import EnvironmentError_, NotRunningError
 
 __all__ = ["ComponentHealth", "Environment"]
 
@@ -77,6 +79,7 @@ class Environment:
                     h.healthy for h in self._health(existing)
                 ):
                     self.state, self.owned = existing, False
+                    register(existing.endpoints, self.state_dir)
                     logger.info("attached to the running environment in %s", self.state_dir)
                     return self
                 logger.warning("a previous environment is stale; stopping what is left of it")
@@ -85,12 +88,17 @@ class Environment:
             self.state = self._start_new()
             self.owned = True
             write_state(self.state_dir, self.state)
+            register(self.state.endpoints, self.state_dir)
             return self
 
     def _start_new(self) -> EnvState:
         settings = self.settings
-        log_dir = self.state_dir / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
+        log_dir = private_dir(self.state_dir / "logs")
+        # A fresh control-plane secret for this environment, before any server reads it.
+        remove_secret(self.state_dir)
+        (self.state_dir / PROBES_FILE).unlink(missing_ok=True)
+        ensure_secret(self.state_dir)
         ctx = StartContext(settings=settings, log_dir=log_dir)
         containers: list[dict[str, str]] = []
         backend = get_backend(settings.backend)
@@ -123,6 +131,8 @@ class Environment:
                 **({"runtime_url": runtime_url} if runtime_url else {}),
                 "region": settings.region,
                 "account_id": settings.account_id,
+                # where the control-plane secret is (the secret itself is never an endpoint)
+                "state_dir": str(self.state_dir.resolve()),
                 "emulator": info["emulator"],
                 "services": {**services, "default": default},
             }
@@ -141,6 +151,9 @@ class Environment:
             start_daemon(ctx, gateway_port, self.state_dir, wait=False)
             ctx.wait_all()
             state.processes = list(ctx.records)
+            # a folder from an older harness (or files a child made before its umask) is
+            # made owner-only too
+            tighten(self.state_dir)
             return state
         except BaseException as exc:  # includes KeyboardInterrupt: leave nothing running
             self._teardown(
@@ -149,20 +162,31 @@ class Environment:
                 )
             )
             remove_state(self.state_dir)
+            remove_secret(self.state_dir)
             if isinstance(exc, Exception) and ctx.records:
                 with contextlib.suppress(Exception):
                     exc.add_note(f"logs of the start attempt: {log_dir}")
             raise
 
-    def stop(self) -> bool:
-        """Stop everything the recorded environment started. Safe to call when nothing runs."""
+    def stop(self, *, keep_data: bool | None = None) -> bool:
+        """Stop everything the recorded environment started. Safe to call when nothing runs.
+
+        The emulators' state (``<state_dir>/data``) goes too unless ``keep_data`` (default:
+        ``Settings.keep_data``, ``HARNESS_KEEP_DATA``)."""
+        keep = self.settings.keep_data if keep_data is None else keep_data
         with locked(self.state_dir):
             state = read_state(self.state_dir)
             if state is None:
                 self.state = None
+                if not keep:
+                    remove_data(self.state_dir)
                 return False
             self._teardown(state)
+            self._verify_ports_free(state)  # raises, keeping the state file, if one is held
             remove_state(self.state_dir)
+            remove_secret(self.state_dir)
+            if not keep:
+                remove_data(self.state_dir)
             self.state = None
             return True
 
@@ -178,6 +202,37 @@ class Environment:
                 logger.exception("could not stop %s (pid %s)", record.name, record.pid)
         if state.containers:
             get_backend(state.backend).stop_containers(state.containers)
+
+    @staticmethod
+    def _verify_ports_free(state: EnvState, timeout: float = 5.0) -> None:
+        """Every port the environment served is free again, or :class:`EnvironmentError_`."""
+        from urllib.parse import urlsplit
+
+        ports: dict[int, str] = {}
+        for record in state.processes:
+            if record.port:
+                ports[record.port] = record.name
+            control = record.extra.get("control_url")
+            if control and urlsplit(str(control)).port:
+                ports[int(urlsplit(str(control)).port or 0)] = f"{record.name} control"
+        deadline = time.monotonic() + timeout
+        held: dict[int, str] = {}
+        while True:
+            held = {}
+            for port, name in ports.items():
+                owner = port_owner(port)
+                if owner is not None:
+                    held[port] = f"{name} port {port} is still held by {owner}"
+            if not held or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        if held:
+            raise EnvironmentError_(
+                "`harness down` stopped every recorded process but "
+                + "; ".join(held.values())
+                + ".",
+                fix="stop that process (kill PID), then run `harness down` again.",
+            )
 
     def __enter__(self) -> Environment:
         try:
@@ -201,10 +256,67 @@ class Environment:
                 f"No environment is running (no state file in {self.state_dir}).",
                 fix="run `harness up` first.",
             )
+        register(self.state.endpoints, self.state_dir)
         return self.state
 
-    def health(self) -> list[ComponentHealth]:
-        return self._health(self.state or self.refresh())
+    def health(self, *, deep: bool = False) -> list[ComponentHealth]:
+        """Each piece checked live; ``deep`` (``harness status``) also checks that nothing
+        listens beyond loopback and that the emulators still hold every deployed stack's
+        tables, queues, pools, topics and buckets (a reset or restarted emulator)."""
+        state = self.state or self.refresh()
+        result = self._health(state)
+        if deep:
+            result += self._doors(state)
+            if all(h.healthy for h in result):
+                result += self._stacks(state)
+        return result
+
+    @staticmethod
+    def _doors(state: EnvState) -> list[ComponentHealth]:
+        from harness.env.sockets import exposed, listeners_of
+
+        open_doors = exposed(listeners_of(state.processes))
+        if not open_doors:
+            return [ComponentHealth("listeners", True, "every socket listens on loopback only")]
+        return [
+            ComponentHealth(
+                "listeners",
+                False,
+                "listening beyond loopback: "
+                + "; ".join(str(item) for item in open_doors)
+                + " (run `harness down` then `harness up`)",
+            )
+        ]
+
+    def _stacks(self, state: EnvState) -> list[ComponentHealth]:
+        from harness.aws import client_for
+        from harness.env.stackcheck import missing_resources
+
+        def client(service: str) -> Any:
+            from botocore.config import Config
+
+            config = Config(retries={"max_attempts": 1}, connect_timeout=3, read_timeout=10)
+            return client_for(state.endpoints, service, direct=True, config=config)
+
+        result = []
+        try:
+            missing = missing_resources(self.state_dir, client)
+        except Exception as exc:  # the emulator answers its probe but not this call
+            return [ComponentHealth("stacks", False, f"the emulator does not answer: {exc}")]
+        by_stack: dict[str, list[Any]] = {}
+        for item in missing:
+            by_stack.setdefault(item.stack, []).append(item)
+        for name, items in sorted(by_stack.items()):
+            detail = "; ".join(item.describe() for item in items)
+            result.append(
+                ComponentHealth(
+                    f"stack:{name}",
+                    False,
+                    f"{detail}. Run `harness deploy {items[0].stack_dir}` to recreate them, or "
+                    "`harness down` then `harness up` for a fresh environment.",
+                )
+            )
+        return result
 
     @staticmethod
     def _health(state: EnvState) -> list[ComponentHealth]:

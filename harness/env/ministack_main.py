@@ -19,6 +19,15 @@ replaces three module functions of ``ministack.services.stepfunctions`` before m
   ``HeartbeatSeconds`` without a heartbeat fails with ``States.HeartbeatTimeout``.
 
 Without ``HARNESS_LAMBDA_ENDPOINT`` ministack runs unchanged.
+
+Whatever it runs, every socket ministack binds is confined to ``BIND_HOST`` (loopback): some of
+its side listeners (IoT's MQTT broker, RDS and DSQL proxies, SFTP) bind ``0.0.0.0`` whatever
+``BIND_HOST`` says, and an environment must not be reachable from another machine.
+
+With ``HARNESS_STATE_DIR`` set, ministack's own control paths (``/_ministack/reset``, its config
+and its peeks at SQS/SES/SMS messages) require the environment's secret (``X-Harness-Secret``,
+read from ``<state dir>/control-secret``) even on ministack's own port, which any local process
+can find: without it they answer 403 and the call is appended to ``control-probes.jsonl``.
 """
 
 from __future__ import annotations
@@ -35,7 +44,15 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["call_lambda", "install", "resolve_path", "resolve_seconds_paths", "watch_heartbeat"]
+__all__ = [
+    "call_lambda",
+    "confine_binds",
+    "guard_control",
+    "install",
+    "resolve_path",
+    "resolve_seconds_paths",
+    "watch_heartbeat",
+]
 
 INVOKE_TIMEOUT_S = 900.0  # Lambda's own maximum
 _AUTH = (
@@ -193,17 +210,118 @@ def install(sfn: Any, endpoint: str, region: str) -> None:
     sfn._invoke_with_callback = with_callback
 
 
+WILDCARDS_V4 = ("", "0.0.0.0")
+WILDCARDS_V6 = ("::", "::0", "0:0:0:0:0:0:0:0")
+
+
+def confine_binds(host: str) -> None:
+    """Make every later ``bind`` to a wildcard address bind ``host`` (IPv4) / ``::1`` instead."""
+    import socket
+
+    if getattr(socket.socket.bind, "_harness_confined", False):
+        return
+    original = socket.socket.bind
+
+    def bind(self: socket.socket, address: Any) -> None:
+        if isinstance(address, tuple) and address and isinstance(address[0], str):
+            if self.family == socket.AF_INET and address[0] in WILDCARDS_V4:
+                address = (host, *address[1:])
+            elif self.family == socket.AF_INET6 and address[0] in (*WILDCARDS_V6, ""):
+                address = ("::1", *address[1:])
+        original(self, address)
+
+    bind._harness_confined = True  # type: ignore[attr-defined]
+    socket.socket.bind = bind  # type: ignore[method-assign,assignment]
+
+
+GUARDED = (
+    "/_ministack/reset",
+    "/_ministack/config",
+    "/_ministack/sqs/",
+    "/_ministack/ses/",
+    "/_ministack/sns/",
+)
+
+
+def guard_control(app: Any, state_dir: str) -> Any:
+    """``app`` (ASGI) with ministack's control paths behind the environment's secret."""
+    import hmac
+
+    def secret() -> str:
+        try:
+            with open(os.path.join(state_dir, "control-secret")) as handle:
+                return handle.read().strip()
+        except OSError:
+            return ""
+
+    def record(scope: dict[str, Any]) -> None:
+        client = scope.get("client")
+        entry = {
+            "time": time.time(),
+            "server": "services",
+            "method": scope.get("method"),
+            "path": str(scope.get("path", ""))[:300],
+            "peer": f"{client[0]}:{client[1]}" if client else None,
+        }
+        try:
+            fd = os.open(
+                os.path.join(state_dir, "control-probes.jsonl"),
+                os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                0o600,
+            )
+            with os.fdopen(fd, "a") as handle:
+                handle.write(json.dumps(entry, sort_keys=True) + "\n")
+        except OSError:
+            pass
+
+    async def guarded(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = str(scope.get("path", "")) if scope.get("type") == "http" else ""
+        if path.startswith(GUARDED) or path.rstrip("/") in GUARDED:
+            given = ""
+            for name, value in scope.get("headers") or []:
+                if name.lower() == b"x-harness-secret":
+                    given = value.decode("latin-1")
+            expected = secret()
+            if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+                record(scope)
+                body = json.dumps(
+                    {
+                        "message": f"{path} is the harness's control plane: it requires the "
+                        "environment's secret (X-Harness-Secret). The call was recorded."
+                    }
+                ).encode()
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 403,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await app(scope, receive, send)
+
+    return guarded
+
+
 def main() -> None:  # pragma: no cover - runs under ministack's interpreter
     if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
         del sys.path[0]  # harness/env holds modules ministack must not see
+    confine_binds(os.environ.get("BIND_HOST") or "127.0.0.1")
     endpoint = os.environ.get("HARNESS_LAMBDA_ENDPOINT")
     if endpoint:
         from ministack.services import stepfunctions
 
         install(stepfunctions, endpoint, os.environ.get("MINISTACK_REGION", "us-east-1"))
-    from ministack.app import main as ministack_main
+    import ministack.app
 
-    ministack_main()
+    state_dir = os.environ.get("HARNESS_STATE_DIR")
+    if state_dir:  # main() serves the module's `app`: guard it first
+        ministack.app.app = guard_control(ministack.app.app, state_dir)
+    ministack.app.main()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,6 +27,7 @@ from harness.errors import PortInUseError, StartError
 __all__ = [
     "ProcessRecord",
     "free_port",
+    "group_survivors",
     "is_alive",
     "port_owner",
     "reserve_port",
@@ -151,11 +152,13 @@ def spawn(
     endpoint: str | None = None,
 ) -> ProcessRecord:
     """Start ``argv`` in the background in its own session, output appended to ``log``."""
-    log.parent.mkdir(parents=True, exist_ok=True)
+    log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
-    with open(log, "ab") as out:
+    from harness.env.private import CHILD_UMASK, private_file
+
+    with os.fdopen(private_file(log), "ab") as out:
         try:
             proc = subprocess.Popen(
                 list(argv),
@@ -166,6 +169,7 @@ def spawn(
                 cwd=str(cwd) if cwd else None,
                 start_new_session=True,
                 close_fds=True,
+                umask=CHILD_UMASK,  # what it writes in the state folder is owner-only
             )
         except OSError as exc:
             raise StartError(name, f"cannot run {argv[0]!r}: {exc.strerror}.") from exc
@@ -234,11 +238,24 @@ def stop(record: ProcessRecord, *, grace: float = 5.0) -> bool:
     """Stop the child and its process group: SIGTERM, then SIGKILL after ``grace`` seconds.
 
     Returns True if something was stopped; False if it was already gone. Never signals a
-    process that is not the one we started.
+    process that is not the one we started. When the child itself is gone (killed, crashed)
+    but members of its process group survive (a supervisor's forked workers still holding its
+    port), those are stopped: members of the group it led, started after it and carrying the
+    same ``HARNESS_ENV_ID``.
     """
     if not is_alive(record):
         _reap(record.pid)
-        return False
+        orphans = group_survivors(record)
+        if not orphans:
+            return False
+        logger.warning(
+            "%s (pid %s) is gone but %d process(es) of its group survive; stopping them",
+            record.name,
+            record.pid,
+            len(orphans),
+        )
+        _terminate(orphans, grace)
+        return True
     try:
         pgid = os.getpgid(record.pid)
     except ProcessLookupError:
@@ -259,6 +276,44 @@ def stop(record: ProcessRecord, *, grace: float = 5.0) -> bool:
             member.kill()
     _reap(record.pid)
     return True
+
+
+def group_survivors(record: ProcessRecord) -> list[psutil.Process]:
+    """Live processes of the process group ``record``'s child led, once the child is gone.
+
+    A process counts only if its group id is the child's PID, it started no earlier than the
+    child, and (when the record knows it) its ``HARNESS_ENV_ID`` is the environment's: a
+    recycled PID leading an unrelated group is never touched."""
+    env_id = record.extra.get("env_id")
+    with contextlib.suppress(psutil.Error):
+        if psutil.Process(record.pid).status() != psutil.STATUS_ZOMBIE:
+            return []  # the PID (so the group id) now belongs to another process
+    found = []
+    for proc in psutil.process_iter(["pid", "create_time", "status"]):
+        try:
+            if proc.info["status"] == psutil.STATUS_ZOMBIE or proc.pid == os.getpid():
+                continue
+            if os.getpgid(proc.pid) != record.pid:
+                continue
+            if proc.info["create_time"] + 0.05 < record.create_time:
+                continue
+            if env_id is not None and proc.environ().get("HARNESS_ENV_ID") != env_id:
+                continue
+        except (psutil.Error, OSError):
+            continue
+        found.append(proc)
+    return found
+
+
+def _terminate(procs: list[psutil.Process], grace: float) -> None:
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _gone, alive = psutil.wait_procs(procs, timeout=grace)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=grace)
 
 
 def _group_members(pid: int) -> list[psutil.Process]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.env.private import private_dir, private_file
 from harness.env.process import ProcessRecord
 from harness.errors import EnvironmentError_
 
@@ -79,7 +80,7 @@ def read_state(state_dir: Path) -> EnvState | None:
 
 def write_state(state_dir: Path, state: EnvState) -> Path:
     """Write atomically: a reader sees the old file or the new one, never half of one."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(state_dir)
     path = state_dir / STATE_FILE
     fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=".state-", suffix=".json")
     with os.fdopen(fd, "w") as handle:
@@ -96,8 +97,8 @@ def remove_state(state_dir: Path) -> None:
 @contextlib.contextmanager
 def locked(state_dir: Path) -> Iterator[None]:
     """Serialise ``up``/``down`` on one state folder across processes."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    with open(state_dir / "lock", "w") as handle:
+    private_dir(state_dir)
+    with os.fdopen(private_file(state_dir / "lock"), "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

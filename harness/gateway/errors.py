@@ -80,6 +80,12 @@ def payload_too_large() -> GatewayError:
     return GatewayError(413, "Request Entity Too Large", "RequestTooLargeException")
 
 
+def headers_too_large() -> GatewayError:
+    return GatewayError(
+        431, "Request Header Fields Too Large", "RequestHeaderFieldsTooLargeException"
+    )
+
+
 def bad_request(message: str = "Bad Request") -> GatewayError:
     return GatewayError(400, message, "BadRequestException")
 

@@ -48,6 +48,7 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 MAX_PAYLOAD = 10 * 1024 * 1024  # 10 MB, HTTP and REST APIs alike
+MAX_HEADER_BYTES = 10 * 1024  # API Gateway: the request line and headers together
 _CORRELATION = re.compile(r"^[\x21-\x7e]{1,200}$")
 _TITLE_CACHE: dict[str, str] = {}
 
@@ -149,6 +150,10 @@ class Gateway:
         await self._send(ctx, response, send)
 
     async def _run(self, ctx: RequestContext, receive: Receive) -> GatewayResponse:
+        head = len(ctx.method) + len(ctx.raw_path) + len(ctx.raw_query) + 12
+        head += sum(len(name) + len(value) + 4 for name, value in ctx.headers)
+        if head > MAX_HEADER_BYTES:
+            raise errors.headers_too_large()
         api, rest_path = self.registry.find(ctx.path)
         ctx.api = api
         ctx.request_id = new_request_id(api is not None and api.spec.kind == "rest")

@@ -198,6 +198,19 @@ def _summary(result: Any, report_dir: Path) -> None:
             )
             or "none to confirm",
         ),
+        (
+            "control plane",
+            (
+                f"{result.control_plane.get('refused', 0)} call(s) without the secret refused"
+                + (
+                    f" (tenant code probed it: {', '.join(result.control_plane['functions'])})"
+                    if result.control_plane.get("functions")
+                    else ""
+                )
+            )
+            if result.control_plane.get("available")
+            else "not available",
+        ),
         ("seconds", f"{result.seconds:.1f}"),
         ("violations", str(len(result.violations))),
     ]

@@ -80,6 +80,8 @@ class IsolationResult:
     data_layer: dict[str, Any] = field(default_factory=dict)
     # The edge's IAM decisions during the run (DynamoDB calls made with assumed-role keys).
     iam: dict[str, Any] = field(default_factory=dict)
+    # Calls to the harness's control plane refused for want of the secret (tenant code probing).
+    control_plane: dict[str, Any] = field(default_factory=dict)
     stack: str | None = None
     statuses: dict[str, dict[str, int]] = field(default_factory=dict)  # endpoint -> status -> n
     tenants_without_token: list[str] = field(default_factory=list)  # generated, not mintable
@@ -125,6 +127,7 @@ class IsolationResult:
             "tampering": self.tampering,
             "data_layer": self.data_layer,
             "iam": self.iam,
+            "control_plane": self.control_plane,
         }
 
 
@@ -656,11 +659,15 @@ def run_isolation(
     result.tampering = tamper_cases
     result.data_layer = figures
     result.iam, iam_violations = iam_section(iam_before, edge_iam(env, since=iam_since))
+    result.control_plane, probe_violations = control_plane_section(
+        env, since=float(getattr(stack, "deployed_at", 0.0) or 0.0)
+    )
     result.violations = [
         *tamper_violations,
         *result.violations,
         *data_violations,
         *iam_violations,
+        *probe_violations,
     ]
     result.passed = not result.violations
     if data_violations:
@@ -687,12 +694,42 @@ def edge_iam(env: Any, since: float | None = None) -> dict[str, Any] | None:
     endpoint = (getattr(env, "endpoints", None) or {}).get("aws_endpoint")
     if not endpoint:
         return None
+    from harness.env.secret import headers_for
+
     url = f"{endpoint}/_harness/edge/iam?denied=1&since={since if since is not None else 9e12}"
     try:
-        with urllib.request.urlopen(url, timeout=5) as answer:
+        request = urllib.request.Request(url, headers=headers_for(str(endpoint)))
+        with urllib.request.urlopen(request, timeout=5) as answer:
             return dict(json.load(answer))
     except (OSError, ValueError):
         return None
+
+
+def control_plane_section(env: Any, since: float = 0.0) -> tuple[dict[str, Any], list[str]]:
+    """Every control-plane call refused for want of the environment's secret since ``since``
+    (the stack's deploy): tenant code probing the harness (faults, the IAM log, runtime control,
+    emulator reset) is a security finding, and a violation."""
+    from harness.env.secret import read_probes
+
+    state_dir = getattr(env, "state_dir", None)
+    if state_dir is None:
+        return {"available": False}, []
+    probes = read_probes(Path(state_dir), since)
+    functions = sorted({str(p["function"]) for p in probes if p.get("function")})
+    section = {
+        "available": True,
+        "refused": len(probes),
+        "functions": functions,
+        "calls": probes[:50],
+    }
+    if not probes:
+        return section, []
+    paths = sorted({f"{p.get('method')} {str(p.get('path', '')).split('?')[0]}" for p in probes})
+    who = f"function(s) {', '.join(functions)}" if functions else "a process without the secret"
+    return section, [
+        f"control plane: tenant code probed the control plane: {len(probes)} call(s) from {who} "
+        f"refused (403): {'; '.join(paths[:10])}"
+    ]
 
 
 def iam_section(

@@ -35,7 +35,11 @@ class RuntimeClient:
         self.timeout = timeout
 
     def _call(self, method: str, path: str, body: bytes | None = None) -> Any:
-        request = urllib.request.Request(self.url + path, data=body, method=method)
+        from harness.env.secret import headers_for
+
+        request = urllib.request.Request(
+            self.url + path, data=body, method=method, headers=headers_for(self.url)
+        )
         if body is not None:
             request.add_header("content-type", "application/json")
         try:
@@ -121,7 +125,11 @@ def spawn_runtime(
     timeout: float = 20.0,
 ) -> RuntimeProcess:
     """Start ``python -m harness.runtime`` and wait until its health endpoint answers."""
+    from harness.env.secret import ensure_secret, register
+
     port = port or free_port()
+    ensure_secret(Path(state_dir))  # the control API needs it; the client registers it below
+    register({"runtime_url": f"http://127.0.0.1:{port}"}, Path(state_dir))
     log_dir = Path(state_dir) / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"runtime-{port}.log"

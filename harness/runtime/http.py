@@ -34,6 +34,7 @@ class Request:
     query: str
     headers: dict[bytes, bytes]  # lower-case names, raw bytes (decode what you use)
     body: bytes
+    peer: tuple[str, int] | None = None  # the client's address
 
 
 @dataclass(slots=True)
@@ -133,7 +134,15 @@ class _Connection(asyncio.Protocol):
 
             path = unquote(path)
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
-        request = Request(self._parser.get_method().decode(), path, query, self._headers, body)
+        peer = self._transport.get_extra_info("peername") if self._transport else None
+        request = Request(
+            self._parser.get_method().decode(),
+            path,
+            query,
+            self._headers,
+            body,
+            (str(peer[0]), int(peer[1])) if peer else None,
+        )
         keep_alive = self._parser.should_keep_alive()
         if self._busy:
             self._pending.append((request, keep_alive))

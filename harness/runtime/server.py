@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from harness.chaos.lambda_faults import parse_lambda_faults
+from harness.env.secret import ControlGuard
 from harness.runtime.channel import serve_channel
 from harness.runtime.config import RuntimeConfig
 from harness.runtime.core import FunctionNotFound, Runtime
@@ -69,9 +70,11 @@ def _aws_error(
 class RuntimeApi:
     """Maps HTTP requests onto a :class:`Runtime`."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, control: ControlGuard | None = None) -> None:
         self.runtime = runtime
         self.started = time.time()
+        # the control API (everything under /_harness/ but health) needs the secret
+        self.control = control
 
     async def __call__(self, request: Request) -> Response:
         path = request.path
@@ -98,7 +101,17 @@ class RuntimeApi:
                     answer.status = 502
                 return answer
             if path.startswith("/_harness/"):
-                return await self.control(request)
+                if path != "/_harness/health" and not (
+                    self.control is not None
+                    and self.control.allowed(
+                        {
+                            k.decode("latin-1"): v.decode("latin-1")
+                            for k, v in request.headers.items()
+                        }
+                    )
+                ):
+                    return await self.refuse(request)
+                return await self.control_api(request)
             return _aws_error(404, "UnknownOperationException", "Unknown operation")
         except Exception as exc:  # the server must survive anything a request triggers
             logger.exception("request %s %s failed", request.method, path)
@@ -198,7 +211,14 @@ class RuntimeApi:
             "Layers": [{"Arn": layer} for layer in spec.layers],
         }
 
-    async def control(self, request: Request) -> Response:
+    async def refuse(self, request: Request) -> Response:
+        """403 for a control call without the environment's secret, recorded as a probe."""
+        if self.control is None:
+            return _json(403, {"message": "this runtime has no control secret"})
+        await asyncio.to_thread(self.control.record, request.method, request.path, request.peer)
+        return _json(403, self.control.refusal(request.method, request.path))
+
+    async def control_api(self, request: Request) -> Response:
         runtime = self.runtime
         path, method = request.path, request.method
         if path == "/_harness/health":
@@ -236,7 +256,16 @@ class RuntimeApi:
         prefix = "/_harness/runtime/logs/"
         if path.startswith(prefix) and method == "GET":
             name = path[len(prefix) :]
-            limit = int(parse_qs(request.query).get("limit", ["100"])[0])
+            raw_limit = parse_qs(request.query).get("limit", ["100"])[0]
+            try:
+                limit = int(raw_limit)
+            except ValueError:
+                limit = -1
+            if not 1 <= limit <= 10_000:
+                return _json(
+                    400,
+                    {"message": f"limit must be a whole number from 1 to 10000, not {raw_limit!r}"},
+                )
             try:
                 pool = runtime.resolve(name)
             except FunctionNotFound:
@@ -310,7 +339,7 @@ async def _main(state_dir: Path, port: int, host: str, config: RuntimeConfig | N
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await runtime.start()
-    api = RuntimeApi(runtime)
+    api = RuntimeApi(runtime, ControlGuard(runtime.state_dir, "runtime"))
     channel = await serve_channel(api.invoke_channel, port)
     try:
         logger.info("runtime listening on http://%s:%d (state %s)", host, port, state_dir)

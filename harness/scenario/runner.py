@@ -421,7 +421,10 @@ class ScenarioRunner:
                 url = self._expand(probe.url)
             except ConfigError as exc:
                 return {"name": name, "passed": False, "detail": str(exc)}
-            request = urllib.request.Request(url, method=probe.method)
+            from harness.env.secret import headers_for
+
+            # a probe of a control path carries the environment's secret, as every harness client
+            request = urllib.request.Request(url, method=probe.method, headers=headers_for(url))
             t0 = time.perf_counter()
             try:
                 with urllib.request.urlopen(request, timeout=probe.timeout) as response:

@@ -109,7 +109,12 @@ class Sampler:
         url = self.endpoints.get("runtime_url")
         if not url:
             return
-        with urllib.request.urlopen(f"{url}/_harness/runtime/metrics", timeout=2) as response:
+        from harness.env.secret import headers_for
+
+        request = urllib.request.Request(
+            f"{url}/_harness/runtime/metrics", headers=headers_for(url)
+        )
+        with urllib.request.urlopen(request, timeout=2) as response:
             metrics = json.loads(response.read())
         functions: dict[str, dict[str, float]] = {}
         for name, data in (metrics.get("functions") or {}).items():

@@ -439,8 +439,13 @@ def test_tables_streams_and_the_backup_bucket(api: Api) -> None:
                                   "RestrictPublicBuckets"))  # fmt: skip
     runtime = api.env.endpoints["runtime_url"].rstrip("/")
     backup_fn = api.stack.functions["BackupFunction"].name  # its nightly schedule, fired now
+    from harness.env.secret import control_headers
+
     status, _, body = request(
-        f"{runtime}/_harness/runtime/schedules/{backup_fn}/fire", "POST", b"{}"
+        f"{runtime}/_harness/runtime/schedules/{backup_fn}/fire",
+        "POST",
+        b"{}",
+        control_headers(api.env.endpoints),
     )
     assert status in (200, 202), body
     until, keys = time.monotonic() + 60, []

@@ -234,9 +234,21 @@ def test_fault_hook_can_answer_instead_of_the_emulator(
 def test_admin_endpoint_reports_routes_and_counts(
     edge: tuple[int, FakeUpstream, FakeUpstream, EdgeProxy],
 ) -> None:
-    port = edge[0]
-    response = _request(
-        port, b"GET /_harness/edge/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
+    port, _ddb, _other, proxy = edge
+    health = b"GET /_harness/edge/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    response = _request(port, health + b"\r\n")
+    payload = json.loads(response.split(b"\r\n\r\n", 1)[1])
+    # without the secret: up, and no emulator address a tenant's code could go to directly
+    assert payload["status"] == "ok" and "routes" not in payload
+    import tempfile
+    from pathlib import Path
+
+    from harness.env.secret import ControlGuard, ensure_secret
+
+    with tempfile.TemporaryDirectory() as folder:
+        secret = ensure_secret(Path(folder))
+        proxy.control = ControlGuard(Path(folder), "edge")
+        response = _request(port, health + f"X-Harness-Secret: {secret}\r\n\r\n".encode())
+        proxy.control = None
     payload = json.loads(response.split(b"\r\n\r\n", 1)[1])
     assert payload["status"] == "ok" and "dynamodb" in payload["routes"]

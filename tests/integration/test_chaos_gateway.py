@@ -47,8 +47,12 @@ def get(url: str, timeout: float = 15.0) -> tuple[int, dict[str, str], Any]:
 
 def control(env: Environment, method: str, payload: Any = None, query: str = "") -> Any:
     data = None if payload is None else json.dumps(payload).encode()
+    from harness.env.secret import control_headers
+
     url = f"{env.endpoints['gateway_url']}/_harness/faults{query}"
-    request = urllib.request.Request(url, data=data, method=method)
+    request = urllib.request.Request(
+        url, data=data, method=method, headers=control_headers(env.endpoints)
+    )
     try:
         with urllib.request.urlopen(request, timeout=15) as answer:
             return json.loads(answer.read())

@@ -66,8 +66,11 @@ def _tenant_client(env: Environment, stack: DeployedStack, tenant: str) -> Any:
 
 
 def _iam_log(env: Environment) -> dict[str, Any]:
+    from harness.env.secret import control_headers
+
     url = f"{env.endpoints['aws_endpoint']}/_harness/edge/iam"
-    with urllib.request.urlopen(url, timeout=5) as answer:
+    request = urllib.request.Request(url, headers=control_headers(env.endpoints))
+    with urllib.request.urlopen(request, timeout=5) as answer:
         return dict(json.load(answer))
 
 

@@ -24,6 +24,9 @@ pytestmark = pytest.mark.integration
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
     state: Path = tmp_path_factory.mktemp("lean")
     port = free_port()
+    from harness.env.secret import ensure_secret
+
+    SECRET["value"] = ensure_secret(state)
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness.daemon", "--server", "lean", "--workers", "2",
          "--port", str(port), "--state-dir", str(state)],
@@ -35,6 +38,9 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
+
+
+SECRET: dict[str, str] = {}
 
 
 def _exchange(port: int, raw: bytes, expect: int = 1) -> bytes:
@@ -73,7 +79,8 @@ def test_chunked_body_reaches_the_app(daemon: tuple[int, int]) -> None:
     body = b"5\r\nhello\r\n0\r\n\r\n"
     data = _exchange(
         port,
-        b"POST /_harness/gateway/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"POST /_harness/gateway/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        + f"X-Harness-Secret: {SECRET['value']}\r\n\r\n".encode()
         + body,
     )
     assert data.startswith(b"HTTP/1.1 200") and b'"reloaded":true' in data

@@ -33,7 +33,11 @@ class Control:
 
     def __call__(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method)
+        from harness.env.secret import headers_for
+
+        request = urllib.request.Request(
+            self.url + path, data=data, method=method, headers=headers_for(self.url)
+        )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return json.loads(response.read())

@@ -343,7 +343,7 @@ def parse_json_body(req: Request, max_bytes: int = 64 * 1024) -> dict[str, Any]:
         raise ApiError(413, "payload_too_large", f"the body exceeds {max_bytes} bytes")
     try:
         data = json.loads(body, parse_float=Decimal)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
         raise bad_request("the body is not valid JSON", code="invalid_body") from None
     if not isinstance(data, dict):
         raise bad_request("the body must be a JSON object", code="invalid_body")

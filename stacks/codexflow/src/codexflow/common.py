@@ -122,7 +122,7 @@ class Request:
             raw = base64.b64decode(raw).decode()
         try:
             return json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting too deep to parse
             raise ApiError(400, "VALIDATION_ERROR", "the body is not JSON") from None
 
 

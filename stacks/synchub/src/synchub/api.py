@@ -109,7 +109,7 @@ def body_json() -> Any:
         raw = base64.b64decode(raw).decode("utf-8", errors="replace")
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting too deep to parse
         raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
 
 
