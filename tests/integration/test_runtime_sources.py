@@ -37,6 +37,7 @@ def queue(sqs: Any, name: str, **attributes: str) -> tuple[str, str]:
 
 
 SCHEDULE_ARN = "arn:aws:scheduler:us-east-1:000000000000:schedule"
+EVENTS = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 
 
 def stream_table(env: Any, name: str) -> str:
@@ -321,6 +322,12 @@ def test_eventbridge_rule_delivers_matching_events(world: Any) -> None:
     assert got[0]["source"] == "rt.orders"
     assert got[0]["detail-type"] == "OrderPlaced"
     assert got[0]["detail"] == {"id": 5}
+    # every field of the documented EventBridge event (powertools' sample), with its JSON type
+    doc = json.loads((EVENTS / "powertools_eventBridgeEvent.json").read_text())
+    doc.pop("replay-name")  # only on replayed events
+    assert set(got[0]) == set(doc)
+    assert all(type(got[0][k]) is type(v) for k, v in doc.items()), got[0]
+    assert got[0]["region"] == "us-east-1" and re.fullmatch(r"\d{12}", got[0]["account"])
 
 
 def test_dynamodb_stream_delivers_records(world: Any) -> None:
