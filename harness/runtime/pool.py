@@ -73,6 +73,15 @@ class Throttled(Exception):
 
 
 def _layer_paths(layers: list[str], runtime: str) -> list[str]:
+    """Where Lambda looks in /opt for each layer: ``python/lib/pythonX.Y/site-packages`` and
+    ``python``; for Node.js ``nodejs/nodeNN/node_modules`` and ``nodejs/node_modules``."""
+    if runtime.startswith("nodejs"):
+        major = runtime.removeprefix("nodejs").removesuffix(".x")
+        return [
+            os.path.join(layer, "nodejs", *sub, "node_modules")
+            for layer in layers
+            for sub in ((f"node{major}",), ())
+        ]
     version = runtime.removeprefix("python") or "3"
     paths: list[str] = []
     for layer in layers:
