@@ -76,6 +76,7 @@ class FunctionSpec:
     runtime_note: str = ""  # why that is not ``runtime`` (no such interpreter here)
     path: list[str] = field(default_factory=list)  # dependencies, /opt, runtime SDK, in order
     opt_dir: str = ""  # the merged layers (Lambda's /opt)
+    task_root: str = ""  # the built artifact when it is not code_dir (Node.js with node_modules)
 
 
 @dataclass

@@ -17,6 +17,10 @@ environment will have on its path, in Lambda's order:
 4. the runtime's ``boto3``/``botocore`` (:func:`harness.runtime.interpreters.runtime_packages`);
 5. the standard library of the interpreter. Nothing else: the harness's virtualenv is not there.
 
+Node.js functions: a ``package.json`` with ``dependencies`` (and no ``node_modules`` shipped) is
+installed with ``npm install --omit=dev`` into the cache, and the function's task root is an
+artifact folder of links (its code beside that ``node_modules``), run with ``--preserve-symlinks``.
+
 A dependency that does not install fails the deploy with pip's own output and the function's
 logical id; the engine rolls back what the deploy created, so nothing half-deployed remains.
 Prior art: aws-sam-cli's ``lib/build/app_builder.py`` (per-function artifact folders, layers
@@ -26,6 +30,7 @@ built into ``python/``) and aws-lambda-builders' ``workflows/python_pip`` (``pip
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import platform
@@ -68,6 +73,7 @@ class FunctionBuild:
     path: list[str] = field(default_factory=list)  # after the task root, in order
     opt_dir: str = ""
     installed: bool = False  # dependencies were installed by this deploy (not from the cache)
+    task_root: str = ""  # the artifact folder, when it is not the code folder (Node.js)
 
 
 def _pip_command(interpreter: str, version: tuple[int, int]) -> list[str]:
@@ -178,6 +184,108 @@ def install_requirements(
         target,
     )
     return target, True
+
+
+def _node_dependencies(package: Path, owner: str, file: str) -> dict[str, Any]:
+    try:
+        data = json.loads(package.read_text())
+    except (OSError, ValueError) as exc:
+        raise DeployError(
+            f"{package} is not valid JSON: {exc}.",
+            file=file,
+            logical_id=owner,
+            property="package.json",
+            backend=BACKEND,
+            fix="correct package.json.",
+        ) from None
+    deps = data.get("dependencies") if isinstance(data, dict) else None
+    return deps if isinstance(deps, dict) else {}
+
+
+def install_node_modules(
+    code: Path, node: str, *, owner: str, file: str, cache_dir: Path | None = None
+) -> tuple[Path, bool]:
+    """``npm install --omit=dev`` of ``code``'s package.json (and lock file) into the build cache
+    (aws-lambda-builders' ``nodejs_npm`` workflow installs production dependencies the same
+    way); the folder holding ``node_modules`` and whether it was installed now."""
+    files = [code / "package.json", code / "package-lock.json"]
+    version = subprocess.run(
+        [node, "--version"], capture_output=True, text=True, check=False, timeout=30
+    ).stdout.strip()
+    digest = hashlib.sha256(
+        b"\0".join(
+            [
+                *(f.read_bytes() for f in files if f.is_file()),
+                version.encode(),
+                platform.machine().encode(),
+            ]
+        )
+    ).hexdigest()[:24]
+    root = (cache_dir or build_cache_dir()) / "node"
+    target = root / f"{version.split('.')[0] or 'node'}-{digest}"
+    if (target / ".complete").is_file():
+        return target, False
+    npm = shutil.which("npm", path=f"{Path(node).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    if npm is None:
+        raise DeployError(
+            f"{owner} declares dependencies in {code / 'package.json'} and npm is not installed.",
+            file=file,
+            logical_id=owner,
+            property="package.json",
+            backend=BACKEND,
+            fix="install npm (it comes with Node.js), or ship node_modules in CodeUri.",
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    for f in files:
+        if f.is_file():
+            shutil.copy2(f, tmp / f.name)
+    command = [npm, "install", "--omit=dev", "--no-audit", "--no-fund", "--no-update-notifier"]
+    try:
+        done = subprocess.run(
+            command, cwd=tmp, capture_output=True, text=True, check=False, timeout=PIP_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        done = subprocess.CompletedProcess(command, 124, "", "npm install timed out")
+    if done.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        output = (done.stderr.strip() or done.stdout.strip()).splitlines()
+        raise DeployError(
+            f"npm could not install the dependencies of {owner} from {code / 'package.json'} "
+            f"(exit {done.returncode}):\n  " + "\n  ".join(output[-25:]),
+            file=file,
+            logical_id=owner,
+            property="package.json",
+            backend=BACKEND,
+            fix="correct package.json (the packages and versions npm names above).",
+        )
+    (tmp / ".complete").write_text(" ".join(command) + "\n")
+    try:
+        tmp.rename(target)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target, True
+
+
+def node_artifact(code: Path, deps: Path, root: Path) -> Path:
+    """The function's artifact as ``sam build`` makes it (its code beside ``node_modules``), as
+    links: one folder per code folder and dependency set, rebuilt when a top-level entry
+    appears or goes."""
+    entries = sorted(p.name for p in code.iterdir() if p.name != "node_modules")
+    digest = hashlib.sha256(repr([str(code), str(deps), entries]).encode()).hexdigest()[:16]
+    folder = root / digest
+    if folder.is_dir():
+        return folder
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    for name in entries:
+        (tmp / name).symlink_to(code / name, target_is_directory=(code / name).is_dir())
+    (tmp / "node_modules").symlink_to(deps / "node_modules", target_is_directory=True)
+    try:
+        tmp.rename(folder)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
 
 
 def _mount(source: Path, dest: Path) -> None:
@@ -306,6 +414,17 @@ def build_stack(
                 cache_dir=cache_dir,
             )
             build.path.append(str(deps))
+        package = code / "package.json"
+        if (
+            version is None
+            and package.is_file()
+            and not (code / "node_modules").is_dir()
+            and _node_dependencies(package, logical_id, file)
+        ):
+            deps, build.installed = install_node_modules(
+                code, launch.interpreter, owner=logical_id, file=file, cache_dir=cache_dir
+            )
+            build.task_root = str(node_artifact(code, deps, work_dir / "artifacts"))
         parts: list[tuple[Path, str]] = []
         for ref in rec.properties.get("Layers") or []:
             layer = layers.get(ref) if isinstance(ref, str) else None

@@ -126,7 +126,7 @@ def function_environ(spec: FunctionSpec, aws: dict[str, str], log_stream: str) -
         "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
         "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
         "_HANDLER": spec.handler,
-        "LAMBDA_TASK_ROOT": spec.code_dir,
+        "LAMBDA_TASK_ROOT": spec.task_root or spec.code_dir,
         "LAMBDA_RUNTIME_DIR": os.path.dirname(os.path.abspath(__file__)),
         # the runtime it really runs on: python3.11 when a python3.12 function fell back
         "AWS_EXECUTION_ENV": f"AWS_Lambda_{actual}",
@@ -316,7 +316,7 @@ class WorkerPools:
             await worker.start(
                 launch_of(spec)[0],
                 env,
-                spec.code_dir,
+                spec.task_root or spec.code_dir,
                 self.log_dir / f"{spec.name}.worker.log",
                 max(self.config.init_timeout_s, 1.0),
             )

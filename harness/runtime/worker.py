@@ -148,7 +148,8 @@ class Worker:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
         if os.path.basename(interpreter).startswith("node"):
-            argv = [interpreter, NODE_BOOTSTRAP]
+            # --preserve-symlinks: a built artifact is links to the code beside node_modules
+            argv = [interpreter, "--preserve-symlinks", NODE_BOOTSTRAP]
         else:
             argv = [interpreter, "-S", "-X", "frozen_modules=on", BOOTSTRAP]
         with open(log_path, "ab") as log:

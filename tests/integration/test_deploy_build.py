@@ -107,3 +107,19 @@ def test_requirements_that_do_not_install_fail_the_deploy_and_leave_nothing(
     assert "No matching distribution found for harness-no-such-package-for-tests" in message
     assert env.client("dynamodb").list_tables()["TableNames"] == tables
     assert not stack_file(env.state_dir, "broken_requirements").exists()
+
+
+def test_node_package_json_dependencies_are_installed_for_commonjs_and_es_modules(
+    env: Environment, cache: Path
+) -> None:
+    stack = deploy_stack(env, FIXTURES / "nodeapp")
+    try:
+        cjs = stack.functions["Cjs"]
+        assert cjs.execution_env == "nodejs20.x" and cjs.task_root
+        assert not (FIXTURES / "nodeapp" / "src" / "cjs" / "node_modules").exists()  # untouched
+        assert len(list((cache / "node").iterdir())) == 2  # one install per package.json
+        body = _invoke(env, cjs.name, {})
+        assert body == {"ms": 172800000, "root": cjs.task_root}
+        assert _invoke(env, stack.functions["Esm"].name, {}) == {"ms": 3600000}
+    finally:
+        destroy_stack(env, stack.name)

@@ -184,6 +184,7 @@ def build_functions(
             runtime_note=built.note if built else "",
             path=list(built.path) if built else [],
             opt_dir=built.opt_dir if built else "",
+            task_root=built.task_root if built else "",
         )
     return specs
 
