@@ -50,6 +50,7 @@ from harness.deploy.specs.functions import code_fingerprint
 from harness.model import ResourceRecord
 from harness.runtime.interpreters import (
     build_cache_dir,
+    compile_runtime_packages,
     python_version,
     resolve,
     runtime_packages,
@@ -449,6 +450,7 @@ def build_stack(
         if version is not None:
             if base is None:
                 base = runtime_packages(cache_dir)
+            compile_runtime_packages(base, launch.interpreter, version)
             build.path.append(str(base))
         builds[logical_id] = build
     return builds

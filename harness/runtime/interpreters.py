@@ -40,6 +40,7 @@ __all__ = [
     "RUNTIME_PACKAGES",
     "Launch",
     "build_cache_dir",
+    "compile_runtime_packages",
     "find_node",
     "find_python",
     "python_version",
@@ -175,6 +176,33 @@ def resolve(runtime: str) -> Launch:
     raise LookupError(
         f"Runtime {runtime} is not supported by the harness runtime (Python 3.x and Node.js only)."
     )
+
+
+def compile_runtime_packages(folder: Path, interpreter: str, version: tuple[int, int]) -> None:
+    """Byte-compile the runtime's boto3 & co. for ``interpreter`` once (workers run with
+    ``PYTHONDONTWRITEBYTECODE``, and without a ``cpython-3XY.pyc`` every cold start of a
+    python3.12 function would compile botocore again: 6 s instead of 3.6 s measured). The
+    ``.pyc`` files land beside the harness's own (``__pycache__`` of its site-packages);
+    where that is not writable, cold starts are only slower."""
+    marker = folder / f".compiled-py{version[0]}{version[1]}"
+    if marker.exists():
+        return
+    targets = [str(p.resolve()) for p in sorted(folder.iterdir()) if p.is_symlink()]
+    done = subprocess.run(
+        [interpreter, "-S", "-m", "compileall", "-q", "-j", "0", *targets],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        logger.warning(
+            "could not byte-compile the runtime packages for %s (cold starts will be slower): %s",
+            interpreter,
+            (done.stderr or done.stdout).strip()[-300:],
+        )
+        return
+    marker.touch()
 
 
 def _package_path(name: str) -> Path | None:

@@ -14,7 +14,13 @@ from harness.deploy.build import build_stack, mount_layers
 from harness.deploy.errors import DeployError
 from harness.model import ResourceRecord
 from harness.runtime import interpreters
-from harness.runtime.interpreters import RUNTIME_PACKAGES, find_python, resolve, runtime_packages
+from harness.runtime.interpreters import (
+    RUNTIME_PACKAGES,
+    compile_runtime_packages,
+    find_python,
+    resolve,
+    runtime_packages,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -123,3 +129,13 @@ def test_layers_merge_into_one_opt_tree_later_layer_wins(tmp_path: Path) -> None
     assert same == opt
     (second / "python" / "new.py").write_text("")  # a file added to a layer: a new tree
     assert mount_layers([(first, ""), (second, ""), (built, "python")], tmp_path / "opt") != opt
+
+
+def test_runtime_packages_are_byte_compiled_for_each_interpreter(tmp_path: Path) -> None:
+    folder = runtime_packages(tmp_path)
+    version = (sys.version_info[0], sys.version_info[1])
+    compile_runtime_packages(folder, sys.executable, version)
+    tag = sys.implementation.cache_tag
+    real = (folder / "boto3").resolve()
+    assert (real / "__pycache__" / f"__init__.{tag}.pyc").is_file()
+    assert (folder / f".compiled-py{version[0]}{version[1]}").is_file()
