@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 import os
 import random
@@ -92,6 +93,11 @@ def _layer_paths(layers: list[str], runtime: str) -> list[str]:
     return paths
 
 
+@functools.cache
+def _runtime_sdk() -> Path:
+    return runtime_packages()
+
+
 def launch_of(spec: FunctionSpec) -> tuple[str, str, list[str], str]:
     """``(interpreter, runtime it really is, path after the task root, note)`` of ``spec``: what
     the deploy built (:mod:`harness.deploy.build`), or, for a spec made by hand, the interpreter
@@ -102,7 +108,7 @@ def launch_of(spec: FunctionSpec) -> tuple[str, str, list[str], str]:
     launch = resolve(spec.runtime)  # LookupError: no such runtime here
     path = _layer_paths(spec.layers, launch.runtime)
     if python_version(launch.runtime) is not None:
-        path.append(str(runtime_packages()))
+        path.append(str(_runtime_sdk()))
     return launch.interpreter, launch.runtime, path, launch.note
 
 

@@ -176,9 +176,8 @@ def build_functions(
             maximum_event_age_s=int(config.get("MaximumEventAgeInSeconds", 21600)),
             tracing=(props.get("TracingConfig") or {}).get("Mode"),
             log_group=str(logging_config.get("LogGroup") or f"/aws/lambda/{rec.physical_id}"),
-            code_fingerprint=code_fingerprint(
-                [d for d in (code_dir, *layer_dirs, *(built.path if built else ())) if d], walked
-            ),
+            # built dependency folders are named by their content (the spec's path changes)
+            code_fingerprint=code_fingerprint([d for d in (code_dir, *layer_dirs) if d], walked),
             interpreter=built.interpreter if built else "",
             execution_env=built.runtime if built else "",
             runtime_note=built.note if built else "",
