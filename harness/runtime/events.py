@@ -23,6 +23,7 @@ __all__ = [
     "new_request_id",
     "parse_batch_response",
     "scheduled_event",
+    "scheduler_input",
     "sns_record",
     "sqs_record",
 ]
@@ -184,6 +185,23 @@ def scheduled_event(rule_arn: str, account: str, region: str, when: float) -> di
         "resources": [rule_arn],
         "detail": {},
     }
+
+
+def scheduler_input(text: str, schedule_arn: str, when: float, attempt: int = 1) -> str:
+    """An EventBridge Scheduler target ``Input`` with its context attributes filled in, as the
+    scheduler does before invoking: ``<aws.scheduler.schedule-arn>``,
+    ``<aws.scheduler.scheduled-time>``, ``<aws.scheduler.execution-id>`` and
+    ``<aws.scheduler.attempt-number>`` (EventBridge Scheduler user guide, "Adding context
+    attributes to your target")."""
+    values = {
+        "<aws.scheduler.schedule-arn>": schedule_arn,
+        "<aws.scheduler.scheduled-time>": _iso_s(when),
+        "<aws.scheduler.execution-id>": str(uuid.uuid4()),
+        "<aws.scheduler.attempt-number>": str(attempt),
+    }
+    for key, value in values.items():
+        text = text.replace(key, value)
+    return text
 
 
 # -- DynamoDB Streams ------------------------------------------------------------------------------

@@ -168,6 +168,7 @@ def world(harness_env: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
                 schedule="cron(0 4 * * ? *)",
                 source_arn=f"{SCHEDULE_ARN}/default/nightly-report",
                 name="ReportSchedule",
+                input='{"schedule": "<aws.scheduler.schedule-arn>"}',  # a context attribute
             )
         ],
     )
@@ -409,9 +410,10 @@ def test_schedule_fires_by_its_name_in_the_stack_named(world: Any) -> None:
         client.fire_schedule("nightly-report", stack="no-such-stack")
     assert client.fire_schedule("nightly-report", stack="sources2")
     second = wait_for(lambda: read_json_lines(world["out"] / "report2.jsonl"), timeout=20)
-    assert second[0]["detail-type"] == "Scheduled Event"
-    assert second[0]["resources"] == [f"{SCHEDULE_ARN}/default/nightly-report"]
+    assert second == [{"schedule": f"{SCHEDULE_ARN}/default/nightly-report"}]
     assert not read_json_lines(world["out"] / "report1.jsonl")  # the other stack's did not fire
     assert client.fire_schedule("nightly-report", stack="sources")
-    wait_for(lambda: read_json_lines(world["out"] / "report1.jsonl"), timeout=20)
+    first = wait_for(lambda: read_json_lines(world["out"] / "report1.jsonl"), timeout=20)
+    assert first[0]["detail-type"] == "Scheduled Event"
+    assert first[0]["resources"] == [f"{SCHEDULE_ARN}/default/nightly-report"]
     assert len(read_json_lines(world["out"] / "report2.jsonl")) == 1

@@ -13,7 +13,13 @@ import pytest
 
 from harness.gateway.payload import build_v1, build_v2
 from harness.model import IntegrationSpec, RouteSpec
-from harness.runtime.events import ddb_record, scheduled_event, sns_record, sqs_record
+from harness.runtime.events import (
+    ddb_record,
+    scheduled_event,
+    scheduler_input,
+    sns_record,
+    sqs_record,
+)
 from tests.fixtures.gateway.helpers import api_of, ctx_for
 
 EVENTS = Path(__file__).parents[1] / "fixtures" / "events"
@@ -288,3 +294,16 @@ def test_scheduled_event_is_shaped_like_aws_example() -> None:
         k: doc[k] for k in ("version", "detail-type", "source", "detail", "region")
     }
     assert re.fullmatch(r"[0-9a-f-]{36}", event["id"])
+
+
+def test_scheduler_input_gets_its_context_attributes() -> None:
+    arn = "arn:aws:scheduler:us-east-1:000000000000:schedule/default/nightly-report"
+    text = (
+        '{"schedule": "<aws.scheduler.schedule-arn>", "at": "<aws.scheduler.scheduled-time>",'
+        ' "run": "<aws.scheduler.execution-id>", "attempt": "<aws.scheduler.attempt-number>"}'
+    )
+    event = json.loads(scheduler_input(text, arn, 1444323186.0))
+    assert event["schedule"] == arn
+    assert event["at"] == "2015-10-08T16:53:06Z"
+    assert re.fullmatch(r"[0-9a-f-]{36}", event["run"]) and event["attempt"] == "1"
+    assert scheduler_input('{"plain": 1}', arn, 0.0) == '{"plain": 1}'

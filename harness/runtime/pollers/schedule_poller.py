@@ -10,7 +10,7 @@ import json
 import time
 from typing import Any
 
-from harness.runtime.events import scheduled_event
+from harness.runtime.events import scheduled_event, scheduler_input
 from harness.runtime.pollers.poller import Poller
 from harness.runtime.schedule import parse_schedule
 
@@ -62,7 +62,10 @@ class SchedulePoller(Poller):
     def fire(self, when: float | None = None) -> str:
         self._ensure_setup()
         if self.source.input is not None:
-            event: Any = json.loads(self.source.input)
+            text = self.source.input
+            if self.rule_arn.startswith("arn:aws:scheduler:"):
+                text = scheduler_input(text, self.rule_arn, when or time.time())
+            event: Any = json.loads(text)
         else:
             event = scheduled_event(
                 self.rule_arn, self.aws.account, self.aws.region, when or time.time()
