@@ -403,9 +403,10 @@ def build_stack(
             logger.warning("%s: %s", logical_id, launch.note)
         build = FunctionBuild(launch.interpreter, launch.runtime, launch.note)
         version = python_version(launch.runtime)
-        code = Path(str(rec.attributes.get("CodeDir") or ""))
-        requirements = code / "requirements.txt"
-        if version is not None and requirements.is_file():
+        code_dir = rec.attributes.get("CodeDir")
+        code = Path(str(code_dir)) if code_dir else None
+        requirements = code / "requirements.txt" if code else None
+        if version is not None and requirements is not None and requirements.is_file():
             deps, build.installed = install_requirements(
                 requirements,
                 launch.interpreter,
@@ -415,9 +416,11 @@ def build_stack(
                 cache_dir=cache_dir,
             )
             build.path.append(str(deps))
-        package = code / "package.json"
+        package = code / "package.json" if code else None
         if (
             version is None
+            and code is not None
+            and package is not None
             and package.is_file()
             and not (code / "node_modules").is_dir()
             and _node_dependencies(package, logical_id, file)
