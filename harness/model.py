@@ -70,6 +70,13 @@ class FunctionSpec:
     # fingerprint of the files under code_dir and the layers: a redeploy that changes the code
     # changes the spec, so the runtime replaces the function's warm environments
     code_fingerprint: str = ""
+    # Set by harness.deploy.build (empty: resolved by the runtime from ``runtime``/``layers``):
+    interpreter: str = ""  # the program that runs it (python3.12, node)
+    execution_env: str = ""  # the runtime it really runs on (AWS_EXECUTION_ENV)
+    runtime_note: str = ""  # why that is not ``runtime`` (no such interpreter here)
+    path: list[str] = field(default_factory=list)  # dependencies, /opt, runtime SDK, in order
+    opt_dir: str = ""  # the merged layers (Lambda's /opt)
+    task_root: str = ""  # the built artifact when it is not code_dir (Node.js with node_modules)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from harness.deploy.build import build_stack
 from harness.deploy.errors import DeployError
 from harness.deploy.fake_servers import start_fake_servers, stop_fake_servers
 from harness.deploy.graph import dependencies, topological_order
@@ -488,6 +489,19 @@ def _apply(ctx: Context, plan: Plan, old: DeployedStack | None) -> DeployedStack
             records[logical_id] = rec
             ctx.records = records
         resolver.context = None
+        builds = build_stack(
+            records,
+            {
+                lid: d.get("Metadata") or {}
+                for lid, d in [
+                    *(plan.source.template.get("Resources") or {}).items(),  # SAM's, pre-transform
+                    *resources.items(),
+                ]
+                if isinstance(d, dict) and d.get("Metadata")
+            },
+            file=ctx.file,
+            work_dir=ctx.work_dir or ctx.stack_dir / ".harness-code",
+        )
         outputs, exports = _outputs(plan, resolver)
         _publish_outputs(ctx, plan.source.name, outputs, exports, old)
     except BaseException as exc:
@@ -517,7 +531,7 @@ def _apply(ctx: Context, plan: Plan, old: DeployedStack | None) -> DeployedStack
         },
         outputs=outputs,
         resources=records,
-        functions=build_functions(records),
+        functions=build_functions(records, builds),
         apis=build_apis(records, plan.source.profile),
         event_sources=build_event_sources(records),
         profile=plan.source.profile,

@@ -11,7 +11,15 @@ from urllib.parse import parse_qsl
 
 from harness.gateway.context import RequestContext
 
-__all__ = ["body_is_binary", "build_event", "build_v1", "build_v2", "format_time", "query_pairs"]
+__all__ = [
+    "body_is_binary",
+    "build_event",
+    "build_v1",
+    "build_v2",
+    "format_time",
+    "forwarded_headers",
+    "query_pairs",
+]
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _TEXT_TYPES = (
@@ -102,9 +110,8 @@ def build_v2(ctx: RequestContext) -> dict[str, Any]:
             cookies.extend(c.strip() for c in value.split(";") if c.strip())
             continue
         headers[lower] = f"{headers[lower]},{value}" if lower in headers else value
-    forwarded = headers.get("x-forwarded-for")
-    headers["x-forwarded-for"] = f"{forwarded}, {ctx.source_ip}" if forwarded else ctx.source_ip
-    headers.setdefault("x-forwarded-proto", "http")
+    for name, value in forwarded_headers(ctx):
+        headers[name.lower()] = value
     host, prefix = _domain(ctx)
     raw_path = api.stage_segment + (ctx.api_path or "/")
     event: dict[str, Any] = {
@@ -182,25 +189,62 @@ def identity_v1(ctx: RequestContext) -> dict[str, Any]:
     }
 
 
+_FORWARDED = ("x-forwarded-for", "x-forwarded-port", "x-forwarded-proto")
+
+
+def forwarded_headers(ctx: RequestContext) -> list[tuple[str, str]]:
+    """``X-Forwarded-For`` (the client's chain plus the address that reached the gateway),
+    ``X-Forwarded-Port`` and ``X-Forwarded-Proto`` as API Gateway adds them to every proxy event
+    (the REST example of "Lambda proxy integrations in API Gateway" shows all three), telling
+    the truth about the local listener: its port, and ``http``."""
+    chain = ctx.header("x-forwarded-for")
+    host = ctx.header("host") or ""
+    _, colon, port = host.rpartition(":")
+    if not (colon and port.isdigit()):
+        port = "80"
+    return [
+        ("X-Forwarded-For", f"{chain}, {ctx.source_ip}" if chain else ctx.source_ip),
+        ("X-Forwarded-Port", port),
+        ("X-Forwarded-Proto", "http"),
+    ]
+
+
 def headers_v1(ctx: RequestContext) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """``headers`` (the last of repeated values) and ``multiValueHeaders``, with the forwarding
+    headers API Gateway adds."""
     lower = not ctx.is_rest  # HTTP APIs lower-case header names in both formats
     single: dict[str, str] = {}
     multi: dict[str, list[str]] = {}
     for name, value in ctx.headers:
+        if name.lower() in _FORWARDED:
+            continue
         key = name.lower() if lower else name
         single[key] = value
         multi.setdefault(key, []).append(value)
+    for name, value in forwarded_headers(ctx):
+        key = name.lower() if lower else name
+        single[key] = value
+        multi[key] = [value]
     return single, multi
 
 
 def query_v1(ctx: RequestContext) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
+    """``queryStringParameters`` and ``multiValueQueryStringParameters`` of payload 1.0.
+
+    A repeated parameter keeps its *last* value in a REST API's event (the documented REST
+    example: ``multivalueName=you&multivalueName=me`` gives ``"multivalueName": "me"``) and its
+    *first* in an HTTP API's 1.0 event (the documented HTTP API example, which powertools' sample
+    ``apiGatewayProxyEvent.json`` copies: ``parameter1`` ``["value1", "value2"]`` gives
+    ``"value1"``)."""
     pairs = query_pairs(ctx.raw_query)
     if not pairs:
         return None, None
+    last = ctx.is_rest
     single: dict[str, str] = {}
     multi: dict[str, list[str]] = {}
     for key, value in pairs:
-        single[key] = value
+        if last or key not in single:
+            single[key] = value
         multi.setdefault(key, []).append(value)
     return single, multi
 

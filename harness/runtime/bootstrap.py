@@ -28,6 +28,11 @@ a canned status code, a DNS-style denylist or a full ``/tmp``; :class:`_Fault` a
 
 This file must not import the ``harness`` package (it is not on the worker's ``sys.path``): it is
 standard library only, so a cold start costs one interpreter start plus the handler's imports.
+It runs on the interpreter of the function's runtime with ``-S`` (no ``site``): ``sys.path`` is the
+task root, then ``HARNESS_RUNTIME_PATH`` (the function's dependencies, its layers' ``/opt/python``
+folders and the runtime's boto3, built by ``harness/deploy/build.py``), then the standard library,
+as in Lambda; nothing of the harness's virtualenv. ``bootstrap.js`` is the same protocol for
+Node.js functions.
 """
 
 from __future__ import annotations
@@ -415,6 +420,9 @@ class _Runtime:
             return (time.perf_counter() - started) * 1000
         self.request_id = ""
         self._capture_start()
+        note = os.environ.get("HARNESS_RUNTIME_NOTE")
+        if note:  # the declared runtime is not installed here: say what this really runs on
+            self.logs.append(["stderr", "WARNING", f"[WARNING] {note}"])
         try:
             module = importlib.import_module(module_name)
         except Exception as exc:

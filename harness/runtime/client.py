@@ -20,6 +20,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from harness.env.process import free_port
 from harness.errors import StartError
@@ -69,9 +70,11 @@ class RuntimeClient:
     def function_metrics(self, name: str) -> dict[str, Any]:
         return self.metrics()["functions"][name]  # type: ignore[no-any-return]
 
-    def fire_schedule(self, name: str) -> str:
-        """Fire the schedule ``name`` (EventSourceSpec.name, or the function) now; request id."""
-        answer = self._call("POST", f"/_harness/runtime/schedules/{name}/fire", b"{}")
+    def fire_schedule(self, name: str, stack: str | None = None) -> str:
+        """Fire the schedule ``name`` (its ``Name``, logical id, EventSourceSpec.name or
+        function) of ``stack`` (needed when several stacks have that name) now; request id."""
+        query = f"?stack={quote(stack)}" if stack else ""
+        answer = self._call("POST", f"/_harness/runtime/schedules/{quote(name)}/fire{query}", b"{}")
         return str(answer["requestId"])
 
     def logs(self, function: str, limit: int = 100) -> list[dict[str, Any]]:

@@ -28,6 +28,7 @@ from harness.runtime.destinations import AwsClients
 from harness.runtime.events import iso_ms, new_request_id
 from harness.runtime.logs import FunctionLog, billed, tail_text
 from harness.runtime.pollers import Poller, create_poller
+from harness.runtime.pollers.schedule_poller import AmbiguousSchedule, schedule_names
 from harness.runtime.pool import FunctionNotFound, FunctionPool, Throttled, WorkerPools
 from harness.runtime.worker import WorkerDied
 
@@ -202,7 +203,7 @@ class Runtime:
         self._apply_sources(stacks, restart_all=endpoints_changed)
 
     def _apply_sources(self, stacks: dict[str, DeployedStack], restart_all: bool) -> None:
-        wanted: dict[str, tuple[str, EventSourceSpec]] = {}
+        wanted: dict[str, tuple[str, str, EventSourceSpec]] = {}
         for stack in stacks.values():
             for index, source in enumerate(stack.event_sources):
                 if not source.enabled:
@@ -211,7 +212,7 @@ class Runtime:
                 key = json.dumps(
                     [stack.name, source.name or index, function, source.__dict__], sort_keys=True
                 )
-                wanted[key] = (function, source)
+                wanted[key] = (stack.name, function, source)
         for key in list(self.pollers):
             if key not in wanted:
                 self.pollers.pop(key).stop(teardown=True)
@@ -219,7 +220,7 @@ class Runtime:
                 self.pollers.pop(key).stop()
         if self.aws is None:
             return
-        for key, (function, source) in wanted.items():
+        for key, (stack_name, function, source) in wanted.items():
             if key in self.pollers:
                 continue
             try:
@@ -227,6 +228,7 @@ class Runtime:
             except Exception:
                 logger.exception("cannot create the %s poller for %s", source.kind, function)
                 continue
+            poller.stack = stack_name
             self.pollers[key] = poller
             poller.start()
 
@@ -596,11 +598,25 @@ class Runtime:
             },
         }
 
-    async def fire_schedule(self, name: str) -> str:
-        """Send one scheduled event of the schedule ``name`` (or of function ``name``) now."""
-        for poller in self.pollers.values():
-            if poller.kind == "schedule" and name in (poller.name, poller.function):
-                assert self.loop is not None
-                request_id: str = await self.loop.run_in_executor(self.io, poller.fire)  # type: ignore[attr-defined]
-                return request_id
-        raise KeyError(name)
+    async def fire_schedule(self, name: str, stack: str | None = None) -> str:
+        """Send one scheduled event of the schedule ``name`` now: its ``Name`` (the rule's or
+        the schedule's, as in its ARN), its logical id, its event source name or its function.
+
+        ``stack`` picks the stack when several deployed stacks have a schedule of that name;
+        without it such a name raises :class:`AmbiguousSchedule` (nothing fires). Unknown:
+        ``KeyError``."""
+        found = [
+            p
+            for p in self.pollers.values()
+            if p.kind == "schedule"
+            and (stack is None or p.stack == stack)
+            and name in schedule_names(p.name, p.function, p.source.source_arn)
+        ]
+        stacks = sorted({p.stack for p in found})
+        if len(stacks) > 1:
+            raise AmbiguousSchedule(name, stacks)
+        if not found:
+            raise KeyError(name)
+        assert self.loop is not None
+        request_id: str = await self.loop.run_in_executor(self.io, found[0].fire)  # type: ignore[attr-defined]
+        return request_id

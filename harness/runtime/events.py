@@ -15,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "BatchResult",
+    "aws_arn",
     "ddb_batch_info",
     "ddb_record",
     "destination_record",
@@ -22,6 +23,7 @@ __all__ = [
     "new_request_id",
     "parse_batch_response",
     "scheduled_event",
+    "scheduler_input",
     "sns_record",
     "sqs_record",
 ]
@@ -185,6 +187,23 @@ def scheduled_event(rule_arn: str, account: str, region: str, when: float) -> di
     }
 
 
+def scheduler_input(text: str, schedule_arn: str, when: float, attempt: int = 1) -> str:
+    """An EventBridge Scheduler target ``Input`` with its context attributes filled in, as the
+    scheduler does before invoking: ``<aws.scheduler.schedule-arn>``,
+    ``<aws.scheduler.scheduled-time>``, ``<aws.scheduler.execution-id>`` and
+    ``<aws.scheduler.attempt-number>`` (EventBridge Scheduler user guide, "Adding context
+    attributes to your target")."""
+    values = {
+        "<aws.scheduler.schedule-arn>": schedule_arn,
+        "<aws.scheduler.scheduled-time>": _iso_s(when),
+        "<aws.scheduler.execution-id>": str(uuid.uuid4()),
+        "<aws.scheduler.attempt-number>": str(attempt),
+    }
+    for key, value in values.items():
+        text = text.replace(key, value)
+    return text
+
+
 # -- DynamoDB Streams ------------------------------------------------------------------------------
 
 
@@ -194,8 +213,21 @@ def _epoch(value: Any) -> Any:
     return value
 
 
+def aws_arn(arn: str, region: str) -> str:
+    """``arn`` with ``region`` in its region field: DynamoDB Local names every table and stream
+    ``arn:aws:dynamodb:ddblocal:...``, where AWS has the stack's region."""
+    parts = arn.split(":", 5)
+    if len(parts) == 6 and parts[0] == "arn" and parts[3] != region:
+        parts[3] = region
+        return ":".join(parts)
+    return arn
+
+
 def ddb_record(record: dict[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
-    """Lambda's DynamoDB event record from a GetRecords ``Records[]`` entry (low-level JSON)."""
+    """Lambda's DynamoDB event record from a GetRecords ``Records[]`` entry (low-level JSON).
+
+    ``awsRegion`` is the environment's region and ``eventSourceARN`` the stream's ARN in that
+    region, as AWS sends them (DynamoDB Local says ``ddblocal`` in both)."""
     dynamodb = dict(record.get("dynamodb") or {})
     if "ApproximateCreationDateTime" in dynamodb:
         dynamodb["ApproximateCreationDateTime"] = _epoch(dynamodb["ApproximateCreationDateTime"])
@@ -204,9 +236,9 @@ def ddb_record(record: dict[str, Any], stream_arn: str, region: str) -> dict[str
         "eventName": record.get("eventName"),
         "eventVersion": record.get("eventVersion", "1.1"),
         "eventSource": "aws:dynamodb",
-        "awsRegion": record.get("awsRegion") or region,
+        "awsRegion": region,
         "dynamodb": dynamodb,
-        "eventSourceARN": stream_arn,
+        "eventSourceARN": aws_arn(stream_arn, region),
     }
     if record.get("userIdentity"):
         out["userIdentity"] = record["userIdentity"]

@@ -5,7 +5,8 @@
 * ``GET /_harness/health`` — 200 JSON
 * ``POST /_harness/runtime/reload`` — re-read the stack files now
 * ``GET /_harness/runtime/metrics`` — per function and per event source counters
-* ``POST /_harness/runtime/schedules/{name}/fire`` — fire a schedule now
+* ``POST /_harness/runtime/schedules/{name}/fire[?stack=S]`` — fire a schedule now (by its
+  ``Name``, logical id or function; 409 when several stacks have that name and none is given)
 * ``POST /_harness/runtime/proxy/{name}`` — Invoke for MiniStack's Lambda proxy mode (the
   emulator's Cognito triggers): the same, but a function error answers 502, since proxy mode
   reads only the status (a 200 with ``X-Amz-Function-Error`` would count as success)
@@ -40,6 +41,7 @@ from harness.runtime.channel import serve_channel
 from harness.runtime.config import RuntimeConfig
 from harness.runtime.core import FunctionNotFound, Runtime
 from harness.runtime.http import Request, Response, serve_http
+from harness.runtime.pollers.schedule_poller import AmbiguousSchedule
 from harness.runtime.pool import FunctionPool, Throttled
 
 __all__ = ["RuntimeApi", "serve"]
@@ -240,11 +242,15 @@ class RuntimeApi:
         prefix = "/_harness/runtime/schedules/"
         if path.startswith(prefix) and path.endswith("/fire") and method == "POST":
             name = path[len(prefix) : -len("/fire")]
+            stack = (parse_qs(request.query).get("stack") or [""])[0] or None
             try:
-                request_id = await runtime.fire_schedule(name)
+                request_id = await runtime.fire_schedule(name, stack)
+            except AmbiguousSchedule as exc:
+                return _json(409, {"message": str(exc), "stacks": exc.stacks})
             except KeyError:
-                return _json(404, {"message": f"no schedule named {name!r}"})
-            return _json(202, {"schedule": name, "requestId": request_id})
+                where = f" in stack {stack!r}" if stack else ""
+                return _json(404, {"message": f"no schedule named {name!r}{where}"})
+            return _json(202, {"schedule": name, "stack": stack, "requestId": request_id})
         if path.startswith("/_harness/runtime/faults") or path in (
             "/_harness/runtime/recycle",
             "/_harness/runtime/az",

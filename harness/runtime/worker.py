@@ -9,7 +9,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +16,12 @@ from typing import Any
 
 from harness.runtime.bootstrap import FRAME, error_payload
 
-__all__ = ["BOOTSTRAP", "Worker", "WorkerDied", "WorkerResult"]
+__all__ = ["BOOTSTRAP", "NODE_BOOTSTRAP", "Worker", "WorkerDied", "WorkerResult"]
 
 logger = logging.getLogger(__name__)
 
 BOOTSTRAP = str(Path(__file__).with_name("bootstrap.py"))
+NODE_BOOTSTRAP = str(Path(__file__).with_name("bootstrap.js"))
 
 
 class WorkerDied(Exception):
@@ -140,17 +140,22 @@ class Worker:
         return self.transport.get_pid() if self.transport else None
 
     async def start(
-        self, env: dict[str, str], cwd: str, log_path: Path, init_timeout: float
+        self, interpreter: str, env: dict[str, str], cwd: str, log_path: Path, init_timeout: float
     ) -> None:
+        """Start the bootstrap of the function's runtime on ``interpreter`` (a Python: isolated
+        with ``-S``, its path is only what ``HARNESS_RUNTIME_PATH`` names; ``node``: the Node.js
+        bootstrap) and wait for its ready frame."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
+        if os.path.basename(interpreter).startswith("node"):
+            # --preserve-symlinks: a built artifact is links to the code beside node_modules
+            argv = [interpreter, "--preserve-symlinks", NODE_BOOTSTRAP]
+        else:
+            argv = [interpreter, "-S", "-X", "frozen_modules=on", BOOTSTRAP]
         with open(log_path, "ab") as log:
             transport, protocol = await loop.subprocess_exec(
                 _WorkerProtocol,
-                sys.executable,
-                "-X",
-                "frozen_modules=on",
-                BOOTSTRAP,
+                *argv,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,

@@ -54,6 +54,9 @@ def rt(harness_env: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
         function("stdin", "app.read_stdin"),
         function("big", "app.big", memory_mb=512),
         function("badimport", "app.handler", code="badimport"),
+        function("imports", "app.imports"),
+        function("imports312", "app.imports", runtime="python3.12"),
+        function("imports399", "app.imports", runtime="python3.99"),
         function(
             "asyncok",
             "app.record",
@@ -125,7 +128,9 @@ def test_sync_invoke_gives_context_and_environment(rt: Any, lam: Any, harness_en
     assert env["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.11"
     assert env["LAMBDA_TASK_ROOT"].endswith("basic")
     assert body["sys_path_head"][0].endswith("basic")
-    assert body["sys_path_head"][1].endswith("layer/python")
+    # Lambda's order: the task root, then /opt/python/lib/pythonX.Y/site-packages, /opt/python
+    assert body["sys_path_head"][1].endswith("layer/python/lib/python3.11/site-packages")
+    assert body["sys_path_head"][2].endswith("layer/python")
     tail = base64.b64decode(response["LogResult"]).decode()
     assert tail.startswith("START RequestId:") and "REPORT RequestId:" in tail
     assert "echo " in tail and "[INFO]" in tail
@@ -325,3 +330,48 @@ def test_stack_file_change_is_picked_up(rt: Any, lam: Any) -> None:
     rt.deploy("later", [function("later", "app.counter")], reload=False)
     wait_for(lambda: "later" in rt.process.client.metrics()["functions"], timeout=10)
     assert payload(lam.invoke(FunctionName="later"))["count"] == 1
+
+
+ISOLATION_PROBE = ["harness", "locust", "hypothesis", "pydantic", "boto3", "botocore", "layered"]
+
+
+def test_function_path_holds_its_code_layers_and_boto3_only(lam: Any) -> None:
+    response = lam.invoke(FunctionName="imports", Payload=json.dumps({"modules": ISOLATION_PROBE}))
+    body = payload(response)
+    # the harness's own packages are not the function's: Lambda's Python runtime has none of them
+    assert body["found"] == {
+        "harness": False,
+        "locust": False,
+        "hypothesis": False,
+        "pydantic": False,
+        "boto3": True,
+        "botocore": True,
+        "layered": True,
+    }
+    assert body["version"] == "3.11" and body["execution_env"] == "AWS_Lambda_python3.11"
+    assert not [
+        p
+        for p in body["path"]
+        if ".venv" in p or (p.endswith("site-packages") and "layer" not in p)
+    ]
+
+
+def test_function_runs_on_its_declared_python(lam: Any) -> None:
+    response = lam.invoke(
+        FunctionName="imports312", Payload=json.dumps({"modules": ISOLATION_PROBE})
+    )
+    body = payload(response)
+    assert body["version"] == "3.12", body
+    assert body["execution_env"] == "AWS_Lambda_python3.12"
+    assert body["found"]["boto3"] and not body["found"]["harness"]
+
+
+def test_missing_python_version_falls_back_and_says_so(lam: Any) -> None:
+    response = lam.invoke(
+        FunctionName="imports399", Payload=json.dumps({"modules": []}), LogType="Tail"
+    )
+    body = payload(response)
+    assert body["version"] == "3.11"
+    assert body["execution_env"] == "AWS_Lambda_python3.11"  # the truth, not the template's
+    tail = base64.b64decode(response["LogResult"]).decode()
+    assert "Runtime python3.99: no python3.99 interpreter on this machine" in tail

@@ -6,12 +6,14 @@ from __future__ import annotations
 import collections
 import importlib.util
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.model import EventSourceSpec
+from harness.runtime.events import aws_arn
 
 pytestmark = pytest.mark.integration
 
@@ -32,6 +34,10 @@ def queue(sqs: Any, name: str, **attributes: str) -> tuple[str, str]:
         "QueueArn"
     ]
     return url, arn
+
+
+SCHEDULE_ARN = "arn:aws:scheduler:us-east-1:000000000000:schedule"
+EVENTS = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 
 
 def stream_table(env: Any, name: str) -> str:
@@ -89,6 +95,7 @@ def world(harness_env: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
         recorder("onstream"),
         recorder("failstream", environment={"FAIL_ALWAYS": "1"}),
         recorder("nightly"),
+        recorder("report1"),
     ]
     sources = [
         EventSourceSpec(
@@ -136,6 +143,14 @@ def world(harness_env: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
         EventSourceSpec(
             kind="schedule", function="nightly", schedule="cron(0 3 * * ? *)", name="Nightly"
         ),
+        # an AWS::Scheduler::Schedule whose Name another stack uses too
+        EventSourceSpec(
+            kind="schedule",
+            function="report1",
+            schedule="cron(0 4 * * ? *)",
+            source_arn=f"{SCHEDULE_ARN}/default/nightly-report",
+            name="ReportSchedule",
+        ),
     ]
     runtime = rtkit.RuntimeUnderTest(
         harness_env.state_dir,
@@ -143,6 +158,20 @@ def world(harness_env: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
         env={"HARNESS_RUNTIME_STREAM_RETRY_DELAY_S": "0.1", "HARNESS_RUNTIME_POLL_WAIT_S": "1"},
     )
     runtime.deploy("sources", functions, sources)
+    runtime.deploy(
+        "sources2",
+        [recorder("report2")],
+        [
+            EventSourceSpec(
+                kind="schedule",
+                function="report2",
+                schedule="cron(0 4 * * ? *)",
+                source_arn=f"{SCHEDULE_ARN}/default/nightly-report",
+                name="ReportSchedule",
+                input='{"schedule": "<aws.scheduler.schedule-arn>"}',  # a context attribute
+            )
+        ],
+    )
     runtime.start()
     w["rt"] = runtime
     w["stream_arn"] = stream_arn
@@ -294,6 +323,12 @@ def test_eventbridge_rule_delivers_matching_events(world: Any) -> None:
     assert got[0]["source"] == "rt.orders"
     assert got[0]["detail-type"] == "OrderPlaced"
     assert got[0]["detail"] == {"id": 5}
+    # every field of the documented EventBridge event (powertools' sample), with its JSON type
+    doc = json.loads((EVENTS / "powertools_eventBridgeEvent.json").read_text())
+    doc.pop("replay-name")  # only on replayed events
+    assert set(got[0]) == set(doc)
+    assert all(type(got[0][k]) is type(v) for k, v in doc.items()), got[0]
+    assert got[0]["region"] == "us-east-1" and re.fullmatch(r"\d{12}", got[0]["account"])
 
 
 def test_dynamodb_stream_delivers_records(world: Any) -> None:
@@ -307,7 +342,12 @@ def test_dynamodb_stream_delivers_records(world: Any) -> None:
     assert [r["eventName"] for r in records] == ["INSERT", "MODIFY", "REMOVE"]
     first, second = records[0], records[1]
     assert first["eventSource"] == "aws:dynamodb"
-    assert first["eventSourceARN"] == world["stream_arn"]
+    # AWS's region and an AWS-shaped stream ARN, not DynamoDB Local's "ddblocal"
+    assert first["awsRegion"] == "us-east-1"
+    assert first["eventSourceARN"] == aws_arn(world["stream_arn"], "us-east-1")
+    assert re.fullmatch(
+        r"arn:aws:dynamodb:us-east-1:\d{12}:table/rt-items/stream/\S+", first["eventSourceARN"]
+    )
     assert first["dynamodb"]["Keys"] == {"pk": {"S": "a"}}
     assert first["dynamodb"]["NewImage"]["v"] == {"N": "1"}
     assert second["dynamodb"]["OldImage"]["v"] == {"N": "1"}
@@ -359,3 +399,21 @@ def test_schedule_fires_now(world: Any) -> None:
     metrics = world["rt"].process.client.metrics()
     nightly = next(s for s in metrics["event_sources"] if s["name"] == "Nightly")
     assert nightly["fired"] == 1 and nightly["next_fire_at"] is not None
+
+
+def test_schedule_fires_by_its_name_in_the_stack_named(world: Any) -> None:
+    client = world["rt"].process.client
+    # two stacks have a schedule named nightly-report: a bare name is refused, nothing fires
+    with pytest.raises(RuntimeError, match=r"409.*sources, sources2"):
+        client.fire_schedule("nightly-report")
+    with pytest.raises(RuntimeError, match="404"):
+        client.fire_schedule("nightly-report", stack="no-such-stack")
+    assert client.fire_schedule("nightly-report", stack="sources2")
+    second = wait_for(lambda: read_json_lines(world["out"] / "report2.jsonl"), timeout=20)
+    assert second == [{"schedule": f"{SCHEDULE_ARN}/default/nightly-report"}]
+    assert not read_json_lines(world["out"] / "report1.jsonl")  # the other stack's did not fire
+    assert client.fire_schedule("nightly-report", stack="sources")
+    first = wait_for(lambda: read_json_lines(world["out"] / "report1.jsonl"), timeout=20)
+    assert first[0]["detail-type"] == "Scheduled Event"
+    assert first[0]["resources"] == [f"{SCHEDULE_ARN}/default/nightly-report"]
+    assert len(read_json_lines(world["out"] / "report2.jsonl")) == 1

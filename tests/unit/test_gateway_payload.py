@@ -11,7 +11,7 @@ from harness.model import IntegrationSpec, RouteSpec
 from tests.fixtures.gateway.helpers import api_of, ctx_for
 
 AWS = Path(__file__).parents[1] / "fixtures" / "gateway" / "aws"
-ADDED_HEADERS = {"x-forwarded-for", "x-forwarded-proto"}
+ADDED_HEADERS = {"x-forwarded-for", "x-forwarded-port", "x-forwarded-proto"}
 
 
 def lam(payload: str = "2.0") -> IntegrationSpec:
@@ -50,6 +50,8 @@ def test_v2_matches_the_documented_event_field_by_field() -> None:
     assert headers.pop("host") == "id.execute-api.us-east-1.amazonaws.com"
     assert headers == expected["headers"]
     assert event["headers"]["x-forwarded-for"] == "192.0.2.1"
+    assert event["headers"]["x-forwarded-port"] == "80"  # the Host header names no port
+    assert event["headers"]["x-forwarded-proto"] == "http"
     for key in expected:
         if key not in ("headers", "requestContext"):
             assert event[key] == expected[key], key
@@ -102,17 +104,16 @@ def test_http_v1_matches_the_documented_event_field_by_field() -> None:
     ctx.authorizer = {"claims": None, "scopes": None}
     event = build_v1(ctx)
     assert list(event) == list(expected)
-    for key in ("host", "user-agent"):
+    for key in ("host", "user-agent", *ADDED_HEADERS):
         event["headers"].pop(key)
         event["multiValueHeaders"].pop(key)
     assert event["headers"] == {"header1": "value1", "header2": "value2"}
     assert event["multiValueHeaders"] == expected["multiValueHeaders"]
     for key in expected:
-        if key not in ("headers", "multiValueHeaders", "requestContext", "queryStringParameters"):
+        if key not in ("headers", "multiValueHeaders", "requestContext"):
             assert event[key] == expected[key], key
-    # AWS keeps the last of repeated values (the doc's example shows the first one).
-    assert event["multiValueQueryStringParameters"] == expected["multiValueQueryStringParameters"]
-    assert event["queryStringParameters"] == {"parameter1": "value2", "parameter2": "value"}
+    # HTTP API 1.0 keeps the first of repeated query values, as the documented example shows
+    assert event["queryStringParameters"] == {"parameter1": "value1", "parameter2": "value"}
     got, want = event["requestContext"], dict(expected["requestContext"])
     want_identity = dict(want.pop("identity"))
     want_identity.pop("clientCert")
@@ -140,7 +141,7 @@ def test_rest_v1_matches_the_documented_event_field_by_field() -> None:
     )  # fmt: skip
     event = build_v1(ctx)
     assert list(event) == list(expected)  # no "version" in REST events
-    for key in ("Host", "User-Agent"):
+    for key in ("Host", "User-Agent", "X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto"):
         event["headers"].pop(key)
         event["multiValueHeaders"].pop(key)
     assert event["headers"] == {"Header1": "value1", "Header2": "value2"}

@@ -212,8 +212,12 @@ def test_ddb_record_and_batch_info() -> None:
             "StreamViewType": "NEW_AND_OLD_IMAGES",
         },
     }
-    record = ddb_record(raw, "arn:stream", "us-east-1")
-    assert record["eventSourceARN"] == "arn:stream" and record["eventSource"] == "aws:dynamodb"
+    local = "arn:aws:dynamodb:ddblocal:000000000000:table/T/stream/2026-01-01T00:00:00.000"
+    record = ddb_record(raw, local, "us-east-1")
+    # the region AWS would say, not DynamoDB Local's "ddblocal"
+    assert record["awsRegion"] == "us-east-1"
+    assert record["eventSourceARN"] == local.replace(":ddblocal:", ":us-east-1:")
+    assert record["eventSource"] == "aws:dynamodb"
     assert record["dynamodb"]["ApproximateCreationDateTime"] == ts("2026-01-01 00:00")
     json.dumps(record)
     info = ddb_batch_info([record, record], "shard-1", "arn:stream")

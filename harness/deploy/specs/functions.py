@@ -98,7 +98,11 @@ def code_fingerprint(folders: list[str], memo: dict[str, str] | None = None) -> 
     return digest.hexdigest()
 
 
-def build_functions(records: Mapping[str, ResourceRecord]) -> dict[str, FunctionSpec]:
+def build_functions(
+    records: Mapping[str, ResourceRecord], builds: Mapping[str, Any] | None = None
+) -> dict[str, FunctionSpec]:
+    """A :class:`FunctionSpec` per function; ``builds`` (logical id →
+    :class:`harness.deploy.build.FunctionBuild`) says what it runs on and what is on its path."""
     roles = {
         key: rec
         for rec in records.values()
@@ -149,6 +153,7 @@ def build_functions(records: Mapping[str, ResourceRecord]) -> dict[str, Function
         logging_config = props.get("LoggingConfig") or {}
         reserved = props.get("ReservedConcurrentExecutions")
         code_dir = str(rec.attributes.get("CodeDir") or "")
+        built = (builds or {}).get(logical_id)
         specs[logical_id] = FunctionSpec(
             logical_id=logical_id,
             name=rec.physical_id,
@@ -171,7 +176,14 @@ def build_functions(records: Mapping[str, ResourceRecord]) -> dict[str, Function
             maximum_event_age_s=int(config.get("MaximumEventAgeInSeconds", 21600)),
             tracing=(props.get("TracingConfig") or {}).get("Mode"),
             log_group=str(logging_config.get("LogGroup") or f"/aws/lambda/{rec.physical_id}"),
+            # built dependency folders are named by their content (the spec's path changes)
             code_fingerprint=code_fingerprint([d for d in (code_dir, *layer_dirs) if d], walked),
+            interpreter=built.interpreter if built else "",
+            execution_env=built.runtime if built else "",
+            runtime_note=built.note if built else "",
+            path=list(built.path) if built else [],
+            opt_dir=built.opt_dir if built else "",
+            task_root=built.task_root if built else "",
         )
     return specs
 

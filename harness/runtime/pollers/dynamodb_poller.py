@@ -159,7 +159,9 @@ class DynamoDBPoller(Poller):
             function_error="Unhandled",
             extra={
                 "DDBStreamBatchInfo": ddb_batch_info(
-                    records, shard_id, self.source.source_arn or ""
+                    records,
+                    shard_id,
+                    records[0]["eventSourceARN"],  # the region's ARN
                 )
             },
         )

@@ -40,6 +40,7 @@ class Poller(ABC):
         self.aws: AwsClients = runtime.aws
         self.config = runtime.config
         self.name = source.name or f"{function}-{self.kind}"
+        self.stack = ""  # the deployed stack it belongs to (set by the runtime)
         self.metrics = SourceMetrics(self.kind, function, source.source_arn)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []

@@ -1,0 +1,459 @@
+"""Functions built the way ``sam build`` builds them, before the runtime sees them.
+
+For every ``AWS::Lambda::Function`` of a deploy, :func:`build_stack` decides what its execution
+environment will have on its path, in Lambda's order:
+
+1. the code folder (``LAMBDA_TASK_ROOT``);
+2. its dependencies: ``requirements.txt`` beside the handler, installed with ``pip install
+   --target`` by an interpreter of the function's Python version (SAM's ``python_pip`` workflow
+   does the same into ``.aws-sam/build/<Function>``), into a folder of the build cache named by a
+   hash of the requirements file, the Python version and the platform, so a second deploy (or a
+   second function with the same requirements) reuses it;
+3. ``/opt``: its layers, merged in their template order into one folder per set of layers (a tree
+   of links, later layers winning, as Lambda extracts them into ``/opt``), of which
+   ``python/lib/pythonX.Y/site-packages`` and ``python`` are on the path; a layer whose
+   ``Metadata.BuildMethod`` is a Python runtime (SAM's layer build) is its ContentUri under
+   ``/opt/python`` plus its own ``requirements.txt`` installed there;
+4. the runtime's ``boto3``/``botocore`` (:func:`harness.runtime.interpreters.runtime_packages`);
+5. the standard library of the interpreter. Nothing else: the harness's virtualenv is not there.
+
+Node.js functions: a ``package.json`` with ``dependencies`` (and no ``node_modules`` shipped) is
+installed with ``npm install --omit=dev`` into the cache, and the function's task root is an
+artifact folder of links (its code beside that ``node_modules``), run with ``--preserve-symlinks``.
+
+A dependency that does not install fails the deploy with pip's own output and the function's
+logical id; the engine rolls back what the deploy created, so nothing half-deployed remains.
+Prior art: aws-sam-cli's ``lib/build/app_builder.py`` (per-function artifact folders, layers
+built into ``python/``) and aws-lambda-builders' ``workflows/python_pip`` (``pip install -t``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.deploy.errors import DeployError
+from harness.deploy.specs.functions import code_fingerprint
+from harness.model import ResourceRecord
+from harness.runtime.interpreters import (
+    build_cache_dir,
+    compile_runtime_packages,
+    python_version,
+    resolve,
+    runtime_packages,
+)
+
+__all__ = ["FunctionBuild", "build_stack", "install_requirements", "mount_layers"]
+
+logger = logging.getLogger(__name__)
+
+BACKEND = "harness build"
+PIP_TIMEOUT_S = 900.0
+
+
+@dataclass(slots=True)
+class FunctionBuild:
+    """What :func:`build_stack` decided for one function."""
+
+    interpreter: str
+    runtime: str  # the runtime it really runs on
+    note: str = ""  # why that is not the declared runtime
+    path: list[str] = field(default_factory=list)  # after the task root, in order
+    opt_dir: str = ""
+    installed: bool = False  # dependencies were installed by this deploy (not from the cache)
+    task_root: str = ""  # the artifact folder, when it is not the code folder (Node.js)
+
+
+def _pip_command(interpreter: str, version: tuple[int, int]) -> list[str]:
+    """``pip`` of the function's interpreter; the harness's own pip told the target version
+    (binary wheels only) when that interpreter has none."""
+    probe = subprocess.run(
+        [interpreter, "-m", "pip", "--version"], capture_output=True, check=False, timeout=60
+    )
+    if probe.returncode == 0:
+        return [interpreter, "-m", "pip"]
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "--python-version",
+        f"{version[0]}.{version[1]}",
+        "--implementation",
+        "cp",
+        "--only-binary=:all:",
+    ]
+
+
+def install_requirements(
+    requirements: Path,
+    interpreter: str,
+    version: tuple[int, int],
+    *,
+    owner: str,
+    file: str,
+    cache_dir: Path | None = None,
+) -> tuple[Path, bool]:
+    """``pip install -r requirements -t <cache>/deps/<hash>``; the folder and whether it was
+    installed now (False: it was in the cache). ``owner`` names the function or layer in errors."""
+    text = requirements.read_bytes()
+    key = hashlib.sha256(
+        b"\0".join(
+            [
+                text,
+                (f"{version[0]}.{version[1]}").encode(),
+                f"{sys.platform}-{platform.machine()}".encode(),
+            ]
+        )
+    ).hexdigest()[:24]
+    root = (cache_dir or build_cache_dir()) / "deps"
+    target = root / f"py{version[0]}{version[1]}-{key}"
+    if (target / ".complete").is_file():
+        return target, False
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    command = [
+        *_pip_command(interpreter, version),
+        "install",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--no-warn-script-location",
+        "--target",
+        str(tmp),
+        "-r",
+        str(requirements),
+    ]
+    env = {**os.environ, "PIP_ROOT_USER_ACTION": "ignore", "PYTHONNOUSERSITE": "1"}
+    env.pop("PYTHONPATH", None)
+    env.pop("VIRTUAL_ENV", None)
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(
+            command,
+            cwd=requirements.parent,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=PIP_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DeployError(
+            f"installing the dependencies of {owner} ({requirements}) took longer than "
+            f"{PIP_TIMEOUT_S:.0f} s.",
+            file=file,
+            logical_id=owner,
+            property="requirements.txt",
+            backend=BACKEND,
+            fix="check the package index is reachable (pip config list), then deploy again.",
+        ) from None
+    if done.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        output = (done.stderr.strip() or done.stdout.strip()).splitlines()
+        raise DeployError(
+            f"pip could not install the dependencies of {owner} from {requirements} "
+            f"(exit {done.returncode}):\n  " + "\n  ".join(output[-25:]),
+            file=file,
+            logical_id=owner,
+            property="requirements.txt",
+            backend=BACKEND,
+            fix="correct requirements.txt (the package names and versions pip names above).",
+        )
+    (tmp / ".complete").write_text(" ".join(command) + "\n")
+    try:
+        tmp.rename(target)
+    except OSError:  # a concurrent deploy built the same folder first
+        shutil.rmtree(tmp, ignore_errors=True)
+    logger.info(
+        "%s: installed %s in %.1f s into %s",
+        owner,
+        requirements.name,
+        time.perf_counter() - started,
+        target,
+    )
+    return target, True
+
+
+def _node_dependencies(package: Path, owner: str, file: str) -> dict[str, Any]:
+    try:
+        data = json.loads(package.read_text())
+    except (OSError, ValueError) as exc:
+        raise DeployError(
+            f"{package} is not valid JSON: {exc}.",
+            file=file,
+            logical_id=owner,
+            property="package.json",
+            backend=BACKEND,
+            fix="correct package.json.",
+        ) from None
+    deps = data.get("dependencies") if isinstance(data, dict) else None
+    return deps if isinstance(deps, dict) else {}
+
+
+def install_node_modules(
+    code: Path, node: str, *, owner: str, file: str, cache_dir: Path | None = None
+) -> tuple[Path, bool]:
+    """``npm install --omit=dev`` of ``code``'s package.json (and lock file) into the build cache
+    (aws-lambda-builders' ``nodejs_npm`` workflow installs production dependencies the same
+    way); the folder holding ``node_modules`` and whether it was installed now."""
+    files = [code / "package.json", code / "package-lock.json"]
+    version = subprocess.run(
+        [node, "--version"], capture_output=True, text=True, check=False, timeout=30
+    ).stdout.strip()
+    digest = hashlib.sha256(
+        b"\0".join(
+            [
+                *(f.read_bytes() for f in files if f.is_file()),
+                version.encode(),
+                platform.machine().encode(),
+            ]
+        )
+    ).hexdigest()[:24]
+    root = (cache_dir or build_cache_dir()) / "node"
+    target = root / f"{version.split('.')[0] or 'node'}-{digest}"
+    if (target / ".complete").is_file():
+        return target, False
+    npm = shutil.which("npm", path=f"{Path(node).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    if npm is None:
+        raise DeployError(
+            f"{owner} declares dependencies in {code / 'package.json'} and npm is not installed.",
+            file=file,
+            logical_id=owner,
+            property="package.json",
+            backend=BACKEND,
+            fix="install npm (it comes with Node.js), or ship node_modules in CodeUri.",
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    for f in files:
+        if f.is_file():
+            shutil.copy2(f, tmp / f.name)
+    command = [npm, "install", "--omit=dev", "--no-audit", "--no-fund", "--no-update-notifier"]
+    try:
+        done = subprocess.run(
+            command, cwd=tmp, capture_output=True, text=True, check=False, timeout=PIP_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        done = subprocess.CompletedProcess(command, 124, "", "npm install timed out")
+    if done.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        output = (done.stderr.strip() or done.stdout.strip()).splitlines()
+        raise DeployError(
+            f"npm could not install the dependencies of {owner} from {code / 'package.json'} "
+            f"(exit {done.returncode}):\n  " + "\n  ".join(output[-25:]),
+            file=file,
+            logical_id=owner,
+            property="package.json",
+            backend=BACKEND,
+            fix="correct package.json (the packages and versions npm names above).",
+        )
+    (tmp / ".complete").write_text(" ".join(command) + "\n")
+    try:
+        tmp.rename(target)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target, True
+
+
+def node_artifact(code: Path, deps: Path, root: Path) -> Path:
+    """The function's artifact as ``sam build`` makes it (its code beside ``node_modules``), as
+    links: one folder per code folder and dependency set, rebuilt when a top-level entry
+    appears or goes."""
+    entries = sorted(p.name for p in code.iterdir() if p.name != "node_modules")
+    digest = hashlib.sha256(repr([str(code), str(deps), entries]).encode()).hexdigest()[:16]
+    folder = root / digest
+    if folder.is_dir():
+        return folder
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    for name in entries:
+        (tmp / name).symlink_to(code / name, target_is_directory=(code / name).is_dir())
+    (tmp / "node_modules").symlink_to(deps / "node_modules", target_is_directory=True)
+    try:
+        tmp.rename(folder)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def _mount(source: Path, dest: Path) -> None:
+    """Merge ``source`` into ``dest`` as links: a later mount wins for a file, and folders
+    present in both are merged (the way layers are extracted one after another into /opt)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for entry in sorted(source.iterdir()):
+        if entry.name in ("__pycache__", ".complete"):
+            continue
+        place = dest / entry.name
+        if place.is_symlink() and place.is_dir() and entry.is_dir():
+            previous = place.resolve()
+            place.unlink()
+            _mount(previous, place)
+            _mount(entry, place)
+        elif place.is_dir() and not place.is_symlink() and entry.is_dir():
+            _mount(entry, place)
+        else:
+            if place.is_symlink() or place.is_file():
+                place.unlink()
+            elif place.is_dir():
+                shutil.rmtree(place)
+            place.symlink_to(entry, target_is_directory=entry.is_dir())
+
+
+def mount_layers(parts: list[tuple[Path, str]], root: Path) -> Path:
+    """One ``/opt`` folder of ``parts`` (each: a folder and where under /opt it goes, "" or
+    "python"), named by the parts, made once."""
+    listing = code_fingerprint([str(p) for p, _ in parts])  # a file added to a layer: a new tree
+    digest = hashlib.sha256(repr([(str(p), at) for p, at in parts] + [listing]).encode())
+    folder = root / digest.hexdigest()[:16]
+    if folder.is_dir():
+        return folder
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    for source, at in parts:
+        _mount(source, tmp / at if at else tmp)
+    try:
+        tmp.rename(folder)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def _layer_parts(
+    layer: ResourceRecord,
+    metadata: Mapping[str, Any],
+    interpreter: str,
+    version: tuple[int, int] | None,
+    file: str,
+    cache_dir: Path | None,
+) -> list[tuple[Path, str]]:
+    content = Path(str(layer.attributes.get("ContentDir") or ""))
+    method = str(metadata.get("BuildMethod") or "")
+    if not method.startswith("python"):
+        return [(content, "")]
+    parts: list[tuple[Path, str]] = [(content, "python")]
+    requirements = content / "requirements.txt"
+    if requirements.is_file() and version is not None:
+        deps, _ = install_requirements(
+            requirements,
+            interpreter,
+            version,
+            owner=layer.logical_id,
+            file=file,
+            cache_dir=cache_dir,
+        )
+        parts.append((deps, "python"))
+    return parts
+
+
+def _metadata(metadata: Mapping[str, Mapping[str, Any]], logical_id: str) -> Mapping[str, Any]:
+    """A resource's template ``Metadata``; for a layer SAM made from an
+    ``AWS::Serverless::LayerVersion`` (its logical id + 10 hex digits), the SAM resource's."""
+    found = metadata.get(logical_id)
+    if found is None and re.fullmatch(r".+[0-9a-f]{10}", logical_id):
+        found = metadata.get(logical_id[:-10])
+    return found or {}
+
+
+def build_stack(
+    records: Mapping[str, ResourceRecord],
+    metadata: Mapping[str, Mapping[str, Any]],
+    *,
+    file: str,
+    work_dir: Path,
+    cache_dir: Path | None = None,
+) -> dict[str, FunctionBuild]:
+    """Build every function of ``records``: logical id → :class:`FunctionBuild`.
+
+    ``metadata`` is each resource's template ``Metadata`` (a layer's ``BuildMethod``);
+    ``work_dir`` the stack's own folder for its ``/opt`` trees."""
+    layers = {
+        rec.physical_id: rec for rec in records.values() if rec.type == "AWS::Lambda::LayerVersion"
+    }
+    builds: dict[str, FunctionBuild] = {}
+    base: Path | None = None
+    for logical_id, rec in records.items():
+        if rec.type != "AWS::Lambda::Function":
+            continue
+        runtime = str(rec.properties.get("Runtime", "python3.11"))
+        try:
+            launch = resolve(runtime)
+        except LookupError as exc:
+            raise DeployError(
+                str(exc),
+                file=file,
+                logical_id=logical_id,
+                property="Runtime",
+                backend=BACKEND,
+                fix="use a Python 3.x or Node.js runtime the machine has.",
+            ) from None
+        if launch.note:
+            logger.warning("%s: %s", logical_id, launch.note)
+        build = FunctionBuild(launch.interpreter, launch.runtime, launch.note)
+        version = python_version(launch.runtime)
+        code_dir = rec.attributes.get("CodeDir")
+        code = Path(str(code_dir)) if code_dir else None
+        requirements = code / "requirements.txt" if code else None
+        if version is not None and requirements is not None and requirements.is_file():
+            deps, build.installed = install_requirements(
+                requirements,
+                launch.interpreter,
+                version,
+                owner=logical_id,
+                file=file,
+                cache_dir=cache_dir,
+            )
+            build.path.append(str(deps))
+        package = code / "package.json" if code else None
+        if (
+            version is None
+            and code is not None
+            and package is not None
+            and package.is_file()
+            and not (code / "node_modules").is_dir()
+            and _node_dependencies(package, logical_id, file)
+        ):
+            deps, build.installed = install_node_modules(
+                code, launch.interpreter, owner=logical_id, file=file, cache_dir=cache_dir
+            )
+            build.task_root = str(node_artifact(code, deps, work_dir / "artifacts"))
+        parts: list[tuple[Path, str]] = []
+        for ref in rec.properties.get("Layers") or []:
+            layer = layers.get(ref) if isinstance(ref, str) else None
+            if layer is None:
+                continue  # not a layer of this stack: specs/functions.py reports it
+            parts += _layer_parts(
+                layer,
+                _metadata(metadata, layer.logical_id),
+                launch.interpreter,
+                version,
+                file,
+                cache_dir,
+            )
+        if parts:
+            opt = mount_layers(parts, work_dir / "opt")
+            build.opt_dir = str(opt)
+            if version is not None:
+                site = opt / "python" / "lib" / f"python{version[0]}.{version[1]}" / "site-packages"
+                build.path += [str(site), str(opt / "python")]
+            else:
+                build.path.append(str(opt / "nodejs" / "node_modules"))
+        if version is not None:
+            if base is None:
+                base = runtime_packages(cache_dir)
+            compile_runtime_packages(base, launch.interpreter, version)
+            build.path.append(str(base))
+        builds[logical_id] = build
+    return builds
