@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -97,6 +98,18 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _not_honoured(state_dir: Path) -> dict[str, list[str]]:
+    """Per deployed stack, what `deploy --allow-unsupported` let through (one line each)."""
+    from harness.deploy.unsupported import Unsupported
+    from harness.model import load_stacks
+
+    return {
+        name: [Unsupported(**item).text() for item in stack.unsupported]
+        for name, stack in sorted(load_stacks(state_dir).items())
+        if stack.unsupported
+    }
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from harness.env.environment import Environment
     from harness.errors import NotRunningError
@@ -111,6 +124,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(str(exc))
         return 1
     healthy = all(h.healthy for h in health)
+    not_honoured = _not_honoured(env.state_dir)
     if args.json:
         _print_json(
             {
@@ -119,6 +133,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 "backend": env.refresh().backend,
                 "endpoints": env.endpoints,
                 "components": [h.to_json() for h in health],
+                "not_honoured": not_honoured,
             }
         )
     else:
@@ -126,6 +141,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             mark = "ok  " if h.healthy else "DOWN"
             print(f"  {mark} {h.name:<10} {h.detail}")
         print("healthy" if healthy else "UNHEALTHY: run `harness down` then `harness up`")
+        for stack, items in not_honoured.items():
+            print(f"WARNING: stack {stack} was deployed with --allow-unsupported; NOT honoured:")
+            for item in items:
+                print(f"  - {item}")
     return 0 if healthy else 1
 
 
@@ -318,6 +337,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     deploy.add_argument(
         "--no-seed", action="store_true", help="skip the seed hook of harness.yaml's fixtures"
+    )
+    deploy.add_argument(
+        "--allow-unsupported",
+        action="store_true",
+        default=_env("ALLOW_UNSUPPORTED", "0").lower() in ("1", "true", "yes"),
+        help="deploy even when the template asks for what the harness cannot honour: each such "
+        "thing becomes a warning, listed again at the end and in `harness status` "
+        "(HARNESS_ALLOW_UNSUPPORTED=1)",
     )
 
     destroy = command("destroy", cmd_destroy, "remove everything a deployed stack created")

@@ -140,6 +140,9 @@ class UsagePlanSpec:
     quota_period: Literal["DAY", "WEEK", "MONTH"] | None = None
     api_keys: dict[str, str] = field(default_factory=dict)  # key value -> key id
     tier: str | None = None  # tenant tier this plan applies to (from harness.yaml)
+    # ApiStages[].Throttle: "METHOD /path" -> the plan's throttle for that method (replaces the
+    # plan-wide one for it, per caller, as API Gateway's method-level usage-plan throttling)
+    method_throttles: dict[str, ThrottleSpec] = field(default_factory=dict)
 
 
 @dataclass
@@ -202,6 +205,9 @@ class DeployedStack:
     # harness.yaml fixtures.fake_servers started with the stack: name -> base URL
     # (e.g. fake_servers["providers"] == "http://127.0.0.1:41234"); PIDs: <state_dir>/fakes/
     fake_servers: dict[str, str] = field(default_factory=dict)
+    # what the template asks for that is not honoured, kept by `deploy --allow-unsupported`:
+    # each {file, logical_id, property, reason, backend} (harness/deploy/unsupported.py)
+    unsupported: list[dict[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -216,7 +222,8 @@ class DeployedStack:
 
         def plan(p: dict[str, Any]) -> UsagePlanSpec:
             throttle = ThrottleSpec(**p["throttle"]) if p.get("throttle") else None
-            return UsagePlanSpec(**{**p, "throttle": throttle})
+            methods = {k: ThrottleSpec(**v) for k, v in (p.get("method_throttles") or {}).items()}
+            return UsagePlanSpec(**{**p, "throttle": throttle, "method_throttles": methods})
 
         def api(a: dict[str, Any]) -> ApiSpec:
             return ApiSpec(

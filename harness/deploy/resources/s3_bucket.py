@@ -18,22 +18,24 @@ PROPERTIES = frozenset(
         "Tags",
     }
 )
-RECORDED = frozenset(
-    {
-        "NotificationConfiguration",
-        "BucketEncryption",
-        "LifecycleConfiguration",
-        "OwnershipControls",
-        "LoggingConfiguration",
-        "ObjectLockEnabled",
-        "ObjectLockConfiguration",
-        "WebsiteConfiguration",
-        "AccessControl",
-        "IntelligentTieringConfigurations",
-        "MetricsConfigurations",
-        "ReplicationConfiguration",
-    }
-)
+# accepted with no local effect, and why (unsupported.py)
+IGNORED: dict[str, str] = {
+    "AccessControl": "a canned ACL; local requests are not authorised by ACL",
+    "BucketEncryption": "encryption at rest with a customer key; nothing observable changes locally",
+    "IntelligentTieringConfigurations": "storage class transitions after 30+ days",
+    "LifecycleConfiguration": "expirations and transitions act after days; a local run lasts minutes",
+    "LoggingConfiguration": "server access logs delivered to another bucket",
+    "MetricsConfigurations": "CloudWatch request metrics for the bucket",
+    "OwnershipControls": "object ownership for cross-account writers; the local environment has one account",
+    "WebsiteConfiguration": "recorded for stacks that serve the bucket through a CDN stand-in (its index and error documents); no website endpoint is served",
+}
+# refused at deploy (unless --allow-unsupported), and why
+REFUSED: dict[str, str] = {
+    "NotificationConfiguration": "S3 event notifications are not delivered by the harness",
+    "ObjectLockConfiguration": "object lock (WORM retention) is not enforced locally",
+    "ObjectLockEnabled": "object lock (WORM retention) is not enforced locally",
+    "ReplicationConfiguration": "cross-region/cross-bucket replication is not performed locally",
+}
 ATTRIBUTES = ("Arn", "DomainName", "RegionalDomainName", "WebsiteURL", "DualStackDomainName")
 
 

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from harness.deploy.specs.functions import FunctionIndex
+from harness.deploy.unsupported import Unsupported
 from harness.model import EventSourceSpec, ResourceRecord
 
 __all__ = ["build_event_sources"]
 
 logger = logging.getLogger(__name__)
+
+BACKEND = "harness runtime (event sources)"
 
 
 def _pattern(value: Any) -> dict[str, Any] | None:
@@ -31,15 +34,15 @@ def _mapping(
     rec: ResourceRecord,
     index: FunctionIndex,
     records: Mapping[str, ResourceRecord],
+    refuse: Callable[[str, str], None],
 ) -> EventSourceSpec | None:
     props = rec.properties
     function = index.find(props.get("FunctionName"))
     source = str(props.get("EventSourceArn", ""))
     if function is None:
-        logger.warning(
-            "%s: FunctionName %s is not a function of this stack",
-            logical_id,
-            props.get("FunctionName"),
+        refuse(
+            "FunctionName",
+            f"{props.get('FunctionName')} is not a function of this stack; nothing would be invoked",
         )
         return None
     kind: Literal["sqs", "dynamodb"]
@@ -48,8 +51,9 @@ def _mapping(
     elif ":dynamodb:" in source or source.startswith("arn:aws:dynamodb"):
         kind = "dynamodb"
     else:
-        logger.warning(
-            "%s: event source %s is not served locally (SQS and DynamoDB are)", logical_id, source
+        refuse(
+            "EventSourceArn",
+            f"event source {source} is not polled locally (SQS queues and DynamoDB streams are)",
         )
         return None
     queue_url = None
@@ -89,13 +93,27 @@ def _mapping(
     )
 
 
-def build_event_sources(records: Mapping[str, ResourceRecord]) -> list[EventSourceSpec]:
+def build_event_sources(
+    records: Mapping[str, ResourceRecord],
+    *,
+    unsupported: list[Unsupported] | None = None,
+    file: str = "template.yaml",
+) -> list[EventSourceSpec]:
+    """Every event source; one that would invoke nothing is added to ``unsupported`` (logged
+    when no list is given)."""
     index = FunctionIndex(records)
     sources: list[EventSourceSpec] = []
     for logical_id, rec in records.items():
         props = rec.properties
+
+        def refuse(where: str, reason: str, logical_id: str = logical_id) -> None:
+            if unsupported is None:
+                logger.warning("%s.%s: %s", logical_id, where, reason)
+            else:
+                unsupported.append(Unsupported(file, logical_id, where, reason, BACKEND))
+
         if rec.type == "AWS::Lambda::EventSourceMapping":
-            spec = _mapping(logical_id, rec, index, records)
+            spec = _mapping(logical_id, rec, index, records, refuse)
             if spec:
                 sources.append(spec)
         elif (
@@ -103,7 +121,13 @@ def build_event_sources(records: Mapping[str, ResourceRecord]) -> list[EventSour
             and str(props.get("Protocol", "")).lower() == "lambda"
         ):
             function = index.find(props.get("Endpoint"))
-            if function:
+            if function is None:
+                refuse(
+                    "Endpoint",
+                    f"{props.get('Endpoint')} is not a function of this stack; SNS deliveries to "
+                    "Lambda reach only the stack's own functions locally",
+                )
+            else:
                 filter_policy = _pattern(props.get("FilterPolicy"))
                 sources.append(
                     EventSourceSpec(
@@ -154,7 +178,13 @@ def build_event_sources(records: Mapping[str, ResourceRecord]) -> list[EventSour
         elif rec.type == "AWS::Scheduler::Schedule":
             target = props.get("Target") or {}
             function = index.find(target.get("Arn"))
-            if function:
+            if function is None:
+                refuse(
+                    "Target.Arn",
+                    f"{target.get('Arn')} is not a function of this stack; the runtime fires "
+                    "Scheduler schedules only at the stack's own functions",
+                )
+            else:
                 retry = target.get("RetryPolicy") or {}
                 sources.append(
                     EventSourceSpec(
