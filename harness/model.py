@@ -168,7 +168,7 @@ class ApiSpec:
 class EventSourceSpec:
     """An event source mapping, subscription, rule target or schedule that invokes a function."""
 
-    kind: Literal["sqs", "sns", "eventbridge", "dynamodb", "schedule"]
+    kind: Literal["sqs", "sns", "eventbridge", "dynamodb", "schedule", "s3"]
     function: str  # logical id
     source_arn: str | None = None  # queue/topic/rule/stream ARN
     queue_url: str | None = None
@@ -185,6 +185,9 @@ class EventSourceSpec:
     input: str | None = None  # schedule / rule target Input
     enabled: bool = True
     name: str = ""  # stable id, e.g. "<Function><EventName>"
+    # S3 notifications to a queue or topic (no function): where the event is sent; with
+    # kind "s3" filter_patterns holds one {"events": [...], "prefix": P, "suffix": S, "id": ID}
+    target_arn: str | None = None
 
 
 @dataclass

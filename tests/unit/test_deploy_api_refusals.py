@@ -155,9 +155,23 @@ def test_event_sources_that_would_invoke_nothing_are_refused() -> None:
         "s",
         {"ScheduleExpression": "rate(1 minute)", "Target": {"Arn": "arn:aws:states:::x"}},
     )
+    items["Rule"] = rec(
+        "Rule",
+        "AWS::Events::Rule",
+        "r",
+        {
+            "EventPattern": {"source": ["x"]},
+            "Targets": [
+                {"Id": "q", "Arn": "arn:aws:sqs:us-east-1:000000000000:q"},
+                {"Id": "sfn", "Arn": "arn:aws:states:us-east-1:000000000000:stateMachine:m"},
+            ],
+        },
+        arn="arn:aws:events:us-east-1:000000000000:rule/r",
+    )
     found: list[Unsupported] = []
     assert build_event_sources(items, unsupported=found, file="t.yaml") == []
     assert sorted((u.logical_id, u.property) for u in found) == [
         ("Mapping", "EventSourceArn"),
+        ("Rule", "Targets[1].Arn"),
         ("Schedule", "Target.Arn"),
     ]

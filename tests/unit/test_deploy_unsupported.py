@@ -274,3 +274,49 @@ def test_missing_code_gets_the_right_diagnosis(
     assert info.value.logical_id == "Fn" and info.value.property == "CodeUri"
     for word in words:
         assert word in str(info.value)
+
+
+# -- S3 notifications -------------------------------------------------------------------------
+
+
+def test_s3_notifications_the_runtime_cannot_deliver_are_refused(tmp_path: Path) -> None:
+    body = """
+Resources:
+  Bucket:
+    Type: AWS::S3::Bucket
+    Properties:
+      NotificationConfiguration:
+        EventBridgeConfiguration: {EventBridgeEnabled: true}
+        QueueConfigurations:
+          - Event: s3:ObjectCreated:*
+            Queue: arn:aws:sqs:us-east-1:000000000000:q
+          - Event: s3:ObjectCreated:Copy
+            Queue: arn:aws:sqs:us-east-1:000000000000:q
+            Filter: {S3Key: {Rules: [{Name: infix, Value: x}]}}
+"""
+    with pytest.raises(DeployError) as info:
+        plan_stack(load_source(_stack(tmp_path, body)), run_lint=False)
+    assert sorted(p.split(" (")[0].split("property ")[1] for p in info.value.problems) == [
+        "'NotificationConfiguration.EventBridgeConfiguration'",
+        "'NotificationConfiguration.QueueConfigurations[1].Event'",
+        "'NotificationConfiguration.QueueConfigurations[1].Filter'",
+    ]
+
+
+def test_s3_key_filters_and_event_families() -> None:
+    from harness.runtime.pollers.s3_poller import key_matches, s3_record
+
+    rule = {"events": ["s3:ObjectCreated:*"], "prefix": "in/", "suffix": ".csv"}
+    assert key_matches("in/a.csv", rule, "ObjectCreated:Put")
+    assert not key_matches("in/a.txt", rule, "ObjectCreated:Put")
+    assert not key_matches("out/a.csv", rule, "ObjectCreated:Put")
+    assert not key_matches("in/a.csv", rule, "ObjectRemoved:Delete")
+    assert key_matches("x", {"events": ["s3:ObjectRemoved:Delete"]}, "ObjectRemoved:Delete")
+    record = s3_record(
+        event_name="ObjectCreated:Put", bucket="b", key="a b/c+d.txt", region="eu-west-1",
+        configuration_id="cfg", size=3, etag='"abc"', sequencer="0A",
+    )  # fmt: skip
+    assert record["s3"]["object"] == {
+        "key": "a+b/c%2Bd.txt", "size": 3, "eTag": "abc", "sequencer": "0A"
+    }  # fmt: skip
+    assert record["awsRegion"] == "eu-west-1" and record["s3"]["configurationId"] == "cfg"

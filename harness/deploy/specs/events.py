@@ -93,6 +93,55 @@ def _mapping(
     )
 
 
+def _s3_filter(entry: Mapping[str, Any]) -> dict[str, Any]:
+    rules = ((entry.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []
+    out: dict[str, Any] = {"events": [str(entry.get("Event", ""))], "id": entry.get("Id")}
+    for rule in rules:
+        name = str(rule.get("Name", "")).lower()
+        if name in ("prefix", "suffix"):
+            out[name] = str(rule.get("Value", ""))
+    return out
+
+
+def _s3_notifications(
+    logical_id: str,
+    rec: ResourceRecord,
+    index: FunctionIndex,
+    refuse: Callable[[str, str], None],
+) -> list[EventSourceSpec]:
+    """One source per destination of the bucket's NotificationConfiguration (SAM's
+    ``Events: Type: S3`` arrive here too, as LambdaConfigurations)."""
+    config = rec.properties["NotificationConfiguration"]
+    out = []
+    for key, arn_key in (
+        ("LambdaConfigurations", "Function"),
+        ("QueueConfigurations", "Queue"),
+        ("TopicConfigurations", "Topic"),
+    ):
+        for n, entry in enumerate(config.get(key) or []):
+            target = str(entry.get(arn_key, ""))
+            function = index.find(target) if key == "LambdaConfigurations" else None
+            if key == "LambdaConfigurations" and function is None:
+                refuse(
+                    f"NotificationConfiguration.{key}[{n}].Function",
+                    f"{target} is not a function of this stack; nothing would be invoked",
+                )
+                continue
+            out.append(
+                EventSourceSpec(
+                    kind="s3",
+                    function=function or "",
+                    source_arn=rec.arn,
+                    queue_url=rec.physical_id,  # the bucket's name
+                    batch_size=1,
+                    filter_patterns=[_s3_filter(entry)],
+                    target_arn=None if function else target,
+                    name=f"{logical_id}:{key}[{n}]",
+                )
+            )
+    return out
+
+
 def build_event_sources(
     records: Mapping[str, ResourceRecord],
     *,
@@ -153,9 +202,16 @@ def build_event_sources(
                         )
                     )
         elif rec.type == "AWS::Events::Rule":
-            for target in props.get("Targets") or []:
+            for n, target in enumerate(props.get("Targets") or []):
                 function = index.find(target.get("Arn"))
                 if not function:
+                    service = str(target.get("Arn", "")).split(":")[2:3]
+                    if service and service[0] not in ("sqs", "sns", "events"):
+                        refuse(
+                            f"Targets[{n}].Arn",
+                            f"{target.get('Arn')}: the local EventBridge delivers to SQS, SNS, "
+                            "other buses and the stack's own functions only",
+                        )
                     continue
                 schedule = props.get("ScheduleExpression")
                 pattern = _pattern(props.get("EventPattern"))
@@ -175,6 +231,10 @@ def build_event_sources(
                         name=f"{logical_id}:{target.get('Id', function)}",
                     )
                 )
+        elif rec.type == "AWS::S3::Bucket" and isinstance(
+            props.get("NotificationConfiguration"), Mapping
+        ):
+            sources.extend(_s3_notifications(logical_id, rec, index, refuse))
         elif rec.type == "AWS::Scheduler::Schedule":
             target = props.get("Target") or {}
             function = index.find(target.get("Arn"))
