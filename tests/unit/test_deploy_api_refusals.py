@@ -175,3 +175,32 @@ def test_event_sources_that_would_invoke_nothing_are_refused() -> None:
         ("Rule", "Targets[1].Arn"),
         ("Schedule", "Target.Arn"),
     ]
+
+
+def test_cidr_and_wildcard_filters_and_unknown_operators_refused() -> None:
+    from harness.runtime.filters import matches, unknown_operators
+
+    cidr = {"body": {"sourceIPAddress": [{"cidr": "10.0.0.0/24"}]}}
+    assert matches(cidr, {"body": {"sourceIPAddress": "10.0.0.11"}})
+    assert not matches(cidr, {"body": {"sourceIPAddress": "10.0.1.11"}})
+    assert not matches(cidr, {"body": {"sourceIPAddress": "not-an-ip"}})
+    wildcard = {"key": [{"wildcard": "in/*.csv"}]}
+    assert matches(wildcard, {"key": "in/a/b.csv"}) and not matches(wildcard, {"key": "in/a.txt"})
+    assert unknown_operators({"a": [{"made-up": 1}, {"prefix": "x"}]}) == ["made-up"]
+    items = records(BODY)
+    items["Mapping"] = rec(
+        "Mapping",
+        "AWS::Lambda::EventSourceMapping",
+        "uuid",
+        {
+            "FunctionName": "shop-Fn",
+            "EventSourceArn": "arn:aws:sqs:us-east-1:000000000000:q",
+            "FilterCriteria": {"Filters": [{"Pattern": '{"body": {"a": [{"made-up": 1}]}}'}]},
+        },
+    )
+    found: list[Unsupported] = []
+    build_event_sources(items, unsupported=found, file="t.yaml")
+    assert [(u.logical_id, u.property) for u in found] == [
+        ("Mapping", "FilterCriteria.Filters[0].Pattern")
+    ]
+    assert "made-up" in found[0].reason

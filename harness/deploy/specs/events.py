@@ -12,6 +12,7 @@ from typing import Any, Literal
 from harness.deploy.specs.functions import FunctionIndex
 from harness.deploy.unsupported import Unsupported
 from harness.model import EventSourceSpec, ResourceRecord
+from harness.runtime.filters import OPERATORS, unknown_operators
 
 __all__ = ["build_event_sources"]
 
@@ -69,6 +70,15 @@ def _mapping(
         )
         if p
     ]
+    for n, pattern in enumerate(filters):
+        unknown = unknown_operators(pattern)
+        if unknown:
+            refuse(
+                f"FilterCriteria.Filters[{n}].Pattern",
+                f"filter operator(s) {', '.join(unknown)} are not evaluated locally (known: "
+                + ", ".join(sorted(OPERATORS))
+                + ")",
+            )
     scaling = props.get("ScalingConfig") or {}
     on_failure = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
     return EventSourceSpec(
