@@ -184,6 +184,12 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     return 0 if result["passed"] else 1
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from harness.deploy.cli import cmd_init as run
+
+    return run(args)
+
+
 def cmd_deploy(args: argparse.Namespace) -> int:
     from harness.deploy.cli import cmd_deploy as run
 
@@ -346,6 +352,16 @@ def build_parser() -> argparse.ArgumentParser:
         "thing becomes a warning, listed again at the end and in `harness status` "
         "(HARNESS_ALLOW_UNSUPPORTED=1)",
     )
+
+    init = command(
+        "init", cmd_init, "write a starting harness.yaml and smoke.yaml for an app that has none"
+    )
+    init.add_argument("stack_dir", help="folder with the app's template.yaml")
+    init.add_argument(
+        "--param", action="append", default=[], metavar="K=V", help="template parameter value"
+    )
+    init.add_argument("--force", action="store_true", help="overwrite existing files")
+    init.add_argument("--json", action="store_true", help="print what was found as JSON")
 
     destroy = command("destroy", cmd_destroy, "remove everything a deployed stack created")
     destroy.add_argument("name", help="the stack's name (as `harness deploy` printed it)")

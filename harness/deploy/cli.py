@@ -15,7 +15,7 @@ from harness.deploy.local_urls import local_outputs
 from harness.errors import ConfigError
 from harness.model import DeployedStack, stack_file
 
-__all__ = ["cmd_deploy", "cmd_destroy", "parse_params", "summary"]
+__all__ = ["cmd_deploy", "cmd_destroy", "cmd_init", "parse_params", "summary"]
 
 
 def parse_params(pairs: list[str] | None) -> dict[str, str]:
@@ -110,6 +110,31 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         print(f"WARNING: {len(stack.unsupported)} thing(s) in the template are NOT honoured:")
         for item in stack.unsupported:
             print(f"  - {Unsupported(**item).text()}")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from harness.deploy.init import init_stack
+
+    result = init_stack(
+        Path(args.stack_dir), parse_params(getattr(args, "param", None)), force=args.force
+    )
+    routes = [f"{r.method} {r.path}" for r in result.routes]
+    data: dict[str, Any] = {
+        "profile": str(result.profile_path),
+        "scenario": str(result.scenario_path),
+        "api": result.api,
+        "routes": routes,
+        "authorizers": result.authorizers,
+        "tenant_claim": result.tenant_claim,
+    }
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2, sort_keys=True))
+        return 0
+    print(f"wrote {result.profile_path} and {result.scenario_path}")
+    print(f"  api {result.api or '(none)'}: {', '.join(routes) or 'no routes'}")
+    print(f"  tenant claim {result.tenant_claim}")
+    print(f"next: harness deploy {args.stack_dir} && harness run {result.scenario_path}")
     return 0
 
 

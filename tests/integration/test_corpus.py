@@ -270,3 +270,31 @@ def test_corpus_app(env: Environment, name: str) -> None:
             app.check(env, stack)
     finally:
         destroy_stack(env, stack.name)
+
+
+def test_init_then_a_generated_smoke_run_passes_on_a_corpus_app(
+    env: Environment, tmp_path: Path
+) -> None:
+    """`harness init` on an app with no harness.yaml, then `harness run` of its smoke.yaml,
+    with no hand-editing."""
+    import shutil
+
+    from harness.deploy.init import init_stack
+    from harness.scenario.runner import RunOptions, run_scenario
+
+    folder = tmp_path / "apigw-rest-regional-lambda"
+    shutil.copytree(CORPUS / folder.name, folder)
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o200)  # the corpus is read-only
+    result = init_stack(folder)
+    assert result.api == "ApiRegional"
+    run = run_scenario(
+        result.scenario_path,
+        RunOptions(report_dir=tmp_path / "report", settings=env.settings),
+    )
+    try:
+        assert run.passed, [(e.name, e.observed) for e in run.expectations if not e.passed]
+        assert run.phases[0].requests >= 30
+    finally:
+        if "apigw-rest-regional-lambda" in load_stacks(env.state_dir):
+            destroy_stack(env, "apigw-rest-regional-lambda")
