@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -97,6 +98,18 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _not_honoured(state_dir: Path) -> dict[str, list[str]]:
+    """Per deployed stack, what `deploy --allow-unsupported` let through (one line each)."""
+    from harness.deploy.unsupported import Unsupported
+    from harness.model import load_stacks
+
+    return {
+        name: [Unsupported(**item).text() for item in stack.unsupported]
+        for name, stack in sorted(load_stacks(state_dir).items())
+        if stack.unsupported
+    }
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from harness.env.environment import Environment
     from harness.errors import NotRunningError
@@ -111,6 +124,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(str(exc))
         return 1
     healthy = all(h.healthy for h in health)
+    not_honoured = _not_honoured(env.state_dir)
     if args.json:
         _print_json(
             {
@@ -119,6 +133,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 "backend": env.refresh().backend,
                 "endpoints": env.endpoints,
                 "components": [h.to_json() for h in health],
+                "not_honoured": not_honoured,
             }
         )
     else:
@@ -133,6 +148,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             print("UNHEALTHY: a deployed stack lost its resources; redeploy it (see above)")
         else:
             print("UNHEALTHY: run `harness down` then `harness up`")
+        for stack, items in not_honoured.items():
+            print(f"WARNING: stack {stack} was deployed with --allow-unsupported; NOT honoured:")
+            for item in items:
+                print(f"  - {item}")
     return 0 if healthy else 1
 
 
@@ -170,6 +189,12 @@ def cmd_smoke(args: argparse.Namespace) -> int:
             )
         print("smoke check passed" if result["passed"] else "smoke check FAILED")
     return 0 if result["passed"] else 1
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from harness.deploy.cli import cmd_init as run
+
+    return run(args)
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
@@ -347,6 +372,24 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument(
         "--no-seed", action="store_true", help="skip the seed hook of harness.yaml's fixtures"
     )
+    deploy.add_argument(
+        "--allow-unsupported",
+        action="store_true",
+        default=_env("ALLOW_UNSUPPORTED", "0").lower() in ("1", "true", "yes"),
+        help="deploy even when the template asks for what the harness cannot honour: each such "
+        "thing becomes a warning, listed again at the end and in `harness status` "
+        "(HARNESS_ALLOW_UNSUPPORTED=1)",
+    )
+
+    init = command(
+        "init", cmd_init, "write a starting harness.yaml and smoke.yaml for an app that has none"
+    )
+    init.add_argument("stack_dir", help="folder with the app's template.yaml")
+    init.add_argument(
+        "--param", action="append", default=[], metavar="K=V", help="template parameter value"
+    )
+    init.add_argument("--force", action="store_true", help="overwrite existing files")
+    init.add_argument("--json", action="store_true", help="print what was found as JSON")
 
     destroy = command("destroy", cmd_destroy, "remove everything a deployed stack created")
     destroy.add_argument("name", help="the stack's name (as `harness deploy` printed it)")

@@ -147,6 +147,9 @@ class UsagePlanSpec:
     quota_period: Literal["DAY", "WEEK", "MONTH"] | None = None
     api_keys: dict[str, str] = field(default_factory=dict)  # key value -> key id
     tier: str | None = None  # tenant tier this plan applies to (from harness.yaml)
+    # ApiStages[].Throttle: "METHOD /path" -> the plan's throttle for that method (replaces the
+    # plan-wide one for it, per caller, as API Gateway's method-level usage-plan throttling)
+    method_throttles: dict[str, ThrottleSpec] = field(default_factory=dict)
 
 
 @dataclass
@@ -172,7 +175,7 @@ class ApiSpec:
 class EventSourceSpec:
     """An event source mapping, subscription, rule target or schedule that invokes a function."""
 
-    kind: Literal["sqs", "sns", "eventbridge", "dynamodb", "schedule"]
+    kind: Literal["sqs", "sns", "eventbridge", "dynamodb", "schedule", "s3"]
     function: str  # logical id
     source_arn: str | None = None  # queue/topic/rule/stream ARN
     queue_url: str | None = None
@@ -189,6 +192,9 @@ class EventSourceSpec:
     input: str | None = None  # schedule / rule target Input
     enabled: bool = True
     name: str = ""  # stable id, e.g. "<Function><EventName>"
+    # S3 notifications to a queue or topic (no function): where the event is sent; with
+    # kind "s3" filter_patterns holds one {"events": [...], "prefix": P, "suffix": S, "id": ID}
+    target_arn: str | None = None
 
 
 @dataclass
@@ -209,6 +215,9 @@ class DeployedStack:
     # harness.yaml fixtures.fake_servers started with the stack: name -> base URL
     # (e.g. fake_servers["providers"] == "http://127.0.0.1:41234"); PIDs: <state_dir>/fakes/
     fake_servers: dict[str, str] = field(default_factory=dict)
+    # what the template asks for that is not honoured, kept by `deploy --allow-unsupported`:
+    # each {file, logical_id, property, reason, backend} (harness/deploy/unsupported.py)
+    unsupported: list[dict[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -223,7 +232,8 @@ class DeployedStack:
 
         def plan(p: dict[str, Any]) -> UsagePlanSpec:
             throttle = ThrottleSpec(**p["throttle"]) if p.get("throttle") else None
-            return UsagePlanSpec(**{**p, "throttle": throttle})
+            methods = {k: ThrottleSpec(**v) for k, v in (p.get("method_throttles") or {}).items()}
+            return UsagePlanSpec(**{**p, "throttle": throttle, "method_throttles": methods})
 
         def api(a: dict[str, Any]) -> ApiSpec:
             return ApiSpec(

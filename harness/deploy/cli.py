@@ -11,10 +11,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.deploy.local_urls import local_outputs
 from harness.errors import ConfigError
 from harness.model import DeployedStack, stack_file
 
-__all__ = ["cmd_deploy", "cmd_destroy", "parse_params", "summary"]
+__all__ = ["cmd_deploy", "cmd_destroy", "cmd_init", "parse_params", "summary"]
 
 
 def parse_params(pairs: list[str] | None) -> dict[str, str]:
@@ -68,8 +69,10 @@ def summary(stack: DeployedStack, state_dir: Path) -> dict[str, Any]:
             for e in stack.event_sources
         ],
         "outputs": stack.outputs,
+        "local_outputs": local_outputs(stack),
         "parameters": stack.parameters,
         "fake_servers": stack.fake_servers,
+        "not_honoured": list(stack.unsupported),
     }
 
 
@@ -79,7 +82,11 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     params = parse_params(getattr(args, "param", None))
     env = _environment(args)
     stack = deploy_stack(
-        env, Path(args.stack_dir), params, seed=not getattr(args, "no_seed", False)
+        env,
+        Path(args.stack_dir),
+        params,
+        seed=not getattr(args, "no_seed", False),
+        allow_unsupported=getattr(args, "allow_unsupported", False),
     )
     data = summary(stack, env.state_dir)
     if getattr(args, "json", False):
@@ -90,10 +97,44 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         print(f"  api {name:<24} {url}")
     for name, res in data["resources"].items():
         print(f"  {name:<32} {res['type']:<34} {res['arn'] or res['physical_id']}")
+    local = data["local_outputs"]
     for name, value in stack.outputs.items():
         print(f"  output {name:<25} {value}")
+        if name in local:
+            print(f"         {'(served locally at)':<25} {local[name]}")
     for name, url in stack.fake_servers.items():
         print(f"  fake server {name:<20} {url}")
+    if stack.unsupported:  # repeated at the end, where nobody can miss it
+        from harness.deploy.unsupported import Unsupported
+
+        print(f"WARNING: {len(stack.unsupported)} thing(s) in the template are NOT honoured:")
+        for item in stack.unsupported:
+            print(f"  - {Unsupported(**item).text()}")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from harness.deploy.init import init_stack
+
+    result = init_stack(
+        Path(args.stack_dir), parse_params(getattr(args, "param", None)), force=args.force
+    )
+    routes = [f"{r.method} {r.path}" for r in result.routes]
+    data: dict[str, Any] = {
+        "profile": str(result.profile_path),
+        "scenario": str(result.scenario_path),
+        "api": result.api,
+        "routes": routes,
+        "authorizers": result.authorizers,
+        "tenant_claim": result.tenant_claim,
+    }
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2, sort_keys=True))
+        return 0
+    print(f"wrote {result.profile_path} and {result.scenario_path}")
+    print(f"  api {result.api or '(none)'}: {', '.join(routes) or 'no routes'}")
+    print(f"  tenant claim {result.tenant_claim}")
+    print(f"next: harness deploy {args.stack_dir} && harness run {result.scenario_path}")
     return 0
 
 

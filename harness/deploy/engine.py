@@ -41,6 +41,7 @@ from harness.deploy.specs import (
     build_functions,
 )
 from harness.deploy.template import StackSource, lint, load_source, transform
+from harness.deploy.unsupported import Unsupported, enforce, property_refusals
 from harness.model import DeployedStack, ResourceRecord, load_stacks, stack_file
 from harness.profile import FixturesSpec, load_fixtures
 from harness.runtime.client import reload_runtime
@@ -91,6 +92,8 @@ class Plan:
         self.resolver = resolver
         self.order = order
         self.handlers = handlers
+        # refusals turned into warnings by --allow-unsupported (repeated at the end of the deploy)
+        self.unsupported: list[Unsupported] = []
 
     @property
     def file(self) -> str:
@@ -118,6 +121,7 @@ def plan_stack(
     ssm_lookup: Any = None,
     run_lint: bool = True,
     context: Context | None = None,
+    allow_unsupported: bool = False,
 ) -> Plan:
     """Every up-front check; raises :class:`DeployError` before anything is created."""
     file = str(source.template_path)
@@ -129,7 +133,22 @@ def plan_stack(
         file=file,
         ssm_lookup=ssm_lookup,
     )
-    template = transform(source, parameters, region=region, account_id=account_id)
+    found: list[Unsupported] = []
+    s3_reader = None
+    if context is not None:
+        s3 = context
+
+        def s3_reader(bucket: str, key: str) -> bytes:
+            return bytes(s3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    template = transform(
+        source,
+        parameters,
+        region=region,
+        account_id=account_id,
+        unsupported=found,
+        s3_reader=s3_reader,
+    )
     resources: dict[str, Any] = template.get("Resources") or {}
     resolver = Resolver(
         stack_name=source.name,
@@ -157,8 +176,13 @@ def plan_stack(
             active[logical_id] = definition
     resolver.context = None
     handlers: dict[str, ModuleType] = {}
-    for logical_id, definition in active.items():
-        handlers[logical_id] = _check_resource(file, logical_id, definition)
+    for logical_id, definition in list(active.items()):
+        module = _check_resource(file, logical_id, definition, found)
+        if module is None:
+            del active[logical_id]
+        else:
+            handlers[logical_id] = module
+    unsupported = enforce(found, allow=allow_unsupported)
     _check_attributes(file, active, handlers, template.get("Outputs") or {})
     _check_imports(resolver, active, parameters)
     deps = dependencies(resources, parameters=parameters, file=file)
@@ -171,44 +195,38 @@ def plan_stack(
         definition = active[logical_id]
         if definition["Type"] == "AWS::Lambda::Function":
             _check_function(ctx, active, logical_id, definition, handlers[logical_id])
-    return Plan(source, template, parameters, resolver, order, handlers)
+    plan = Plan(source, template, parameters, resolver, order, handlers)
+    plan.unsupported = unsupported
+    return plan
 
 
 def _no_client(service: str) -> Any:
     raise RuntimeError("no backend during planning")
 
 
-def _check_resource(file: str, logical_id: str, definition: Mapping[str, Any]) -> ModuleType:
+def _check_resource(
+    file: str, logical_id: str, definition: Mapping[str, Any], found: list[Unsupported]
+) -> ModuleType | None:
+    """The resource's module, or None (and an :class:`Unsupported`) for a type none handles;
+    every property neither honoured nor ignored with a reason is added to ``found``."""
     type_ = str(definition["Type"])
     module = handler_for(type_)
     if module is None:
-        raise DeployError(
-            f"resource type {type_} is not supported locally (no backend can create it).",
-            file=file,
-            logical_id=logical_id,
-            property="Type",
-            backend="harness deploy",
-            fix="remove the resource (or guard it with a Condition that is false locally), or add a "
-            "module for it under harness/deploy/resources/. Supported types: "
-            + ", ".join(supported_types())
-            + ".",
+        found.append(
+            Unsupported(
+                file,
+                logical_id,
+                "Type",
+                f"resource type {type_} is not supported locally (no backend can create it; "
+                "with --allow-unsupported it is left out, and nothing may reference it). "
+                "Supported types: " + ", ".join(supported_types()) + ".",
+            )
         )
+        return None
     props = definition.get("Properties") or {}
     if not isinstance(props, dict):
         raise DeployError("Properties must be a mapping.", file=file, logical_id=logical_id)
-    allowed = module.PROPERTIES | module.RECORDED
-    for name in props:
-        if name not in allowed:
-            raise DeployError(
-                f"property {name} of {type_} cannot be honoured by the local backend.",
-                file=file,
-                logical_id=logical_id,
-                property=name,
-                backend=module.BACKEND,
-                fix=f"remove {name}, or wrap it in Fn::If on a condition that is false locally, returning "
-                f"AWS::NoValue. Supported "
-                f"properties of {type_}: {', '.join(sorted(allowed))}.",
-            )
+    found.extend(property_refusals(file, logical_id, type_, props, module))
     return module
 
 
@@ -305,15 +323,20 @@ def deploy_stack(
     params: dict[str, str] | None = None,
     *,
     seed: bool = True,
+    allow_unsupported: bool = False,
 ) -> DeployedStack:
     """Deploy (or update) the stack in ``stack_dir`` on the running environment.
+
+    Anything in the template that cannot be honoured locally refuses the deploy before anything
+    is created (:mod:`harness.deploy.unsupported`); with ``allow_unsupported`` each is logged as a
+    warning instead and kept in ``DeployedStack.unsupported`` (shown again by ``harness status``).
 
     With the stack's ``fixtures`` (harness.yaml): its fake servers are started (or kept) first and
     bound to their template parameters (an explicit ``params`` entry still wins), and its seed
     hook runs after the deploy unless ``seed`` is False.
     """
     with _stack_lock(env.state_dir):
-        return _deploy(env, stack_dir, params, seed=seed)
+        return _deploy(env, stack_dir, params, seed=seed, allow_unsupported=allow_unsupported)
 
 
 def _profile_parameters(source: StackSource, endpoints: Mapping[str, Any]) -> dict[str, str]:
@@ -355,7 +378,12 @@ def _check_fixtures(source: StackSource, fixtures: FixturesSpec, profile_file: s
 
 
 def _deploy(
-    env: Environment, stack_dir: Path, params: dict[str, str] | None, *, seed: bool = True
+    env: Environment,
+    stack_dir: Path,
+    params: dict[str, str] | None,
+    *,
+    seed: bool = True,
+    allow_unsupported: bool = False,
 ) -> DeployedStack:
     started = time.perf_counter()
     endpoints = env.endpoints
@@ -378,7 +406,10 @@ def _deploy(
     }
     try:
         stack, fresh = _deploy_resources(
-            env, source, {**_profile_parameters(source, endpoints), **bound, **(params or {})}
+            env,
+            source,
+            {**_profile_parameters(source, endpoints), **bound, **(params or {})},
+            allow_unsupported=allow_unsupported,
         )
     except BaseException:
         stop_fake_servers(state_dir, source.name, fakes.started)
@@ -405,7 +436,7 @@ def _deploy(
 
 
 def _deploy_resources(
-    env: Environment, source: StackSource, params: dict[str, str]
+    env: Environment, source: StackSource, params: dict[str, str], *, allow_unsupported: bool
 ) -> tuple[DeployedStack, bool]:
     """Plan and apply; the new :class:`DeployedStack` (not saved yet), and whether it is new."""
     endpoints = env.endpoints
@@ -445,15 +476,18 @@ def _deploy_resources(
         imports=_imports(state_dir, source.name),
         ssm_lookup=ssm_lookup,
         context=ctx,
+        allow_unsupported=allow_unsupported,
     )
-    return _apply(ctx, plan, old), old is None
+    return _apply(ctx, plan, old, allow_unsupported=allow_unsupported), old is None
 
 
 def _load(state_dir: Path, name: str) -> DeployedStack | None:
     return load_stacks(state_dir).get(name) if stack_file(state_dir, name).is_file() else None
 
 
-def _apply(ctx: Context, plan: Plan, old: DeployedStack | None) -> DeployedStack:
+def _apply(
+    ctx: Context, plan: Plan, old: DeployedStack | None, *, allow_unsupported: bool = False
+) -> DeployedStack:
     resources = plan.resources()
     resolver = plan.resolver
     records: dict[str, ResourceRecord] = {}
@@ -502,6 +536,11 @@ def _apply(ctx: Context, plan: Plan, old: DeployedStack | None) -> DeployedStack
             file=ctx.file,
             work_dir=ctx.work_dir or ctx.stack_dir / ".harness-code",
         )
+        # what only the resolved records show (an API's integrations, an event source's kind)
+        late: list[Unsupported] = []
+        apis = build_apis(records, plan.source.profile, unsupported=late, file=ctx.file)
+        event_sources = build_event_sources(records, unsupported=late, file=ctx.file)
+        unsupported = plan.unsupported + enforce(late, allow=allow_unsupported)
         outputs, exports = _outputs(plan, resolver)
         _publish_outputs(ctx, plan.source.name, outputs, exports, old)
     except BaseException as exc:
@@ -532,8 +571,9 @@ def _apply(ctx: Context, plan: Plan, old: DeployedStack | None) -> DeployedStack
         outputs=outputs,
         resources=records,
         functions=build_functions(records, builds),
-        apis=build_apis(records, plan.source.profile),
-        event_sources=build_event_sources(records),
+        apis=apis,
+        event_sources=event_sources,
+        unsupported=[u.to_json() for u in unsupported],
         profile=plan.source.profile,
         exports=exports,
         order=list(plan.order),

@@ -4,8 +4,11 @@ Steps, each failing with a :class:`DeployError` that names the file and the reso
 
 1. :func:`load_source` reads ``template.yaml`` (or ``.yml`` / ``.json``) and ``harness.yaml``;
 2. :func:`lint` runs cfn-lint and reports its errors (not warnings);
-3. :func:`transform` expands ``AWS::Serverless-2016-10-31`` with aws-sam-translator, passing local
-   ``CodeUri``/``ContentUri`` folders through as ``s3://harness-local-code/<path>``.
+3. :func:`transform` first replaces every ``Fn::Transform`` of ``AWS::Include`` with the file it
+   names (a path relative to the template, or ``s3://bucket/key`` in the environment's own S3, as
+   ``sam deploy`` would after ``sam package``), then expands ``AWS::Serverless-2016-10-31`` with
+   aws-sam-translator, passing local ``CodeUri``/``ContentUri`` folders (or ``.zip`` files)
+   through as ``s3://harness-local-code/<path>``.
 """
 
 from __future__ import annotations
@@ -13,17 +16,27 @@ from __future__ import annotations
 import copy
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from harness.deploy.errors import DeployError
 from harness.deploy.resources.base import LOCAL_CODE_BUCKET
-from harness.deploy.yaml_loader import load_template_file, load_template_text
+from harness.deploy.yaml_loader import (
+    load_snippet_text,
+    load_template_file,
+    load_template_text,
+)
 
-__all__ = ["SAM_TRANSFORM", "StackSource", "lint", "load_source", "transform"]
+if TYPE_CHECKING:
+    from harness.deploy.unsupported import Unsupported
+
+__all__ = ["SAM_TRANSFORM", "StackSource", "expand_includes", "lint", "load_source", "transform"]
+
+S3Reader = Callable[[str, str], bytes]  # (bucket, key) -> the object's bytes
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +185,145 @@ def _prepare_sam(template: dict[str, Any], stack_dir: Path, file: str) -> dict[s
     return template
 
 
+def _include_text(
+    location: str, stack_dir: Path, file: str, where: str, s3_reader: S3Reader | None
+) -> tuple[str, str]:
+    """The text an ``AWS::Include`` location names, and a name for it in errors."""
+    if location.startswith("s3://"):
+        bucket, _, key = location[len("s3://") :].partition("/")
+        if s3_reader is None:
+            raise DeployError(
+                f"AWS::Include Location {location} is in S3, which is only read at deploy.",
+                file=file,
+                logical_id=where,
+                property="Fn::Transform.Parameters.Location",
+                fix="deploy onto a running environment (`harness up`), or use a local path.",
+            )
+        try:
+            return s3_reader(bucket, key).decode("utf-8"), location
+        except Exception as exc:  # any S3 error: named, with the fix
+            raise DeployError(
+                f"AWS::Include Location {location} cannot be read from the environment's S3: "
+                f"{exc}.",
+                file=file,
+                logical_id=where,
+                property="Fn::Transform.Parameters.Location",
+                backend="ministack S3",
+                fix="upload the file first (aws s3 cp FILE s3://BUCKET/KEY --endpoint-url "
+                "$(harness up --json | jq -r .aws_endpoint)), or use a path relative to the "
+                "template.",
+            ) from None
+    if "://" in location:
+        raise DeployError(
+            f"AWS::Include Location {location}: only paths relative to the template and s3:// "
+            "locations can be read.",
+            file=file,
+            logical_id=where,
+            property="Fn::Transform.Parameters.Location",
+        )
+    path = (stack_dir / location).resolve()
+    if not path.is_file():
+        raise DeployError(
+            f"AWS::Include Location {location} does not exist (looked for {path}, relative to "
+            "the template as SAM CLI reads it).",
+            file=file,
+            logical_id=where,
+            property="Fn::Transform.Parameters.Location",
+            fix="correct the path, relative to the template's folder.",
+        )
+    return path.read_text(encoding="utf-8"), str(path)
+
+
+def expand_includes(
+    node: Any,
+    stack_dir: Path,
+    file: str,
+    *,
+    s3_reader: S3Reader | None = None,
+    unsupported: list[Unsupported] | None = None,
+    where: str = "template",
+    depth: int = 0,
+) -> Any:
+    """``node`` with every ``Fn::Transform`` of ``AWS::Include`` replaced by the snippet its
+    ``Location`` names (keys beside ``Fn::Transform`` are merged over the snippet, as
+    CloudFormation does); any other macro is refused (added to ``unsupported``, else raised)."""
+    from harness.deploy.unsupported import Unsupported
+
+    if depth > 20:
+        raise DeployError("AWS::Include nests more than 20 levels.", file=file, logical_id=where)
+    if isinstance(node, list):
+        return [
+            expand_includes(
+                v,
+                stack_dir,
+                file,
+                s3_reader=s3_reader,
+                unsupported=unsupported,
+                where=where,
+                depth=depth,
+            )
+            for v in node
+        ]
+    if not isinstance(node, dict):
+        return node
+    if "Fn::Transform" in node:
+        spec = node["Fn::Transform"]
+        spec = spec[0] if isinstance(spec, list) and len(spec) == 1 else spec
+        name = spec.get("Name") if isinstance(spec, dict) else None
+        if name == "AWS::Include":
+            location = (spec.get("Parameters") or {}).get("Location")
+            if not isinstance(location, str):
+                raise DeployError(
+                    "AWS::Include needs Parameters.Location as a plain string.",
+                    file=file,
+                    logical_id=where,
+                    property="Fn::Transform.Parameters.Location",
+                )
+            text, name_for_errors = _include_text(location, stack_dir, file, where, s3_reader)
+            snippet = load_snippet_text(text, name_for_errors)
+            snippet = expand_includes(
+                snippet,
+                stack_dir,
+                file,
+                s3_reader=s3_reader,
+                unsupported=unsupported,
+                where=where,
+                depth=depth + 1,
+            )
+            rest = {k: v for k, v in node.items() if k != "Fn::Transform"}
+            if not rest:
+                return snippet
+            if not isinstance(snippet, dict):
+                raise DeployError(
+                    f"AWS::Include {location} is not a mapping, so it cannot be merged with "
+                    f"the keys beside it ({', '.join(rest)}).",
+                    file=file,
+                    logical_id=where,
+                )
+            node = {**snippet, **rest}
+        else:
+            reason = f"macro {name or '?'} (Fn::Transform) is not run locally; only AWS::Include is"
+            if unsupported is None:
+                raise DeployError(reason, file=file, logical_id=where, property="Fn::Transform")
+            unsupported.append(Unsupported(file, where, "Fn::Transform", reason))
+            return node
+    out = {}
+    for key, value in node.items():
+        inner = key if where == "template" and key in ("Resources", "Outputs") else where
+        if where in ("Resources", "Outputs"):
+            inner = key
+        out[key] = expand_includes(
+            value,
+            stack_dir,
+            file,
+            s3_reader=s3_reader,
+            unsupported=unsupported,
+            where=inner,
+            depth=depth,
+        )
+    return out
+
+
 def load_template_file_any(path: Path) -> Any:
     try:
         return load_template_file(path)
@@ -185,9 +337,17 @@ def transform(
     *,
     region: str,
     account_id: str,
+    unsupported: list[Unsupported] | None = None,
+    s3_reader: S3Reader | None = None,
 ) -> dict[str, Any]:
-    """The plain CloudFormation template (SAM expanded; others returned as they are)."""
-    template = source.template
+    """The plain CloudFormation template: includes expanded, then SAM expanded."""
+    template = expand_includes(
+        source.template,
+        source.stack_dir,
+        str(source.template_path),
+        s3_reader=s3_reader,
+        unsupported=unsupported,
+    )
     transforms = _transforms(template)
     other = [t for t in transforms if t != SAM_TRANSFORM]
     if other:

@@ -15,7 +15,7 @@ import yaml
 
 from harness.deploy.errors import DeployError
 
-__all__ = ["SHORT_TAGS", "load_template_file", "load_template_text"]
+__all__ = ["SHORT_TAGS", "load_snippet_text", "load_template_file", "load_template_text"]
 
 SHORT_TAGS = (
     "And",
@@ -88,6 +88,23 @@ TemplateLoader.add_constructor("tag:yaml.org,2002:timestamp", _string)
 
 def load_template_text(text: str, source: str = "template.yaml") -> dict[str, Any]:
     """Parse a template; a syntax error names the file, the line and the column."""
+    data = load_snippet_text(text, source)
+    if not isinstance(data, dict):
+        raise DeployError(
+            "the template is not a mapping (expected keys such as Resources).", file=source
+        )
+    if not isinstance(data.get("Resources"), dict) or not data["Resources"]:
+        raise DeployError(
+            "the template has no Resources section.",
+            file=source,
+            fix="declare at least one resource under Resources.",
+        )
+    return data
+
+
+def load_snippet_text(text: str, source: str) -> Any:
+    """Parse any template fragment (an ``AWS::Include`` file: an OpenAPI body, a snippet), with
+    the short-form intrinsics; a syntax error names the file, the line and the column."""
     if text.lstrip().startswith("{"):
         try:
             data = json.loads(text)
@@ -117,16 +134,6 @@ def load_template_text(text: str, source: str = "template.yaml") -> dict[str, An
             ) from None
         except yaml.YAMLError as exc:
             raise DeployError(f"YAML error: {exc}", file=source) from None
-    if not isinstance(data, dict):
-        raise DeployError(
-            "the template is not a mapping (expected keys such as Resources).", file=source
-        )
-    if not isinstance(data.get("Resources"), dict) or not data["Resources"]:
-        raise DeployError(
-            "the template has no Resources section.",
-            file=source,
-            fix="declare at least one resource under Resources.",
-        )
     return data
 
 

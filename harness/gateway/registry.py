@@ -57,6 +57,7 @@ class RouteTarget:
     payload_format: str
     throttle: ThrottleSpec | None
     bucket_key: str  # Redis key prefix of this route's own throttle
+    route_key: str = ""  # "METHOD /path" or "$default" (usage plans' method throttles)
 
 
 @dataclass(slots=True)
@@ -146,6 +147,7 @@ def compile_api(stack: DeployedStack, api: ApiSpec) -> CompiledApi:
             payload_format=payload,
             throttle=spec.throttle,
             bucket_key=f"gw:{stack.name}:{api.logical_id}:route:{route_key}",
+            route_key=route_key,
         )
         routes.append(CompiledRoute(method=method, path=path, route_key=route_key, payload=target))
     prefix = api_prefix(stack, api)

@@ -93,7 +93,12 @@ async def throttle(ctx: RequestContext, limiter: RateLimiter) -> None:
         who = f"tenant:{ctx.tenant or ctx.principal_id or ctx.source_ip}"
     quota = None
     if plan is not None:
-        if plan.throttle is not None:
+        method = plan.method_throttles.get(target.route_key) if plan.method_throttles else None
+        if method is not None:  # ApiStages[].Throttle for this method replaces the plan's
+            buckets.append(
+                (f"{base}:plan:{plan.name}:{target.route_key}:{who}", method.rate, method.burst)
+            )
+        elif plan.throttle is not None:
             buckets.append(
                 (f"{base}:plan:{plan.name}:{who}", plan.throttle.rate, plan.throttle.burst)
             )

@@ -67,6 +67,17 @@ def _function_key(name_or_arn: str) -> str:
     return parts[0] if len(parts) == 2 else name_or_arn.split(":", 1)[0]
 
 
+SOURCE_SETUP_WAIT_S = 15.0
+
+
+def _wait_ready(pollers: list[Poller], timeout: float) -> None:
+    """Wait (at most ``timeout`` in all) until every poller has set its source up."""
+    deadline = time.monotonic() + timeout
+    for poller in pollers:
+        if not poller.wait_ready(max(0.0, deadline - time.monotonic())):
+            logger.warning("event source %s is not set up yet; reload goes on", poller.name)
+
+
 class Runtime:
     def __init__(self, state_dir: Path, config: RuntimeConfig | None = None) -> None:
         self.state_dir = Path(state_dir)
@@ -167,6 +178,10 @@ class Runtime:
             self._fingerprint = fingerprint
             self.reloads += 1
             self._apply(endpoints, stacks)
+        # as on AWS, a deploy is over once its subscriptions and mappings exist: a message
+        # published right after `harness deploy` returns must not miss a poller still setting up
+        pollers = list(self.pollers.values())
+        await self.loop.run_in_executor(None, _wait_ready, pollers, SOURCE_SETUP_WAIT_S)
         await self.ensure_provisioned()
         return self.describe()
 

@@ -4,17 +4,34 @@ A record is handed to the function when it matches *any* of the patterns; no pat
 For SQS the ``body`` is matched as JSON when it parses as a JSON object (else as the string), as
 Lambda does. Supported: literal lists, ``prefix``, ``suffix``, ``anything-but`` (values or
 ``{"prefix": ...}``), ``exists``, ``numeric`` (``["<", 10, ">=", 2]``), ``equals-ignore-case``,
-and nested objects.
+``cidr`` (IPv4/IPv6), ``wildcard`` (``*``), and nested objects. :func:`unknown_operators` lists
+the operators of a pattern outside that set, so a deploy can refuse them instead of never
+matching.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import operator
+import re
 from typing import Any
 
-__all__ = ["matches", "matches_any", "sqs_filter_view"]
+__all__ = ["OPERATORS", "matches", "matches_any", "sqs_filter_view", "unknown_operators"]
+
+OPERATORS = frozenset(
+    {
+        "exists",
+        "prefix",
+        "suffix",
+        "anything-but",
+        "numeric",
+        "equals-ignore-case",
+        "cidr",
+        "wildcard",
+    }
+)
 
 _NUMERIC = {
     "<": operator.lt,
@@ -50,7 +67,38 @@ def _match_value(rule: Any, value: Any) -> bool:
             return False
         terms = rule["numeric"]
         return all(_NUMERIC[terms[i]](value, terms[i + 1]) for i in range(0, len(terms), 2))
+    if "cidr" in rule:
+        try:
+            return ipaddress.ip_address(str(value)) in ipaddress.ip_network(
+                str(rule["cidr"]), strict=False
+            )
+        except ValueError:
+            return False
+    if "wildcard" in rule:
+        if not isinstance(value, str):
+            return False
+        parts = str(rule["wildcard"]).split("*")
+        return re.fullmatch(".*".join(re.escape(p) for p in parts), value, re.DOTALL) is not None
     return False
+
+
+def unknown_operators(pattern: Any) -> list[str]:
+    """The operators in ``pattern`` that :func:`matches` does not know (sorted, unique)."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                if isinstance(item, dict):
+                    found.update(k for k in item if k not in OPERATORS)
+                    if isinstance(item.get("anything-but"), dict):
+                        walk([item["anything-but"]])
+        elif isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+
+    walk(pattern)
+    return sorted(found)
 
 
 def matches(pattern: dict[str, Any], event: Any) -> bool:
@@ -59,10 +107,7 @@ def matches(pattern: dict[str, Any], event: Any) -> bool:
         return False
     for key, rule in pattern.items():
         value = event.get(key, _MISSING)
-        if isinstance(rule, dict) and not any(
-            k in rule
-            for k in ("exists", "prefix", "suffix", "anything-but", "numeric", "equals-ignore-case")
-        ):
+        if isinstance(rule, dict) and not any(k in rule for k in OPERATORS):
             if value is _MISSING or not matches(rule, value):
                 return False
             continue

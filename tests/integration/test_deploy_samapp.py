@@ -114,7 +114,7 @@ def test_samapp_creates_declared_resources_and_destroy_removes_them(env: Environ
         # What the gateway and the runtime read.
         api = stack.apis["OrdersApi"]
         gateway = env.endpoints["gateway_url"]
-        assert api.base_url == f"{gateway}/samapp/OrdersApi"
+        assert api.base_url == f"{gateway}/samapp/OrdersApi/dev"  # the stage, as on AWS
         assert api.stage == "dev"
         routes = {(r.method, r.path): r for r in api.routes}
         assert routes[("GET", "/health")].authorizer is None
@@ -286,7 +286,8 @@ def test_cli_deploy_json_with_params_and_destroy(
     data = json.loads(capsys.readouterr().out)
     try:
         assert data["stack"] == "samapp"
-        assert data["api_urls"]["OrdersApi"].endswith("/samapp/OrdersApi")
+        assert data["api_urls"]["OrdersApi"].endswith("/samapp/OrdersApi/prod")
+        assert data["local_outputs"]["ApiUrl"] == data["api_urls"]["OrdersApi"]
         assert data["apis"]["OrdersApi"]["stage"] == "prod"
         queue = data["resources"]["OrdersQueue"]
         assert queue["type"] == "AWS::SQS::Queue" and queue["arn"].endswith(".fifo")

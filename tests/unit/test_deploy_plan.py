@@ -120,7 +120,8 @@ def test_every_resource_module_has_the_contract(type_: str) -> None:
     assert module is not None
     assert type_ in module.TYPES
     assert isinstance(module.BACKEND, str) and module.BACKEND
-    assert isinstance(module.PROPERTIES, frozenset) and isinstance(module.RECORDED, frozenset)
+    assert isinstance(module.PROPERTIES, frozenset) and isinstance(module.IGNORED, dict)
+    assert all(isinstance(v, str) and len(v) > 10 for v in module.IGNORED.values())
     assert isinstance(module.ATTRIBUTES, tuple)
     for name in ("create", "update", "delete"):
         assert callable(getattr(module, name))

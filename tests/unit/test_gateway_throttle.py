@@ -121,3 +121,23 @@ def test_tenancy_profile_parsing() -> None:
     assert tenancy.inline_plans["premium"].throttle == ThrottleSpec(1000.0, 2000)
     assert tenancy.tier_of("gold") == "premium" and tenancy.tier_of("other") == "basic"
     assert Tenancy.from_profile(None).tenant_claim is None
+
+
+def test_usage_plan_method_throttle_replaces_the_plan_throttle_for_that_method() -> None:
+    method_plan = UsagePlanSpec(
+        "Keyed", ThrottleSpec(5, 5), None, None, api_keys={"k-1": "id-1"},
+        method_throttles={"GET /x": ThrottleSpec(1, 1)},
+    )  # fmt: skip
+    route = RouteSpec("GET", "/x", IntegrationSpec(type="lambda", function="Fn"))
+    other = RouteSpec("POST", "/x", IntegrationSpec(type="lambda", function="Fn"))
+    api = api_of("rest", [route, other], profile=PROFILE, usage_plans=[method_plan])
+    for method, expected in (
+        ("GET", ("gw:s:Api:plan:Keyed:GET /x:key:id-1", 1, 1)),
+        ("POST", ("gw:s:Api:plan:Keyed:key:id-1", 5, 5)),
+    ):
+        limiter = FakeLimiter()
+        ctx = ctx_for(api, method, "/x", headers=[("x-api-key", "k-1")])
+        run(ctx, limiter)
+        buckets = limiter.calls[0][0]
+        assert expected in buckets
+        assert len([b for b in buckets if ":plan:" in b[0]]) == 1

@@ -63,6 +63,9 @@ MODULES: dict[str, str] = {
     "AWS::ApiGateway::UsagePlan": "apigw_usage",
     "AWS::ApiGateway::ApiKey": "apigw_usage",
     "AWS::ApiGateway::UsagePlanKey": "apigw_usage",
+    "AWS::ResourceGroups::Group": "no_effect",
+    "AWS::ApplicationInsights::Application": "no_effect",
+    "AWS::Scheduler::ScheduleGroup": "no_effect",
 }
 
 

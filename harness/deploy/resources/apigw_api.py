@@ -37,7 +37,15 @@ PROPERTIES = frozenset(
         "CredentialsArn",
     }
 )
-RECORDED = frozenset({"DisableSchemaValidation", "BasePath", "CloneFrom", "Mode"})
+# accepted with no local effect, and why (unsupported.py)
+IGNORED: dict[str, str] = {
+    "BasePath": "only affects how AWS imports an OpenAPI body; the local routes come from Body",
+    "DisableSchemaValidation": "only affects importing an OpenAPI body into AWS; the local routes come from Body either way",
+}
+# refused at deploy (unless --allow-unsupported), and why
+REFUSED: dict[str, str] = {
+    "CloneFrom": "cloning another API is not implemented; declare the routes in Body",
+}
 ATTRIBUTES = ("ApiEndpoint", "ApiId", "RestApiId", "RootResourceId")
 
 

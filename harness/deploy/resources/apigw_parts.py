@@ -91,9 +91,16 @@ PROPERTIES = frozenset(
         "CloudWatchRoleArn",
     }
 )
-RECORDED = frozenset(
-    {"ClientCertificateId", "DocumentationVersion", "CanarySettings", "DeploymentCanarySettings"}
-)
+# accepted with no local effect, and why (unsupported.py)
+IGNORED: dict[str, str] = {
+    "ClientCertificateId": "the certificate API Gateway presents to HTTP backends; local backends do not check it",
+    "DocumentationVersion": "API documentation only",
+}
+# refused at deploy (unless --allow-unsupported), and why
+REFUSED: dict[str, str] = {
+    "CanarySettings": "canary traffic splitting between deployments is not served by the local gateway",
+    "DeploymentCanarySettings": "canary traffic splitting between deployments is not served by the local gateway",
+}
 ATTRIBUTES = ("AuthorizerId", "ResourceId", "RouteId", "IntegrationId", "DeploymentId")
 
 

@@ -29,7 +29,7 @@ PROPERTIES = frozenset(
         "UsagePlanId",
     }
 )
-RECORDED: frozenset[str] = frozenset()
+IGNORED: dict[str, str] = {}
 ATTRIBUTES = ("APIKeyId", "Value", "Id")
 
 

@@ -49,17 +49,19 @@ PROPERTIES = frozenset(
         "Tags",
     }
 )
-RECORDED = frozenset(
-    {
-        "Monitors",
-        "Validators",
-        "RetrievalRoleArn",
-        "KmsKeyIdentifier",
-        "LatestVersionNumber",
-        "DynamicExtensionParameters",
-        "DeletionProtectionCheck",
-    }
-)
+# accepted with no local effect, and why (unsupported.py)
+IGNORED: dict[str, str] = {
+    "DeletionProtectionCheck": "guards deleting a profile that was read recently; local deletes are the harness's own",
+    "KmsKeyIdentifier": "encryption at rest with a customer key; nothing observable changes locally",
+    "LatestVersionNumber": "optimistic locking between concurrent writers of versions; a deploy writes its version alone",
+    "Monitors": "CloudWatch alarms that roll a deployment back; local deployments complete at once",
+    "RetrievalRoleArn": "the IAM role AppConfig reads the configuration with; local reads are not authorised by role",
+}
+# refused at deploy (unless --allow-unsupported), and why
+REFUSED: dict[str, str] = {
+    "DynamicExtensionParameters": "AppConfig extensions are not run locally",
+    "Validators": "configuration validators (JSON schema or Lambda) are not run, so an invalid configuration would deploy",
+}
 ATTRIBUTES = (
     "ApplicationId",
     "EnvironmentId",

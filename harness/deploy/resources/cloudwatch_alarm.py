@@ -32,7 +32,10 @@ _PASSTHROUGH = (
     "ThresholdMetricId",
 )
 PROPERTIES = frozenset({"AlarmName", *_PASSTHROUGH})
-RECORDED = frozenset({"Tags"})
+# accepted with no local effect, and why (unsupported.py)
+IGNORED: dict[str, str] = {
+    "Tags": "tags label the resource; they change no behaviour",
+}
 ATTRIBUTES = ("Arn",)
 _INTS = ("Period", "EvaluationPeriods", "DatapointsToAlarm")
 

@@ -13,7 +13,7 @@ PROPERTIES = frozenset(
     {"UserPoolId", "ProviderName", "ProviderType", "ProviderDetails", "AttributeMapping",
      "IdpIdentifiers"}
 )  # fmt: skip
-RECORDED: frozenset[str] = frozenset()
+IGNORED: dict[str, str] = {}
 ATTRIBUTES = ()
 
 

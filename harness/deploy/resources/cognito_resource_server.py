@@ -10,7 +10,7 @@ from harness.model import ResourceRecord
 TYPES = ("AWS::Cognito::UserPoolResourceServer",)
 BACKEND = "ministack Cognito"
 PROPERTIES = frozenset({"Identifier", "Name", "UserPoolId", "Scopes"})
-RECORDED: frozenset[str] = frozenset()
+IGNORED: dict[str, str] = {}
 ATTRIBUTES = ()
 
 

@@ -30,16 +30,18 @@ _PASSTHROUGH = (
     "DeletionProtection",
 )
 PROPERTIES = frozenset({"UserPoolName", "Schema", "UserPoolTags", *_PASSTHROUGH})
-RECORDED = frozenset(
-    {
-        "LambdaConfig",
-        "UserPoolAddOns",
-        "EnabledMfas",
-        "UserPoolTier",
-        "WebAuthnRelyingPartyID",
-        "WebAuthnUserVerification",
-    }
-)
+# accepted with no local effect, and why (unsupported.py)
+IGNORED: dict[str, str] = {
+    "LambdaConfig": "the pool's triggers run in the harness runtime once the stack's fixtures call harness.cognito_triggers.wire_pool_triggers (README: harness token)",
+    "UserPoolTier": "the pricing tier (LITE/ESSENTIALS/PLUS); the emulator serves every feature it has whatever the tier",
+    "WebAuthnRelyingPartyID": "passkey sign-in; the harness signs users in with passwords and client credentials only",
+    "WebAuthnUserVerification": "passkey sign-in; the harness signs users in with passwords and client credentials only",
+}
+# refused at deploy (unless --allow-unsupported), and why
+REFUSED: dict[str, str] = {
+    "EnabledMfas": "multi-factor sign-in is not emulated (no SMS, e-mail or TOTP codes)",
+    "UserPoolAddOns": "advanced security (risk scoring, compromised credentials) is not emulated",
+}
 ATTRIBUTES = ("Arn", "ProviderName", "ProviderURL", "UserPoolId")
 
 

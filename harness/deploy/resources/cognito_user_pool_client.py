@@ -36,7 +36,14 @@ _BOOLS = (
 )
 _INTS = ("RefreshTokenValidity", "AccessTokenValidity", "IdTokenValidity", "AuthSessionValidity")
 PROPERTIES = frozenset({"UserPoolId", "ClientName", "GenerateSecret", *_PASSTHROUGH})
-RECORDED = frozenset({"AnalyticsConfiguration", "RefreshTokenRotation"})
+# accepted with no local effect, and why (unsupported.py)
+IGNORED: dict[str, str] = {
+    "AnalyticsConfiguration": "Pinpoint analytics export; no effect on sign-in",
+}
+# refused at deploy (unless --allow-unsupported), and why
+REFUSED: dict[str, str] = {
+    "RefreshTokenRotation": "refresh-token rotation is not emulated",
+}
 ATTRIBUTES = ("ClientId", "ClientSecret", "Name")
 
 

@@ -10,7 +10,14 @@ from harness.model import ResourceRecord
 TYPES = ("AWS::Cognito::UserPoolDomain",)
 BACKEND = "ministack Cognito"
 PROPERTIES = frozenset({"Domain", "UserPoolId"})
-RECORDED = frozenset({"CustomDomainConfig", "ManagedLoginVersion"})
+# accepted with no local effect, and why (unsupported.py)
+IGNORED: dict[str, str] = {
+    "ManagedLoginVersion": "the look of the hosted sign-in pages",
+}
+# refused at deploy (unless --allow-unsupported), and why
+REFUSED: dict[str, str] = {
+    "CustomDomainConfig": "custom domains (ACM certificates, DNS) are not served; use the pool's prefix domain",
+}
 ATTRIBUTES = ("CloudFrontDistribution",)
 
 

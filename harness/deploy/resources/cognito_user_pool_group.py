@@ -10,7 +10,7 @@ from harness.model import ResourceRecord
 TYPES = ("AWS::Cognito::UserPoolGroup",)
 BACKEND = "ministack Cognito"
 PROPERTIES = frozenset({"GroupName", "UserPoolId", "Description", "Precedence", "RoleArn"})
-RECORDED: frozenset[str] = frozenset()
+IGNORED: dict[str, str] = {}
 ATTRIBUTES = ()
 
 

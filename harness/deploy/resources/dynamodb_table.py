@@ -32,18 +32,17 @@ PROPERTIES = frozenset(
         "Tags",
     }
 )
-RECORDED = frozenset(
-    {
-        "PointInTimeRecoverySpecification",
-        "SSESpecification",
-        "DeletionProtectionEnabled",
-        "TableClass",
-        "ContributorInsightsSpecification",
-        "OnDemandThroughput",
-        "WarmThroughput",
-        "ResourcePolicy",
-    }
-)
+# accepted with no local effect, and why (unsupported.py)
+IGNORED: dict[str, str] = {
+    "ContributorInsightsSpecification": "CloudWatch Contributor Insights reporting; no effect on requests",
+    "DeletionProtectionEnabled": "guards deleting the table; the harness deletes it only on destroy",
+    "OnDemandThroughput": "a cost cap on on-demand throughput; the local table has no throughput limit to cap",
+    "PointInTimeRecoverySpecification": "continuous backups; recorded, and restores are done by the dr:restore scenario action",
+    "ResourcePolicy": "cross-account access policy; the local environment has one account",
+    "SSESpecification": "encryption at rest with a customer key; nothing observable changes locally",
+    "TableClass": "storage pricing class; same API and behaviour",
+    "WarmThroughput": "pre-warmed capacity; the local table has no throughput limit",
+}
 ATTRIBUTES = ("Arn", "StreamArn")
 _REPLACE = ("TableName", "KeySchema", "LocalSecondaryIndexes")
 

@@ -10,9 +10,17 @@ from harness.model import ResourceRecord
 TYPES = ("AWS::Events::EventBus",)
 BACKEND = "ministack EventBridge"
 PROPERTIES = frozenset({"Name", "Tags", "Description"})
-RECORDED = frozenset(
-    {"EventSourceName", "KmsKeyIdentifier", "DeadLetterConfig", "Policy", "LogConfig"}
-)
+# accepted with no local effect, and why (unsupported.py)
+IGNORED: dict[str, str] = {
+    "KmsKeyIdentifier": "encryption at rest with a customer key; nothing observable changes locally",
+    "LogConfig": "CloudWatch logging of the bus's own events",
+    "Policy": "cross-account put permissions; the local environment has one account",
+}
+# refused at deploy (unless --allow-unsupported), and why
+REFUSED: dict[str, str] = {
+    "DeadLetterConfig": "the bus's dead-letter queue for undeliverable events is not wired locally",
+    "EventSourceName": "partner event sources do not exist locally",
+}
 ATTRIBUTES = ("Arn", "Name")
 
 

@@ -25,7 +25,11 @@ PROPERTIES = frozenset(
         "Targets",
     }
 )
-RECORDED = frozenset({"RoleArn", "Tags"})
+# accepted with no local effect, and why (unsupported.py)
+IGNORED: dict[str, str] = {
+    "RoleArn": "the role EventBridge assumes to reach targets; local delivery is not authorised by role",
+    "Tags": "tags label the resource; they change no behaviour",
+}
 ATTRIBUTES = ("Arn",)
 
 

@@ -22,7 +22,7 @@ PROPERTIES = frozenset(
         "Path",
     }
 )
-RECORDED: frozenset[str] = frozenset()
+IGNORED: dict[str, str] = {}
 ATTRIBUTES = ("Id", "PolicyArn", "PolicyId")
 
 

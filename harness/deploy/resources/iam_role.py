@@ -26,7 +26,10 @@ PROPERTIES = frozenset(
         "Tags",
     }
 )
-RECORDED = frozenset({"PermissionsBoundary"})
+# accepted with no local effect, and why (unsupported.py)
+IGNORED: dict[str, str] = {
+    "PermissionsBoundary": "recorded; the AWS edge evaluates the role's own policies, not boundaries",
+}
 ATTRIBUTES = ("Arn", "RoleId", "RoleName")
 
 

@@ -30,7 +30,12 @@ PROPERTIES = frozenset(
         "TumblingWindowInSeconds",
     }
 )
-RECORDED = frozenset({"Tags", "KmsKeyArn", "MetricsConfig"})
+# accepted with no local effect, and why (unsupported.py)
+IGNORED: dict[str, str] = {
+    "KmsKeyArn": "encryption of the filter criteria at rest",
+    "MetricsConfig": "extra CloudWatch metrics for the mapping",
+    "Tags": "tags label the resource; they change no behaviour",
+}
 ATTRIBUTES = ("Id", "EventSourceMappingArn")
 
 

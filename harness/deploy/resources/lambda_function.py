@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from harness.deploy.code_archive import local_code_folder
 from harness.deploy.errors import DeployError
 from harness.deploy.resources.base import LOCAL_CODE_BUCKET, Context, record
 from harness.model import ResourceRecord
@@ -37,30 +38,32 @@ PROPERTIES = frozenset(
         "EphemeralStorage",
     }
 )
-RECORDED = frozenset(
-    {
-        "VpcConfig",
-        "KmsKeyArn",
-        "FileSystemConfigs",
-        "CodeSigningConfigArn",
-        "ImageConfig",
-        "PackageType",
-        "SnapStart",
-        "RuntimeManagementConfig",
-        "RecursiveLoop",
-    }
-)
+# accepted with no local effect, and why (unsupported.py)
+IGNORED: dict[str, str] = {
+    "CodeSigningConfigArn": "code signing is checked by AWS at deploy; local code is the folder itself",
+    "KmsKeyArn": "encryption of environment variables at rest",
+    "RecursiveLoop": "AWS stops recursive loops after 16 invocations; the runtime does not detect loops",
+    "RuntimeManagementConfig": "when AWS updates the runtime; the local interpreter is the machine's",
+    "VpcConfig": "subnets and security groups; everything is on loopback locally",
+}
+# refused at deploy (unless --allow-unsupported), and why
+REFUSED: dict[str, str] = {
+    "FileSystemConfigs": "EFS mounts are not provided locally",
+    "ImageConfig": "container-image functions are not run locally (zip/folder code only)",
+    "PackageType": "container-image functions are not run locally (zip/folder code only)",
+    "SnapStart": "SnapStart snapshots are not emulated; cold starts are real interpreter starts",
+}
 ATTRIBUTES = ("Arn",)
 
 
 def code_dir(ctx: Context, logical_id: str, code: Any) -> Path | None:
     """The absolute code folder of a function's ``Code`` property (None: not known yet)."""
     if isinstance(code, str):
-        return (ctx.stack_dir / code).resolve()
+        return _local(ctx, logical_id, ctx.stack_dir / code, "Code")
     if not isinstance(code, dict):
         return None
     if code.get("S3Bucket") == LOCAL_CODE_BUCKET and isinstance(code.get("S3Key"), str):
-        return (ctx.stack_dir / str(code["S3Key"])).resolve()
+        return _local(ctx, logical_id, ctx.stack_dir / str(code["S3Key"]), "CodeUri")
     if "ZipFile" in code:
         folder = (ctx.work_dir or ctx.stack_dir / ".harness-code") / logical_id
         return folder.resolve()
@@ -72,6 +75,18 @@ def code_dir(ctx: Context, logical_id: str, code: Any) -> Path | None:
         property="Code",
         backend=BACKEND,
         fix="point CodeUri at the folder holding the handler, relative to the template.",
+    )
+
+
+def _local(ctx: Context, logical_id: str, path: Path, prop: str) -> Path:
+    """A folder, or a zip unpacked (code_archive.py); a missing one diagnosed as such."""
+    return local_code_folder(
+        path.resolve(),
+        work_dir=ctx.work_dir,
+        file=ctx.file,
+        logical_id=logical_id,
+        property=prop,
+        backend=BACKEND,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from harness.deploy.code_archive import local_code_folder
 from harness.deploy.errors import DeployError
 from harness.deploy.resources.base import LOCAL_CODE_BUCKET, Context, record
 from harness.model import ResourceRecord
@@ -21,15 +22,25 @@ PROPERTIES = frozenset(
         "LicenseInfo",
     }
 )
-RECORDED: frozenset[str] = frozenset()
+IGNORED: dict[str, str] = {}
 ATTRIBUTES = ("LayerVersionArn",)
 
 
 def content_dir(ctx: Context, logical_id: str, content: Any) -> Path:
+    where: Path | None = None
     if isinstance(content, str):
-        return (ctx.stack_dir / content).resolve()
-    if isinstance(content, dict) and content.get("S3Bucket") == LOCAL_CODE_BUCKET:
-        return (ctx.stack_dir / str(content["S3Key"])).resolve()
+        where = ctx.stack_dir / content
+    elif isinstance(content, dict) and content.get("S3Bucket") == LOCAL_CODE_BUCKET:
+        where = ctx.stack_dir / str(content["S3Key"])
+    if where is not None:  # a folder, or a zip unpacked (code_archive.py)
+        return local_code_folder(
+            where.resolve(),
+            work_dir=ctx.work_dir,
+            file=ctx.file,
+            logical_id=logical_id,
+            property="ContentUri",
+            backend=BACKEND,
+        )
     raise DeployError(
         f"layer content must be a local folder (ContentUri: path), got {content!r}.",
         file=ctx.file,

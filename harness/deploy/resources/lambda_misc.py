@@ -41,7 +41,7 @@ PROPERTIES = frozenset(
         "MaximumRetryAttempts",
     }
 )
-RECORDED: frozenset[str] = frozenset()
+IGNORED: dict[str, str] = {}
 ATTRIBUTES = ("Arn", "Version", "AliasArn", "FunctionArn")
 
 

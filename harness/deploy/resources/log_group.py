@@ -10,7 +10,13 @@ from harness.model import ResourceRecord
 TYPES = ("AWS::Logs::LogGroup",)
 BACKEND = "ministack CloudWatch Logs"
 PROPERTIES = frozenset({"LogGroupName", "RetentionInDays", "Tags"})
-RECORDED = frozenset({"KmsKeyId", "DataProtectionPolicy", "LogGroupClass", "FieldIndexPolicies"})
+# accepted with no local effect, and why (unsupported.py)
+IGNORED: dict[str, str] = {
+    "DataProtectionPolicy": "masking of sensitive data in CloudWatch Logs; local logs are files",
+    "FieldIndexPolicies": "CloudWatch Logs Insights indexes",
+    "KmsKeyId": "encryption at rest with a customer key; nothing observable changes locally",
+    "LogGroupClass": "CloudWatch Logs pricing class",
+}
 ATTRIBUTES = ("Arn",)
 
 

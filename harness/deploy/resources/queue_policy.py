@@ -15,7 +15,7 @@ from harness.model import ResourceRecord
 TYPES = ("AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy", "AWS::S3::BucketPolicy")
 BACKEND = "recorded (resource policies are not enforced locally)"
 PROPERTIES = frozenset({"PolicyDocument", "Queues", "Topics", "Bucket"})
-RECORDED: frozenset[str] = frozenset()
+IGNORED: dict[str, str] = {}
 ATTRIBUTES: tuple[str, ...] = ()
 
 

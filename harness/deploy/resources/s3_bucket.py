@@ -16,24 +16,91 @@ PROPERTIES = frozenset(
         "PublicAccessBlockConfiguration",
         "CorsConfiguration",
         "Tags",
+        "NotificationConfiguration",  # delivered by the runtime (pollers/s3_poller.py)
     }
 )
-RECORDED = frozenset(
+# accepted with no local effect, and why (unsupported.py)
+IGNORED: dict[str, str] = {
+    "AccessControl": "a canned ACL; local requests are not authorised by ACL",
+    "BucketEncryption": "encryption at rest with a customer key; nothing observable changes locally",
+    "IntelligentTieringConfigurations": "storage class transitions after 30+ days",
+    "LifecycleConfiguration": "expirations and transitions act after days; a local run lasts minutes",
+    "LoggingConfiguration": "server access logs delivered to another bucket",
+    "MetricsConfigurations": "CloudWatch request metrics for the bucket",
+    "OwnershipControls": "object ownership for cross-account writers; the local environment has one account",
+    "WebsiteConfiguration": "recorded for stacks that serve the bucket through a CDN stand-in (its index and error documents); no website endpoint is served",
+}
+# refused at deploy (unless --allow-unsupported), and why
+REFUSED: dict[str, str] = {
+    "ObjectLockConfiguration": "object lock (WORM retention) is not enforced locally",
+    "ObjectLockEnabled": "object lock (WORM retention) is not enforced locally",
+    "ReplicationConfiguration": "cross-region/cross-bucket replication is not performed locally",
+}
+# S3 event types the runtime's notifier produces (it sees objects appear and disappear; it cannot
+# tell a copy or a multipart upload from a put, so it names every creation ObjectCreated:Put)
+NOTIFIED_EVENTS = frozenset(
     {
-        "NotificationConfiguration",
-        "BucketEncryption",
-        "LifecycleConfiguration",
-        "OwnershipControls",
-        "LoggingConfiguration",
-        "ObjectLockEnabled",
-        "ObjectLockConfiguration",
-        "WebsiteConfiguration",
-        "AccessControl",
-        "IntelligentTieringConfigurations",
-        "MetricsConfigurations",
-        "ReplicationConfiguration",
+        "s3:ObjectCreated:*",
+        "s3:ObjectCreated:Put",
+        "s3:ObjectRemoved:*",
+        "s3:ObjectRemoved:Delete",
     }
 )
+_DESTINATIONS = {
+    "LambdaConfigurations": "Function",
+    "QueueConfigurations": "Queue",
+    "TopicConfigurations": "Topic",
+}
+
+
+def refusals(type_: str, props: dict[str, Any]) -> list[tuple[str, str]]:
+    """The parts of NotificationConfiguration the runtime cannot deliver."""
+    config = props.get("NotificationConfiguration")
+    if not isinstance(config, dict):
+        return []
+    found: list[tuple[str, str]] = []
+    for key in config:
+        if key not in _DESTINATIONS and key != "EventBridgeConfiguration":
+            found.append((f"NotificationConfiguration.{key}", "not a notification destination"))
+    bridge = config.get("EventBridgeConfiguration")
+    if (
+        isinstance(bridge, dict)
+        and str(bridge.get("EventBridgeEnabled", "false")).lower() == "true"
+    ):
+        found.append(
+            (
+                "NotificationConfiguration.EventBridgeConfiguration",
+                "S3 events to EventBridge are not sent locally (Lambda, SQS and SNS destinations "
+                "are)",
+            )
+        )
+    for key in _DESTINATIONS:
+        for n, entry in enumerate(config.get(key) or []):
+            if not isinstance(entry, dict):
+                continue
+            event = entry.get("Event")
+            if isinstance(event, str) and event not in NOTIFIED_EVENTS:
+                found.append(
+                    (
+                        f"NotificationConfiguration.{key}[{n}].Event",
+                        f"{event} is not produced locally (only "
+                        + ", ".join(sorted(NOTIFIED_EVENTS))
+                        + "; every creation is reported as ObjectCreated:Put)",
+                    )
+                )
+            rules = ((entry.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []
+            for rule in rules:
+                name = str((rule or {}).get("Name", "")).lower()
+                if name not in ("prefix", "suffix"):
+                    found.append(
+                        (
+                            f"NotificationConfiguration.{key}[{n}].Filter",
+                            f"filter rule {name or '?'} is not an S3 key filter (prefix, suffix)",
+                        )
+                    )
+    return found
+
+
 ATTRIBUTES = ("Arn", "DomainName", "RegionalDomainName", "WebsiteURL", "DualStackDomainName")
 
 

@@ -23,7 +23,10 @@ PROPERTIES = frozenset(
         "EndDate",
     }
 )
-RECORDED = frozenset({"KmsKeyArn"})
+# accepted with no local effect, and why (unsupported.py)
+IGNORED: dict[str, str] = {
+    "KmsKeyArn": "encryption at rest with a customer key; nothing observable changes locally",
+}
 ATTRIBUTES = ("Arn",)
 
 

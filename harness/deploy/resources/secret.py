@@ -13,7 +13,14 @@ from harness.model import ResourceRecord
 TYPES = ("AWS::SecretsManager::Secret",)
 BACKEND = "ministack Secrets Manager"
 PROPERTIES = frozenset({"Name", "Description", "SecretString", "GenerateSecretString", "Tags"})
-RECORDED = frozenset({"KmsKeyId", "ReplicaRegions"})
+# accepted with no local effect, and why (unsupported.py)
+IGNORED: dict[str, str] = {
+    "KmsKeyId": "encryption at rest with a customer key; nothing observable changes locally",
+}
+# refused at deploy (unless --allow-unsupported), and why
+REFUSED: dict[str, str] = {
+    "ReplicaRegions": "the local environment has one region",
+}
 ATTRIBUTES = ("Id",)
 
 

@@ -22,7 +22,16 @@ PROPERTIES = frozenset(
         "RedrivePolicy",
     }
 )
-RECORDED = frozenset({"Region", "DeliveryPolicy", "SubscriptionRoleArn", "ReplayPolicy"})
+# accepted with no local effect, and why (unsupported.py)
+IGNORED: dict[str, str] = {
+    "Region": "the local environment has one region",
+    "SubscriptionRoleArn": "the role Firehose subscriptions use; local delivery is not authorised by role",
+}
+# refused at deploy (unless --allow-unsupported), and why
+REFUSED: dict[str, str] = {
+    "DeliveryPolicy": "HTTP delivery retry policies are not applied",
+    "ReplayPolicy": "message replay from a FIFO topic archive is not emulated",
+}
 ATTRIBUTES = ("Arn",)
 
 

@@ -16,9 +16,17 @@ BACKEND = "ministack SNS"
 PROPERTIES = frozenset(
     {"TopicName", "FifoTopic", "ContentBasedDeduplication", "DisplayName", "Subscription", "Tags"}
 )
-RECORDED = frozenset(
-    {"KmsMasterKeyId", "SignatureVersion", "TracingConfig", "DataProtectionPolicy", "ArchivePolicy"}
-)
+# accepted with no local effect, and why (unsupported.py)
+IGNORED: dict[str, str] = {
+    "DataProtectionPolicy": "message data protection (masking)",
+    "KmsMasterKeyId": "encryption at rest with a customer key; nothing observable changes locally",
+    "SignatureVersion": "the signature scheme of HTTP deliveries",
+    "TracingConfig": "X-Ray active tracing",
+}
+# refused at deploy (unless --allow-unsupported), and why
+REFUSED: dict[str, str] = {
+    "ArchivePolicy": "FIFO topic message archiving is not emulated",
+}
 ATTRIBUTES = ("TopicArn", "TopicName")
 
 

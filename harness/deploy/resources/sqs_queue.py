@@ -23,7 +23,12 @@ _ATTRS = (
     "VisibilityTimeout",
 )
 PROPERTIES = frozenset({"QueueName", "FifoQueue", "Tags", *_ATTRS})
-RECORDED = frozenset({"KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds", "SqsManagedSseEnabled"})
+# accepted with no local effect, and why (unsupported.py)
+IGNORED: dict[str, str] = {
+    "KmsDataKeyReusePeriodSeconds": "encryption at rest with a customer key; nothing observable changes locally",
+    "KmsMasterKeyId": "encryption at rest with a customer key; nothing observable changes locally",
+    "SqsManagedSseEnabled": "encryption at rest with a customer key; nothing observable changes locally",
+}
 ATTRIBUTES = ("Arn", "QueueName", "QueueUrl")
 _DEFAULTS = {
     "DelaySeconds": "0",

@@ -12,7 +12,14 @@ BACKEND = "ministack SSM"
 PROPERTIES = frozenset(
     {"Name", "Type", "Value", "Description", "AllowedPattern", "DataType", "Tags"}
 )
-RECORDED = frozenset({"Tier", "Policies"})
+# accepted with no local effect, and why (unsupported.py)
+IGNORED: dict[str, str] = {
+    "Tier": "standard/advanced pricing tier (size limit 4 KB vs 8 KB)",
+}
+# refused at deploy (unless --allow-unsupported), and why
+REFUSED: dict[str, str] = {
+    "Policies": "parameter policies (expiration, notification) are not applied",
+}
 ATTRIBUTES = ("Type", "Value")
 
 

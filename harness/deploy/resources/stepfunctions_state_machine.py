@@ -22,7 +22,12 @@ PROPERTIES = frozenset(
         "Tags",
     }
 )
-RECORDED = frozenset({"LoggingConfiguration", "TracingConfiguration", "EncryptionConfiguration"})
+# accepted with no local effect, and why (unsupported.py)
+IGNORED: dict[str, str] = {
+    "EncryptionConfiguration": "encryption at rest with a customer key; nothing observable changes locally",
+    "LoggingConfiguration": "execution history logging to CloudWatch",
+    "TracingConfiguration": "X-Ray tracing of executions (no X-Ray locally)",
+}
 ATTRIBUTES = ("Arn", "Name")
 
 

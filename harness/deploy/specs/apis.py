@@ -6,17 +6,20 @@ of type jwt / request / token / cognito_user_pools, ``x-amazon-apigateway-cors``
 CloudFormation, from Route/Integration/Authorizer and Resource/Method resources. Stages give the
 stage name, throttling and variables; usage plans, API keys and their keys give UsagePlanSpec.
 
-``base_url`` is ``{gateway_url}/{stack}/{ApiLogicalId}``, plus ``/{stage}`` for REST APIs (the
-convention the gateway serves; an HTTP API's named stage is not part of its local URL).
+``base_url`` is ``{gateway_url}/{stack}/{ApiLogicalId}``, plus ``/{stage}`` for a named stage
+(REST or HTTP: the path the stack's own output URL has on AWS; ``$default`` adds nothing).
+Whatever the gateway cannot serve (an integration or authorizer type, response caching, a method
+throttle naming no route) is reported to the caller's ``unsupported`` list.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from harness.deploy.specs.functions import FunctionIndex
+from harness.deploy.unsupported import Unsupported
 from harness.model import (
     ApiSpec,
     AuthorizerSpec,
@@ -31,6 +34,8 @@ from harness.model import (
 __all__ = ["build_apis"]
 
 logger = logging.getLogger(__name__)
+
+BACKEND = "harness gateway"
 
 _METHODS = (
     "get",
@@ -52,7 +57,25 @@ def _list(value: Any) -> list[str]:
     return [str(v) for v in value]
 
 
-def _integration(raw: Mapping[str, Any], index: FunctionIndex, rest: bool) -> IntegrationSpec:
+Refuse = Callable[[str, str], None]  # (property path, reason): something not served locally
+
+
+def _ignore(where: str, reason: str) -> None:
+    logger.warning("%s: %s", where, reason)
+
+
+def _at(refuse: Refuse, where: str) -> Refuse:
+    """``refuse`` with every refusal placed at ``where``."""
+
+    def placed(_: str, reason: str) -> None:
+        refuse(where, reason)
+
+    return placed
+
+
+def _integration(
+    raw: Mapping[str, Any], index: FunctionIndex, rest: bool, refuse: Refuse = _ignore
+) -> IntegrationSpec:
     kind = str(raw.get("type", "aws_proxy")).lower()
     uri = raw.get("uri")
     subtype = raw.get("integrationSubtype")
@@ -81,7 +104,12 @@ def _integration(raw: Mapping[str, Any], index: FunctionIndex, rest: bool) -> In
         else None
     )
     if target is None:
-        logger.warning("integration %r is not served locally; recorded as mock", raw)
+        refuse(
+            "x-amazon-apigateway-integration",
+            f"integration type {kind.upper()} ({uri or subtype}) is not served by the local "
+            "gateway (it serves AWS_PROXY Lambda, HTTP/HTTP_PROXY, MOCK, and the SQS and "
+            "EventBridge service integrations); it would answer as a mock",
+        )
         target = "mock"
     return IntegrationSpec(
         type=target,  # type: ignore[arg-type]
@@ -95,7 +123,7 @@ def _integration(raw: Mapping[str, Any], index: FunctionIndex, rest: bool) -> In
 
 
 def _authorizer(
-    name: str, scheme: Mapping[str, Any], index: FunctionIndex
+    name: str, scheme: Mapping[str, Any], index: FunctionIndex, refuse: Refuse = _ignore
 ) -> AuthorizerSpec | None:
     raw = scheme.get("x-amazon-apigateway-authorizer")
     if not isinstance(raw, Mapping):
@@ -137,7 +165,10 @@ def _authorizer(
             payload_format=str(raw.get("authorizerPayloadFormatVersion", "1.0")),
             simple_responses=bool(raw.get("enableSimpleResponses", False)),
         )
-    logger.warning("authorizer %s of type %s is not served locally", name, kind)
+    refuse(
+        f"securitySchemes.{name}",
+        f"authorizer {name} of type {kind or '?'} is not served locally; its routes would be open",
+    )
     return None
 
 
@@ -168,6 +199,7 @@ def _routes_from_body(
     index: FunctionIndex,
     rest: bool,
     authorizers: dict[str, AuthorizerSpec],
+    refuse: Refuse = _ignore,
 ) -> list[RouteSpec]:
     routes = []
     top_security = body.get("security")
@@ -193,13 +225,65 @@ def _routes_from_body(
                     path="$default"
                     if operation.get("isDefaultRoute") or path == "$default"
                     else path,
-                    integration=_integration(raw, index, rest),
+                    integration=_integration(
+                        raw, index, rest, _at(refuse, f"Body.paths.{path}.{method_key}")
+                    ),
                     authorizer=authorizer,
                     scopes=scopes,
                     api_key_required=api_key,
                 )
             )
     return routes
+
+
+# OpenAPI extensions of API Gateway that the local gateway serves (read in this module)
+SERVED_EXTENSIONS = frozenset(
+    {
+        "x-amazon-apigateway-integration",
+        "x-amazon-apigateway-any-method",
+        "x-amazon-apigateway-authorizer",
+        "x-amazon-apigateway-authtype",
+        "x-amazon-apigateway-cors",
+        "x-amazon-apigateway-binary-media-types",
+        "x-amazon-apigateway-api-key-source",
+    }
+)
+# extensions accepted with no local effect, and why
+IGNORED_EXTENSIONS: dict[str, str] = {
+    "x-amazon-apigateway-endpoint-configuration": "edge/regional/private endpoint types; the "
+    "local gateway is one loopback endpoint",
+    "x-amazon-apigateway-importexport-version": "the OpenAPI import format version",
+    "x-amazon-apigateway-documentation": "API documentation only",
+    "x-amazon-apigateway-tag-value": "tags label the API; no behaviour",
+    "x-amazon-apigateway-minimum-compression-size": "response compression; clients get the same "
+    "body",
+    "x-amazon-apigateway-disable-execute-api-endpoint": "read from the API's property "
+    "DisableExecuteApiEndpoint",
+}
+
+
+def _body_extensions(node: Any, refuse: Refuse, where: str = "Body") -> None:
+    """Refuse every ``x-amazon-apigateway-*`` extension the gateway neither serves nor ignores
+    with a reason (request validators, gateway responses, resource policies...)."""
+    if isinstance(node, list):
+        for n, item in enumerate(node):
+            _body_extensions(item, refuse, f"{where}[{n}]")
+        return
+    if not isinstance(node, Mapping):
+        return
+    for key, value in node.items():
+        name = str(key)
+        if name.startswith("x-amazon-apigateway-"):
+            if name in SERVED_EXTENSIONS or name in IGNORED_EXTENSIONS:
+                if name == "x-amazon-apigateway-integration":
+                    continue  # its content is checked by _integration
+            else:
+                refuse(
+                    f"{where}.{name}",
+                    f"the OpenAPI extension {name} is not served by the local gateway",
+                )
+                continue
+        _body_extensions(value, refuse, f"{where}.{name}")
 
 
 def _throttle(rate: Any, burst: Any) -> ThrottleSpec | None:
@@ -218,8 +302,23 @@ def _refers(value: Any, rec: ResourceRecord) -> bool:
 def build_apis(
     records: Mapping[str, ResourceRecord],
     profile: Mapping[str, Any] | None = None,
+    *,
+    unsupported: list[Unsupported] | None = None,
+    file: str = "template.yaml",
 ) -> dict[str, ApiSpec]:
+    """Each API's spec; what the gateway cannot serve is added to ``unsupported`` (logged when
+    no list is given)."""
     index = FunctionIndex(records)
+
+    def refuser(logical_id: str) -> Refuse:
+        def refuse(where: str, reason: str) -> None:
+            if unsupported is None:
+                _ignore(f"{logical_id}.{where}", reason)
+            else:
+                unsupported.append(Unsupported(file, logical_id, where, reason, BACKEND))
+
+        return refuse
+
     apis: dict[str, ApiSpec] = {}
     for logical_id, rec in records.items():
         if rec.type not in ("AWS::ApiGatewayV2::Api", "AWS::ApiGateway::RestApi"):
@@ -234,8 +333,10 @@ def build_apis(
             or {}
         )
         authorizers: dict[str, AuthorizerSpec] = {}
+        refuse = refuser(logical_id)
+        _body_extensions(body, refuse)
         for name, scheme in schemes.items():
-            spec = _authorizer(name, scheme, index)
+            spec = _authorizer(name, scheme, index, refuse)
             if spec:
                 authorizers[name] = spec
         parts = [
@@ -248,8 +349,8 @@ def build_apis(
                 spec = _authorizer_resource(part, index)
                 if spec:
                     authorizers[spec.name] = spec
-        routes = _routes_from_body(body, index, rest, authorizers)
-        routes += _routes_from_resources(parts, records, index, rest, authorizers, rec)
+        routes = _routes_from_body(body, index, rest, authorizers, refuse)
+        routes += _routes_from_resources(parts, records, index, rest, authorizers, rec, refuser)
         stages = [
             p for p in parts if p.type in ("AWS::ApiGatewayV2::Stage", "AWS::ApiGateway::Stage")
         ]
@@ -258,14 +359,9 @@ def build_apis(
         stage_props = stage.properties if stage else {}
         stage_throttle = None
         if rest:
-            for setting in stage_props.get("MethodSettings") or []:
-                if setting.get("ResourcePath") in ("/*", None) and setting.get("HttpMethod") in (
-                    "*",
-                    None,
-                ):
-                    stage_throttle = _throttle(
-                        setting.get("ThrottlingRateLimit"), setting.get("ThrottlingBurstLimit")
-                    )
+            stage_throttle = _method_settings(
+                stage_props, routes, refuser(stage.logical_id if stage else logical_id)
+            )
             variables = stage_props.get("Variables") or {}
         else:
             default = stage_props.get("DefaultRouteSettings") or {}
@@ -281,7 +377,8 @@ def build_apis(
                         )
             variables = stage_props.get("StageVariables") or {}
         base = str(rec.attributes.get("ApiEndpoint", ""))
-        base_url = f"{base}/{stage_name}" if rest and stage_name != "$default" else base
+        # a named stage is part of the URL for both kinds, as on AWS (the URL the stack outputs)
+        base_url = f"{base}/{stage_name}" if stage_name != "$default" else base
         apis[logical_id] = ApiSpec(
             logical_id=logical_id,
             kind="rest" if rest else "http",
@@ -299,7 +396,7 @@ def build_apis(
                 or props.get("BinaryMediaTypes")
                 or []
             ),
-            usage_plans=_usage_plans(rec, records, profile or {}),
+            usage_plans=_usage_plans(rec, records, profile or {}, routes, refuser),
             api_key_source=str(
                 body.get("x-amazon-apigateway-api-key-source")
                 or props.get("ApiKeySourceType")
@@ -356,6 +453,7 @@ def _routes_from_resources(
     rest: bool,
     authorizers: dict[str, AuthorizerSpec],
     api: ResourceRecord,
+    refuser: Callable[[str], Refuse],
 ) -> list[RouteSpec]:
     by_id = {p.physical_id: p for p in parts}
     auth_names = {
@@ -388,7 +486,10 @@ def _routes_from_resources(
         elif part.type == "AWS::ApiGateway::Method":
             raw = props.get("Integration") or {}
             integration = _integration(
-                {k[0].lower() + k[1:]: v for k, v in raw.items()}, index, True
+                {k[0].lower() + k[1:]: v for k, v in raw.items()},
+                index,
+                True,
+                _at(refuser(part.logical_id), "Integration"),
             )
             routes.append(
                 RouteSpec(
@@ -442,8 +543,83 @@ def _tier_for(plan_name: str, logical_id: str, profile: Mapping[str, Any]) -> st
     return None
 
 
+def _rest_setting_path(raw: Any) -> str:
+    """A MethodSettings ResourcePath (``/~1orders~1{id}``, or SAM's plain ``/orders``)."""
+    return str(raw).replace("~1", "/").replace("//", "/") or "/"
+
+
+def _method_settings(
+    stage_props: Mapping[str, Any], routes: list[RouteSpec], refuse: Refuse
+) -> ThrottleSpec | None:
+    """A REST stage's MethodSettings: ``/*`` ``*`` is the stage throttle; one naming a resource
+    path and method throttles the routes it names (refused when it names none)."""
+    stage_throttle = None
+    for n, setting in enumerate(stage_props.get("MethodSettings") or []):
+        path = setting.get("ResourcePath", "/*")
+        method = str(setting.get("HttpMethod", "*")).upper()
+        if str(setting.get("CachingEnabled", "false")).lower() == "true":
+            refuse(
+                f"MethodSettings[{n}].CachingEnabled",
+                "API Gateway response caching is not served by the local gateway",
+            )
+        limits = _throttle(setting.get("ThrottlingRateLimit"), setting.get("ThrottlingBurstLimit"))
+        if path in ("/*", None) and method == "*":
+            stage_throttle = limits
+            continue
+        if limits is None:
+            continue
+        wanted = _rest_setting_path(path)
+        matched = [
+            r
+            for r in routes
+            if (wanted == "/*" or r.path.strip("/") == wanted.strip("/"))
+            and method in ("*", r.method)
+        ]
+        if not matched:
+            refuse(
+                f"MethodSettings[{n}]",
+                f"the throttle for {method} {path} names no route of the API",
+            )
+        for route in matched:
+            route.throttle = limits
+    return stage_throttle
+
+
+def _method_throttles(
+    stage: Mapping[str, Any], routes: list[RouteSpec], refuse: Refuse, where: str
+) -> dict[str, ThrottleSpec]:
+    """A usage plan stage's ``Throttle`` (``"/orders/GET": {RateLimit, BurstLimit}``), keyed
+    ``"METHOD /path"`` as the gateway matches routes."""
+    out: dict[str, ThrottleSpec] = {}
+    for key, limits in (stage.get("Throttle") or {}).items():
+        path, _, method = str(key).rpartition("/")
+        path = path or "/"
+        method = method.upper()
+        spec = _throttle((limits or {}).get("RateLimit"), (limits or {}).get("BurstLimit"))
+        matched = [
+            r
+            for r in routes
+            if r.path.strip("/") == path.strip("/") and method in ("*", r.method, "ANY")
+        ]
+        if spec is None or not matched:
+            refuse(
+                f"{where}.Throttle.{key}",
+                f"the method throttle {key} names no route of the API (routes: "
+                + ", ".join(f"{r.path}/{r.method}" for r in routes)
+                + "), or has no RateLimit/BurstLimit",
+            )
+            continue
+        for route in matched:  # the gateway's route key (registry.compile_api)
+            out[f"{route.method.upper()} /{route.path.strip('/')}"] = spec
+    return out
+
+
 def _usage_plans(
-    api: ResourceRecord, records: Mapping[str, ResourceRecord], profile: Mapping[str, Any]
+    api: ResourceRecord,
+    records: Mapping[str, ResourceRecord],
+    profile: Mapping[str, Any],
+    routes: list[RouteSpec],
+    refuser: Callable[[str], Refuse],
 ) -> list[UsagePlanSpec]:
     plans = []
     keys = {r.physical_id: r for r in records.values() if r.type == "AWS::ApiGateway::ApiKey"}
@@ -455,6 +631,12 @@ def _usage_plans(
         if not any(_refers(s.get("ApiId"), api) for s in stages):
             continue
         props = rec.properties
+        method_throttles: dict[str, ThrottleSpec] = {}
+        for n, stage in enumerate(stages):
+            if _refers(stage.get("ApiId"), api):
+                method_throttles.update(
+                    _method_throttles(stage, routes, refuser(rec.logical_id), f"ApiStages[{n}]")
+                )
         throttle_raw = props.get("Throttle") or {}
         quota = props.get("Quota") or {}
         api_keys = {}
@@ -472,6 +654,7 @@ def _usage_plans(
                 quota_period=quota.get("Period"),
                 api_keys=api_keys,
                 tier=_tier_for(name, rec.logical_id, profile),
+                method_throttles=method_throttles,
             )
         )
     return plans

@@ -18,6 +18,7 @@ POLLERS = {
     "eventbridge": "harness.runtime.pollers.eventbridge_poller:EventBridgePoller",
     "dynamodb": "harness.runtime.pollers.dynamodb_poller:DynamoDBPoller",
     "schedule": "harness.runtime.pollers.schedule_poller:SchedulePoller",
+    "s3": "harness.runtime.pollers.s3_poller:S3Poller",
 }
 
 

@@ -76,6 +76,10 @@ class Poller(ABC):
 
     # -- helpers for subclasses ----------------------------------------------------------------
 
+    def wait_ready(self, timeout: float) -> bool:
+        """Whether :meth:`setup` has succeeded (waiting at most ``timeout`` seconds)."""
+        return self._ready.wait(timeout)
+
     @property
     def stopped(self) -> bool:
         return self._stop.is_set()
