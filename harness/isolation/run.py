@@ -27,6 +27,7 @@ from harness.isolation.machine import IsolationViolation, MachineConfig, build_m
 __all__ = [
     "IsolationResult",
     "deploy_params",
+    "judge",
     "minimize_calls",
     "replay",
     "run_isolation",
@@ -64,6 +65,15 @@ class IsolationResult:
     statuses: dict[str, dict[str, int]] = field(default_factory=dict)  # endpoint -> status -> n
     tenants_without_token: list[str] = field(default_factory=list)  # generated, not mintable
     owned: dict[str, str] = field(default_factory=dict, repr=False)  # resource id -> tenant
+    # Why the run had nothing to judge (no state-machine step or no HTTP call executed); such a
+    # run is not a pass: ``passed`` is false and ``status`` is "inconclusive".
+    inconclusive: str | None = None
+
+    @property
+    def status(self) -> str:
+        if self.inconclusive and not self.violations:
+            return "inconclusive"
+        return "passed" if self.passed else "failed"
 
     @property
     def endpoints_covered(self) -> int:
@@ -78,6 +88,8 @@ class IsolationResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "passed": self.passed,
+            "status": self.status,
+            "inconclusive": self.inconclusive,
             "stack": self.stack,
             "seed": self.seed,
             "examples": self.examples,
@@ -533,11 +545,24 @@ def run_isolation(
         *data_violations,
         *iam_violations,
     ]
-    result.passed = not result.violations
+    judge(result)
     result.seconds = time.perf_counter() - started
     if report_dir is not None:
         report_dir.mkdir(parents=True, exist_ok=True)
         (report_dir / "isolation.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    return result
+
+
+def judge(result: IsolationResult) -> IsolationResult:
+    """A run passes only if it found no violation AND checked something: zero state-machine
+    steps or zero HTTP calls is inconclusive (``passed`` false, ``status`` "inconclusive")."""
+    result.inconclusive = None
+    if result.steps == 0 or result.calls == 0:
+        result.inconclusive = (
+            f"the state machine executed {result.steps} step(s) and {result.calls} HTTP call(s): "
+            "nothing was checked"
+        )
+    result.passed = not result.violations and result.inconclusive is None
     return result
 
 
