@@ -235,7 +235,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         result = run_benchmark(args.name, _settings(args), runs=args.runs, quick=args.quick)
     if args.json:
         _print_json(result)
-    return 0 if result.get("passed", True) else 1
+    if args.name == "list":
+        return 0
+    return 0 if result.get("passed") is True else 1  # no verdict is not a pass
 
 
 # -- parser --------------------------------------------------------------------------------

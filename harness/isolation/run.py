@@ -555,12 +555,23 @@ def run_isolation(
 
 def judge(result: IsolationResult) -> IsolationResult:
     """A run passes only if it found no violation AND checked something: zero state-machine
-    steps or zero HTTP calls is inconclusive (``passed`` false, ``status`` "inconclusive")."""
+    steps, zero HTTP calls, or data-layer rules that saw no new record at all (an empty table
+    proves nothing) is inconclusive (``passed`` false, ``status`` "inconclusive")."""
     result.inconclusive = None
+    rules = {
+        label: figures
+        for label, figures in result.data_layer.items()
+        if isinstance(figures, dict) and "new_records" in figures
+    }
     if result.steps == 0 or result.calls == 0:
         result.inconclusive = (
             f"the state machine executed {result.steps} step(s) and {result.calls} HTTP call(s): "
             "nothing was checked"
+        )
+    elif rules and not any(f["new_records"] for f in rules.values()):
+        result.inconclusive = (
+            f"the data-layer rules ({', '.join(sorted(rules))}) saw no new record: the run "
+            "wrote nothing they could check"
         )
     result.passed = not result.violations and result.inconclusive is None
     return result

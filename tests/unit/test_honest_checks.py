@@ -505,3 +505,52 @@ def test_bad_profile_slos_are_refused_with_file_and_field() -> None:
     with pytest.raises(ConfigError) as err:
         profile_expectations(_scenario(), bad, "catalog", "s")
     assert err.value.field == "slos[1]" and "harness.yaml" in str(err.value.source)
+
+
+# -- the benchmark gates -----------------------------------------------------------------------
+
+
+def _gate(result: dict[str, Any]) -> Any:
+    return lambda settings, runs, quick: dict(result)
+
+
+def test_a_benchmark_without_a_verdict_is_not_a_pass(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import sys
+
+    import harness.bench as bench
+
+    module = SimpleNamespace(
+        silent=_gate({"figures": {}}), good=_gate({"passed": True}), bad=_gate({"passed": False})
+    )
+    monkeypatch.setitem(sys.modules, "fake_bench_module", module)
+    monkeypatch.setattr(
+        bench,
+        "BENCHMARKS",
+        {n: f"fake_bench_module:{n}" for n in ("silent", "good", "bad")},
+    )
+    monkeypatch.setenv("HARNESS_RESULTS_DIR", str(tmp_path))
+    settings: Any = None
+    assert bench.run_benchmark("good", settings)["passed"] is True
+    assert bench.run_benchmark("all", settings)["passed"] is False
+    monkeypatch.setattr(bench, "BENCHMARKS", {"good": "fake_bench_module:good"})
+    assert bench.run_benchmark("all", settings)["passed"] is True
+    monkeypatch.setattr(bench, "BENCHMARKS", {"silent": "fake_bench_module:silent"})
+    assert bench.run_benchmark("all", settings).get("passed") is not True  # one: returned as is
+    from harness.cli import cmd_bench
+
+    args = SimpleNamespace(name="silent", json=False, runs=1, quick=True)
+    monkeypatch.setattr("harness.cli._settings", lambda a: None)
+    assert cmd_bench(args) == 1  # type: ignore[arg-type]
+
+
+def test_an_isolation_run_whose_data_rules_saw_no_record_is_inconclusive() -> None:
+    empty = _iso(12, 30)
+    empty.data_layer = {"dynamodb Notes": {"new_records": 0, "violations": 0},
+                        "redis": {"new_records": 0, "violations": 0}}  # fmt: skip
+    assert judge(empty).status == "inconclusive" and "no new record" in str(empty.inconclusive)
+    some = _iso(12, 30)
+    some.data_layer = {"dynamodb Notes": {"new_records": 4, "violations": 0},
+                       "redis": {"new_records": 0, "violations": 0}}  # fmt: skip
+    assert judge(some).status == "passed"
