@@ -120,7 +120,10 @@ def profile_expectations(
                 None,
             )
             if override is not None:
-                row["how"] = f"replaced by the scenario's expectation '{override.label}'"
+                row["how"] = (
+                    f"replaced by the scenario's expectation '{override.label}' "
+                    f"({override.op} {override.target} instead of {spec.op} {spec.target:g})"
+                )
                 row["expectation"] = override.label
                 continue
             expectation = Expectation(

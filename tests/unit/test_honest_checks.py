@@ -473,7 +473,10 @@ def test_a_scenario_overrides_rescopes_skips_or_opts_out_by_name() -> None:
     own = {"name": "mine", "metric": "p99", "scope": "all", "op": "<", "target": "1s"}
     out = profile_expectations(_scenario(expectations=[own]), SLOS, "catalog", "s.yaml")
     assert [e.name for e in out.expectations] == ["catalog SLO error_rate < 5%"]
-    assert out.rows[0]["how"] == "replaced by the scenario's expectation 'mine'"
+    assert (
+        out.rows[0]["how"]
+        == "replaced by the scenario's expectation 'mine' (< 1s instead of < 3000)"
+    )
 
     scoped = _scenario(profile_slos={"scope": "phase:steady", "reason": "the fault phase errs"})
     out = profile_expectations(scoped, SLOS, "catalog", "s.yaml")
