@@ -36,9 +36,11 @@ OPS: dict[str, Callable[[float, float], bool]] = {
 }
 LATENCY = ("p50", "p95", "p99", "max")
 # A counter that counts events among others is only evidence when the others happened: "0 Lambda
-# throttles" says nothing if no function was invoked. counter -> the counter it needs above 0.
+# throttles" says nothing if no function was invoked. counter -> the counter it needs above 0
+# for a zero to mean something (a non-zero count is evidence whatever its base).
 COUNTER_BASES: dict[str, str] = {
     "errors": "requests",
+    "dropped": "requests",
     "throttled": "requests",
     "lambda_errors": "lambda_invocations",
     "lambda_throttles": "lambda_invocations",
@@ -264,7 +266,7 @@ def _counter(exp: Expectation, obs: Observations) -> Verdict:
     if exp.counter == "cache_hit_rate" and value is None and "cache_hits" in obs.counters:
         missing = "no cache read during the run: a hit rate over zero reads is undefined"
     base = COUNTER_BASES.get(exp.counter)
-    if value is not None and base is not None and not obs.counters.get(base):
+    if value is not None and base is not None and not obs.counters.get(base) and not value:
         value, missing = None, f"{exp.counter} = {value:g} out of no {base}: nothing to judge"
     return _compare(exp, value, "counter", f"{exp.counter} = {value}", missing)
 

@@ -143,9 +143,14 @@ def test_counters_nobody_measured_or_over_no_base_are_inconclusive() -> None:
     hits = Expectation(kind="counter", counter="cache_hit_rate", op=">=", target=0.8)
     obs = Observations(counters={"cache_hits": 0, "cache_misses": 0})
     assert_inconclusive(one(hits, obs), "zero reads")
-    # broken input: real throttles fail
+    # broken input: real throttles fail (also when every invocation was throttled)
     obs = Observations(counters={"lambda_throttles": 3, "lambda_invocations": 100})
     assert one(throttles, obs).status == "failed"
+    obs = Observations(counters={"lambda_throttles": 3, "lambda_invocations": 0})
+    assert one(throttles, obs).status == "failed"
+    dropped = Expectation(kind="counter", counter="dropped", op="<=", target=0)
+    assert_inconclusive(one(dropped, Observations(counters={"dropped": 0, "requests": 0})))
+    assert one(dropped, Observations(counters={"dropped": 5, "requests": 0})).status == "failed"
     obs = Observations(counters={"lambda_throttles": 0, "lambda_invocations": 100})
     assert one(throttles, obs).status == "passed"
 
