@@ -844,14 +844,19 @@ class ScenarioRunner:
 
     def _bind_check(self, fn: Callable[..., Any], env: Any, stack: DeployedStack) -> Any:
         """``fn(env, stack)``; a check that takes ``since`` also gets the epoch second the
-        timeline started (so an SLO over the stack's records leaves the warm-up out)."""
+        timeline started (so an SLO over the stack's records leaves the warm-up out), and one
+        that takes ``load`` the run's load result (what the clients saw: a side independent of
+        the stack's own records)."""
         try:
-            takes_since = "since" in inspect.signature(fn).parameters
+            params = inspect.signature(fn).parameters
         except (TypeError, ValueError):
-            takes_since = False
-        if takes_since and self.state.run_started is not None:
-            return functools.partial(fn, env, stack, since=self.state.run_started)
-        return functools.partial(fn, env, stack)
+            params = {}  # type: ignore[assignment]
+        extra: dict[str, Any] = {}
+        if "since" in params and self.state.run_started is not None:
+            extra["since"] = self.state.run_started
+        if "load" in params and self.state.load is not None:
+            extra["load"] = self.state.load
+        return functools.partial(fn, env, stack, **extra)
 
     def _checks(self) -> dict[str, Callable[[], Any]]:
         out: dict[str, Callable[[], Any]] = {}

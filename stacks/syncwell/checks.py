@@ -6,7 +6,10 @@ server did not answer); the number-returning ones return ``None`` then. Nothing 
 
 * :func:`no_lost_jobs`: every job the API accepted (a ``JOB#`` item not ``REJECTED``) either
   succeeded (or was cancelled because the user removed its connection), or is in the DLQ, or is a
-  historical job that failed with every chunk's failure recorded;
+  historical job that failed with every chunk's failure recorded; and, in a gameday, from a side
+  independent of the table: every 202 the load generator got for a job-creating request (each
+  with a fresh Idempotency-Key, so each a new job) has its job record; an acceptance that left
+  no record is lost too;
 * :func:`no_duplicate_jobs`: no source activity was written twice to a destination, as the fake
   provider server counted the writes it received (independent of the stack's own records: a job
   id is derived from its idempotency key, so two jobs with one key share one item and the table
@@ -158,22 +161,49 @@ def _failure_accounted(job: dict[str, Any]) -> bool:
     return job.get("mode") == "historical" and job.get("status") == "FAILED" and closed == total
 
 
+# The traffic mix's job-creating requests (harness.yaml ``traffic``): each 202 answer is a new
+# job, since every call sends a fresh Idempotency-Key and the load engine never retries.
+JOB_ENDPOINTS = ("sync-job", "device-upload")
+JOB_KINDS = {"sync", "device_upload"}
+
+
+def answered_202(load: Any) -> int | None:
+    """202 answers the load generator got for job-creating requests (None without a load)."""
+    if load is None:
+        return None
+    total = 0
+    for name in JOB_ENDPOINTS:
+        group = load.group(f"endpoint:{name}")
+        if group is not None:
+            total += int(group.statuses.get("202", 0))
+    return total
+
+
 def _since(job: dict[str, Any], since: float | None) -> bool:
     return since is None or float(job.get("acceptedAt") or 0) >= since
 
 
 def no_lost_jobs(
-    env: Any, stack: Any, since: float | None = None, drain_timeout_s: float = 60.0
+    env: Any,
+    stack: Any,
+    since: float | None = None,
+    drain_timeout_s: float = 60.0,
+    load: Any = None,
 ) -> dict[str, Any]:
     """Every accepted job is accounted for. Inconclusive when no job was accepted (from
-    ``since`` on, the timeline's start, when given): zero lost out of nothing is no evidence."""
+    ``since`` on, the timeline's start, when given): zero lost out of nothing is no evidence.
+    ``load`` (the gameday's :class:`harness.load.result.LoadResult`, passed by the runner): its
+    202 answers to job-creating requests must each have a job record."""
     started = time.time()
     drained = wait_drained(env, stack, drain_timeout_s)
     waited = round(time.time() - started, 1)
     every = _ddb_jobs(env, stack)
     jobs = [j for j in every if _accepted(j)]
     in_run = [j for j in jobs if _since(j, since)]
-    if not in_run:
+    answered = answered_202(load)
+    recorded = sum(1 for j in in_run if j.get("kind") in JOB_KINDS)
+    unrecorded = max(0, answered - recorded) if answered is not None else 0
+    if not in_run and not unrecorded:
         return {
             "name": "no_lost_jobs",
             "passed": False,
@@ -193,11 +223,13 @@ def no_lost_jobs(
     ]
     return {
         "name": "no_lost_jobs",
-        "passed": not lost,
-        "observed": len(lost),
+        "passed": not lost and not unrecorded,
+        "observed": len(lost) + unrecorded,
         "target": 0,
         "details": {
             "accepted": len(jobs),
+            "answered_202_to_the_load": answered,
+            "answered_202_without_a_job_record": unrecorded,
             "accepted_during_run": len(in_run),
             "never_acknowledged": sum(
                 1 for j in every if j.get("status") != "REJECTED" and not _accepted(j)

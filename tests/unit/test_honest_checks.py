@@ -237,6 +237,31 @@ def test_no_lost_jobs_fails_on_a_lost_job(fake_syncwell: Any) -> None:
     assert syncwell.no_lost_jobs(None, None, since=60)["passed"]
 
 
+def _load_202(sync: int, upload: int = 0) -> Any:
+    groups = {
+        "endpoint:sync-job": SimpleNamespace(statuses={"202": sync, "500": 1}),
+        "endpoint:device-upload": SimpleNamespace(statuses={"202": upload}),
+    }
+    return SimpleNamespace(group=groups.get)
+
+
+def test_no_lost_jobs_sees_a_202_that_left_no_record(fake_syncwell: Any) -> None:
+    # the table alone cannot show an acceptance that wrote no job: the load's 202s can
+    fake_syncwell.jobs = [
+        _job("j1", "SUCCEEDED", kind="sync"),
+        _job("j2", "SUCCEEDED", kind="sync"),
+    ]
+    out = syncwell.no_lost_jobs(None, None, since=60, load=_load_202(2, 1))
+    assert not out["passed"] and out["observed"] == 1
+    assert out["details"]["answered_202_without_a_job_record"] == 1
+    fake_syncwell.jobs.append(_job("j3", "SUCCEEDED", kind="device_upload"))
+    assert syncwell.no_lost_jobs(None, None, since=60, load=_load_202(2, 1))["passed"]
+    # 202s and not one record: lost, not "nothing to judge"
+    fake_syncwell.jobs = []
+    out = syncwell.no_lost_jobs(None, None, since=60, load=_load_202(4))
+    assert out.get("status") != "inconclusive" and not out["passed"] and out["observed"] == 4
+
+
 def test_success_ratio_and_manual_p95_have_no_value_without_jobs(fake_syncwell: Any) -> None:
     assert syncwell.hot_path_success_ratio(None, None) is None
     assert syncwell.manual_sync_p95_s(None, None) is None
