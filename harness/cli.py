@@ -283,7 +283,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
     if args.json:
         _print_json(result)
-    return 0 if result.get("passed", True) else 1
+    if args.name == "list":
+        return 0
+    return 0 if result.get("passed") is True else 1  # no verdict is not a pass
 
 
 # -- parser --------------------------------------------------------------------------------

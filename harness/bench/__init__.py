@@ -100,4 +100,8 @@ def run_benchmark(
         results[bench] = result
     if len(results) == 1:
         return next(iter(results.values()))
-    return {"passed": all(r.get("passed", True) for r in results.values()), "benchmarks": results}
+    # a benchmark that gives no verdict is not a pass (never a default True)
+    return {
+        "passed": bool(results) and all(r.get("passed") is True for r in results.values()),
+        "benchmarks": results,
+    }

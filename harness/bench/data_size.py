@@ -249,7 +249,11 @@ def run(settings: Settings, *, runs: int = 3, quick: bool = False) -> dict[str, 
         "target": f"server CPU per op at {large} items (depth) < {TARGET_RATIO}x the small case",
         "results": results,
         "edge_cpu_ms_per_call": spread(edge_samples),
-        "passed": all(r["passed"] for r in results.values()),
+        # no operation measured: nothing to judge, so no pass (never all([]) == True)
+        "passed": bool(results) and all(r["passed"] for r in results.values()),
+        "status": "inconclusive"
+        if not results
+        else ("passed" if all(r["passed"] for r in results.values()) else "failed"),
     }
     _print(summary)
     return summary

@@ -308,6 +308,11 @@ def run(settings: Settings, runs: int = 3, quick: bool = False) -> dict[str, Any
         "highest_rate_meeting_slo": good,
         "first_rate_breaking_slo": bad,
         "confirmed": bool(held) and statistics.median(1.0 if h else 0.0 for h in held) >= 0.5,
+        # the gate: a rate meeting the SLO was found and confirmed; no rate (nothing held, or
+        # nothing confirmed) is no pass
+        "passed": good is not None
+        and bool(held)
+        and statistics.median(1.0 if h else 0.0 for h in held) >= 0.5,
         "bottleneck_at_breaking_rate": breaking["bottleneck"] if breaking else None,
         "cpu_ms_per_request_at_breaking_rate": breaking["cpu_ms_per_request"] if breaking else {},
         "cpu_ms_per_request_at_highest_good_rate": (

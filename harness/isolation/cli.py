@@ -215,6 +215,8 @@ def _summary(result: Any, report_dir: Path) -> None:
         ("violations", str(len(result.violations))),
     ]
     verdict = "PASSED: no isolation violation" if result.passed else "FAILED: isolation violated"
+    if getattr(result, "status", "") == "inconclusive":
+        verdict = f"FAILED (inconclusive): {result.inconclusive}"
     try:
         from rich.console import Console
         from rich.table import Table

@@ -30,6 +30,7 @@ __all__ = [
     "IsolationResult",
     "created_id",
     "deploy_params",
+    "judge",
     "minimize_calls",
     "replay",
     "replay_basis",
@@ -91,6 +92,15 @@ class IsolationResult:
     data_replays: list[dict[str, Any]] = field(default_factory=list)
     # each replay file re-run on a fresh deployment and on a pre-filled one (harness isolation)
     confirmed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Why the run had nothing to judge (no state-machine step or no HTTP call executed); such a
+    # run is not a pass: ``passed`` is false and ``status`` is "inconclusive".
+    inconclusive: str | None = None
+
+    @property
+    def status(self) -> str:
+        if self.inconclusive and not self.violations:
+            return "inconclusive"
+        return "passed" if self.passed else "failed"
 
     @property
     def endpoints_covered(self) -> int:
@@ -105,6 +115,8 @@ class IsolationResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "passed": self.passed,
+            "status": self.status,
+            "inconclusive": self.inconclusive,
             "stack": self.stack,
             "seed": self.seed,
             "examples": self.examples,
@@ -669,7 +681,7 @@ def run_isolation(
         *iam_violations,
         *probe_violations,
     ]
-    result.passed = not result.violations
+    judge(result)
     if data_violations:
         from harness.isolation.confirm import trace_data_findings
 
@@ -683,6 +695,30 @@ def run_isolation(
     if report_dir is not None:
         report_dir.mkdir(parents=True, exist_ok=True)
         (report_dir / "isolation.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    return result
+
+
+def judge(result: IsolationResult) -> IsolationResult:
+    """A run passes only if it found no violation AND checked something: zero state-machine
+    steps, zero HTTP calls, or data-layer rules that saw no new record at all (an empty table
+    proves nothing) is inconclusive (``passed`` false, ``status`` "inconclusive")."""
+    result.inconclusive = None
+    rules = {
+        label: figures
+        for label, figures in result.data_layer.items()
+        if isinstance(figures, dict) and "new_records" in figures
+    }
+    if result.steps == 0 or result.calls == 0:
+        result.inconclusive = (
+            f"the state machine executed {result.steps} step(s) and {result.calls} HTTP call(s): "
+            "nothing was checked"
+        )
+    elif rules and not any(f["new_records"] for f in rules.values()):
+        result.inconclusive = (
+            f"the data-layer rules ({', '.join(sorted(rules))}) saw no new record: the run "
+            "wrote nothing they could check"
+        )
+    result.passed = not result.violations and result.inconclusive is None
     return result
 
 

@@ -224,7 +224,8 @@ def cmd_load(args: argparse.Namespace) -> int:
     else:
         print(_table(result))
         for e in expectations:
-            print(f"{'PASS' if e.passed else 'FAIL'} {e.name}: observed {e.observed} {e.target}")
+            mark = {"passed": "PASS", "failed": "FAIL"}.get(e.status, "INCONCLUSIVE")
+            print(f"{mark} {e.name}: observed {e.observed} {e.target}")
         print(f"wrote {folder / 'load.json'}")
     for e in expectations:
         if not e.passed:

@@ -29,7 +29,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from harness.load.result import GroupStats, LoadResult
 
-__all__ = ["ExternalSlo", "Metric", "SloResult", "SloSpec", "evaluate_slos", "parse_slo"]
+__all__ = [
+    "ExternalSlo",
+    "Metric",
+    "SloResult",
+    "SloSpec",
+    "empty_reason",
+    "evaluate_slos",
+    "parse_slo",
+]
 
 Metric = Literal[
     "p50",
@@ -52,6 +60,34 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
 }
 _SCOPE = re.compile(r"^(all|(phase|endpoint|tenant):.+)$")
+
+
+def empty_reason(group: GroupStats | None, metric: str, scope: str) -> str | None:
+    """Why ``metric`` over ``group`` has nothing to judge, or None when it has data.
+
+    A percentile, error rate or availability needs at least one answered request; ``rps`` and
+    ``dropped_ratio`` need at least one arrival (requests that all got dropped are a real 0 rps);
+    ``achieved_ratio`` needs an arrival or a target rate. Their value over nothing is a default
+    (0.0), not a measurement."""
+    if group is None:
+        return f"no requests in scope {scope} (no such {scope.partition(':')[0]} in the load)"
+    arrivals = group.requests + group.dropped + group.aborted
+    if metric in ("rps", "dropped_ratio"):
+        if arrivals == 0:
+            return f"no arrival in scope {scope}: {metric} over zero arrivals is undefined"
+        return None
+    if metric == "achieved_ratio":
+        if arrivals == 0 and not group.target:
+            return f"no arrival and no target rate in scope {scope}"
+        return None
+    if group.requests == 0:
+        what = (
+            "a percentile over zero samples"
+            if metric in LATENCY
+            else f"{metric} over zero requests"
+        )
+        return f"no answered request in scope {scope} ({what} is undefined)"
+    return None
 
 
 def _number(metric: str, value: float | str) -> float:
@@ -83,6 +119,9 @@ class SloSpec(BaseModel):
     scope: str = "all"
     op: Op = "<"
     target: float = Field(description="ms for latencies, a fraction for ratios")
+    allow_empty: bool = Field(
+        False, description="pass (as inconclusive) when the scope has no data to judge"
+    )
 
     @field_validator("scope")
     @classmethod
@@ -123,20 +162,30 @@ class ExternalSlo:
     op: Op
     target: float
     unit: str = ""
+    allow_empty: bool = False
 
 
 @dataclass(frozen=True)
 class SloResult:
+    """``status`` is ``passed``, ``failed`` or ``inconclusive`` (nothing to judge: it fails
+    unless the SLO allows empty)."""
+
     name: str
     passed: bool
     observed: float | None
     target: str
     detail: str = ""
+    status: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.status:
+            object.__setattr__(self, "status", "passed" if self.passed else "failed")
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "passed": self.passed,
+            "status": self.status,
             "observed": self.observed,
             "target": self.target,
             "detail": self.detail,
@@ -169,6 +218,11 @@ def parse_slo(text: str) -> SloSpec:
     )
 
 
+def _inconclusive(name: str, target: str, why: str, allowed: bool) -> SloResult:
+    note = "allowed by allow_empty" if allowed else "fails: nothing to judge"
+    return SloResult(name, allowed, None, target, f"inconclusive: {why} ({note})", "inconclusive")
+
+
 def _fmt(op: str, target: float, unit: str) -> str:
     return f"{op} {target:g}{unit}"
 
@@ -178,17 +232,19 @@ def evaluate_slos(
     specs: Sequence[SloSpec | str] = (),
     external: Iterable[ExternalSlo] = (),
 ) -> list[SloResult]:
-    """Check every SLO; a scope with no requests, or an external SLO with no value, fails."""
+    """Check every SLO. A scope with nothing to judge (see :func:`empty_reason`), or an
+    external SLO with no value, is inconclusive: it fails unless the SLO has ``allow_empty``."""
     out: list[SloResult] = []
     for raw in specs:
         spec = parse_slo(raw) if isinstance(raw, str) else raw
         unit = "ms" if spec.metric in LATENCY else ""
         target = _fmt(spec.op, spec.target, unit)
         group = result.group(spec.scope) if result is not None else None
-        if group is None or (group.requests == 0 and spec.metric not in ("rps", "dropped_ratio")):
-            out.append(
-                SloResult(spec.label, False, None, target, f"no requests in scope {spec.scope}")
-            )
+        empty = (
+            empty_reason(group, spec.metric, spec.scope) if result is not None else "no load ran"
+        )
+        if empty is not None or group is None:
+            out.append(_inconclusive(spec.label, target, str(empty), spec.allow_empty))
             continue
         observed = spec.observe(group)
         passed = _OPS[spec.op](observed, spec.target)
@@ -202,7 +258,7 @@ def evaluate_slos(
             out.append(SloResult(slo.name, False, None, target, f"could not measure: {exc}"))
             continue
         if value is None:
-            out.append(SloResult(slo.name, False, None, target, "no value was observed"))
+            out.append(_inconclusive(slo.name, target, "no value was observed", slo.allow_empty))
             continue
         passed = _OPS[slo.op](float(value), slo.target)
         out.append(

@@ -11,7 +11,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Expectation", "FaultWindow", "PhaseStats", "RunData", "load_run", "save_run"]
+__all__ = [
+    "STATUSES",
+    "Expectation",
+    "FaultWindow",
+    "PhaseStats",
+    "RunData",
+    "load_run",
+    "save_run",
+]
 
 RAW_FILE = "raw.json"
 
@@ -49,9 +57,16 @@ class PhaseStats:
         }
 
 
+STATUSES = ("passed", "failed", "inconclusive")
+
+
 @dataclass
 class Expectation:
-    """One expectation's verdict, in DESIGN.md's summary.json shape."""
+    """One expectation's verdict, in DESIGN.md's summary.json shape, plus ``status``:
+    ``passed``, ``failed`` or ``inconclusive`` (the check had no data to judge: no request in
+    its scope, no job of that kind, a fake server that did not answer...). An inconclusive
+    verdict fails (``passed`` false) unless the scenario allowed it (``allow_empty: true``),
+    and is reported as inconclusive either way, never as a pass or a plain failure."""
 
     name: str
     passed: bool
@@ -59,11 +74,27 @@ class Expectation:
     target: Any
     detail: str = ""
     kind: str = ""
+    status: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.status:
+            self.status = "passed" if self.passed else "failed"
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {self.status!r}")
+        if self.status == "passed" and not self.passed:
+            raise ValueError("a verdict with status 'passed' must have passed=True")
+        if self.status == "failed" and self.passed:
+            raise ValueError("a verdict with status 'failed' must have passed=False")
+
+    @property
+    def inconclusive(self) -> bool:
+        return self.status == "inconclusive"
 
     def summary(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "passed": self.passed,
+            "status": self.status,
             "observed": self.observed,
             "target": self.target,
             "detail": self.detail,

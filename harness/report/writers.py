@@ -1,6 +1,11 @@
 """Report writers: ``summary.json`` (DESIGN.md schema), ``junit.xml`` (one test case per
 expectation) and ``report.html`` (one self-contained file with inline SVG plots).
 
+Each expectation is ``passed``, ``failed`` or ``inconclusive`` (no data to judge), shown apart
+everywhere: ``status`` and the ``statuses`` counts in ``summary.json``; in ``junit.xml`` an
+inconclusive expectation is a ``<failure type="inconclusive">`` (or ``<skipped>`` when the
+scenario allowed it with ``allow_empty``); in ``report.html`` its own mark and colour.
+
 Writers are a named registry (``"summary"``, ``"junit"``, ``"html"``) so others can be added.
 """
 
@@ -19,10 +24,18 @@ from harness.report.data import RunData
 __all__ = ["WRITERS", "render_all", "summary_json"]
 
 
+def _counts(run: RunData) -> dict[str, int]:
+    counts = {"passed": 0, "failed": 0, "inconclusive": 0}
+    for e in run.expectations:
+        counts[e.status] = counts.get(e.status, 0) + 1
+    return counts
+
+
 def summary_json(run: RunData) -> dict[str, Any]:
     return {
         "title": run.title,
         "passed": run.passed,
+        "statuses": _counts(run),
         "seed": run.seed,
         "started_at": run.started_at,
         "duration_s": round(run.duration_s, 3),
@@ -36,6 +49,7 @@ def summary_json(run: RunData) -> dict[str, Any]:
         "counters": run.counters,
         "warnings": run.warnings,
         "isolation": run.isolation,
+        "profile_slos": run.environment.get("profile_slos", []),
         "scenario_file": run.scenario_file,
     }
 
@@ -48,11 +62,13 @@ def write_summary(run: RunData, folder: Path) -> Path:
 
 def write_junit(run: RunData, folder: Path) -> Path:
     failures = sum(not e.passed for e in run.expectations)
+    skipped = sum(e.inconclusive and e.passed for e in run.expectations)
     suite = ET.Element(
         "testsuite",
         name=run.title,
         tests=str(len(run.expectations)),
         failures=str(failures),
+        skipped=str(skipped),
         errors="0",
         time=f"{run.duration_s:.3f}",
         timestamp=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(run.started_at)),
@@ -68,12 +84,20 @@ def write_junit(run: RunData, folder: Path) -> Path:
             name=expectation.name,
             time="0",
         )
-        if not expectation.passed:
+        if expectation.inconclusive and expectation.passed:
+            ET.SubElement(case, "skipped", message=f"inconclusive (allowed): {expectation.detail}")
+        elif not expectation.passed:
             failure = ET.SubElement(
                 case,
                 "failure",
-                message=f"observed {expectation.observed!r}, target {expectation.target!r}",
-                type=expectation.kind or "expectation",
+                message=(
+                    f"inconclusive: {expectation.detail}"
+                    if expectation.inconclusive
+                    else f"observed {expectation.observed!r}, target {expectation.target!r}"
+                ),
+                type="inconclusive"
+                if expectation.inconclusive
+                else expectation.kind or "expectation",
             )
             failure.text = (
                 expectation.detail
@@ -96,8 +120,13 @@ def write_html(run: RunData, folder: Path) -> Path:
 
     plots = all_plots(run)
     status = "PASSED" if run.passed else "FAILED"
+    counts = _counts(run)
+    if counts["inconclusive"]:
+        status += f" ({counts['inconclusive']} inconclusive)"
+    marks = {"passed": ("ok", "✔"), "failed": ("bad", "✘"), "inconclusive": ("inc", "?")}
     rows = "".join(
-        f"<tr class='{'ok' if e.passed else 'bad'}'><td>{'✔' if e.passed else '✘'}</td>"
+        f"<tr class='{marks[e.status][0]}{'' if e.passed else ' bad'}' data-status='{e.status}'>"
+        f"<td title='{e.status}'>{marks[e.status][1]} {e.status}</td>"
         f"<td>{html.escape(e.name)}</td><td>{html.escape(_fmt(e.observed))}</td>"
         f"<td>{html.escape(_fmt(e.target))}</td><td>{html.escape(e.detail)}</td></tr>"
         for e in run.expectations
@@ -132,6 +161,7 @@ table {{ border-collapse: collapse; width: 100%; margin: 1rem 0; font-size: .9re
 th, td {{ border-bottom: 1px solid #ddd; padding: .35rem .5rem; text-align: left; }}
 tr.bad td {{ background: #fdecea; }} tr.ok td:first-child {{ color: #2e7d32; }}
 tr.bad td:first-child {{ color: #c62828; }}
+tr.inc td {{ background: #fff8e1; }} tr.inc td:first-child {{ color: #b26a00; }}
 figure {{ margin: 1.5rem 0; }} figcaption {{ font-weight: 600; margin-bottom: .3rem; }}
 figure svg {{ width: 100%; height: auto; }} .meta {{ color: #666; }}
 </style></head><body>
@@ -235,6 +265,16 @@ def _extra_sections(run: RunData) -> str:
                 ],
             )
         )
+    profile_slos = run.environment.get("profile_slos") or []
+    if profile_slos:
+        out.append(
+            "<h2>Stack SLOs (harness.yaml)</h2>"
+            + _table(
+                ["stack", "slo", "judged as", "how"],
+                [[s.get("stack"), s.get("slo"), s.get("expectation"), s.get("how")]
+                 for s in profile_slos],
+            )
+        )  # fmt: skip
     steady = run.environment.get("steady_state") or []
     if steady:
         out.append(

@@ -69,8 +69,13 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         )
     if args.check:
         scenario = load_scenario(path)
-        ScenarioRunner(scenario, path, RunOptions(report_dir=Path("."), live=False))
-        print(f"{path}: valid ({len(scenario.timeline)} phases, {scenario.duration_s:g}s)")
+        runner = ScenarioRunner(scenario, path, RunOptions(report_dir=Path("."), live=False))
+        print(
+            f"{path}: valid ({len(scenario.timeline)} phases, {scenario.duration_s:g}s, "
+            f"{len(runner.expectations)} expectations)"
+        )
+        for row in runner.profile_slos:
+            print(f"  {row['stack']} SLO '{row['slo']}': {row['how']}")
         return 0
     folder = (
         Path(args.report_dir)
@@ -91,9 +96,13 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     width = max((len(e.name) for e in run.expectations), default=10)
     print(f"\n{run.title}: {'PASSED' if run.passed else 'FAILED'} (seed {run.seed})")
     for e in run.expectations:
-        mark = "ok  " if e.passed else "FAIL"
+        mark = (
+            "ok  " if e.status == "passed" else "FAIL" if e.status == "failed" else "INCONCLUSIVE"
+        )
+        if e.inconclusive and e.passed:
+            mark = "ok (inconclusive, allowed)"
         print(f"  {mark} {e.name:<{width}}  observed {e.observed!s:<14} target {e.target}")
-        if not e.passed and e.detail:
+        if (not e.passed or e.inconclusive) and e.detail:
             print(f"       {e.detail}")
     for p in run.phases:
         print(

@@ -1,8 +1,15 @@
 """Judge a run: every scenario expectation against what the run observed.
 
 Each expectation becomes one :class:`harness.report.data.Expectation` (``name``, ``passed``,
-``observed``, ``target``, ``detail``), which ``summary.json`` and ``junit.xml`` carry. An
-expectation that cannot be measured fails and says why; it never passes by default.
+``status``, ``observed``, ``target``, ``detail``), which ``summary.json`` and ``junit.xml`` carry.
+An expectation that cannot be measured fails and says why; it never passes by default. One that
+has no data to judge (no request in its scope, a fault that never ran, a counter nobody measured,
+a check that saw no job of its kind) is ``inconclusive``: it fails unless the scenario marks it
+``allow_empty: true``, and it is reported as inconclusive either way (never 0.0 or 1.0 by
+default).
+
+A stack's check (``checks.py``) says it had nothing to judge by returning a mapping with
+``"status": "inconclusive"`` (and why in ``details``), or ``None`` instead of a number.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from harness.scenario.model import Expectation
 if TYPE_CHECKING:
     from harness.load.result import GroupStats, LoadResult
 
-__all__ = ["Observations", "evaluate", "recovery_time", "second_metric"]
+__all__ = ["COUNTER_BASES", "Observations", "evaluate", "recovery_time", "second_metric"]
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
@@ -28,6 +35,17 @@ OPS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq,
 }
 LATENCY = ("p50", "p95", "p99", "max")
+# A counter that counts events among others is only evidence when the others happened: "0 Lambda
+# throttles" says nothing if no function was invoked. counter -> the counter it needs above 0
+# for a zero to mean something (a non-zero count is evidence whatever its base).
+COUNTER_BASES: dict[str, str] = {
+    "errors": "requests",
+    "dropped": "requests",
+    "throttled": "requests",
+    "lambda_errors": "lambda_invocations",
+    "lambda_throttles": "lambda_invocations",
+    "lambda_cold_starts": "lambda_invocations",
+}
 
 
 @dataclass
@@ -42,11 +60,30 @@ class Observations:
     run_end_s: float = 0.0
     queue_depths: dict[str, int] = field(default_factory=dict)  # "stack/LogicalId" -> final depth
     queue_peaks: dict[str, int] = field(default_factory=dict)
+    queues_unread: list[str] = field(default_factory=list)  # queues whose depth read failed
     counters: dict[str, float] = field(default_factory=dict)
     # check name -> callable returning a dict (passed/observed/target/details) or a number
     checks: Mapping[str, Callable[[], Any]] = field(default_factory=dict)
     isolation: list[dict[str, Any]] = field(default_factory=list)
     steady_state: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _inconclusive(exp: Expectation, target: Any, why: str, kind: str) -> Verdict:
+    """No data to judge: fails unless the scenario allowed it; reported as inconclusive."""
+    note = (
+        "allowed by allow_empty"
+        if exp.allow_empty
+        else "fails: nothing to judge (allow_empty: true if that is legitimate)"
+    )
+    return Verdict(
+        exp.label,
+        exp.allow_empty,
+        None,
+        target,
+        f"inconclusive: {why} ({note})",
+        kind,
+        "inconclusive",
+    )
 
 
 def _target(metric: str, value: float | str) -> float:
@@ -75,8 +112,13 @@ def _slo(exp: Expectation, obs: Observations) -> Verdict:
         group = obs.phases.get(exp.scope[6:])
     else:
         group = obs.load.group(exp.scope) if obs.load is not None else None
-    if group is None or (group.requests == 0 and metric not in ("rps", "dropped_ratio")):
-        return Verdict(exp.label, False, None, shown, f"no requests in scope {exp.scope}", "slo")
+    if group is None and obs.load is None and not obs.phases:
+        return _inconclusive(exp, shown, f"no requests in scope {exp.scope}: no load ran", "slo")
+    from harness.load.slo import empty_reason
+
+    empty = empty_reason(group, metric, exp.scope)
+    if empty is not None or group is None:
+        return _inconclusive(exp, shown, str(empty), "slo")
     try:
         observed = _group_metric(group, metric)
     except AttributeError:
@@ -142,8 +184,18 @@ def _recovery(exp: Expectation, obs: Observations) -> Verdict:
     shown = f"{metric} {exp.op} {target:g}{_unit(metric)} within {exp.within:g}s"
     end = obs.fault_ends.get(exp.after_fault)
     if end is None:
-        return Verdict(
-            exp.label, False, None, shown, f"fault '{exp.after_fault}' never ran", "recovery"
+        return _inconclusive(exp, shown, f"fault '{exp.after_fault}' never ran", "recovery")
+    try:
+        after = [
+            r
+            for r in obs.seconds
+            if float(r["t"]) + 1 > end and second_metric(r, metric) is not None
+        ]
+    except ValueError as exc:
+        return Verdict(exp.label, False, None, shown, str(exc), "recovery")
+    if not after:
+        return _inconclusive(
+            exp, shown, f"no request completed after '{exp.after_fault}' ended", "recovery"
         )
     try:
         took = recovery_time(obs.seconds, end, metric, exp.op, target, exp.window)
@@ -176,6 +228,9 @@ def _dlq(exp: Expectation, obs: Observations) -> Verdict:
     assert exp.queue is not None and exp.max is not None
     key = _find_queue(exp.queue, obs.queue_depths)
     shown = f"<= {exp.max}"
+    unread = _find_queue(exp.queue, {k: 0 for k in obs.queues_unread})
+    if key is None and unread is not None:
+        return _inconclusive(exp, shown, f"the depth of {unread} could not be read", "dlq_max")
     if key is None:
         known = ", ".join(sorted(obs.queue_depths)) or "none"
         return Verdict(
@@ -198,7 +253,7 @@ def _compare(
         target = _target("error_rate", exp.target)  # "99%" style ratios
     shown = f"{exp.op} {target:g}"
     if observed is None:
-        return Verdict(exp.label, False, None, shown, missing, kind)
+        return _inconclusive(exp, shown, missing, kind)
     passed = OPS[exp.op](float(observed), target)
     return Verdict(exp.label, passed, round(float(observed), 6), shown, detail, kind)
 
@@ -207,13 +262,13 @@ def _counter(exp: Expectation, obs: Observations) -> Verdict:
     assert exp.counter is not None
     value = obs.counters.get(exp.counter)
     known = ", ".join(sorted(obs.counters)) or "none"
-    return _compare(
-        exp,
-        value,
-        "counter",
-        f"{exp.counter} = {value}",
-        f"counter '{exp.counter}' was not measured (counters: {known})",
-    )
+    missing = f"counter '{exp.counter}' was not measured (counters: {known})"
+    if exp.counter == "cache_hit_rate" and value is None and "cache_hits" in obs.counters:
+        missing = "no cache read during the run: a hit rate over zero reads is undefined"
+    base = COUNTER_BASES.get(exp.counter)
+    if value is not None and base is not None and not obs.counters.get(base) and not value:
+        value, missing = None, f"{exp.counter} = {value:g} out of no {base}: nothing to judge"
+    return _compare(exp, value, "counter", f"{exp.counter} = {value}", missing)
 
 
 def _check(exp: Expectation, obs: Observations, name: str) -> Verdict:
@@ -232,6 +287,13 @@ def _check(exp: Expectation, obs: Observations, name: str) -> Verdict:
         outcome = fn()
     except Exception as exc:  # the check itself broke: it cannot pass
         return Verdict(exp.label, False, None, exp.target, f"check failed to run: {exc}", exp.kind)
+    if isinstance(outcome, Mapping) and outcome.get("status") == "inconclusive":
+        why = outcome.get("details") or outcome.get("detail") or f"{name} had nothing to judge"
+        if not isinstance(why, str):
+            import json
+
+            why = json.dumps(why, default=str)[:500]
+        return _inconclusive(exp, outcome.get("target", exp.target), why, exp.kind)
     if isinstance(outcome, Mapping):
         passed = bool(outcome.get("passed"))
         if exp.target is not None and isinstance(outcome.get("observed"), int | float):
@@ -249,6 +311,8 @@ def _check(exp: Expectation, obs: Observations, name: str) -> Verdict:
             details,
             exp.kind,
         )
+    if outcome is None:
+        return _inconclusive(exp, exp.target, f"{name} returned no value", exp.kind)
     if exp.target is None:
         return Verdict(
             exp.label,
@@ -263,9 +327,20 @@ def _check(exp: Expectation, obs: Observations, name: str) -> Verdict:
 
 
 def _all_passed(exp: Expectation, items: list[dict[str, Any]], what: str) -> Verdict:
+    """Every item passed. No item, or items that only had nothing to judge (``status:
+    inconclusive``, e.g. an isolation run that executed no step), is inconclusive."""
     if not items:
-        return Verdict(exp.label, False, None, "all pass", f"no {what} ran", exp.kind)
-    failed = [i for i in items if not i.get("passed")]
+        return _inconclusive(exp, "all pass", f"no {what} ran", exp.kind)
+    empty = [i for i in items if i.get("status") == "inconclusive"]
+    failed = [i for i in items if not i.get("passed") and i not in empty]
+    if empty and not failed:
+        detail = "; ".join(str(i.get("detail") or i.get("name")) for i in empty[:5])
+        return _inconclusive(
+            exp,
+            "all pass",
+            f"{len(empty)}/{len(items)} {what} had nothing to judge: {detail}",
+            exp.kind,
+        )
     detail = "; ".join(str(i.get("detail") or i.get("name")) for i in failed[:5])
     return Verdict(
         exp.label,

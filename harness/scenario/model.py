@@ -23,6 +23,7 @@ __all__ = [
     "LoadSpec",
     "Phase",
     "Probe",
+    "ProfileSlosSpec",
     "Scenario",
     "SteadyState",
     "parse_duration",
@@ -87,6 +88,11 @@ class FaultSpec(_Model):
     duration: Duration | None = Field(None, description="default: until the end of the phase")
     targets: dict[str, Any] = Field(default_factory=dict)
     parameters: dict[str, Any] = Field(default_factory=dict)
+    allow_empty: bool = Field(
+        False,
+        description="an AWS/Lambda/DNS fault that injected nothing (no call matched it while it "
+        "was active) leaves the run inconclusive, which fails unless this is true",
+    )
 
     @model_validator(mode="after")
     def _known(self) -> FaultSpec:
@@ -190,6 +196,9 @@ class Expectation(_Model):
     max: int | None = Field(None, ge=0)
     counter: str | None = None  # counter: e.g. cache_hit_rate
     stack: str | None = None
+    # A check with no data to judge (no request in its scope, no job of that kind, a fake server
+    # that did not answer) is inconclusive and fails, unless this is true.
+    allow_empty: bool = False
 
     @model_validator(mode="after")
     def _fields_for_kind(self) -> Expectation:
@@ -223,6 +232,33 @@ class Expectation(_Model):
             suffix = f" {self.op} {self.target}" if self.target is not None else ""
             return f"{self.check}{suffix}"
         return self.kind.replace("_", " ")
+
+
+def _profile_slos(value: Any) -> Any:
+    return {"enabled": value} if isinstance(value, bool) else value
+
+
+class ProfileSlosSpec(_Model):
+    """How the deployed stacks' own SLOs (``slos:`` in their harness.yaml) are judged: by
+    default each one is an expectation over its own scope (``all``: the whole run)."""
+
+    enabled: bool = True
+    scope: str | None = Field(
+        None, description="judge the stacks' all-scoped SLOs over this scope (e.g. phase:steady)"
+    )
+    skip: list[str] = Field(
+        default_factory=list, description="SLOs left out, as harness.yaml writes them"
+    )
+    reason: str | None = Field(None, description="why: shown in the report")
+    allow_empty: bool = False
+
+    @model_validator(mode="after")
+    def _scope(self) -> ProfileSlosSpec:
+        if self.scope is not None and not re.match(
+            r"^(all|(phase|endpoint|tenant):.+)$", self.scope
+        ):
+            raise ValueError("scope is 'all', 'phase:NAME', 'endpoint:NAME' or 'tenant:ID'")
+        return self
 
 
 class Target(_Model):
@@ -264,6 +300,9 @@ class Scenario(_Model):
     steady_state: SteadyState | None = None
     timeline: list[Phase] = Field(min_length=1)
     expectations: list[Expectation] = Field(default_factory=list)
+    profile_slos: Annotated[ProfileSlosSpec, BeforeValidator(_profile_slos)] = Field(
+        default_factory=ProfileSlosSpec
+    )
     rollbacks: list[FaultSpec] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
 

@@ -97,6 +97,7 @@ class _State:
     isolation_threads: list[threading.Thread] = field(default_factory=list)
     rollbacks: list[str] = field(default_factory=list)
     fault_log: list[dict[str, Any]] = field(default_factory=list)
+    fault_log_error: str | None = None
     counters_before: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     interrupted: bool = False
@@ -128,6 +129,9 @@ class ScenarioRunner:
         self.stack_dirs = resolve_stack_dirs(scenario, scenario_file)
         self.traffic: StackTraffic | None = None
         self.load_dir: Path | None = None
+        # the scenario's expectations, then the stacks' own SLOs (harness.yaml) as defaults
+        self.expectations = list(scenario.expectations)
+        self.profile_slos: list[dict[str, Any]] = []
         self._check_inputs()
         self.view = LiveView(
             f"harness run: {scenario.title}",
@@ -173,6 +177,17 @@ class ScenarioRunner:
             self.traffic = stack_traffic(
                 profiles[load_dir], self.mix_name, str(load_dir / "harness.yaml")
             )
+        from harness.scenario.slos import profile_expectations
+
+        defaults = profile_expectations(
+            self.scenario,
+            [(d.name, d / "harness.yaml", list(profiles[d].slos)) for d in self.stack_dirs],
+            self.load_dir.name if self.load_dir is not None else None,
+            source,
+        )
+        self.expectations += defaults.expectations
+        self.profile_slos = defaults.rows
+        self.state.warnings.extend(defaults.warnings)
         names = {d.name for d in self.stack_dirs}
         for i, phase in enumerate(self.scenario.timeline):
             iso = phase.isolation
@@ -215,7 +230,8 @@ class ScenarioRunner:
                     self._steady_during_slo()
                     self._steady("after")
                     obs = self._observe()
-                    verdicts = evaluate(self.scenario.expectations, obs)
+                    verdicts = evaluate(self.expectations, obs)
+                    self._collect_fault_log()  # the attribution below needs it
                     verdicts += self._implicit_verdicts()
                 except KeyboardInterrupt:
                     self.state.interrupted = True
@@ -394,9 +410,21 @@ class ScenarioRunner:
             return
         from harness.scenario.expectations import OPS, _group_metric, _target
 
+        loaded = {p.name for p in self.scenario.timeline if p.load is not None}
         for window in self.windows:
             group = load.group(f"phase:{window.name}")
             if group is None or not group.requests:
+                if window.name in loaded:  # a phase with load and no answer: nothing to judge
+                    self.state.steady.extend(
+                        {
+                            "name": f"{probe.name} (during {window.name})",
+                            "passed": False,
+                            "status": "inconclusive",
+                            "detail": f"inconclusive: no request answered in phase {window.name}",
+                        }
+                        for probe in steady.probes
+                        if probe.type == "slo"
+                    )
                 continue
             for probe in steady.probes:
                 if probe.type != "slo":
@@ -454,7 +482,12 @@ class ScenarioRunner:
         assert probe.target is not None
         target = _target(metric, probe.target)
         if result.total.requests == 0:
-            return {"name": name, "passed": False, "detail": "the probe's load got no answer"}
+            return {
+                "name": name,
+                "passed": False,
+                "status": "inconclusive",
+                "detail": "inconclusive: the probe's load got no answer",
+            }
         observed = _group_metric(result.total, metric)
         passed = OPS[probe.op](observed, target)
         return {
@@ -614,19 +647,26 @@ class ScenarioRunner:
             )
             data = result.to_json()
             passed = bool(result.passed)
+            status = str(data.get("status") or ("passed" if passed else "failed"))
             detail = (
                 f"{result.steps} steps on {stack.name}: "
-                + ("no violation" if passed else "; ".join(result.violations[:3]))
+                + (
+                    "no violation"
+                    if passed
+                    else "; ".join(result.violations[:3]) or str(data.get("inconclusive"))
+                )
                 + (f" (replay: {result.replay_file})" if result.replay_file else "")
             )
         except Exception as exc:  # an isolation run that breaks cannot pass
-            data, passed, detail = {}, False, f"isolation run failed: {exc}"
+            data, passed, status = {}, False, "failed"
+            detail = f"isolation run failed: {exc}"
         self.state.isolation.append(
             {
                 "name": f"isolation during {window.name}",
                 "phase": window.name,
                 "stack": stack.name,
                 "passed": passed,
+                "status": status,
                 "detail": detail,
                 "start_s": round(t0, 2),
                 "end_s": round(time.time() - self.state.run_started, 2),
@@ -704,7 +744,7 @@ class ScenarioRunner:
             }
         obs.counters = self._counters()
         if self.state.env is not None:
-            obs.queue_depths, obs.queue_peaks = self._queue_depths()
+            obs.queue_depths, obs.queue_peaks, obs.queues_unread = self._queue_depths()
             obs.checks = self._checks()
         elif self.scenario.target is not None and self.scenario.target.kind == "aws":
             from harness.remote.checks import remote_observations
@@ -786,20 +826,23 @@ class ScenarioRunner:
                     self.state.warnings.append(f"{d.stack.name} counters failed: {exc}")
         return counters
 
-    def _queue_depths(self) -> tuple[dict[str, int], dict[str, int]]:
+    def _queue_depths(self) -> tuple[dict[str, int], dict[str, int], list[str]]:
+        """(final depths, peaks, queues whose depth could not be read)."""
         from harness.scenario.sampler import queue_depth, queues_of
 
         depths: dict[str, int] = {}
         peaks: dict[str, int] = {}
+        unread: list[str] = []
         queues, dlqs = queues_of([d.stack for d in self.state.deployed])
         if not (queues or dlqs):
-            return depths, peaks
+            return depths, peaks, unread
         assert self.state.env is not None
         sqs = self.state.env.client("sqs", direct=True)
         for name, url in {**queues, **dlqs}.items():
             try:
                 depths[name] = queue_depth(sqs, url)
             except Exception as exc:
+                unread.append(name)
                 self.state.warnings.append(f"could not read the depth of {name}: {exc}")
         sampler = self.state.sampler
         for point in sampler.queue_series if sampler is not None else []:
@@ -808,7 +851,7 @@ class ScenarioRunner:
                     peaks[name] = max(peaks.get(name, 0), int(depth))
         for name, depth in depths.items():
             peaks[name] = max(peaks.get(name, 0), depth)
-        return depths, peaks
+        return depths, peaks, unread
 
     def _stack_checks(self, stack: DeployedStack) -> dict[str, Callable[[], Any]]:
         checks = (stack.profile or {}).get("checks") or {}
@@ -832,14 +875,19 @@ class ScenarioRunner:
 
     def _bind_check(self, fn: Callable[..., Any], env: Any, stack: DeployedStack) -> Any:
         """``fn(env, stack)``; a check that takes ``since`` also gets the epoch second the
-        timeline started (so an SLO over the stack's records leaves the warm-up out)."""
+        timeline started (so an SLO over the stack's records leaves the warm-up out), and one
+        that takes ``load`` the run's load result (what the clients saw: a side independent of
+        the stack's own records)."""
         try:
-            takes_since = "since" in inspect.signature(fn).parameters
+            params = inspect.signature(fn).parameters
         except (TypeError, ValueError):
-            takes_since = False
-        if takes_since and self.state.run_started is not None:
-            return functools.partial(fn, env, stack, since=self.state.run_started)
-        return functools.partial(fn, env, stack)
+            params = {}  # type: ignore[assignment]
+        extra: dict[str, Any] = {}
+        if "since" in params and self.state.run_started is not None:
+            extra["since"] = self.state.run_started
+        if "load" in params and self.state.load is not None:
+            extra["load"] = self.state.load
+        return functools.partial(fn, env, stack, **extra)
 
     def _checks(self) -> dict[str, Callable[[], Any]]:
         out: dict[str, Callable[[], Any]] = {}
@@ -852,17 +900,7 @@ class ScenarioRunner:
         out: list[Verdict] = []
         scheduler = self.state.scheduler
         if scheduler is not None and scheduler.planned:
-            errors = scheduler.errors()
-            out.append(
-                Verdict(
-                    "faults injected as planned",
-                    not errors,
-                    f"{len(scheduler.planned) - len(errors)}/{len(scheduler.planned)}",
-                    "all",
-                    "; ".join(errors) or "every fault started and ended on time",
-                    "faults",
-                )
-            )
+            out.append(self._faults_verdict())
         fis = self.state.fis
         if fis is not None and fis.running:
             problems = fis.problems()
@@ -880,6 +918,40 @@ class ScenarioRunner:
         if failed:
             out.append(Verdict("rollbacks", False, failed, "all done", "; ".join(failed), "run"))
         return out
+
+    def _faults_verdict(self) -> Verdict:
+        """Every fault started and ended on time, and every fault that counts its injections
+        (AWS and Lambda rules: the fault points record each call they hit) hit something: a
+        fault that injected nothing tested nothing, so the run is inconclusive (it fails unless
+        the fault says ``allow_empty: true``)."""
+        scheduler = self.state.scheduler
+        assert scheduler is not None
+        errors = scheduler.errors()
+        planned = len(scheduler.planned)
+        observed = f"{planned - len(errors)}/{planned}"
+        name = "faults injected as planned"
+        if errors:
+            return Verdict(name, False, observed, "all", "; ".join(errors), "faults")
+        allowed = {f.spec.label: f.spec.allow_empty for f in scheduler.planned}
+        idle = [
+            f["label"]
+            for f in self._injected()
+            if f.get("counts_injections") and not f.get("injected") and not f.get("error")
+        ]
+        if self.state.fault_log_error:
+            detail = f"inconclusive: the fault points' records could not be read ({self.state.fault_log_error})"
+            return Verdict(name, False, observed, "all", detail, "faults", "inconclusive")
+        if idle:
+            ok = all(allowed.get(label, False) for label in idle)
+            detail = (
+                f"inconclusive: {', '.join(idle)} started but injected nothing (no call matched "
+                "the rule while it was active), so the run did not exercise it"
+                + (" (allowed by allow_empty)" if ok else "")
+            )
+            return Verdict(name, ok, observed, "all", detail, "faults", "inconclusive")
+        return Verdict(
+            name, True, observed, "all", "every fault started, ended on time and injected", "faults"
+        )
 
     # -- 5. teardown and report ---------------------------------------------------------------
 
@@ -992,6 +1064,7 @@ class ScenarioRunner:
         run.isolation = {"runs": self.state.isolation} if self.state.isolation else {}
         run.environment.update(
             {
+                "profile_slos": self.profile_slos,
                 "stacks": [d.stack.name for d in self.state.deployed],
                 "steady_state": self.state.steady,
                 "rollbacks": self.state.rollbacks,
@@ -1013,7 +1086,9 @@ class ScenarioRunner:
             state.fault_log = fault_records(
                 dict(state.env.endpoints), state_dir=state.env.state_dir, since=state.run_started
             )
+            state.fault_log_error = None
         except Exception as exc:
+            state.fault_log_error = str(exc)
             state.warnings.append(f"could not read the injected-fault records: {exc}")
 
     def _injected(self) -> list[dict[str, Any]]:
@@ -1059,6 +1134,7 @@ class ScenarioRunner:
                     "error": f.error,
                     "injected": sum(effects.values()),
                     "effects": effects,
+                    "counts_injections": bool(rule_id),
                 }
             )
         return out

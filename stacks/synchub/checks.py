@@ -12,7 +12,8 @@ evaluate the same rules on what API Gateway would have measured: the gateway's a
   1-minute period) exceeds ``threshold`` for ``evaluation_periods`` (3) consecutive periods.
 
 Each returns ``{"name", "passed", "observed", "target", "details"}``: passed means the alarm
-would not have fired.
+would not have fired. With no request of the stack in the access log from ``since`` on (or no
+access log at all) there is nothing to evaluate: ``"status": "inconclusive"``, never a quiet OK.
 """
 
 from __future__ import annotations
@@ -103,16 +104,36 @@ def _breaching_run(
     return longest
 
 
+def _no_data(name: str, target: str, env: Any, stack: Any) -> dict[str, Any]:
+    path = Path(env.state_dir) / "logs" / "access.log"
+    why = (
+        f"no request of {stack.name} in {path} during the run"
+        if path.exists()
+        else f"{path} does not exist"
+    )
+    return {
+        "name": name,
+        "passed": False,
+        "status": "inconclusive",
+        "observed": None,
+        "target": target,
+        "details": f"{why}: the alarm's metric has no datapoint to evaluate",
+    }
+
+
 def alarm_api_5xx_errors(env: Any, stack: Any, since: float | None = None) -> dict[str, Any]:
     alarm = _alarm(stack, "api-5xx-errors")
     window, threshold = _seconds(alarm.get("period", "10m")), float(alarm["threshold"])
     records = _requests(env, stack, since)
+    target = f"<= {threshold:g} 5XX in any {window:g} s"
+    if not records:
+        return _no_data("alarm api-5xx-errors stays OK", target, env, stack)
     worst = _max_in_window([r["t"] for r in records if r["status"] >= 500], window)
     return {
         "name": "alarm api-5xx-errors stays OK",
         "passed": worst <= threshold,
         "observed": worst,
-        "target": f"<= {threshold:g} 5XX in any {window:g} s",
+        "target": target,
         "details": f"{len(records)} requests read from the access log",
     }
 
@@ -125,11 +146,14 @@ def alarm_api_latency(env: Any, stack: Any, since: float | None = None) -> dict[
     metric = str(alarm.get("metric", "p99"))
     pct = float(metric[1:]) if metric.startswith("p") else 50.0
     records = _requests(env, stack, since)
-    longest = _breaching_run(records, period, pct, threshold) if records else 0
+    target = f"< {periods} consecutive {period:g} s periods with {metric} > {threshold:g} ms"
+    if not records:
+        return _no_data("alarm api-latency stays OK", target, env, stack)
+    longest = _breaching_run(records, period, pct, threshold)
     return {
         "name": "alarm api-latency stays OK",
         "passed": longest < periods,
         "observed": longest,
-        "target": f"< {periods} consecutive {period:g} s periods with {metric} > {threshold:g} ms",
+        "target": target,
         "details": f"{len(records)} requests read from the access log",
     }

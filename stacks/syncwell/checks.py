@@ -1,12 +1,20 @@
 """SyncWell's own invariants, called by the gameday runner after a run: ``fn(env, stack)``.
 
-Each returns ``{"name", "passed", "observed", "target", "details"}``.
+Each returns ``{"name", "passed", "observed", "target", "details"}``, or ``"status":
+"inconclusive"`` when it had nothing to judge (no job accepted during the run, the fake provider
+server did not answer); the number-returning ones return ``None`` then. Nothing passes by default.
 
 * :func:`no_lost_jobs`: every job the API accepted (a ``JOB#`` item not ``REJECTED``) either
   succeeded (or was cancelled because the user removed its connection), or is in the DLQ, or is a
-  historical job that failed with every chunk's failure recorded;
-* :func:`no_duplicate_jobs`: no idempotency key produced two jobs, and no source activity was
-  written twice to a destination (asked of the fake provider server when it is running);
+  historical job that failed with every chunk's failure recorded; and, in a gameday, from a side
+  independent of the table: every 202 the load generator got for a job-creating request (each
+  with a fresh Idempotency-Key, so each a new job) has its job record; an acceptance that left
+  no record is lost too;
+* :func:`no_duplicate_jobs`: no source activity was written twice to a destination, as the fake
+  provider server counted the writes it received (independent of the stack's own records: a job
+  id is derived from its idempotency key, so two jobs with one key share one item and the table
+  alone cannot show a duplicate); inconclusive when the server does not answer or received no
+  write;
 * :func:`hot_path_success_ratio` / :func:`manual_sync_p95_s`: the external SLOs of section 3b;
 * :func:`providers_quiet_without_cache`: while the cache is down the workers call no third
   party, and once it is back (empty, after a reboot) the providers see no more than the rate
@@ -156,12 +164,58 @@ def _failure_accounted(job: dict[str, Any]) -> bool:
     return job.get("mode") == "historical" and job.get("status") == "FAILED" and closed == total
 
 
-def no_lost_jobs(env: Any, stack: Any, drain_timeout_s: float = 60.0) -> dict[str, Any]:
+# The traffic mix's job-creating requests (harness.yaml ``traffic``): each 202 answer is a new
+# job, since every call sends a fresh Idempotency-Key and the load engine never retries.
+JOB_ENDPOINTS = ("sync-job", "device-upload")
+JOB_KINDS = {"sync", "device_upload"}
+
+
+def answered_202(load: Any) -> int | None:
+    """202 answers the load generator got for job-creating requests (None without a load)."""
+    if load is None:
+        return None
+    total = 0
+    for name in JOB_ENDPOINTS:
+        group = load.group(f"endpoint:{name}")
+        if group is not None:
+            total += int(group.statuses.get("202", 0))
+    return total
+
+
+def _since(job: dict[str, Any], since: float | None) -> bool:
+    return since is None or float(job.get("acceptedAt") or 0) >= since
+
+
+def no_lost_jobs(
+    env: Any,
+    stack: Any,
+    since: float | None = None,
+    drain_timeout_s: float = 60.0,
+    load: Any = None,
+) -> dict[str, Any]:
+    """Every accepted job is accounted for. Inconclusive when no job was accepted (from
+    ``since`` on, the timeline's start, when given): zero lost out of nothing is no evidence.
+    ``load`` (the gameday's :class:`harness.load.result.LoadResult`, passed by the runner): its
+    202 answers to job-creating requests must each have a job record."""
     started = time.time()
     drained = wait_drained(env, stack, drain_timeout_s)
     waited = round(time.time() - started, 1)
     every = _ddb_jobs(env, stack)
     jobs = [j for j in every if _accepted(j)]
+    in_run = [j for j in jobs if _since(j, since)]
+    answered = answered_202(load)
+    recorded = sum(1 for j in in_run if j.get("kind") in JOB_KINDS)
+    unrecorded = max(0, answered - recorded) if answered is not None else 0
+    if not in_run and not unrecorded:
+        return {
+            "name": "no_lost_jobs",
+            "passed": False,
+            "status": "inconclusive",
+            "observed": None,
+            "target": 0,
+            "details": f"no job was accepted during the run ({len(jobs)} before it): "
+            "nothing to account for",
+        }
     in_dlq = dlq_job_ids(env, stack)
     lost = [
         j["jobId"]
@@ -172,11 +226,14 @@ def no_lost_jobs(env: Any, stack: Any, drain_timeout_s: float = 60.0) -> dict[st
     ]
     return {
         "name": "no_lost_jobs",
-        "passed": not lost,
-        "observed": len(lost),
+        "passed": not lost and not unrecorded,
+        "observed": len(lost) + unrecorded,
         "target": 0,
         "details": {
             "accepted": len(jobs),
+            "answered_202_to_the_load": answered,
+            "answered_202_without_a_job_record": unrecorded,
+            "accepted_during_run": len(in_run),
             "never_acknowledged": sum(
                 1 for j in every if j.get("status") != "REJECTED" and not _accepted(j)
             ),
@@ -189,45 +246,65 @@ def no_lost_jobs(env: Any, stack: Any, drain_timeout_s: float = 60.0) -> dict[st
     }
 
 
-def _provider_duplicates(stack: Any) -> int | None:
+def _provider_duplicates(stack: Any) -> tuple[dict[str, Any] | None, str]:
+    """(the fake provider server's ``/_control/duplicates`` answer, or None and why not)."""
     fakes = getattr(stack, "fake_servers", None) or {}
     url = fakes.get("providers") or stack.parameters.get("ProviderBaseUrl")
     if not url:
-        return None
+        return None, "the stack has no fake provider server to ask"
     try:
         with urllib.request.urlopen(
             f"{url.rstrip('/')}/_control/duplicates", timeout=5
         ) as response:
-            return int(json.loads(response.read()).get("duplicates", 0))
-    except (OSError, ValueError):
-        return None
+            answer = json.loads(response.read())
+    except (OSError, ValueError) as exc:
+        return None, f"the fake provider server did not answer ({exc})"
+    if not isinstance(answer, dict) or "writes" not in answer:
+        return None, f"the fake provider server's answer has no write count: {answer!r}"[:300]
+    return answer, ""
 
 
 def no_duplicate_jobs(env: Any, stack: Any) -> dict[str, Any]:
-    jobs = _ddb_jobs(env, stack)
-    keys = Counter((j["PK"], j.get("idempotencyKey")) for j in jobs if j.get("idempotencyKey"))
-    same_key = sum(n - 1 for n in keys.values() if n > 1)
-    written_twice = _provider_duplicates(stack)
-    observed = same_key + (written_twice or 0)
+    """No source activity written twice, as the destination (the fake provider) saw it."""
+    answer, why = _provider_duplicates(stack)
+    if answer is None or not int(answer.get("writes") or 0):
+        return {
+            "name": "no_duplicate_jobs",
+            "passed": False,
+            "status": "inconclusive",
+            "observed": None,
+            "target": 0,
+            "details": why
+            or "the providers received no write during the run: a duplicate "
+            "could not have been seen",
+        }
+    written_twice = int(answer.get("duplicates") or 0)
     return {
         "name": "no_duplicate_jobs",
-        "passed": observed == 0,
-        "observed": observed,
+        "passed": written_twice == 0,
+        "observed": written_twice,
         "target": 0,
-        "details": {"jobs_sharing_a_key": same_key, "activities_written_twice": written_twice},
+        "details": {
+            "activities_written": int(answer["writes"]),
+            "activities_written_twice": written_twice,
+            "examples": answer.get("examples", [])[:5],
+        },
     }
 
 
-def hot_path_success_ratio(env: Any, stack: Any) -> float:
-    jobs = [j for j in _ddb_jobs(env, stack) if _accepted(j)]
+def hot_path_success_ratio(env: Any, stack: Any, since: float | None = None) -> float | None:
+    """Share of the jobs accepted (from ``since`` on) that did not end in the DLQ; None (no
+    value: inconclusive) when no job was accepted."""
+    jobs = [j for j in _ddb_jobs(env, stack) if _accepted(j) and _since(j, since)]
     if not jobs:
-        return 1.0
+        return None
     return 1.0 - len(dlq_job_ids(env, stack) & {j["jobId"] for j in jobs}) / len(jobs)
 
 
-def manual_sync_p95_s(env: Any, stack: Any, since: float | None = None) -> float:
+def manual_sync_p95_s(env: Any, stack: Any, since: float | None = None) -> float | None:
     """p95 of request-to-success seconds of manual jobs (those accepted from ``since`` on, when
-    given: the gameday runner passes the start of its timeline, leaving warm-up jobs out)."""
+    given: the gameday runner passes the start of its timeline, leaving warm-up jobs out);
+    None (no value: inconclusive) when no manual job succeeded, never a default 0."""
     took = sorted(
         float(j["completedAt"]) - float(j["acceptedAt"])
         for j in _ddb_jobs(env, stack)
@@ -238,7 +315,7 @@ def manual_sync_p95_s(env: Any, stack: Any, since: float | None = None) -> float
         and j.get("acceptedAt")
     )
     if not took:
-        return 0.0
+        return None
     return took[min(len(took) - 1, math.ceil(0.95 * len(took)) - 1)]
 
 

@@ -85,6 +85,8 @@ timeline:
 expectations:
   - {{name: p99 under a microsecond, metric: p99, op: "<", target: 0.001ms}}
   - {{name: some traffic, metric: rps, op: ">", target: 1}}
+# no warm-up: the catalog's own SLOs would judge cold starts; this test is about one expectation
+profile_slos: {{enabled: false, reason: cold starts are not what this test judges}}
 """
     )
     report = tmp_path / "report"
@@ -97,6 +99,9 @@ expectations:
     assert failed == ["p99 under a microsecond"]
     summary = json.loads((report / "summary.json").read_text())
     assert summary["passed"] is False
+    assert {r["how"] for r in summary["profile_slos"]} == {
+        "opted out by the scenario (profile_slos: false): cold starts are not what this test judges"
+    }
     # steady state "during": the HTTP probe mid-phase, the SLO probe on the phase's own traffic
     during = json.loads((report / "raw.json").read_text())["environment"]["steady_state"]
     assert sorted(p["name"] for p in during) == ["health (during hold)", "median (during hold)"]

@@ -33,7 +33,8 @@ Control API (no auth), to make providers misbehave:
   "activityType"?, "calories"?}, ...]}``: new activities starting at those times (the user
   recorded more, at that provider) — ids ``{provider}-{owner}-new-{k}``.
 * ``GET /_control/stats``: calls per provider and endpoint, bytes served, faults injected.
-* ``GET /_control/duplicates``: source activities written more than once to a destination.
+* ``GET /_control/duplicates``: source activities written more than once to a destination
+  (``duplicates``), and how many source activities were written at all (``writes``).
 * ``GET /_control/calls``: every provider call (the last 100,000) as
   ``[time, provider, kind]``, for checks on *when* the providers were called.
 * ``POST /_control/reset``: forget everything.
@@ -398,7 +399,8 @@ async def _control(send: Any, method: str, path: str, body: bytes) -> None:
                 if item.get("sourceId"):
                     counts[(provider, owner, str(item["sourceId"]))] += 1
         dupes = [list(k) for k, n in counts.items() if n > 1]
-        await _send(send, 200, {"duplicates": len(dupes), "examples": dupes[:20]})
+        writes = sum(counts.values())  # without writes, "no duplicate" is no evidence
+        await _send(send, 200, {"duplicates": len(dupes), "writes": writes, "examples": dupes[:20]})
     elif path == "/_control/health":
         await _send(send, 200, {"ok": True})
     else:

@@ -81,7 +81,7 @@ def main() -> None:
                     outcomes.update(line["outcomes"].values())
             print("worker outcomes", dict(outcomes))
             print(checks.no_duplicate_jobs(env, stack))
-            print("manual sync p95 (s)", round(checks.manual_sync_p95_s(env, stack), 2))
+            print("manual sync p95 (s)", checks.manual_sync_p95_s(env, stack))
         finally:
             runtime.stop()
 
