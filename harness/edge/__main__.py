@@ -37,7 +37,10 @@ def main(argv: list[str] | None = None) -> None:
         uvloop.install()
     from harness.chaos.control import fault_admin
     from harness.chaos.engine import FaultEngine
+    from harness.metrics import configure as configure_metrics
 
+    if args.state_dir:  # AWS/DynamoDB, SQS, SNS, Events, States metrics of the calls it sees
+        configure_metrics(Path(args.state_dir), "edge")
     engine = FaultEngine(seed=args.seed)
     from harness.edge.iam_guard import IamGuard
 

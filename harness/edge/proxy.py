@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from harness.edge.metrics import observe
 from harness.edge.routing import RequestInfo, classify
 
 if TYPE_CHECKING:
@@ -169,6 +170,7 @@ class EdgeProxy:
 
         info = classify(method, target, headers, body)
         self.calls[f"{info.service}:{info.operation}"] += 1
+        started = time.perf_counter()
         iam = self.iam
         if iam is not None and iam.sessions and info.service == "dynamodb":
             session = iam.session_of(headers.get("authorization", ""))
@@ -198,6 +200,7 @@ class EdgeProxy:
                     return False
                 if decision.response is not None:
                     self.errors[f"{info.service}:{info.operation}"] += 1
+                    observe(info, body, decision.response, 0.0)
                     writer.write(decision.response)
                     await writer.drain()
                     return client_keepalive
@@ -215,6 +218,7 @@ class EdgeProxy:
         out += b"\r\n"
         out += body
         _status, response = await self._forward(upstream, bytes(out), method)
+        observe(info, body, response, (time.perf_counter() - started) * 1000)
         if iam is not None and info.operation == "AssumeRole" and info.service == "sts":
             iam.observe_assume_role(body, target, response)
         writer.write(response)
