@@ -208,6 +208,9 @@ def _check_resource(file: str, logical_id: str, definition: Mapping[str, Any]) -
                 f"AWS::NoValue. Supported "
                 f"properties of {type_}: {', '.join(sorted(allowed))}.",
             )
+    check = getattr(module, "check", None)
+    if check is not None:  # a module's own up-front check of its literal properties
+        check(file, logical_id, props)
     return module
 
 

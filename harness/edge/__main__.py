@@ -47,13 +47,26 @@ def main(argv: list[str] | None = None) -> None:
     # IAM as AWS enforces it for assumed-role keys; HARNESS_IAM_ENFORCE=0 only records decisions.
     enforce = os.environ.get("HARNESS_IAM_ENFORCE", "1").strip().lower() not in ("0", "false", "no")
     guard = IamGuard(Path(args.state_dir) if args.state_dir else None, enforce=enforce)
+    alarms = None
+    if args.state_dir:  # the stacks' CloudWatch alarms, evaluated live (harness/edge/alarms.py)
+        from harness.edge.alarms import EdgeAlarms
+
+        alarms = EdgeAlarms(Path(args.state_dir))
+        alarms.edge_url = f"http://{args.host}:{args.port}"
     proxy = EdgeProxy(
-        routes, args.default, fault_hook=engine, admin_handler=fault_admin(engine), iam=guard
+        routes,
+        args.default,
+        fault_hook=engine,
+        admin_handler=fault_admin(engine),
+        iam=guard,
+        alarms=alarms,
     )
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
         task = asyncio.ensure_future(serve(proxy, args.host, args.port))
+        evaluator = asyncio.ensure_future(alarms.run()) if alarms is not None else None
+        task.add_done_callback(lambda _t: evaluator.cancel() if evaluator else None)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)
         with contextlib.suppress(asyncio.CancelledError):

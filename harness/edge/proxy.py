@@ -27,6 +27,7 @@ from harness.edge.metrics import observe
 from harness.edge.routing import RequestInfo, classify
 
 if TYPE_CHECKING:
+    from harness.edge.alarms import EdgeAlarms
     from harness.edge.iam_guard import IamGuard
 
 __all__ = ["EdgeProxy", "FaultDecision", "Upstream"]
@@ -101,12 +102,14 @@ class EdgeProxy:
         fault_hook: FaultHook | None = None,
         admin_handler: AdminHandler | None = None,
         iam: IamGuard | None = None,
+        alarms: EdgeAlarms | None = None,
     ) -> None:
         self.upstreams = {service: Upstream(url) for service, url in routes.items()}
         self.default = Upstream(default)
         self.fault_hook = fault_hook
         self.admin_handler = admin_handler
         self.iam = iam
+        self.alarms = alarms
         self.calls: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.started = time.time()
@@ -205,6 +208,13 @@ class EdgeProxy:
                     await writer.drain()
                     return client_keepalive
 
+        if info.service == "monitoring" and self.alarms is not None:
+            answer = self.alarms.cloudwatch(target, headers, body)
+            if answer is not None:  # DescribeAlarms & co. answered with the live states
+                writer.write(answer)
+                await writer.drain()
+                return client_keepalive
+
         upstream = self.upstream_for(info.service)
         out = bytearray()
         out += f"{method} {target} HTTP/1.1\r\n".encode("latin-1")
@@ -296,6 +306,10 @@ class EdgeProxy:
                 200,
                 {**self.iam.summary(), "decisions": self.iam.log(since, denied_only)},
             )
+        if self.alarms is not None:
+            alarm_answer = self.alarms.admin(method, path, body)
+            if alarm_answer is not None:
+                return _json_response(*alarm_answer)
         if self.admin_handler is not None:
             answer = self.admin_handler(method, path, target, body)
             if answer is not None:
