@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness.metrics.alarms import AlarmDefinitionError, MetricAlarm
 from harness.metrics.composite import CompositeAlarm, RuleError, parse_rule
@@ -17,6 +18,7 @@ __all__ = [
     "Definitions",
     "from_stacks",
     "load",
+    "profile_alarm_properties",
 ]
 
 ALARM_TYPE = "AWS::CloudWatch::Alarm"
@@ -114,5 +116,103 @@ def from_stacks(stacks: dict[str, DeployedStack], scale: float = 1.0) -> Definit
     return out
 
 
+_OPS = {
+    ">": "GreaterThanThreshold",
+    ">=": "GreaterThanOrEqualToThreshold",
+    "<": "LessThanThreshold",
+    "<=": "LessThanOrEqualToThreshold",
+}
+_FLIP = {">": "<", ">=": "<=", "<": ">", "<=": ">="}
+
+
+def profile_alarm_properties(stack: DeployedStack, alarm: dict[str, Any]) -> dict[str, Any]:
+    """A harness.yaml ``alarms:`` entry as the CloudWatch alarm it stands for, on the metrics
+    the harness records for the stack's API (``api:``, else its first): ``error_rate_5xx`` is the
+    5xx Average (0/1 per request), ``count_5xx`` its Sum, ``availability`` 1 minus that rate
+    (operator and threshold mirrored), ``p50``..``p99``/``max`` the Latency percentile/Maximum,
+    ``function_errors`` AWS/Lambda Errors. Raises ValueError for a metric it cannot map."""
+    from harness.durations import parse_duration
+    from harness.load.slo import _number
+
+    metric = str(alarm.get("metric"))
+    op = str(alarm.get("op", ">"))
+    if str(alarm.get("scope", "all")) != "all":
+        raise ValueError(
+            f"scope {alarm.get('scope')} has no CloudWatch metric (API Gateway metrics are per "
+            "API, stage and route, not per tenant or tier)"
+        )
+    base: dict[str, Any] = {
+        "Period": parse_duration(alarm.get("period", "1m")),
+        "EvaluationPeriods": int(alarm.get("evaluation_periods", 1)),
+        "TreatMissingData": "notBreaching",
+        "AlarmDescription": f"harness.yaml alarm {alarm.get('name')}: {metric} {op} "
+        f"{alarm.get('threshold')}",
+    }
+    if metric == "function_errors":
+        threshold = float(alarm["threshold"])
+        return {**base, "Namespace": "AWS/Lambda", "MetricName": "Errors", "Statistic": "Sum",
+                "Threshold": threshold, "ComparisonOperator": _OPS[op]}  # fmt: skip
+    apis = list(stack.apis.values())
+    wanted = stack.profile.get("api")
+    api = next((a for a in apis if a.logical_id == wanted), apis[0] if apis else None)
+    if api is None:
+        raise ValueError(f"metric {metric} needs an API, and stack {stack.name} has none")
+    rest = api.kind == "rest"
+    if rest:
+        rec = stack.resources.get(api.logical_id)
+        dims = [{"Name": "ApiName", "Value": (rec.properties.get("Name") if rec else None)
+                 or api.logical_id}]  # fmt: skip
+    else:
+        dims = [{"Name": "ApiId", "Value": api.api_id}]
+    five = "5XXError" if rest else "5xx"
+    common = {**base, "Namespace": "AWS/ApiGateway", "Dimensions": dims}
+    if metric in ("error_rate_5xx", "count_5xx"):
+        stat = "Average" if metric == "error_rate_5xx" else "Sum"
+        return {**common, "MetricName": five, "Statistic": stat,
+                "Threshold": float(alarm["threshold"]), "ComparisonOperator": _OPS[op]}  # fmt: skip
+    if metric == "availability":
+        return {**common, "MetricName": five, "Statistic": "Average",
+                "Threshold": round(1 - float(alarm["threshold"]), 12),
+                "ComparisonOperator": _OPS[_FLIP[op]]}  # fmt: skip
+    if metric in ("p50", "p90", "p95", "p99", "max"):
+        threshold = _number(metric, alarm["threshold"])
+        latency_stat: dict[str, str] = (
+            {"Statistic": "Maximum"} if metric == "max" else {"ExtendedStatistic": metric}
+        )
+        return {**common, "MetricName": "Latency", **latency_stat, "Threshold": threshold,
+                "ComparisonOperator": _OPS[op]}  # fmt: skip
+    raise ValueError(
+        f"metric '{metric}' has no CloudWatch equivalent the harness records (use "
+        "error_rate_5xx, count_5xx, availability, p50/p95/p99/max or function_errors)"
+    )
+
+
+def _profile_alarms(stack: DeployedStack, scale: float, out: Definitions) -> None:
+    for alarm in stack.profile.get("alarms") or []:
+        if not isinstance(alarm, dict):
+            continue
+        name = str(alarm.get("name"))
+        try:
+            props = profile_alarm_properties(stack, alarm)
+            out.alarms.append(
+                MetricAlarm.from_properties(
+                    f"{stack.name}:{name}",
+                    props,
+                    scale=scale,
+                    stack=stack.name,
+                    logical_id=name,
+                    arn=f"arn:aws:cloudwatch:us-east-1:000000000000:alarm:{stack.name}:{name}",
+                )
+            )
+        except (ValueError, KeyError, AlarmDefinitionError) as exc:
+            out.problems.append(
+                DefinitionProblem(stack.name, f"harness.yaml alarms '{name}'", "metric", str(exc))
+            )
+
+
 def load(state_dir: Path, scale: float = 1.0) -> Definitions:
-    return from_stacks(load_stacks(state_dir), scale)
+    stacks = load_stacks(state_dir)
+    out = from_stacks(stacks, scale)
+    for stack in stacks.values():
+        _profile_alarms(stack, scale, out)
+    return out
