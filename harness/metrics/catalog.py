@@ -38,8 +38,7 @@ PRODUCED: dict[str, dict[str, tuple[tuple[str, ...], ...]]] = {
             "NumberOfMessagesSent",
             "NumberOfMessagesReceived",
             "NumberOfMessagesDeleted",
-            "ApproximateNumberOfMessagesVisible",
-            "ApproximateAgeOfOldestMessage",
+            "ApproximateNumberOfMessagesVisible",  # sampled once a second by the edge
         )
     },
     "AWS/DynamoDB": {

@@ -131,5 +131,16 @@ def test_fault_pages_through_sns_and_recovers(deployed: tuple[Environment, Deplo
     cw.set_alarm_state(AlarmName=emf_name, StateValue="ALARM", StateReason="gameday drill")
     assert states()[emf_name] == "ALARM"
     _wait("the next evaluation overrides SetAlarmState", lambda: states()[emf_name] == "OK", 10)
+    # a gauge: the queue's visible messages, sampled by the edge once a second
+    backlog = f"{stack.name}-backlog"
+    sqs = env.client("sqs")
+    queue_url = stack.resources["Backlog"].physical_id
+    assert states()[backlog] != "ALARM"
+    for i in range(3):
+        sqs.send_message(QueueUrl=queue_url, MessageBody=f"m{i}")
+    _wait("the backlog alarm", lambda: states()[backlog] == "ALARM", 20)
+    sqs.purge_queue(QueueUrl=queue_url)
+    _wait("the backlog drained", lambda: states()[backlog] == "OK", 20)
+
     with pytest.raises(cw.exceptions.ResourceNotFound):
         cw.set_alarm_state(AlarmName="no-such-alarm", StateValue="OK", StateReason="x")

@@ -64,12 +64,18 @@ def _definition(file: str, logical_id: str, props: dict[str, Any], literal_only:
             isinstance(value, list) and any(isinstance(v, dict) and "Fn::" in str(v) for v in value)
         )
 
+    skip_metric_check = False
     if literal_only:
-        checked = {k: v for k, v in props.items() if literal(v)}
-        if "Dimensions" in props and not all(
-            isinstance(d, dict) and literal(d.get("Name")) for d in props.get("Dimensions") or []
-        ):
-            checked.pop("Dimensions", None)
+        checked = {k: v for k, v in props.items() if literal(v) and k != "Dimensions"}
+        dims = props.get("Dimensions")
+        if isinstance(dims, list):
+            names = [d.get("Name") if isinstance(d, dict) else None for d in dims]
+            if all(isinstance(n, str) for n in names):
+                checked["Dimensions"] = [{"Name": n, "Value": "?"} for n in names]
+            else:
+                skip_metric_check = True
+        elif dims is not None:
+            skip_metric_check = True
         # fields that intrinsics left out are checked again when resolved (create)
         for required in ("MetricName", "Namespace", "Period", "EvaluationPeriods", "Threshold",
                          "ComparisonOperator"):  # fmt: skip
@@ -94,7 +100,7 @@ def _definition(file: str, logical_id: str, props: dict[str, Any], literal_only:
             backend=BACKEND,
             fix=_FIX.get(exc.field, f"fix {exc.field}."),
         ) from None
-    if "MetricName" in props and "Namespace" in props:
+    if "MetricName" in props and "Namespace" in props and not skip_metric_check:
         dims = [str(d.get("Name")) for d in props.get("Dimensions") or [] if isinstance(d, dict)]
         problem = check_metric(alarm.namespace, alarm.metric_name, dims)
         if problem is not None:
