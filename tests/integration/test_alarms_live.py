@@ -78,17 +78,18 @@ def test_fault_pages_through_sns_and_recovers(deployed: tuple[Environment, Deplo
         found = answer["MetricAlarms"] + answer["CompositeAlarms"]
         return {a["AlarmName"]: a["StateValue"] for a in found}
 
-    _wait("alarms evaluated OK", lambda: states().get(errors_name) == "OK", 20)
+    _wait("alarms evaluated OK", lambda: states().get(errors_name) == "OK", 40)
     assert states()[emf_name] == "OK"
 
-    fault_started = time.time()
     for _ in range(3):
         assert _get(base + "?fail=1") == 502
+    fault_started = time.time()  # the last failure answered (cold starts can be slow here)
     # Period 2 s, 1 of 2 datapoints: ALARM once the failing second's period closes (+2 s lag)
-    _wait("ALARM", lambda: states().get(both_name) == "ALARM", 20)
+    _wait("ALARM", lambda: states().get(both_name) == "ALARM", 40)
     detected = time.time() - fault_started
     assert states()[errors_name] == "ALARM" and states()[emf_name] == "ALARM"
-    assert detected < 12, detected
+    # 2 s periods, 1 of 2, evaluated 2 s after a period closes: ~5 s; slack for a loaded machine
+    assert detected < 20, detected
 
     alarm = cw.describe_alarms(AlarmNames=[errors_name])["MetricAlarms"][0]
     assert alarm["Namespace"] == "AWS/Lambda" and alarm["Statistic"] == "Sum"
@@ -111,12 +112,12 @@ def test_fault_pages_through_sns_and_recovers(deployed: tuple[Environment, Deplo
     assert page["subject"]["S"].startswith(f'ALARM: "{errors_name}"')
 
     # recovery: successes only; two clean periods take the alarm back to OK (and page OK)
-    deadline = time.monotonic() + 25
+    deadline = time.monotonic() + 45
     while states().get(errors_name) != "OK":
         assert time.monotonic() < deadline, "no recovery to OK"
         _get(base)
         time.sleep(0.5)
-    _wait("composite OK", lambda: states().get(both_name) == "OK", 10)
+    _wait("composite OK", lambda: states().get(both_name) == "OK", 20)
     _wait(
         "the OK page",
         lambda: any(i["pk"]["S"].startswith(f"{errors_name}#OK#") for i in page_items()),
@@ -130,7 +131,7 @@ def test_fault_pages_through_sns_and_recovers(deployed: tuple[Environment, Deplo
 
     cw.set_alarm_state(AlarmName=emf_name, StateValue="ALARM", StateReason="gameday drill")
     assert states()[emf_name] == "ALARM"
-    _wait("the next evaluation overrides SetAlarmState", lambda: states()[emf_name] == "OK", 10)
+    _wait("the next evaluation overrides SetAlarmState", lambda: states()[emf_name] == "OK", 20)
     # a gauge: the queue's visible messages, sampled by the edge once a second
     backlog = f"{stack.name}-backlog"
     sqs = env.client("sqs")
@@ -138,9 +139,9 @@ def test_fault_pages_through_sns_and_recovers(deployed: tuple[Environment, Deplo
     assert states()[backlog] != "ALARM"
     for i in range(3):
         sqs.send_message(QueueUrl=queue_url, MessageBody=f"m{i}")
-    _wait("the backlog alarm", lambda: states()[backlog] == "ALARM", 20)
+    _wait("the backlog alarm", lambda: states()[backlog] == "ALARM", 40)
     sqs.purge_queue(QueueUrl=queue_url)
-    _wait("the backlog drained", lambda: states()[backlog] == "OK", 20)
+    _wait("the backlog drained", lambda: states()[backlog] == "OK", 40)
 
     with pytest.raises(cw.exceptions.ResourceNotFound):
         cw.set_alarm_state(AlarmName="no-such-alarm", StateValue="OK", StateReason="x")
