@@ -4,8 +4,10 @@
   reached ``state`` within ``within`` seconds of fault ``F``'s start; the observed detection
   time is reported (or "not reached", with the state it stayed in).
 * ``{kind: alarm_quiet, alarm: NAME, phase: P}`` — the alarm was never in ALARM during phase
-  ``P`` (no false page). An alarm that was INSUFFICIENT_DATA through the whole phase had no
-  data to judge: the expectation fails as inconclusive rather than passing.
+  ``P`` (no false page). It fails as inconclusive rather than passing when the alarm was
+  INSUFFICIENT_DATA through the whole phase (no data to judge), or when the phase is shorter
+  than the breaching data the alarm needs to page (``DatapointsToAlarm`` x ``Period``): such
+  a check could not fail.
 
 ``NAME`` is the alarm's name, its logical id, or ``stack/LogicalId``. Times are on the run
 clock (seconds since the timeline started). The report gets every alarm's state timeline and,
@@ -46,6 +48,8 @@ class AlarmTimeline:
     kind: str
     initial: str
     changes: list[tuple[float, str, str]] = field(default_factory=list)  # (t, state, reason)
+    # breaching data needed to go from OK to ALARM: DatapointsToAlarm x Period (metric alarms)
+    window_s: float = 0.0
 
     def state_at(self, t: float) -> str:
         state = self.initial
@@ -126,6 +130,7 @@ def fetch(
             logical_id=item.get("logical_id", ""),
             kind=item.get("kind", "metric"),
             initial=initial,
+            window_s=float(item.get("period") or 0) * int(item.get("datapoints_to_alarm") or 0),
             changes=[
                 (round(h["time"] - run_started, 3), h["new"], h.get("reason", ""))
                 for h in mine
@@ -193,6 +198,17 @@ def _judge_quiet(exp: Expectation, obs: AlarmObservations) -> Verdict:
             exp.label, False, None, target, f"phase {exp.phase} did not run", "alarm_quiet"
         )
     start, end = window
+    if alarm.window_s > end - start:
+        return Verdict(
+            exp.label,
+            False,
+            None,
+            target,
+            f"inconclusive: phase {exp.phase} lasts {end - start:g}s but {alarm.name} needs "
+            f"{alarm.window_s:g}s of breaching data to page{_scaled(obs)}: a page could not show "
+            "in it; lengthen the phase or raise alarm_period_scale",
+            "alarm_quiet",
+        )
     pages = [t for t, s, _ in alarm.changes if s == "ALARM" and start <= t < end]
     if alarm.state_at(start) == "ALARM":
         pages.insert(0, start)

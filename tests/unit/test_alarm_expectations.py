@@ -73,6 +73,11 @@ def test_quiet_phase() -> None:
     assert not paged.passed and paged.observed == 1 and "t=8s" in paged.detail
     blind = judge(quiet, _obs([], initial="INSUFFICIENT_DATA"))
     assert not blind.passed and blind.detail.startswith("inconclusive")
+    # 5 datapoints of 10 s to page, in a 20 s phase: a page could not show, so it cannot pass
+    slow = _obs([])
+    slow.alarms["s-errors"].window_s = 50.0
+    short = judge(quiet, slow)
+    assert not short.passed and "needs 50s of breaching data" in short.detail
 
 
 def test_report_section_times_to_detect_and_recover() -> None:
