@@ -13,6 +13,13 @@ setup: ## install everything (venv, dev tools, Redis, Java, DynamoDB Local, emul
 gameday: setup ## the main job: a SyncWell gameday (load ramp, provider outage, isolation); prints the report path
 	$(VENV)/harness run scenarios/syncwell-gameday.yaml $(GAMEDAY_ARGS)
 
+GATES := catalog syncwell synchub codexflow cloudsaas
+
+gameday-all: setup ## every stack's CI gate (scenarios/<stack>-gate.yaml, < 3 min each); fails if one fails
+	@failed=""; for stack in $(GATES); do \
+	  $(VENV)/harness run scenarios/$$stack-gate.yaml --report-dir reports/$$stack-gate $(GAMEDAY_ARGS) || failed="$$failed $$stack"; \
+	done; if [ -n "$$failed" ]; then echo "gates failed:$$failed"; exit 1; fi; echo "every gate passed"
+
 smoke: setup ## bring the environment up, exercise every service once, take it down
 	$(VENV)/harness smoke
 
@@ -36,4 +43,4 @@ down: ## stop the environment
 clean: down ## remove run output and caches
 	rm -rf .harness .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help setup gameday smoke test lint bench up down clean
+.PHONY: help setup gameday gameday-all smoke test lint bench up down clean

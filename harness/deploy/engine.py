@@ -227,6 +227,9 @@ def _check_resource(
     if not isinstance(props, dict):
         raise DeployError("Properties must be a mapping.", file=file, logical_id=logical_id)
     found.extend(property_refusals(file, logical_id, type_, props, module))
+    check = getattr(module, "check", None)
+    if check is not None:  # a module's own up-front check of its literal properties
+        check(file, logical_id, props)
     return module
 
 

@@ -37,7 +37,10 @@ def main(argv: list[str] | None = None) -> None:
         uvloop.install()
     from harness.chaos.control import fault_admin
     from harness.chaos.engine import FaultEngine
+    from harness.metrics import configure as configure_metrics
 
+    if args.state_dir:  # AWS/DynamoDB, SQS, SNS, Events, States metrics of the calls it sees
+        configure_metrics(Path(args.state_dir), "edge")
     engine = FaultEngine(seed=args.seed)
     from harness.edge.iam_guard import IamGuard
 
@@ -47,6 +50,12 @@ def main(argv: list[str] | None = None) -> None:
     from harness.env.secret import ControlGuard
 
     control = ControlGuard(Path(args.state_dir) if args.state_dir else None, "edge")
+    alarms = None
+    if args.state_dir:  # the stacks' CloudWatch alarms, evaluated live (harness/edge/alarms.py)
+        from harness.edge.alarms import EdgeAlarms
+
+        alarms = EdgeAlarms(Path(args.state_dir))
+        alarms.edge_url = f"http://{args.host}:{args.port}"
     proxy = EdgeProxy(
         routes,
         args.default,
@@ -54,11 +63,14 @@ def main(argv: list[str] | None = None) -> None:
         admin_handler=fault_admin(engine),
         iam=guard,
         control=control,
+        alarms=alarms,
     )
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
         task = asyncio.ensure_future(serve(proxy, args.host, args.port))
+        evaluator = asyncio.ensure_future(alarms.run()) if alarms is not None else None
+        task.add_done_callback(lambda _t: evaluator.cancel() if evaluator else None)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)
         with contextlib.suppress(asyncio.CancelledError):

@@ -24,9 +24,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from harness.edge.metrics import observe
 from harness.edge.routing import RequestInfo, classify
 
 if TYPE_CHECKING:
+    from harness.edge.alarms import EdgeAlarms
     from harness.edge.iam_guard import IamGuard
     from harness.env.secret import ControlGuard
 
@@ -122,6 +124,7 @@ class EdgeProxy:
         admin_handler: AdminHandler | None = None,
         iam: IamGuard | None = None,
         control: ControlGuard | None = None,
+        alarms: EdgeAlarms | None = None,
     ) -> None:
         self.upstreams = {service: Upstream(url) for service, url in routes.items()}
         self.default = Upstream(default)
@@ -129,6 +132,7 @@ class EdgeProxy:
         self.admin_handler = admin_handler
         self.iam = iam
         self.control = control
+        self.alarms = alarms
         self.calls: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.started = time.time()
@@ -221,6 +225,7 @@ class EdgeProxy:
 
         info = classify(method, target, headers, body)
         self.calls[f"{info.service}:{info.operation}"] += 1
+        started = time.perf_counter()
         iam = self.iam
         if iam is not None and iam.sessions and info.service == "dynamodb":
             session = iam.session_of(headers.get("authorization", ""))
@@ -250,9 +255,17 @@ class EdgeProxy:
                     return False
                 if decision.response is not None:
                     self.errors[f"{info.service}:{info.operation}"] += 1
+                    observe(info, body, decision.response, 0.0)
                     writer.write(decision.response)
                     await writer.drain()
                     return client_keepalive
+
+        if info.service == "monitoring" and self.alarms is not None:
+            answer = self.alarms.cloudwatch(target, headers, body)
+            if answer is not None:  # DescribeAlarms & co. answered with the live states
+                writer.write(answer)
+                await writer.drain()
+                return client_keepalive
 
         upstream = self.upstream_for(info.service)
         out = bytearray()
@@ -267,6 +280,7 @@ class EdgeProxy:
         out += b"\r\n"
         out += body
         _status, response = await self._forward(upstream, bytes(out), method)
+        observe(info, body, response, (time.perf_counter() - started) * 1000)
         if iam is not None and info.operation == "AssumeRole" and info.service == "sts":
             iam.observe_assume_role(body, target, response)
         writer.write(response)
@@ -417,6 +431,10 @@ class EdgeProxy:
                 200,
                 {**self.iam.summary(), "decisions": self.iam.log(since, denied_only)},
             )
+        if self.alarms is not None:
+            alarm_answer = self.alarms.admin(method, path, body)
+            if alarm_answer is not None:
+                return _json_response(*alarm_answer)
         if self.admin_handler is not None:
             answer = self.admin_handler(method, path, target, body)
             if answer is not None:

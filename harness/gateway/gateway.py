@@ -38,6 +38,8 @@ from harness.gateway.ratelimit import RateLimiter
 from harness.gateway.registry import Registry
 from harness.gateway.services import ServiceIntegrations
 from harness.gateway.throttle import check_api_key, resolve_tenant, throttle
+from harness.metrics import configure as configure_metrics
+from harness.metrics.publishers import api_request
 
 __all__ = ["MAX_PAYLOAD", "Gateway"]
 
@@ -70,6 +72,7 @@ class Gateway:
         self.registry = Registry(self.state_dir)
         self.keystore = KeyStore(self.state_dir)
         self.metrics = Metrics()
+        configure_metrics(self.state_dir, "gateway")  # AWS/ApiGateway, <state_dir>/metrics
         self.access_log = AccessLog(self.state_dir / "logs" / "access.log")
         self.invoker = Invoker(None)
         self.services = ServiceIntegrations(None)
@@ -263,6 +266,16 @@ class Gateway:
             response.status,
             latency,
         )
+        if api is not None and ctx.route is not None:
+            api_request(
+                api.spec.kind,
+                api.metric_api,
+                api.spec.stage,
+                route_key,
+                response.status,
+                latency,
+                ctx.integration_latency_ms,
+            )
         try:
             self.access_log.write(entry(ctx, response.status, len(response.body)))
         except Exception:  # logging must never fail a request

@@ -74,6 +74,7 @@ class CompiledApi:
     plans_by_key: dict[str, tuple[UsagePlanSpec, str]] = field(default_factory=dict)
     plans_by_tier: dict[str, UsagePlanSpec] = field(default_factory=dict)
     waf: Waf | None = None  # the stack's web ACL (harness.yaml ``waf``)
+    metric_api: str = ""  # CloudWatch's API dimension: ApiName (REST) or ApiId (HTTP)
 
     @property
     def is_rest(self) -> bool:
@@ -107,6 +108,15 @@ def _function_name(stack: DeployedStack, ref: str | None) -> str | None:
     if ref.startswith("arn:"):
         return ref.rsplit(":", 1)[-1] if ":function:" not in ref else ref.split(":function:")[1]
     return ref
+
+
+def _metric_api(stack: DeployedStack, api: ApiSpec) -> str:
+    """REST APIs' metrics carry ApiName (the RestApi's Name), HTTP APIs' carry ApiId."""
+    if api.kind == "rest":
+        rec = stack.resources.get(api.logical_id)
+        name = rec.properties.get("Name") if rec is not None else None
+        return str(name or api.logical_id)
+    return api.api_id
 
 
 def compile_api(stack: DeployedStack, api: ApiSpec) -> CompiledApi:
@@ -162,6 +172,7 @@ def compile_api(stack: DeployedStack, api: ApiSpec) -> CompiledApi:
         router=Router(routes),
         tenancy=tenancy,
         waf=Waf.from_profile(stack.profile),
+        metric_api=_metric_api(stack, api),
     )
     for fn in stack.functions.values():
         parts = fn.arn.split(":")

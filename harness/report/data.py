@@ -136,6 +136,8 @@ class RunData:
     warnings: list[str] = field(default_factory=list)
     environment: dict[str, Any] = field(default_factory=dict)
     isolation: dict[str, Any] = field(default_factory=dict)
+    # harness.scenario.alarm_checks.report_section: timelines, per-fault detect/recover times
+    alarms: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:

@@ -51,6 +51,8 @@ def summary_json(run: RunData) -> dict[str, Any]:
         "isolation": run.isolation,
         "profile_slos": run.environment.get("profile_slos", []),
         "scenario_file": run.scenario_file,
+        # per fault: time to detect / to recover per alarm; timelines stay in raw.json
+        "alarms": {k: v for k, v in run.alarms.items() if k != "timelines"},
     }
 
 
@@ -207,6 +209,10 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
 def _extra_sections(run: RunData) -> str:
     """Tenants, counters, isolation, the injected-fault log, steady state and rollbacks."""
     out: list[str] = []
+    if run.alarms:
+        from harness.report.alarms import alarm_section
+
+        out.append(alarm_section(run.alarms, run.faults, run.duration_s))
     if run.tenants:
         rows = [
             [t, d.get("requests"), d.get("p50_ms"), d.get("p95_ms"), d.get("p99_ms"),

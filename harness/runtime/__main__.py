@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> None:
         idle_timeout_s=args.idle_timeout,
         async_retry_delays=args.async_retry_delays,
     )
+    from harness.metrics import configure as configure_metrics
+
+    configure_metrics(args.state_dir.resolve(), "runtime")  # AWS/Lambda and EMF metrics
     serve(args.state_dir.resolve(), args.port, args.host, config)
 
 

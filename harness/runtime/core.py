@@ -20,6 +20,7 @@ from typing import Any
 from harness.aws import aws_environ
 from harness.chaos.capacity import GatewayOutage
 from harness.chaos.lambda_faults import LambdaFault, LambdaFaultEngine
+from harness.metrics.publishers import emf_lines, lambda_invocation, lambda_throttle
 from harness.model import DeployedStack, EventSourceSpec, FunctionSpec, load_stacks
 from harness.runtime.asyncinvoke import AsyncInvoker
 from harness.runtime.bootstrap import error_payload
@@ -316,9 +317,11 @@ class Runtime:
             worker, cold = await self.pools.acquire(pool, wait=wait)
         except Throttled:
             metrics.throttles += 1
+            lambda_throttle(pool.name)
             raise
         spec = pool.spec
         metrics.invocations += 1
+        concurrent = pool.inflight
         lines: list[list[str]] = []
         extra: list[str] = []
         if cold:
@@ -403,6 +406,9 @@ class Runtime:
             metrics.errors += 1
         metrics.durations.append(duration)
         metrics.duration_total_ms += duration
+        lambda_invocation(pool.name, duration, function_error is not None, concurrent)
+        if lines:
+            emf_lines(lines)
         report = {
             "durationMs": round(duration, 3),
             "billedDurationMs": billed(duration),

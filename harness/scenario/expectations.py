@@ -66,6 +66,7 @@ class Observations:
     checks: Mapping[str, Callable[[], Any]] = field(default_factory=dict)
     isolation: list[dict[str, Any]] = field(default_factory=list)
     steady_state: list[dict[str, Any]] = field(default_factory=list)
+    alarms: Any = None  # harness.scenario.alarm_checks.AlarmObservations
 
 
 def _inconclusive(exp: Expectation, target: Any, why: str, kind: str) -> Verdict:
@@ -371,4 +372,8 @@ def evaluate(expectations: Sequence[Expectation], obs: Observations) -> list[Ver
             out.append(_all_passed(exp, obs.isolation, "isolation checks"))
         elif exp.kind == "steady_state":
             out.append(_all_passed(exp, obs.steady_state, "steady-state probes"))
+        elif exp.kind in ("alarm", "alarm_quiet"):
+            from harness.scenario.alarm_checks import judge
+
+            out.append(judge(exp, obs.alarms))
     return out

@@ -173,6 +173,8 @@ ExpectationKind = Literal[
     "isolation",
     "steady_state",
     "check",
+    "alarm",
+    "alarm_quiet",
 ]
 
 
@@ -199,6 +201,9 @@ class Expectation(_Model):
     # A check with no data to judge (no request in its scope, no job of that kind, a fake server
     # that did not answer) is inconclusive and fails, unless this is true.
     allow_empty: bool = False
+    alarm: str | None = None  # alarm, alarm_quiet: name, logical id or stack/LogicalId
+    state: Literal["ALARM", "OK", "INSUFFICIENT_DATA"] = "ALARM"  # alarm: the state to reach
+    phase: str | None = None  # alarm_quiet: the phase in which it must never be ALARM
 
     @model_validator(mode="after")
     def _fields_for_kind(self) -> Expectation:
@@ -208,6 +213,8 @@ class Expectation(_Model):
             "dlq_max": ("queue", "max"),
             "counter": ("counter", "target"),
             "check": ("check",),
+            "alarm": ("alarm", "after_fault", "within"),
+            "alarm_quiet": ("alarm", "phase"),
         }
         missing = [f for f in need.get(self.kind, ()) if getattr(self, f) is None]
         if missing:
@@ -228,6 +235,10 @@ class Expectation(_Model):
             return f"{self.counter} {self.op} {self.target}"
         if self.kind == "dlq_max":
             return f"{self.queue} depth <= {self.max}"
+        if self.kind == "alarm":
+            return f"{self.alarm} {self.state} within {self.within:g}s of {self.after_fault}"
+        if self.kind == "alarm_quiet":
+            return f"{self.alarm} quiet in {self.phase}"
         if self.kind == "check":
             suffix = f" {self.op} {self.target}" if self.target is not None else ""
             return f"{self.check}{suffix}"
@@ -305,6 +316,12 @@ class Scenario(_Model):
     )
     rollbacks: list[FaultSpec] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
+    alarm_period_scale: float = Field(
+        1.0,
+        gt=0,
+        description="divide every alarm's Period by this (a 5-minute alarm in a short gameday); "
+        "the report says so",
+    )
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
@@ -320,7 +337,11 @@ class Scenario(_Model):
                 raise ValueError(
                     f"expectation '{expectation.label}' names unknown phase '{expectation.scope[6:]}'"
                 )
-            if expectation.kind == "recovery" and expectation.after_fault not in labels:
+            if expectation.kind == "alarm_quiet" and expectation.phase not in names:
+                raise ValueError(
+                    f"expectation '{expectation.label}' names unknown phase '{expectation.phase}'"
+                )
+            if expectation.kind in ("recovery", "alarm") and expectation.after_fault not in labels:
                 raise ValueError(
                     f"expectation '{expectation.label}' names unknown fault '{expectation.after_fault}' "
                     f"(faults: {', '.join(sorted(labels)) or 'none'})"

@@ -199,6 +199,9 @@ class ScenarioRunner:
                     field=f"timeline[{i}].isolation.stack",
                     fix="name one of the scenario's stacks (its folder name).",
                 )
+        from harness.scenario.alarm_checks import check_scenario_alarms
+
+        check_scenario_alarms(self.scenario, self.stack_dirs, source)
         for i, exp in enumerate(self.scenario.expectations):
             if exp.kind in ("no_lost_jobs", "no_duplicate_jobs", "check"):
                 wanted = exp.check or exp.kind
@@ -291,6 +294,23 @@ class ScenarioRunner:
                 f"deployed {stack.name} from {stack_dir} in {time.monotonic() - t0:.1f}s"
             )
         self.state.counters_before = self._raw_counters()
+        self._alarms_start(env)
+
+    def _alarms_start(self, env: Any) -> None:
+        """A fresh alarm history for this run, periods scaled as the scenario declares."""
+        from harness.scenario.alarm_checks import configure_edge
+
+        scale = self.scenario.alarm_period_scale
+        try:
+            snapshot = configure_edge(str(env.endpoints["aws_endpoint"]), scale)
+        except OSError as exc:
+            self.state.warnings.append(f"alarms: the AWS edge did not answer: {exc}")
+            return
+        count = len(snapshot.get("alarms") or [])
+        note = f", periods scaled down {scale:g}x" if scale != 1 else ""
+        self.view.message(f"alarms: {count} evaluated live by the AWS edge{note}")
+        for problem in snapshot.get("problems") or []:
+            self.state.warnings.append(f"alarm not evaluated: {problem}")
 
     def _stack_named(self, name: str) -> DeployedStack | None:
         for d in self.state.deployed:
@@ -756,6 +776,16 @@ class ScenarioRunner:
             self.state.warnings.extend(problems)
         obs.isolation = list(self.state.isolation)
         obs.steady_state = list(self.state.steady)
+        if self.state.env is not None and self.state.run_started is not None:
+            from harness.scenario.alarm_checks import fetch
+
+            obs.alarms = fetch(
+                str(self.state.env.endpoints["aws_endpoint"]),
+                self.state.run_started,
+                self.state.scheduler.windows() if self.state.scheduler is not None else [],
+                {w.name: (w.start_s, w.end_s) for w in self.windows},
+                time.time() - self.state.run_started,
+            )
         return obs
 
     def _phase_groups(self, load: LoadResult) -> dict[str, Any]:
@@ -1059,6 +1089,10 @@ class ScenarioRunner:
             run.queue_series = sampler.queue_series
             run.lambda_series = sampler.lambda_series
         run.counters = obs.counters
+        if obs.alarms is not None:
+            from harness.scenario.alarm_checks import report_section
+
+            run.alarms = report_section(obs.alarms)
         run.injected_faults = self._injected()
         run.warnings.extend(self.state.warnings)
         run.isolation = {"runs": self.state.isolation} if self.state.isolation else {}

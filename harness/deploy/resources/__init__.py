@@ -39,6 +39,7 @@ MODULES: dict[str, str] = {
     "AWS::Logs::LogGroup": "log_group",
     "AWS::StepFunctions::StateMachine": "stepfunctions_state_machine",
     "AWS::CloudWatch::Alarm": "cloudwatch_alarm",
+    "AWS::CloudWatch::CompositeAlarm": "cloudwatch_composite_alarm",
     "AWS::Lambda::Function": "lambda_function",
     "AWS::Lambda::LayerVersion": "lambda_layer",
     "AWS::Lambda::Permission": "lambda_misc",
