@@ -27,8 +27,10 @@ PROPERTIES = frozenset(
         "InsufficientDataActions",
     }
 )
-RECORDED = frozenset({"Tags", "ActionsSuppressor", "ActionsSuppressorExtensionPeriod",
-                      "ActionsSuppressorWaitPeriod"})  # fmt: skip
+# ActionsSuppressor* change when actions fire: not evaluated, so refused (not in either table).
+IGNORED: dict[str, str] = {
+    "Tags": "tags label the resource; they change no behaviour",
+}
 ATTRIBUTES = ("Arn",)
 
 
