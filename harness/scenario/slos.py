@@ -44,6 +44,16 @@ def _text(raw: Any) -> str:
     return ", ".join(f"{k}: {v}" for k, v in dict(raw).items())
 
 
+def _shown(spec: Any) -> str:
+    from harness.load.slo import LATENCY, RATIO
+
+    if spec.metric in LATENCY:
+        return f"{spec.target:g}ms"
+    if spec.metric in RATIO:
+        return f"{spec.target * 100:g}%"
+    return f"{spec.target:g}"
+
+
 def _same(text: str, wanted: str) -> bool:
     squash = "".join(text.split()).lower()
     return squash == "".join(wanted.split()).lower()
@@ -122,7 +132,7 @@ def profile_expectations(
             if override is not None:
                 row["how"] = (
                     f"replaced by the scenario's expectation '{override.label}' "
-                    f"({override.op} {override.target} instead of {spec.op} {spec.target:g})"
+                    f"({override.op} {override.target} instead of {spec.op} {_shown(spec)})"
                 )
                 row["expectation"] = override.label
                 continue

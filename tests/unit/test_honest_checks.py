@@ -505,7 +505,7 @@ def test_a_scenario_overrides_rescopes_skips_or_opts_out_by_name() -> None:
     assert [e.name for e in out.expectations] == ["catalog SLO error_rate < 5%"]
     assert (
         out.rows[0]["how"]
-        == "replaced by the scenario's expectation 'mine' (< 1s instead of < 3000)"
+        == "replaced by the scenario's expectation 'mine' (< 1s instead of < 3000ms)"
     )
 
     scoped = _scenario(profile_slos={"scope": "phase:steady", "reason": "the fault phase errs"})

@@ -75,6 +75,36 @@ def redis_client() -> Any:
 
 _breaker = {"open_until": 0.0}
 
+# Cache latency as a CloudWatch custom metric (seed 001's "P2 - Cache Latency Nearing SLO"
+# alarm: p99 > 10 ms), printed in Embedded Metric Format: up to 100 values per line, written
+# once a second or every 50 calls, so a busy function prints few lines.
+_latencies: list[float] = []
+_last_flush = {"at": 0.0}
+
+
+def _record_latency(ms: float) -> None:
+    _latencies.append(round(ms, 3))
+    now = time.time()
+    if len(_latencies) >= 50 or now - _last_flush["at"] >= 1.0:
+        values = _latencies[:100]
+        del _latencies[:100]
+        _last_flush["at"] = now
+        line = {
+            "_aws": {
+                "Timestamp": int(now * 1000),
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": "SyncWell",
+                        "Dimensions": [["service"]],
+                        "Metrics": [{"Name": "CacheLatency", "Unit": "Milliseconds"}],
+                    }
+                ],
+            },
+            "service": "syncwell",
+            "CacheLatency": values,
+        }
+        print(json.dumps(line, separators=(",", ":")), flush=True)
+
 
 def _call(fn: Any) -> Any:
     """Run ``fn(redis)``. After a failure the breaker stays open ``REDIS_BREAKER_S`` seconds:
@@ -83,14 +113,17 @@ def _call(fn: Any) -> Any:
 
     if time.monotonic() < _breaker["open_until"]:
         raise CacheUnavailable("circuit open after a recent Redis failure")
+    started = time.perf_counter()
     try:
-        return fn(redis_client())
+        result = fn(redis_client())
     except CacheUnavailable:
         raise
     except (redis.RedisError, OSError) as exc:
         _breaker["open_until"] = time.monotonic() + env_float("REDIS_BREAKER_S", 2.0)
         log(logging.WARNING, "redis unavailable: degraded mode", error=str(exc)[:200])
         raise CacheUnavailable(str(exc)) from None
+    _record_latency((time.perf_counter() - started) * 1000)
+    return result
 
 
 def call(fn: Any) -> Any:
