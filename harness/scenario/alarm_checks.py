@@ -88,7 +88,10 @@ class AlarmObservations:
 
 
 def _edge(endpoint: str, path: str, method: str = "GET", body: bytes | None = None) -> Any:
-    request = urllib.request.Request(endpoint.rstrip("/") + path, data=body, method=method)
+    from harness.env.secret import headers_for
+
+    url = endpoint.rstrip("/") + path
+    request = urllib.request.Request(url, data=body, method=method, headers=headers_for(url))
     with urllib.request.urlopen(request, timeout=15) as answer:
         return json.loads(answer.read() or b"{}")
 

@@ -18,6 +18,7 @@ import pytest
 
 from harness import Environment, Settings
 from harness.deploy import deploy_stack
+from harness.env.secret import control_headers
 from harness.model import DeployedStack
 
 pytestmark = pytest.mark.integration
@@ -67,6 +68,7 @@ def test_fault_pages_through_sns_and_recovers(deployed: tuple[Environment, Deplo
         f"{env.endpoints['aws_endpoint']}/_harness/edge/alarms/config",
         data=b'{"scale": 5}',
         method="POST",
+        headers=control_headers(env.endpoints),
     )
     with urllib.request.urlopen(config, timeout=10) as answer:
         snapshot = json.loads(answer.read())
