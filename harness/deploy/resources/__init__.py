@@ -63,6 +63,7 @@ MODULES: dict[str, str] = {
     "AWS::ApiGateway::UsagePlan": "apigw_usage",
     "AWS::ApiGateway::ApiKey": "apigw_usage",
     "AWS::ApiGateway::UsagePlanKey": "apigw_usage",
+    "AWS::Kinesis::Stream": "kinesis_stream",
     "AWS::ResourceGroups::Group": "no_effect",
     "AWS::ApplicationInsights::Application": "no_effect",
     "AWS::Scheduler::ScheduleGroup": "no_effect",
