@@ -320,3 +320,19 @@ def test_s3_key_filters_and_event_families() -> None:
         "key": "a+b/c%2Bd.txt", "size": 3, "eTag": "abc", "sequencer": "0A"
     }  # fmt: skip
     assert record["awsRegion"] == "eu-west-1" and record["s3"]["configurationId"] == "cfg"
+
+
+def test_function_urls_with_iam_auth_or_streaming_are_refused(tmp_path: Path) -> None:
+    body = """
+Resources:
+  Url:
+    Type: AWS::Lambda::Url
+    Properties:
+      TargetFunctionArn: arn:aws:lambda:us-east-1:000000000000:function:f
+      AuthType: AWS_IAM
+      InvokeMode: RESPONSE_STREAM
+"""
+    with pytest.raises(DeployError) as info:
+        plan_stack(load_source(_stack(tmp_path, body)), run_lint=False)
+    text = str(info.value)
+    assert "SigV4-signed requests" in text and "response streaming" in text

@@ -46,6 +46,7 @@ MODULES: dict[str, str] = {
     "AWS::Lambda::Alias": "lambda_misc",
     "AWS::Lambda::EventInvokeConfig": "lambda_misc",
     "AWS::Lambda::EventSourceMapping": "lambda_event_source",
+    "AWS::Lambda::Url": "lambda_url",
     "AWS::ApiGatewayV2::Api": "apigw_api",
     "AWS::ApiGatewayV2::Stage": "apigw_parts",
     "AWS::ApiGatewayV2::Route": "apigw_parts",

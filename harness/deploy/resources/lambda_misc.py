@@ -41,7 +41,11 @@ PROPERTIES = frozenset(
         "MaximumRetryAttempts",
     }
 )
-IGNORED: dict[str, str] = {}
+# accepted with no local effect, and why (unsupported.py)
+IGNORED: dict[str, str] = {
+    "InvokedViaFunctionUrl": "limits the permission to calls through the function URL; the "
+    "gateway serves AuthType NONE URLs to anyone, as this permission allows",
+}
 ATTRIBUTES = ("Arn", "Version", "AliasArn", "FunctionArn")
 
 
