@@ -336,3 +336,21 @@ Resources:
         plan_stack(load_source(_stack(tmp_path, body)), run_lint=False)
     text = str(info.value)
     assert "SigV4-signed requests" in text and "response streaming" in text
+
+
+def test_weighted_alias_routing_is_refused_plain_aliases_are_not(tmp_path: Path) -> None:
+    alias = """
+Resources:
+  Alias:
+    Type: AWS::Lambda::Alias
+    Properties:
+      FunctionName: f
+      FunctionVersion: "2"
+      Name: live
+{routing}
+"""
+    weighted = "      RoutingConfig: {AdditionalVersionWeights: [{FunctionVersion: '1', FunctionWeight: 0.1}]}"
+    with pytest.raises(DeployError, match="weighted routing between versions"):
+        plan_stack(load_source(_stack(tmp_path, alias.format(routing=weighted))), run_lint=False)
+    plan = plan_stack(load_source(_stack(tmp_path, alias.format(routing=""))), run_lint=False)
+    assert plan.order == ["Alias"]
