@@ -354,3 +354,22 @@ Resources:
         plan_stack(load_source(_stack(tmp_path, alias.format(routing=weighted))), run_lint=False)
     plan = plan_stack(load_source(_stack(tmp_path, alias.format(routing=""))), run_lint=False)
     assert plan.order == ["Alias"]
+
+
+def test_a_zip_layer_content_uri_is_unpacked_and_a_missing_one_diagnosed(tmp_path: Path) -> None:
+    import zipfile
+
+    from harness.deploy.resources.base import Context
+    from harness.deploy.resources.lambda_layer import content_dir
+
+    ctx = Context("s", "us-east-1", "1", tmp_path, "t.yaml", client_factory=lambda s: None)
+    ctx.work_dir = tmp_path / "work"
+    with zipfile.ZipFile(tmp_path / "layer.zip", "w") as archive:
+        archive.writestr("python/shared.py", "X = 1\n")
+    folder = content_dir(ctx, "Layer", "layer.zip")
+    assert (folder / "python" / "shared.py").read_text() == "X = 1\n"
+    assert folder.is_relative_to(tmp_path / "work")
+    assert content_dir(ctx, "Layer", "layer.zip") == folder  # unpacked once per content
+    with pytest.raises(DeployError) as info:
+        content_dir(ctx, "Layer", "missing.zip")
+    assert info.value.property == "ContentUri" and "the zip archive" in str(info.value)
