@@ -175,7 +175,7 @@ class ApiSpec:
 class EventSourceSpec:
     """An event source mapping, subscription, rule target or schedule that invokes a function."""
 
-    kind: Literal["sqs", "sns", "eventbridge", "dynamodb", "schedule", "s3"]
+    kind: Literal["sqs", "sns", "eventbridge", "dynamodb", "schedule", "s3", "kinesis"]
     function: str  # logical id
     source_arn: str | None = None  # queue/topic/rule/stream ARN
     queue_url: str | None = None

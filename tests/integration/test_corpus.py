@@ -196,12 +196,58 @@ def xray_chain(env: Environment, stack: DeployedStack) -> None:
     assert _until(lambda: _reports(env, stack, "ConsumerFunction"))
 
 
+def kinesis_errors(env: Environment, stack: DeployedStack) -> None:
+    # scenario 1: three valid records are processed; scenario 2: the poison pill is isolated by
+    # bisecting and, after its retries, sent to AnomalyDataQueue with its KinesisBatchInfo
+    import base64
+
+    kinesis = env.client("kinesis")
+    folder = CORPUS / "kinesis-lambda-error-handling" / "kinesis-producer"
+
+    def put(file: str) -> int:
+        records = json.loads((folder / file).read_text())
+        kinesis.put_records(
+            StreamName="DataActivityKinesisStream",
+            Records=[
+                {"Data": base64.b64decode(r["Data"]), "PartitionKey": r["PartitionKey"]}
+                for r in records
+            ],
+        )
+        return len(records)
+
+    fn = "KinesisDataStreamProcessor"
+    sent = put("test-records-without-poison-pill.json")
+    assert _until(lambda: len(_reports(env, stack, fn)) >= 1)
+    assert {r["status"] for r in _reports(env, stack, fn)} == {"success"}
+    before = len(_reports(env, stack, fn))
+    put("test-records-with-poison-pill.json")
+    sqs = env.client("sqs")
+    queue = sqs.get_queue_url(QueueName="AnomalyDataQueue")["QueueUrl"]
+    got = _until(
+        lambda: sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages"), 120
+    )
+    assert got, "the poison pill never reached AnomalyDataQueue"
+    failure = json.loads(got[0]["Body"])
+    info = failure["KinesisBatchInfo"]
+    assert info["batchSize"] == 1 and info["streamArn"].endswith(
+        ":stream/DataActivityKinesisStream"
+    )
+    assert failure["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    reports = _reports(env, stack, fn)[before:]
+    assert any(r["status"] == "success" for r in reports)  # the good half went through
+    # the pill's invocations all failed, at least its 5 retries (MaximumRetryAttempts: 5)
+    assert sum(r["status"] != "success" for r in reports) >= 5
+    time.sleep(2)  # and it is reported once
+    assert not sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages")
+    assert sent == 3
+
+
 APPS: dict[str, App] = {
     "alb-lambda-rest-api-sam-py": App(refused=["AWS::ElasticLoadBalancingV2::LoadBalancer"]),
     "apigw-cors-proxy": App(refused=["integration type AWS"]),
     "apigw-data-validation": App(refused=["x-amazon-apigateway-request-validators"]),
-    "apigw-kinesis-lambda": App(refused=["AWS::Kinesis::Stream"]),
-    "apigw-lambda-dynamodb-kinesis-lambda": App(refused=["AWS::Kinesis::Stream"]),
+    "apigw-kinesis-lambda": App(refused=["integration type AWS", "kinesis:action/PutRecord"]),
+    "apigw-lambda-dynamodb-kinesis-lambda": App(refused=["KinesisStreamSpecification"]),
     "apigw-lambda-sns-monitoring-sam": App(refused=["AWS::Synthetics::Canary"]),
     "apigw-lambda-tenant-isolation": App(
         refused=["SecurityPolicy", "AWS::ApiGateway::RequestValidator", "TenancyConfig"]
@@ -214,7 +260,7 @@ APPS: dict[str, App] = {
     "eventbridge-pipes-ddb-stream-lambda-sfn-enrich": App(refused=["AWS::Pipes::Pipe"]),
     "eventbridge-scheduled-lambda": App(check=scheduled),
     "fifo-sqs-redrive": App(check=fifo_redrive),
-    "kinesis-lambda-error-handling": App(refused=["AWS::Kinesis::Stream"]),
+    "kinesis-lambda-error-handling": App(check=kinesis_errors),
     "lambda-esm-sqs-filters-sam": App(check=esm_filters),
     "lambda-eventbridge-sns-sam": App(),
     "lambda-s3": App(

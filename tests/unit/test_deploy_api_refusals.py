@@ -204,3 +204,34 @@ def test_cidr_and_wildcard_filters_and_unknown_operators_refused() -> None:
         ("Mapping", "FilterCriteria.Filters[0].Pattern")
     ]
     assert "made-up" in found[0].reason
+
+
+def test_kinesis_mappings_are_polled_and_records_shaped_as_lambda_documents() -> None:
+    import base64
+    import datetime as dt
+
+    from harness.runtime.pollers.kinesis_poller import kinesis_batch_info, kinesis_record
+
+    arn = "arn:aws:kinesis:eu-west-1:000000000000:stream/s"
+    items = records(BODY)
+    items["Mapping"] = rec(
+        "Mapping",
+        "AWS::Lambda::EventSourceMapping",
+        "uuid",
+        {"FunctionName": "shop-Fn", "EventSourceArn": arn, "BisectBatchOnFunctionError": True},
+    )
+    (source,) = build_event_sources(items)
+    assert (source.kind, source.batch_size, source.bisect_on_error) == ("kinesis", 100, True)
+    raw = {
+        "SequenceNumber": "495",
+        "ApproximateArrivalTimestamp": dt.datetime(2026, 1, 2, tzinfo=dt.UTC),
+        "Data": b'{"a": 1}',
+        "PartitionKey": "k",
+    }
+    record = kinesis_record(raw, "shardId-000000000000", arn, "eu-west-1")
+    assert record["eventID"] == "shardId-000000000000:495"
+    assert record["eventName"] == "aws:kinesis:record" and record["awsRegion"] == "eu-west-1"
+    assert base64.b64decode(record["kinesis"]["data"]) == b'{"a": 1}'
+    assert record["kinesis"]["approximateArrivalTimestamp"] == 1767312000.0
+    info = kinesis_batch_info([record, record], "shardId-000000000000", arn)
+    assert (info["batchSize"], info["startSequenceNumber"], info["streamArn"]) == (2, "495", arn)

@@ -320,3 +320,56 @@ def test_s3_key_filters_and_event_families() -> None:
         "key": "a+b/c%2Bd.txt", "size": 3, "eTag": "abc", "sequencer": "0A"
     }  # fmt: skip
     assert record["awsRegion"] == "eu-west-1" and record["s3"]["configurationId"] == "cfg"
+
+
+def test_function_urls_with_iam_auth_or_streaming_are_refused(tmp_path: Path) -> None:
+    body = """
+Resources:
+  Url:
+    Type: AWS::Lambda::Url
+    Properties:
+      TargetFunctionArn: arn:aws:lambda:us-east-1:000000000000:function:f
+      AuthType: AWS_IAM
+      InvokeMode: RESPONSE_STREAM
+"""
+    with pytest.raises(DeployError) as info:
+        plan_stack(load_source(_stack(tmp_path, body)), run_lint=False)
+    text = str(info.value)
+    assert "SigV4-signed requests" in text and "response streaming" in text
+
+
+def test_weighted_alias_routing_is_refused_plain_aliases_are_not(tmp_path: Path) -> None:
+    alias = """
+Resources:
+  Alias:
+    Type: AWS::Lambda::Alias
+    Properties:
+      FunctionName: f
+      FunctionVersion: "2"
+      Name: live
+{routing}
+"""
+    weighted = "      RoutingConfig: {AdditionalVersionWeights: [{FunctionVersion: '1', FunctionWeight: 0.1}]}"
+    with pytest.raises(DeployError, match="weighted routing between versions"):
+        plan_stack(load_source(_stack(tmp_path, alias.format(routing=weighted))), run_lint=False)
+    plan = plan_stack(load_source(_stack(tmp_path, alias.format(routing=""))), run_lint=False)
+    assert plan.order == ["Alias"]
+
+
+def test_a_zip_layer_content_uri_is_unpacked_and_a_missing_one_diagnosed(tmp_path: Path) -> None:
+    import zipfile
+
+    from harness.deploy.resources.base import Context
+    from harness.deploy.resources.lambda_layer import content_dir
+
+    ctx = Context("s", "us-east-1", "1", tmp_path, "t.yaml", client_factory=lambda s: None)
+    ctx.work_dir = tmp_path / "work"
+    with zipfile.ZipFile(tmp_path / "layer.zip", "w") as archive:
+        archive.writestr("python/shared.py", "X = 1\n")
+    folder = content_dir(ctx, "Layer", "layer.zip")
+    assert (folder / "python" / "shared.py").read_text() == "X = 1\n"
+    assert folder.is_relative_to(tmp_path / "work")
+    assert content_dir(ctx, "Layer", "layer.zip") == folder  # unpacked once per content
+    with pytest.raises(DeployError) as info:
+        content_dir(ctx, "Layer", "missing.zip")
+    assert info.value.property == "ContentUri" and "the zip archive" in str(info.value)

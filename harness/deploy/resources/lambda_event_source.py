@@ -19,15 +19,12 @@ PROPERTIES = frozenset(
         "ScalingConfig",
         "FunctionResponseTypes",
         "StartingPosition",
-        "StartingPositionTimestamp",
         "BisectBatchOnFunctionError",
         "MaximumRetryAttempts",
         "MaximumRecordAgeInSeconds",
         "DestinationConfig",
         "FilterCriteria",
         "Enabled",
-        "ParallelizationFactor",
-        "TumblingWindowInSeconds",
     }
 )
 # accepted with no local effect, and why (unsupported.py)
@@ -36,6 +33,31 @@ IGNORED: dict[str, str] = {
     "MetricsConfig": "extra CloudWatch metrics for the mapping",
     "Tags": "tags label the resource; they change no behaviour",
 }
+# refused at deploy (unless --allow-unsupported), and why
+REFUSED: dict[str, str] = {
+    "StartingPositionTimestamp": "AT_TIMESTAMP starting positions are not served (TRIM_HORIZON "
+    "and LATEST are)",
+    "ParallelizationFactor": "the runtime reads each shard with one batch at a time",
+    "TumblingWindowInSeconds": "tumbling-window aggregation state is not kept between batches",
+}
+
+
+def refusals(type_: str, props: dict[str, Any]) -> list[tuple[str, str]]:
+    """MaximumRecordAgeInSeconds is honoured as 'never' when it is at least an hour (a local
+    run's records are minutes old); a shorter age would drop records the runtime delivers."""
+    age = props.get("MaximumRecordAgeInSeconds")
+    numeric = isinstance(age, int | str) and str(age).lstrip("-").isdigit()
+    if numeric and int(str(age)) != -1 and int(str(age)) < 3600:
+        return [
+            (
+                "MaximumRecordAgeInSeconds",
+                f"records older than {age} s are not discarded locally (only -1 or at least "
+                "3600 s are honoured)",
+            )
+        ]
+    return []
+
+
 ATTRIBUTES = ("Id", "EventSourceMappingArn")
 
 

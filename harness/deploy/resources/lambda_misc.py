@@ -41,8 +41,28 @@ PROPERTIES = frozenset(
         "MaximumRetryAttempts",
     }
 )
-IGNORED: dict[str, str] = {}
+# accepted with no local effect, and why (unsupported.py)
+IGNORED: dict[str, str] = {
+    "InvokedViaFunctionUrl": "limits the permission to calls through the function URL; the "
+    "gateway serves AuthType NONE URLs to anyone, as this permission allows",
+}
 ATTRIBUTES = ("Arn", "Version", "AliasArn", "FunctionArn")
+
+
+def refusals(type_: str, props: dict[str, Any]) -> list[tuple[str, str]]:
+    """An alias's weighted routing between versions: every version runs the template's current
+    code locally, so a canary split would look like it worked while testing nothing."""
+    routing = props.get("RoutingConfig")
+    weights = routing.get("AdditionalVersionWeights") if isinstance(routing, dict) else None
+    if type_ == "AWS::Lambda::Alias" and weights:
+        return [
+            (
+                "RoutingConfig.AdditionalVersionWeights",
+                "weighted routing between versions is not emulated (every version runs the "
+                "template's current code)",
+            )
+        ]
+    return []
 
 
 def _function_arn(ctx: Context, name: str) -> str:

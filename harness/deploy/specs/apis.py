@@ -321,6 +321,9 @@ def build_apis(
 
     apis: dict[str, ApiSpec] = {}
     for logical_id, rec in records.items():
+        if rec.type == "AWS::Lambda::Url":
+            apis[logical_id] = _function_url(logical_id, rec, index)
+            continue
         if rec.type not in ("AWS::ApiGatewayV2::Api", "AWS::ApiGateway::RestApi"):
             continue
         rest = rec.type == "AWS::ApiGateway::RestApi"
@@ -405,6 +408,32 @@ def build_apis(
             disable_execute_api_endpoint=bool(props.get("DisableExecuteApiEndpoint", False)),
         )
     return apis
+
+
+def _function_url(logical_id: str, rec: ResourceRecord, index: FunctionIndex) -> ApiSpec:
+    """A function URL: one ``$default`` route to the function, payload 2.0, its CORS."""
+    props = rec.properties
+    cors = props.get("Cors")
+    return ApiSpec(
+        logical_id=logical_id,
+        kind="http",
+        api_id=rec.physical_id,
+        stage="$default",
+        base_url=str(rec.attributes.get("ApiEndpoint", "")),
+        routes=[
+            RouteSpec(
+                method="ANY",
+                path="$default",
+                integration=IntegrationSpec(
+                    type="lambda",
+                    function=index.find(props.get("TargetFunctionArn")),
+                    payload_format="2.0",
+                    timeout_ms=900_000,
+                ),
+            )
+        ],
+        cors=_cors(cors) if isinstance(cors, Mapping) else None,
+    )
 
 
 def _authorizer_resource(part: ResourceRecord, index: FunctionIndex) -> AuthorizerSpec | None:

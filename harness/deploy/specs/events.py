@@ -46,15 +46,18 @@ def _mapping(
             f"{props.get('FunctionName')} is not a function of this stack; nothing would be invoked",
         )
         return None
-    kind: Literal["sqs", "dynamodb"]
+    kind: Literal["sqs", "dynamodb", "kinesis"]
     if ":sqs:" in source:
         kind = "sqs"
     elif ":dynamodb:" in source or source.startswith("arn:aws:dynamodb"):
         kind = "dynamodb"
+    elif ":kinesis:" in source and ":stream/" in source and "/consumer/" not in source:
+        kind = "kinesis"
     else:
         refuse(
             "EventSourceArn",
-            f"event source {source} is not polled locally (SQS queues and DynamoDB streams are)",
+            f"event source {source} is not polled locally (SQS queues, DynamoDB streams and "
+            "Kinesis streams are)",
         )
         return None
     queue_url = None

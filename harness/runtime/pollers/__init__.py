@@ -19,6 +19,7 @@ POLLERS = {
     "dynamodb": "harness.runtime.pollers.dynamodb_poller:DynamoDBPoller",
     "schedule": "harness.runtime.pollers.schedule_poller:SchedulePoller",
     "s3": "harness.runtime.pollers.s3_poller:S3Poller",
+    "kinesis": "harness.runtime.pollers.kinesis_poller:KinesisPoller",
 }
 
 

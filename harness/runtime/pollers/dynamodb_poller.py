@@ -32,10 +32,33 @@ class DynamoDBPoller(Poller):
     def event_source(self) -> str:
         return "aws:dynamodb"
 
+    # what differs between stream kinds (kinesis_poller.py overrides these)
+    stream_arn_param = "StreamArn"
+    batch_info_key = "DDBStreamBatchInfo"
+
+    def stream_client(self) -> Any:
+        return self.aws.client("dynamodbstreams", direct=True)
+
+    def convert(self, raw: dict[str, Any], shard_id: str) -> dict[str, Any]:
+        """A GetRecords record (of ``shard_id``) as the function gets it."""
+        return ddb_record(raw, self.source.source_arn or "", self.aws.region)
+
+    def sequence(self, record: dict[str, Any]) -> str:
+        return str(record["dynamodb"].get("SequenceNumber", ""))
+
+    def created(self, record: dict[str, Any]) -> float | None:
+        ts = record["dynamodb"].get("ApproximateCreationDateTime")
+        return float(ts) if isinstance(ts, int | float) else None
+
+    def batch_info(self, records: list[dict[str, Any]], shard_id: str) -> dict[str, Any]:
+        # the records' own ARN: the stream's, in the environment's region
+        arn = records[0].get("eventSourceARN") if records else None
+        return ddb_batch_info(records, shard_id, arn or self.source.source_arn or "")
+
     def setup(self) -> None:
         if not self.source.source_arn:
-            raise ValueError(f"DynamoDB source {self.name} names no stream")
-        self.streams = self.aws.client("dynamodbstreams", direct=True)
+            raise ValueError(f"{self.kind} source {self.name} names no stream")
+        self.streams = self.stream_client()
         self.iterators: dict[str, str | None] = {}
         self.checkpoints: dict[str, str] = {}  # shard → last sequence number handled
         self.positions: dict[str, str] = {}  # shard → iterator type it started from
@@ -44,7 +67,9 @@ class DynamoDBPoller(Poller):
         self._discover(initial=True)
 
     def _discover(self, initial: bool = False) -> None:
-        stream = self.streams.describe_stream(StreamArn=self.source.source_arn)["StreamDescription"]
+        stream = self.streams.describe_stream(**{self.stream_arn_param: self.source.source_arn})[
+            "StreamDescription"
+        ]
         for shard in stream.get("Shards", []):
             shard_id = shard["ShardId"]
             if shard_id in self.iterators or shard_id in self.done_shards:
@@ -56,7 +81,10 @@ class DynamoDBPoller(Poller):
 
     def _iterator(self, shard_id: str) -> str:
         """A fresh iterator: after the checkpoint, else from the starting position."""
-        params: dict[str, Any] = {"StreamArn": self.source.source_arn, "ShardId": shard_id}
+        params: dict[str, Any] = {
+            self.stream_arn_param: self.source.source_arn,
+            "ShardId": shard_id,
+        }
         if shard_id in self.checkpoints:
             params["ShardIteratorType"] = "AFTER_SEQUENCE_NUMBER"
             params["SequenceNumber"] = self.checkpoints[shard_id]
@@ -86,11 +114,8 @@ class DynamoDBPoller(Poller):
                 # iterators also expire after 15 minutes. Start again from the checkpoint.
                 self.iterators[shard_id] = self._iterator(shard_id)
                 continue
-            records = [
-                ddb_record(r, self.source.source_arn or "", self.aws.region)
-                for r in response.get("Records", [])
-            ]
-            last_sequence = records[-1]["dynamodb"]["SequenceNumber"] if records else None
+            records = [self.convert(r, shard_id) for r in response.get("Records", [])]
+            last_sequence = self.sequence(records[-1]) if records else None
             if records and self.source.filter_patterns:
                 kept = [r for r in records if matches_any(self.source.filter_patterns, r)]
                 self.metrics.add(filtered=len(records) - len(kept))
@@ -98,8 +123,8 @@ class DynamoDBPoller(Poller):
             if records:
                 found = True
                 now = time.time()
-                created = records[0]["dynamodb"].get("ApproximateCreationDateTime")
-                age = now - float(created) if isinstance(created, int | float) else None
+                created = self.created(records[0])
+                age = now - created if created is not None else None
                 self.metrics.batch(len(records), age, now)
                 self._process(shard_id, records, 0)
             if last_sequence is not None:
@@ -122,7 +147,7 @@ class DynamoDBPoller(Poller):
             if result.ok and not source.report_batch_item_failures:
                 return
             if result.ok:
-                ids = [r["dynamodb"].get("SequenceNumber", "") for r in records]
+                ids = [self.sequence(r) for r in records]
                 failed = parse_batch_response(result.payload, ids)
                 if not failed.failed_ids:
                     return
@@ -157,13 +182,7 @@ class DynamoDBPoller(Poller):
             condition="RetryAttemptsExhausted",
             invoke_count=attempts,
             function_error="Unhandled",
-            extra={
-                "DDBStreamBatchInfo": ddb_batch_info(
-                    records,
-                    shard_id,
-                    records[0]["eventSourceARN"],  # the region's ARN
-                )
-            },
+            extra={self.batch_info_key: self.batch_info(records, shard_id)},
         )
         self.aws.send(target, record)
 

@@ -114,7 +114,12 @@ class Request:
         http = (event.get("requestContext") or {}).get("http") or {}
         self.event = event
         self.method = str(http.get("method") or event.get("httpMethod") or "GET").upper()
-        self.path = str(event.get("rawPath") or http.get("path") or event.get("path") or "/")
+        path = str(event.get("rawPath") or http.get("path") or event.get("path") or "/")
+        # an HTTP API's named stage is the first segment of rawPath (AWS sends /dev/v1/...)
+        stage = str((event.get("requestContext") or {}).get("stage") or "$default")
+        if stage != "$default" and path.startswith(f"/{stage}/"):
+            path = path[len(stage) + 1 :]
+        self.path = path
         self.headers = {str(k).lower(): str(val) for k, val in (event.get("headers") or {}).items()}
         # the edge's correlation id (the gateway generates one when the client sent none), else
         # API Gateway's request id
