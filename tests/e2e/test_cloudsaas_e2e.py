@@ -140,10 +140,19 @@ class Api:
     # -- data ------------------------------------------------------------------------------------
 
     def sql(self, query: str, *params: Any) -> list[dict[str, Any]]:
-        if self._db is None or self._db.closed:
-            self._db = seed.connect(self.db_info)
-        cur = self._db.execute(query, params)
-        return list(cur.fetchall()) if cur.description else []
+        import psycopg
+
+        for attempt in (1, 2):
+            if self._db is None or self._db.closed:
+                self._db = seed.connect(self.db_info)
+            try:
+                cur = self._db.execute(query, params)
+                return list(cur.fetchall()) if cur.description else []
+            except psycopg.OperationalError:  # a database fault ended this session too
+                self._db.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         if self._db is not None:
@@ -596,7 +605,6 @@ def test_step_functions_retry_a_task_through_a_short_database_outage(api: Api) -
         wait_for("a task failure on the database", lambda: failed_on_the_database(arn), 30)
     finally:
         faults.clear("thirdparty")
-        api.close()  # the fault ended every session, the test's own too: reconnect on next use
 
     def ended() -> dict[str, Any] | None:
         got = sfn.describe_execution(executionArn=arn)
