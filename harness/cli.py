@@ -222,6 +222,12 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    from harness.obs.trace import cmd_trace as run
+
+    return run(args)
+
+
 def cmd_load(args: argparse.Namespace) -> int:
     from harness.load.cli import cmd_load as run
 
@@ -419,6 +425,15 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.logs_cli import configure_parser as configure_logs
 
     configure_logs(logs)
+
+    trace = command(
+        "trace",
+        cmd_trace,
+        "one request's spans (gateway, function invocations, AWS calls) as a tree with timings",
+    )
+    from harness.obs.trace import configure_parser as configure_trace
+
+    configure_trace(trace)
 
     load = command(
         "load", cmd_load, "open- or closed-model load (Locust) against a base URL, with SLOs"

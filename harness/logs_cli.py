@@ -28,7 +28,7 @@ from typing import IO, Any
 from harness.durations import parse_duration
 from harness.errors import ConfigError
 
-__all__ = ["LogReader", "LogRecord", "cmd_logs", "configure_parser", "parse_record"]
+__all__ = ["LogReader", "LogRecord", "cmd_logs", "configure_parser", "iso_time", "parse_record"]
 
 ACCESS_LOG = "access.log"
 EDGE_LOG = "edge-calls.log"
@@ -53,7 +53,7 @@ class LogRecord:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "time": _iso(self.time),
+            "time": iso_time(self.time),
             "source": self.source,
             "name": self.name,
             "level": self.level,
@@ -63,7 +63,7 @@ class LogRecord:
         }
 
 
-def _iso(epoch: float) -> str:
+def iso_time(epoch: float) -> str:
     ms = round((epoch - int(epoch)) * 1000)
     second = int(epoch) + (1 if ms == 1000 else 0)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)) + f".{ms % 1000:03d}Z"
@@ -270,7 +270,7 @@ def _printer(as_json: bool, out: IO[str]) -> Any:
     console = Console(file=out, highlight=False, soft_wrap=True)
 
     def emit_text(record: LogRecord) -> None:
-        line = Text(_iso(record.time) + " ", style="dim")
+        line = Text(iso_time(record.time) + " ", style="dim")
         line.append(f"{record.source}:{record.name} ", style=_COLOURS.get(record.source, ""))
         rid = record.raw.get("requestId")
         if rid:

@@ -100,3 +100,19 @@ def test_trace_joins_request_function_and_faulted_aws_call(
     time.sleep(1.5)
     again = _trace(env, request_id, capsys)
     assert {x["record"].get("requestId") for x in again if x["source"] == "gateway"} == {request_id}
+    # the same request as a trace: request span > invocation span > the two AWS-call spans
+    capsys.readouterr()
+    assert main(["trace", request_id, "--state-dir", str(env.state_dir), "--json"]) == 0
+    spans = json.loads(capsys.readouterr().out)["spans"]
+    by_id = {s["span_id"]: s for s in spans}
+    root = next(s for s in spans if s["service"] == "gateway")
+    invocation = next(s for s in spans if s["service"] == "lambda")
+    assert invocation["parent_id"] == root["span_id"]
+    assert invocation["attributes"]["status"] == "success"
+    faulted = [s for s in spans if s["name"] == "dynamodb.GetItem"]
+    assert faulted and all(s["attributes"]["fault"] for s in faulted)
+    assert all(by_id[s["parent_id"]]["service"] == "lambda" for s in faulted)
+    assert any(
+        s["name"] == "dynamodb.PutItem" and s["parent_id"] == invocation["span_id"] for s in spans
+    )
+    assert root["duration_ms"] >= invocation["duration_ms"]
