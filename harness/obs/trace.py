@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 from harness.logs_cli import LogReader, LogRecord, iso_time
 
-__all__ = ["Span", "build_spans", "cmd_trace", "configure_parser", "render_tree"]
+__all__ = ["Span", "build_spans", "cmd_trace", "configure_parser", "export_otlp", "render_tree"]
 
 
 @dataclass
@@ -202,6 +203,69 @@ def render_tree(spans: list[Span], width: int = 30) -> str:
     return "\n".join(out)
 
 
+def _otlp_url(endpoint: str) -> str:
+    endpoint = endpoint.rstrip("/")
+    return endpoint if endpoint.endswith("/v1/traces") else endpoint + "/v1/traces"
+
+
+def export_otlp(spans: list[Span], endpoint: str, timeout_s: float = 5.0) -> str | None:
+    """Send the spans to an OTLP/HTTP endpoint (Jaeger, Tempo, an OpenTelemetry collector) with
+    the OpenTelemetry SDK: one tracer provider per service (its ``service.name``), the spans'
+    own start/end times and parents, status ERROR for a 5xx or an injected fault. Returns
+    ``None`` when the endpoint accepted them, else why not."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
+
+    collected = InMemorySpanExporter()
+    providers: dict[str, TracerProvider] = {}
+    made: dict[str, Any] = {}
+    for span in sorted(spans, key=lambda s: s.start):
+        provider = providers.get(span.service)
+        if provider is None:
+            provider = TracerProvider(resource=Resource({"service.name": span.service}))
+            provider.add_span_processor(SimpleSpanProcessor(collected))
+            providers[span.service] = provider
+        parent = made.get(span.parent_id) if span.parent_id else None
+        attributes: dict[str, Any] = {}
+        for key, value in span.attributes.items():
+            plain = isinstance(value, (str, bool, int, float))
+            if plain or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                attributes[key] = value
+        kind = SpanKind.SERVER if span.service in ("gateway", "lambda") else SpanKind.CLIENT
+        otel = provider.get_tracer("harness").start_span(
+            span.name,
+            context=set_span_in_context(parent) if parent is not None else None,
+            kind=kind,
+            attributes=attributes,
+            start_time=int(span.start * 1e9),
+        )
+        status = span.attributes.get("status")
+        failed = (
+            span.attributes.get("fault") is True
+            or (isinstance(status, int) and status >= 500)
+            or status in ("error", "timeout")
+        )
+        if failed:
+            otel.set_status(Status(StatusCode.ERROR))
+        made[span.span_id] = otel
+    for span in spans:  # end children before parents is not required; end times are explicit
+        made[span.span_id].end(end_time=int(span.end * 1e9))
+    exporter = OTLPSpanExporter(endpoint=_otlp_url(endpoint), timeout=timeout_s)
+    try:
+        result = exporter.export(collected.get_finished_spans())
+    except Exception as exc:  # the exporter logs and returns FAILURE; be sure
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        exporter.shutdown()  # type: ignore[no-untyped-call]
+        for provider in providers.values():
+            provider.shutdown()
+    return None if result is SpanExportResult.SUCCESS else "the endpoint did not accept the spans"
+
+
 def cmd_trace(args: argparse.Namespace) -> int:
     from harness.config import Settings
 
@@ -212,6 +276,17 @@ def cmd_trace(args: argparse.Namespace) -> int:
         print(json.dumps({"id": args.id, "spans": [s.to_json() for s in spans]}, indent=2))
     elif spans:
         print(render_tree(spans))
+    if spans and args.otlp:
+        problem = export_otlp(spans, args.otlp)
+        if problem is not None:
+            print(
+                f"error: exporting {len(spans)} spans to {_otlp_url(args.otlp)} failed ({problem}); "
+                "check that an OTLP/HTTP receiver (port 4318 by default) listens there, or drop "
+                "--otlp / HARNESS_OTLP_ENDPOINT",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"exported {len(spans)} spans to {_otlp_url(args.otlp)}", file=sys.stderr)
     if not spans:
         print(
             f"no span of {args.id!r} in {state_dir / 'logs'}: give a gateway request id "
@@ -225,3 +300,10 @@ def cmd_trace(args: argparse.Namespace) -> int:
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("id", help="a gateway request id, a correlation id or an X-Ray trace root")
     parser.add_argument("--json", action="store_true", help="print the spans as JSON")
+    parser.add_argument(
+        "--otlp",
+        metavar="URL",
+        default=os.environ.get("HARNESS_OTLP_ENDPOINT") or None,
+        help="also send the spans with OTLP/HTTP to this endpoint, e.g. http://127.0.0.1:4318 "
+        "(Jaeger, Tempo, a collector; env HARNESS_OTLP_ENDPOINT)",
+    )

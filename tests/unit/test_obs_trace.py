@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -162,3 +164,87 @@ def test_calls_without_the_trace_root_join_by_time_window_only(state: Path) -> N
     spans = {s.name: s for s in build_spans([*records, orphan_in, orphan_out])}
     assert spans["s3.GetObject"].parent_id == spans[fn.name].span_id
     assert spans["s3.PutObject"].parent_id is None
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    bodies: list[bytes] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length", 0))
+        type(self).bodies.append(self.rfile.read(length))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_otlp_export_sends_one_trace_with_parents_and_the_fault(
+    state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    _Receiver.bodies = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        assert main(["trace", "gw-a", "--state-dir", str(state), "--otlp", url]) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "exported 5 spans" in capsys.readouterr().err
+    spans: dict[str, Any] = {}
+    services: dict[str, str] = {}
+    for body in _Receiver.bodies:
+        request = ExportTraceServiceRequest.FromString(body)
+        for resource in request.resource_spans:
+            service = next(
+                a.value.string_value
+                for a in resource.resource.attributes
+                if a.key == "service.name"
+            )
+            for scope in resource.scope_spans:
+                for span in scope.spans:
+                    spans[span.name] = span
+                    services[span.name] = service
+    assert set(spans) == {
+        "GET GET /put",
+        "logs-put",
+        "dynamodb.PutItem",
+        "dynamodb.GetItem",
+        "dynamodb.Query",
+    }
+    assert len({s.trace_id for s in spans.values()}) == 1
+    root, fn, get = spans["GET GET /put"], spans["logs-put"], spans["dynamodb.GetItem"]
+    assert root.parent_span_id == b"" and fn.parent_span_id == root.span_id
+    assert get.parent_span_id == fn.span_id
+    assert services == {
+        **dict.fromkeys(spans, "dynamodb"),
+        "GET GET /put": "gateway",
+        "logs-put": "lambda",
+    }
+    assert get.status.code == 2  # ERROR
+    assert {a.key: a.value.bool_value for a in get.attributes if a.key == "fault"} == {
+        "fault": True
+    }
+    assert abs(fn.end_time_unix_nano - fn.start_time_unix_nano - 30_000_000) < 1_000
+    assert abs(root.start_time_unix_nano - int(T0 * 1e9)) < 1_000
+
+
+def test_otlp_export_to_nothing_fails_loudly(
+    state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    started = time.monotonic()
+    code = main(["trace", "gw-a", "--state-dir", str(state), "--otlp", f"http://127.0.0.1:{port}"])
+    assert code == 1
+    assert "exporting 5 spans" in capsys.readouterr().err
+    assert time.monotonic() - started < 30
