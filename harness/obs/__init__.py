@@ -9,11 +9,12 @@ and botocore sends it back on every call through the edge. :class:`JsonLinesLog`
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 __all__ = ["JsonLinesLog", "trace_root"]
 
@@ -44,7 +45,7 @@ class JsonLinesLog:
         self._scheduled = False
 
     def write(self, record: dict[str, Any]) -> None:
-        self._buffer.append(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+        self._buffer.append(orjson.dumps(record) + b"\n")
         if len(self._buffer) >= self.flush_lines:
             self.flush()
         elif not self._scheduled:
