@@ -324,7 +324,7 @@ def build_reader(args: argparse.Namespace, state_dir: Path) -> LogReader:
             since = time.time() - parse_duration(args.since)
         except (ValueError, TypeError) as exc:
             raise ConfigError(
-                f"--since {args.since!r} is not a duration ({exc}); write e.g. 30s, 5m or 2h",
+                str(exc),
                 source="harness logs",
                 field="--since",
             ) from None
