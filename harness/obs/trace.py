@@ -155,7 +155,9 @@ def build_spans(records: list[LogRecord]) -> list[Span]:
         candidates = mine or functions
         if candidates:
             best = min(candidates, key=lambda f: (distance(f, call.start), f.duration_ms))
-            if mine or distance(best, call.start) <= 0.002:
+            # within 50 ms of its REPORT window: that invocation; later calls under the same
+            # root come from an asynchronous consumer (an SQS message carries the root on)
+            if distance(best, call.start) <= (0.05 if mine else 0.002):
                 call.parent_id = best.span_id
                 continue
         if request is not None:

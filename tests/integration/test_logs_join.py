@@ -116,3 +116,26 @@ def test_trace_joins_request_function_and_faulted_aws_call(
         s["name"] == "dynamodb.PutItem" and s["parent_id"] == invocation["span_id"] for s in spans
     )
     assert root["duration_ms"] >= invocation["duration_ms"]
+
+
+def test_the_queued_jobs_consumer_continues_the_requests_trace(
+    env: Environment, stack: DeployedStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, headers = _get(stack.apis["Api"].base_url + "/put")
+    assert status == 200
+    request_id = {k.lower(): v for k, v in headers.items()}["apigw-requestid"]
+    spans: list[dict[str, Any]] = []
+    deadline = time.time() + 20  # the SQS poller, then the consumer, then the logs' flush
+    while time.time() < deadline:
+        capsys.readouterr()
+        code = main(["trace", request_id, "--state-dir", str(env.state_dir), "--json"])
+        spans = json.loads(capsys.readouterr().out)["spans"]
+        assert code == (0 if spans else 1)
+        if sum(1 for s in spans if s["name"] == "dynamodb.PutItem") >= 2:
+            break
+        time.sleep(0.5)
+    names = [s["name"] for s in spans]
+    assert "sqs.SendMessage" in names, spans
+    puts = [s for s in spans if s["name"] == "dynamodb.PutItem"]
+    assert len(puts) == 2, spans  # the handler's, and the consumer's under the same trace root
+    assert len({s["attributes"]["traceId"] for s in spans if s["service"] != "lambda"}) == 1

@@ -164,6 +164,24 @@ def test_calls_without_the_trace_root_join_by_time_window_only(state: Path) -> N
     spans = {s.name: s for s in build_spans([*records, orphan_in, orphan_out])}
     assert spans["s3.GetObject"].parent_id == spans[fn.name].span_id
     assert spans["s3.PutObject"].parent_id is None
+    # under the request's trace root but long after its invocation: an asynchronous consumer's
+    # call (the root travelled on an SQS message), a child of the request, not of the invocation
+    late = parse_record(
+        "edge",
+        json.dumps(
+            {
+                "time": T0 + 2,
+                "service": "sqs",
+                "operation": "DeleteMessage",
+                "status": 200,
+                "durationMs": 1.0,
+                "traceId": "1-aaa",
+            }
+        ),
+    )
+    assert late is not None
+    spans = {s.name: s for s in build_spans([*records, late])}
+    assert spans["sqs.DeleteMessage"].parent_id == spans["GET GET /put"].span_id
 
 
 class _Receiver(http.server.BaseHTTPRequestHandler):
