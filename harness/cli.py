@@ -216,6 +216,18 @@ def cmd_token(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_logs(args: argparse.Namespace) -> int:
+    from harness.logs_cli import cmd_logs as run
+
+    return run(args)
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from harness.obs.trace import cmd_trace as run
+
+    return run(args)
+
+
 def cmd_load(args: argparse.Namespace) -> int:
     from harness.load.cli import cmd_load as run
 
@@ -404,6 +416,24 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--tenant", required=True)
     token.add_argument("--user", help="user id (default: one per tenant)")
     token.add_argument("--scope", action="append", default=[], help="OAuth scope (repeatable)")
+
+    logs = command(
+        "logs",
+        cmd_logs,
+        "function, gateway and edge logs merged in time order (--follow to keep printing)",
+    )
+    from harness.logs_cli import configure_parser as configure_logs
+
+    configure_logs(logs)
+
+    trace = command(
+        "trace",
+        cmd_trace,
+        "one request's spans (gateway, function invocations, AWS calls) as a tree with timings",
+    )
+    from harness.obs.trace import configure_parser as configure_trace
+
+    configure_trace(trace)
 
     load = command(
         "load", cmd_load, "open- or closed-model load (Locust) against a base URL, with SLOs"

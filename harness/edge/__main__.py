@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     from harness.chaos.control import fault_admin
     from harness.chaos.engine import FaultEngine
     from harness.metrics import configure as configure_metrics
+    from harness.obs import JsonLinesLog
 
     if args.state_dir:  # AWS/DynamoDB, SQS, SNS, Events, States metrics of the calls it sees
         configure_metrics(Path(args.state_dir), "edge")
@@ -64,6 +65,10 @@ def main(argv: list[str] | None = None) -> None:
         iam=guard,
         control=control,
         alarms=alarms,
+        # one JSON line per AWS call (service, operation, status, fault, trace root): `harness logs`
+        call_log=JsonLinesLog(Path(args.state_dir) / "logs" / "edge-calls.log")
+        if args.state_dir
+        else None,
     )
 
     async def run() -> None:
@@ -75,6 +80,8 @@ def main(argv: list[str] | None = None) -> None:
             loop.add_signal_handler(sig, task.cancel)
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        if proxy.call_log is not None:
+            proxy.call_log.close()
 
     asyncio.run(run())
 

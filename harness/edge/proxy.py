@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from harness.edge.metrics import observe
 from harness.edge.routing import RequestInfo, classify
+from harness.obs import JsonLinesLog, trace_root
 
 if TYPE_CHECKING:
     from harness.edge.alarms import EdgeAlarms
@@ -125,7 +126,9 @@ class EdgeProxy:
         iam: IamGuard | None = None,
         control: ControlGuard | None = None,
         alarms: EdgeAlarms | None = None,
+        call_log: JsonLinesLog | None = None,
     ) -> None:
+        self.call_log = call_log  # one JSON line per AWS call, for `harness logs`
         self.upstreams = {service: Upstream(url) for service, url in routes.items()}
         self.default = Upstream(default)
         self.fault_hook = fault_hook
@@ -238,9 +241,11 @@ class EdgeProxy:
                     writer.write(denial.response)
                     await writer.drain()
                     return client_keepalive
+        injected = False
         if self.fault_hook is not None:
             decision = await self.fault_hook(info, headers, body)
             if decision is not None:
+                injected = True
                 if decision.delay:
                     await asyncio.sleep(decision.delay)
                 if decision.blackhole:
@@ -256,6 +261,8 @@ class EdgeProxy:
                 if decision.response is not None:
                     self.errors[f"{info.service}:{info.operation}"] += 1
                     observe(info, body, decision.response, 0.0)
+                    if self.call_log is not None:
+                        self._log_call(info, headers, decision.response, started, fault=True)
                     writer.write(decision.response)
                     await writer.drain()
                     return client_keepalive
@@ -281,11 +288,37 @@ class EdgeProxy:
         out += body
         _status, response = await self._forward(upstream, bytes(out), method)
         observe(info, body, response, (time.perf_counter() - started) * 1000)
+        if self.call_log is not None:
+            self._log_call(info, headers, response, started, fault=injected)
         if iam is not None and info.operation == "AssumeRole" and info.service == "sts":
             iam.observe_assume_role(body, target, response)
         writer.write(response)
         await writer.drain()
         return client_keepalive
+
+    def _log_call(
+        self,
+        info: RequestInfo,
+        headers: dict[str, str],
+        response: bytes,
+        started: float,
+        *,
+        fault: bool,
+    ) -> None:
+        assert self.call_log is not None
+        status = int(response[9:12]) if response[9:12].isdigit() else 0
+        self.call_log.write(
+            {
+                "time": round(time.time() - (time.perf_counter() - started), 6),
+                "service": info.service,
+                "operation": info.operation,
+                "region": info.region,
+                "status": status,
+                "durationMs": round((time.perf_counter() - started) * 1000, 3),
+                "fault": fault,
+                "traceId": trace_root(headers.get("x-amzn-trace-id")),
+            }
+        )
 
     async def _stream(
         self,

@@ -17,6 +17,7 @@ from typing import Any
 from harness.gateway.context import RequestContext
 from harness.gateway.jsonutil import dumps
 from harness.gateway.payload import format_time
+from harness.obs import trace_root
 
 __all__ = ["AccessLog", "entry"]
 
@@ -55,6 +56,7 @@ def entry(ctx: RequestContext, status: int, length: int) -> dict[str, Any]:
         "principalId": ctx.principal_id,
         "apiKeyId": ctx.api_key_id,
         "correlationId": ctx.correlation_id,
+        "traceId": trace_root(ctx.header("x-amzn-trace-id")),
         "userAgent": ctx.header("user-agent"),
     }
 

@@ -102,6 +102,19 @@ def trace_header(event: Any, active: bool) -> str:
                         root = text
                     elif name == "Sampled" and text in ("0", "1"):
                         sampled = text
+    if root is None and isinstance(event, dict):
+        # an SQS batch continues its first message's trace (the AWSTraceHeader system attribute)
+        records = event.get("Records")
+        first = records[0] if isinstance(records, list) and records else None
+        attrs = first.get("attributes") if isinstance(first, dict) else None
+        carried = attrs.get("AWSTraceHeader") if isinstance(attrs, dict) else None
+        if isinstance(carried, str):
+            for part in carried.split(";"):
+                name, _, text = part.strip().partition("=")
+                if name == "Root" and text:
+                    root = text
+                elif name == "Sampled" and text in ("0", "1") and sampled is None:
+                    sampled = text
     if root is None:
         root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
     if sampled is None:

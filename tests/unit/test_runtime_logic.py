@@ -378,6 +378,12 @@ def test_each_invocation_gets_an_x_ray_trace_header_like_lambda() -> None:
     kept = trace_header(caller, active=True)
     assert kept.startswith("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=")
     assert kept.endswith(";Sampled=0")  # the caller's sampling decision wins
+    message = {
+        "attributes": {"AWSTraceHeader": "Root=1-5759e988-00000000000000000000abcd;Sampled=1"}
+    }
+    consumer = trace_header({"Records": [message, {"attributes": {}}]}, active=False)
+    assert consumer.startswith("Root=1-5759e988-00000000000000000000abcd;Parent=")
+    assert consumer.endswith(";Sampled=1")  # the producer's decision travels with the message
     fresh = trace_header({"Records": []}, active=True)
     assert re.fullmatch(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=1", fresh)
     assert trace_header(None, active=False).endswith(";Sampled=0")
