@@ -68,14 +68,28 @@ def not_reproduced_when_fixed(
     assert not reproduced, how
 
 
+@pytest.mark.parametrize(
+    "seed", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)]
+)
 def test_the_correct_stack_passes(
-    env: Environment, notes: Callable[[str], DeployedStack], tmp_path: Path
+    env: Environment, notes: Callable[[str], DeployedStack], tmp_path: Path, seed: int
 ) -> None:
     stack = notes("none")
-    result = run_isolation(env, stack, examples=20, seed=0, report_dir=tmp_path)
+    result = run_isolation(env, stack, examples=20, seed=seed, report_dir=tmp_path)
     assert result.passed, result.violations
     assert result.replay_file is None and not (tmp_path / "isolation-replay.json").exists()
-    assert result.endpoints == ["GET /notes", "GET /notes/{id}", "POST /notes"]
+    assert result.endpoints == [
+        "DELETE /notes/{id}",
+        "GET /notes",
+        "GET /notes/{id}",
+        "PATCH /notes/{id}",
+        "POST /notes",
+    ]
+    steps = {c.step.split(" claiming")[0] for c in result.made}
+    # every new attack ran against the correct stack, and none is a false alarm
+    assert {"list note with a tampered token", "update note of another"} <= steps, sorted(steps)
+    assert any(s.startswith("update note setting") for s in steps), sorted(steps)
+    assert any("filtered by" in s for s in steps), sorted(steps)
     assert {"t1", "t10", "t2"} <= set(result.tenants)
     assert result.data_layer["dynamodb NotesTable.PK"]["new_records"] > 0
     assert all(case["passed"] for case in result.tampering)
