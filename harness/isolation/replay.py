@@ -140,6 +140,24 @@ def minimize_calls(
             replayed.extend(made)
         return ok
 
+    # One cheap try first: keep only the creates, the calls a derived token is read from, and
+    # the failing call (reads and listings before it are usually bystanders). One replay
+    # instead of one per call when the machine is slow.
+    last = int(best_check["call_index"])
+    keep = [
+        n
+        for n, c in enumerate(best)
+        if n == last
+        or str(c["step"]).startswith("create")
+        or (n + 1 <= last and best[n + 1].get("derive") is not None)
+        or c.get("derive") is not None
+    ]
+    if len(keep) < len(best):
+        candidate = [best[n] for n in keep]
+        candidate_check = {**best_check, "call_index": len(candidate) - 1}
+        if reproduces(candidate, candidate_check):
+            best, best_check = candidate, candidate_check
+
     changed = True
     while changed and time.monotonic() < deadline:
         changed = False
