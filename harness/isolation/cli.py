@@ -329,7 +329,7 @@ def _call_problems(calls: list[Any]) -> list[tuple[str, str]]:
 
 def cmd_replay(args: argparse.Namespace, settings: Any) -> int:
     from harness.deploy import deploy_stack
-    from harness.isolation.run import replay
+    from harness.isolation.replay import replay
     from harness.isolation.spec import IsolationSpec
     from harness.isolation.stack import machine_config
 

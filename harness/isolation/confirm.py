@@ -39,7 +39,7 @@ def trace_data_findings(
     them; each confirmed one gets a replay file (``isolation-replay.json`` when the machine
     wrote none, else ``isolation-replay-data-N.json``)."""
     from harness.isolation.datareplay import data_replay
-    from harness.isolation.run import write_document
+    from harness.isolation.replay import write_document
 
     by_rule: dict[str, DataFinding] = {}
     for finding in findings:
@@ -121,7 +121,7 @@ def prefill(document: dict[str, Any], base_url: str, tokens: Any) -> int:
 def confirm_replays(env: Any, result: Any, redeploy: Callable[[], Any]) -> None:
     """Re-run every replay file of ``result`` on a fresh deployment, then pre-filled."""
     from harness.isolation.datalayer import EmulatorData
-    from harness.isolation.run import replay
+    from harness.isolation.replay import replay
     from harness.isolation.spec import IsolationSpec
     from harness.isolation.stack import machine_config
 

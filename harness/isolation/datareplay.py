@@ -39,7 +39,7 @@ POLL_S = 5.0  # how long a re-run waits for asynchronous writers (queues, worker
 def candidates_for(finding: DataFinding, calls: list[Call], spec: IsolationSpec) -> list[Call]:
     """The calls that created a resource whose id the record holds, then every later call
     that used one of those ids, in the order they were made."""
-    from harness.isolation.run import created_id
+    from harness.isolation.replay import created_id
 
     out: list[Call] = []
     ids = set(finding.ids)
@@ -99,7 +99,7 @@ def data_replay(
     """A confirmed, shrunk replay document body (``calls``, ``check``) for ``finding``, or
     None when no call of the run can be tied to the record or re-running them does not write
     such a record again."""
-    from harness.isolation.run import replay, replay_basis
+    from harness.isolation.replay import replay, replay_basis
 
     spec: IsolationSpec = config.spec
     chosen = candidates_for(finding, calls, spec)

@@ -188,6 +188,7 @@ SPEC = {
                 "id_field": "order_id",
                 "next": "$.next",
                 "cursor_param": "cursor",
+                "max_pages": 500,  # the store grows over 150 examples: walk all of it
                 "filters": [{"status": "open"}],
             },
             "update": {"method": "PATCH", "path": "/orders/{id}", "body": {"note": "{text}"}},

@@ -103,7 +103,7 @@ def test_a_re_check_reads_only_its_rule_and_sees_new_bad_records() -> None:
 
 
 def test_the_minimizer_keeps_the_creates_a_needed_listing_is_made_of() -> None:
-    from harness.isolation.run import _feeds_listing
+    from harness.isolation.replay import _feeds_listing
 
     calls = [
         {"step": "create note", "tenant": "t1", "user": "u"},
