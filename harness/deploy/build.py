@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.deploy.errors import DeployError
+from harness.deploy.unsupported import Unsupported
 from harness.deploy.specs.functions import code_fingerprint
 from harness.model import ResourceRecord
 from harness.runtime.interpreters import (
@@ -367,6 +368,47 @@ def _metadata(metadata: Mapping[str, Mapping[str, Any]], logical_id: str) -> Map
     return found or {}
 
 
+
+def _build_method_refusals(
+    file: str, logical_id: str, metadata: Mapping[str, Any], runtime: str
+) -> list[Unsupported]:
+    """SAM's ``Metadata`` build hints: the default build of a Python or Node.js runtime (pip
+    ``requirements.txt``, npm ``package.json``) is what the harness does; any other
+    ``BuildMethod`` (``makefile``, ``esbuild``, a runtime other than the function's) and
+    ``BuildProperties`` would change what runs, so they are refused rather than ignored."""
+    method = str(metadata.get("BuildMethod") or "")
+    out: list[Unsupported] = []
+    python = method.startswith("python") and (
+        runtime.startswith("python") or not runtime
+    )  # a layer's python3.x build serves any Python function
+    node = method.startswith("nodejs") and runtime.startswith("nodejs")
+    if method and not (python or node):
+        out.append(
+            Unsupported(
+                file,
+                logical_id,
+                "Metadata.BuildMethod",
+                f"BuildMethod {method} is not how the harness builds code: it installs a Python "
+                "function's or layer's requirements.txt with pip and a Node.js function's "
+                "package.json with npm, as sam build does by default; a makefile or esbuild "
+                "build would produce other code. Build the artifact yourself and point CodeUri/"
+                "ContentUri at it, or remove the hint.",
+                BACKEND,
+            )
+        )
+    if metadata.get("BuildProperties"):
+        out.append(
+            Unsupported(
+                file,
+                logical_id,
+                "Metadata.BuildProperties",
+                "build properties (esbuild's or a makefile's options) are not applied by the "
+                "harness's build.",
+                BACKEND,
+            )
+        )
+    return out
+
 def build_stack(
     records: Mapping[str, ResourceRecord],
     metadata: Mapping[str, Mapping[str, Any]],
@@ -374,11 +416,15 @@ def build_stack(
     file: str,
     work_dir: Path,
     cache_dir: Path | None = None,
+    unsupported: list[Unsupported] | None = None,
 ) -> dict[str, FunctionBuild]:
     """Build every function of ``records``: logical id → :class:`FunctionBuild`.
 
     ``metadata`` is each resource's template ``Metadata`` (a layer's ``BuildMethod``);
-    ``work_dir`` the stack's own folder for its ``/opt`` trees."""
+    ``work_dir`` the stack's own folder for its ``/opt`` trees. What the build cannot honour
+    (a layer that is not one of the stack's, a ``BuildMethod`` other than the runtime's own
+    pip/npm install) is added to ``unsupported``: refused by the caller, never skipped."""
+    found = unsupported if unsupported is not None else []
     layers = {
         rec.physical_id: rec for rec in records.values() if rec.type == "AWS::Lambda::LayerVersion"
     }
@@ -403,6 +449,7 @@ def build_stack(
             logger.warning("%s: %s", logical_id, launch.note)
         build = FunctionBuild(launch.interpreter, launch.runtime, launch.note)
         version = python_version(launch.runtime)
+        found.extend(_build_method_refusals(file, logical_id, _metadata(metadata, logical_id), runtime))
         code_dir = rec.attributes.get("CodeDir")
         code = Path(str(code_dir)) if code_dir else None
         requirements = code / "requirements.txt" if code else None
@@ -433,10 +480,25 @@ def build_stack(
         for ref in rec.properties.get("Layers") or []:
             layer = layers.get(ref) if isinstance(ref, str) else None
             if layer is None:
-                continue  # not a layer of this stack: specs/functions.py reports it
+                found.append(
+                    Unsupported(
+                        file,
+                        logical_id,
+                        "Layers",
+                        f"layer {ref} is not a layer of this stack (a published or another "
+                        "account's layer version): its content cannot be fetched locally, so the "
+                        "function would run without it. Declare the layer in the template "
+                        "(AWS::Serverless::LayerVersion with a local ContentUri) or ship what it "
+                        "provides with the function.",
+                        BACKEND,
+                    )
+                )
+                continue
+            layer_meta = _metadata(metadata, layer.logical_id)
+            found.extend(_build_method_refusals(file, layer.logical_id, layer_meta, runtime))
             parts += _layer_parts(
                 layer,
-                _metadata(metadata, layer.logical_id),
+                layer_meta,
                 launch.interpreter,
                 version,
                 file,

@@ -526,6 +526,9 @@ def _apply(
             records[logical_id] = rec
             ctx.records = records
         resolver.context = None
+        # what only the resolved records show (an API's integrations, an event source's kind,
+        # a function's layers and build hints)
+        late: list[Unsupported] = []
         builds = build_stack(
             records,
             {
@@ -538,9 +541,8 @@ def _apply(
             },
             file=ctx.file,
             work_dir=ctx.work_dir or ctx.stack_dir / ".harness-code",
+            unsupported=late,
         )
-        # what only the resolved records show (an API's integrations, an event source's kind)
-        late: list[Unsupported] = []
         apis = build_apis(records, plan.source.profile, unsupported=late, file=ctx.file)
         event_sources = build_event_sources(records, unsupported=late, file=ctx.file)
         unsupported = plan.unsupported + enforce(late, allow=allow_unsupported)

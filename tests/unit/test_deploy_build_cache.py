@@ -12,6 +12,7 @@ import pytest
 
 from harness.deploy.build import build_stack, mount_layers
 from harness.deploy.errors import DeployError
+from harness.deploy.unsupported import Unsupported
 from harness.model import ResourceRecord
 from harness.runtime import interpreters
 from harness.runtime.interpreters import (
@@ -139,3 +140,33 @@ def test_runtime_packages_are_byte_compiled_for_each_interpreter(tmp_path: Path)
     real = (folder / "boto3").resolve()
     assert (real / "__pycache__" / f"__init__.{tag}.pyc").is_file()
     assert (folder / f".compiled-py{version[0]}{version[1]}").is_file()
+
+
+def test_a_layer_not_of_this_stack_is_refused_not_skipped(tmp_path: Path) -> None:
+    fn = function("F", f"python{sys.version_info[0]}.{sys.version_info[1]}", tmp_path)
+    fn.properties["Layers"] = ["arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertools:7"]
+    found: list[Unsupported] = []
+    build_stack({"F": fn}, {}, file="t.yaml", work_dir=tmp_path / "w", unsupported=found)
+    assert [(u.logical_id, u.property) for u in found] == [("F", "Layers")]
+    assert "AWSLambdaPowertools" in found[0].reason and "cannot be fetched" in found[0].reason
+
+
+@pytest.mark.parametrize(
+    ("metadata", "refused"),
+    [
+        ({}, []),
+        ({"BuildMethod": "python3.11"}, []),
+        ({"BuildMethod": "makefile"}, ["Metadata.BuildMethod"]),
+        (
+            {"BuildMethod": "esbuild", "BuildProperties": {"Minify": True}},
+            ["Metadata.BuildMethod", "Metadata.BuildProperties"],
+        ),
+    ],
+)
+def test_sam_build_hints_are_honoured_or_refused(
+    tmp_path: Path, metadata: dict[str, object], refused: list[str]
+) -> None:
+    fn = function("F", f"python{sys.version_info[0]}.{sys.version_info[1]}", tmp_path)
+    found: list[Unsupported] = []
+    build_stack({"F": fn}, {"F": metadata}, file="t.yaml", work_dir=tmp_path / "w", unsupported=found)
+    assert [u.property for u in found] == refused

@@ -145,7 +145,9 @@ def build_functions(
                 layer_dirs.append(str(folder))
             else:
                 logger.warning(
-                    "%s: layer %s is not a local layer of this stack; ignored", logical_id, layer
+                    "%s: layer %s is not a local layer of this stack; left out (--allow-unsupported)",
+                    logical_id,
+                    layer,
                 )
         variables = (props.get("Environment") or {}).get("Variables") or {}
         config = invoke_configs.get(logical_id, {})
