@@ -368,7 +368,6 @@ def _metadata(metadata: Mapping[str, Mapping[str, Any]], logical_id: str) -> Map
     return found or {}
 
 
-
 def _build_method_refusals(
     file: str, logical_id: str, metadata: Mapping[str, Any], runtime: str
 ) -> list[Unsupported]:
@@ -408,6 +407,7 @@ def _build_method_refusals(
             )
         )
     return out
+
 
 def build_stack(
     records: Mapping[str, ResourceRecord],
@@ -449,7 +449,9 @@ def build_stack(
             logger.warning("%s: %s", logical_id, launch.note)
         build = FunctionBuild(launch.interpreter, launch.runtime, launch.note)
         version = python_version(launch.runtime)
-        found.extend(_build_method_refusals(file, logical_id, _metadata(metadata, logical_id), runtime))
+        found.extend(
+            _build_method_refusals(file, logical_id, _metadata(metadata, logical_id), runtime)
+        )
         code_dir = rec.attributes.get("CodeDir")
         code = Path(str(code_dir)) if code_dir else None
         requirements = code / "requirements.txt" if code else None

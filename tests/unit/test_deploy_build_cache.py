@@ -168,5 +168,7 @@ def test_sam_build_hints_are_honoured_or_refused(
 ) -> None:
     fn = function("F", f"python{sys.version_info[0]}.{sys.version_info[1]}", tmp_path)
     found: list[Unsupported] = []
-    build_stack({"F": fn}, {"F": metadata}, file="t.yaml", work_dir=tmp_path / "w", unsupported=found)
+    build_stack(
+        {"F": fn}, {"F": metadata}, file="t.yaml", work_dir=tmp_path / "w", unsupported=found
+    )
     assert [u.property for u in found] == refused
