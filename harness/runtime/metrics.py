@@ -27,6 +27,7 @@ class FunctionMetrics:
     throttles: int = 0
     cold_starts: int = 0
     timeouts: int = 0
+    abandoned: int = 0  # synchronous calls whose caller left before they ran (never run)
     async_queued: int = 0
     async_retries: int = 0
     async_dropped: int = 0
@@ -49,6 +50,7 @@ class FunctionMetrics:
             "throttles": self.throttles,
             "cold_starts": self.cold_starts,
             "timeouts": self.timeouts,
+            "abandoned": self.abandoned,
             "async_queued": self.async_queued,
             "async_retries": self.async_retries,
             "async_dropped": self.async_dropped,
