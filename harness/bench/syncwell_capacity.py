@@ -25,6 +25,13 @@ fake provider servers. The group with the largest share at the breaking step is 
 named in the result. On a 2-core machine everything shares two cores: the split says where the
 CPU went, not what each part could do alone; each step also reports the share of the machine
 taken by processes outside the benchmark and the load average, so a contended run says so.
+
+The headline figure (issue 26) is ``function_share``: at the highest confirmed rate, the share
+(0-1, median of the confirmation runs) of the CPU used that went to the functions' own code (the
+runtime's worker processes), against the emulators (DynamoDB Local, ministack, LocalStack,
+Redis, the fake providers) and the harness (gateway, runtime server, edge, load generator):
+``shares_at_highest_good_rate``; every step has its own ``shares``. A group the table
+:data:`PARTS` does not know is reported as ``unclassified`` with its name, never folded in.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ from harness.load.engine import run_load
 from harness.load.profile import LoadProfile, Stage
 from harness.load.result import LoadResult
 
-__all__ = ["run"]
+__all__ = ["PARTS", "run", "shares"]
 
 P99_MS = 500.0
 MAX_ERROR_RATE = 0.01
@@ -69,6 +76,39 @@ GROUPS = {
     "redis": "redis",
     "redis-proxy": "redis",
 }
+
+
+# CPU group -> the part of the machine it is (issue 26's share figure): the system under test's
+# own code, the emulators standing in for AWS (and the fake third-party providers standing in
+# for the internet), and the harness's scaffolding
+PARTS = {
+    "handlers": "functions",
+    "DynamoDB Local": "emulators",
+    "ministack": "emulators",
+    "LocalStack (SQS, SNS, EventBridge)": "emulators",
+    "redis": "emulators",
+    "fake providers": "emulators",
+    "gateway": "harness",
+    "runtime server": "harness",
+    "AWS edge proxy": "harness",
+    "load generator": "harness",
+}
+
+
+def shares(cpu: dict[str, float]) -> dict[str, Any]:
+    """The share (0-1) of the CPU used that went to ``functions``, ``emulators`` and
+    ``harness``; a group this table does not know is counted under ``unclassified`` and named
+    in ``unclassified_groups`` (never folded silently into one of the three)."""
+    total = sum(cpu.values())
+    parts = {"functions": 0.0, "emulators": 0.0, "harness": 0.0, "unclassified": 0.0}
+    unknown = sorted(g for g in cpu if g not in PARTS)
+    for group, seconds in cpu.items():
+        parts[PARTS.get(group, "unclassified")] += seconds
+    out: dict[str, Any] = {
+        name: (round(seconds / total, 4) if total > 0 else None) for name, seconds in parts.items()
+    }
+    out["unclassified_groups"] = unknown
+    return out
 
 
 def _tree(env: Environment, state_dir: Path) -> dict[int, tuple[str, psutil.Process]]:
@@ -189,6 +229,7 @@ def _summary(
             100 * total_cpu / (duration * (psutil.cpu_count() or 1)), 1
         ),
         "bottleneck": max(cpu, key=lambda g: cpu[g]) if cpu else None,
+        "shares": shares(cpu),
         "warnings": result.warnings,
     }
 
@@ -234,6 +275,11 @@ def _with_bench_tenants(
     # every tenant equally likely: the tier weights would keep the load on the six
     merged = Tenants.model_validate({"tenants": tenants})
     return dataclasses.replace(traffic, tenants=merged)
+
+
+def _median_share(steps: list[dict[str, Any]], part: str) -> float | None:
+    values = [s["shares"][part] for s in steps if s.get("shares", {}).get(part) is not None]
+    return round(statistics.median(values), 4) if values else None
 
 
 def run(settings: Settings, runs: int = 3, quick: bool = False) -> dict[str, Any]:
@@ -306,6 +352,12 @@ def run(settings: Settings, runs: int = 3, quick: bool = False) -> dict[str, Any
         "baseline": "seed 001's NFR (3,000 rps for 5 minutes on AWS); this is what the local "
         "embedded backend on this machine serves, and which process is the limit",
         "highest_rate_meeting_slo": good,
+        # the headline figure: the functions' own share (0-1) of the CPU used at that rate,
+        # the median over the confirmation runs (None without a confirmed rate)
+        "function_share": _median_share(confirm, "functions"),
+        "shares_at_highest_good_rate": {
+            part: _median_share(confirm, part) for part in ("functions", "emulators", "harness")
+        },
         "first_rate_breaking_slo": bad,
         "confirmed": bool(held) and statistics.median(1.0 if h else 0.0 for h in held) >= 0.5,
         # the gate: a rate meeting the SLO was found and confirmed; no rate (nothing held, or
