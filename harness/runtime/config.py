@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.runtime.coldstart import ColdStartLatency, load_latency
 
 __all__ = ["RuntimeConfig"]
 
@@ -28,6 +29,10 @@ class RuntimeConfig:
     # Lambda's behaviour (it never queues synchronous calls); > 0 only where a user asks for it
     queue_timeout_s: float = 0.0
     max_concurrent_inits: int = 0  # environments starting at once; 0 = one per core (min 2)
+    # the platform part of a cold start as a delay without CPU (harness.runtime.coldstart):
+    # "" = off, "default" = the documented table, or a JSON file of entries
+    cold_start_latency: str = ""
+    cold_start_seed: int = 0  # seeds the delays' draws
     idle_timeout_s: float = 300.0  # recycle an execution environment idle this long
     init_timeout_s: float = 10.0  # Lambda's init phase limit
     async_retry_delays: str = "60,120"  # seconds before async retry 1, 2, ... (AWS: ~1 min, ~2 min)
@@ -54,10 +59,14 @@ class RuntimeConfig:
                 source="HARNESS_RUNTIME_QUEUE_TIMEOUT_S",
             )
         _ = self.retry_delays  # validate now, not at the first async failure
+        _ = self.cold_latency()  # a bad table fails at start, naming its file and field
 
     @property
     def resolved_max_workers(self) -> int:
         return self.max_workers or _default_max_workers()
+
+    def cold_latency(self) -> ColdStartLatency | None:
+        return load_latency(self.cold_start_latency, self.cold_start_seed)
 
     @property
     def resolved_max_concurrent_inits(self) -> int:

@@ -195,6 +195,8 @@ class WorkerPools:
         self._inits: asyncio.Semaphore | None = asyncio.Semaphore(inits) if inits else None
         self.inits_waiting = 0  # calls waiting for an init slot now
         self.abandoned = 0  # calls whose caller left while they waited (never run)
+        self.cold_latency = config.cold_latency()  # None: off (harness.runtime.coldstart)
+        self._no_latency_entry: set[str] = set()  # functions warned about once
 
     @property
     def max_workers(self) -> int:
@@ -322,7 +324,15 @@ class WorkerPools:
                     return worker, False
                 self.retire(pool, worker)
             if self.total_workers < self.max_workers:
-                return await self._spawn(pool, gone=gone), True
+                worker = await self._spawn(pool, gone=gone)
+                if self.cold_latency is not None and worker.init_error is None:
+                    try:
+                        await self._platform_delay(pool)
+                    except BaseException:  # cancelled meanwhile: the environment stays warm
+                        worker.last_used = time.monotonic()
+                        pool.idle.append(worker)
+                        raise
+                return worker, True
             if not self._evict_idle(exclude=pool):
                 try:
                     await self._wait_change(until, pool, gone)
@@ -337,6 +347,24 @@ class WorkerPools:
                         )
                         + f"({self.max_workers} worker processes busy).",
                     ) from None
+
+    async def _platform_delay(self, pool: FunctionPool) -> None:
+        """The configured cold-start latency of a new environment: a sleep, no CPU."""
+        assert self.cold_latency is not None
+        spec = pool.spec
+        runtime = launch_of(spec)[1]
+        delay = self.cold_latency.delay(runtime, spec.memory_mb)
+        if delay is None:
+            if spec.name not in self._no_latency_entry:
+                self._no_latency_entry.add(spec.name)
+                logger.warning(
+                    "cold-start latency: no entry of HARNESS_RUNTIME_COLD_START_LATENCY matches "
+                    "%s (runtime %s, %d MB); its cold starts get no added latency",
+                    spec.name, runtime, spec.memory_mb,
+                )  # fmt: skip
+            return
+        pool.metrics.cold_start_delays.append(delay * 1000)
+        await asyncio.sleep(delay)
 
     def _evict_idle(self, exclude: FunctionPool) -> bool:
         """Recycle the least recently used idle worker of another function."""
