@@ -29,7 +29,8 @@ taken by processes outside the benchmark and the load average, so a contended ru
 The headline figure (issue 26) is ``function_share``: at the highest confirmed rate, the share
 (0-1, median of the confirmation runs) of the CPU used that went to the functions' own code (the
 runtime's worker processes), against the emulators (DynamoDB Local, ministack, LocalStack,
-Redis, the fake providers) and the harness (gateway, runtime server, edge, load generator):
+Redis, the fake providers) and the harness (gateway, runtime server, edge, load generator,
+the warm templates of :mod:`harness.runtime.fork`):
 ``shares_at_highest_good_rate``; every step has its own ``shares``. A group the table
 :data:`PARTS` does not know is reported as ``unclassified`` with its name, never folded in.
 """
@@ -92,6 +93,7 @@ PARTS = {
     "runtime server": "harness",
     "AWS edge proxy": "harness",
     "load generator": "harness",
+    "templates": "harness",  # the runtime's warm templates (harness.runtime.fork)
 }
 
 
@@ -123,12 +125,23 @@ def _tree(env: Environment, state_dir: Path) -> dict[int, tuple[str, psutil.Proc
         group = GROUPS.get(record.name, record.name)
         out[root.pid] = (group, root)
         for child in root.children(recursive=True):
-            out[child.pid] = ("handlers" if record.name == "runtime" else group, child)
+            sub = group
+            if record.name == "runtime":
+                # the warm templates are the harness's; their forks are the functions
+                sub = "templates" if _is_template(child) else "handlers"
+            out[child.pid] = (sub, child)
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = " ".join(proc.info.get("cmdline") or [])
         if "fakes/providers.py" in cmdline and _environ(proc) == env_id(state_dir):
             out[proc.pid] = ("fake providers", proc)
     return out
+
+
+def _is_template(proc: psutil.Process) -> bool:
+    try:
+        return any(part.endswith("zygote.py") for part in proc.cmdline())
+    except psutil.Error:
+        return False
 
 
 def _environ(proc: psutil.Process) -> str:
@@ -177,8 +190,8 @@ def _step(
         if pid in after:
             cpu[group] = cpu.get(group, 0.0) + after[pid] - before.get(pid, 0.0)
         reaped = f"reaped:{pid}"
-        if reaped in after:  # the runtime's retired workers were handlers
-            owner = "handlers" if group == "runtime server" else group
+        if reaped in after:  # the runtime's (and the templates') retired workers were handlers
+            owner = "handlers" if group in ("runtime server", "templates") else group
             cpu[owner] = cpu.get(owner, 0.0) + after[reaped] - before.get(reaped, 0.0)
     cpu["load generator"] = sum(g.cpu_seconds for g in result.generators) + float(
         result.parent_cpu_seconds

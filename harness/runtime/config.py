@@ -33,6 +33,9 @@ class RuntimeConfig:
     # "" = off, "default" = the documented table, or a JSON file of entries
     cold_start_latency: str = ""
     cold_start_seed: int = 0  # seeds the delays' draws
+    # 1: new Python environments are forks of a warm template per interpreter and dependency
+    # set (harness.runtime.fork); 0: every environment is a new interpreter (exec)
+    fork: int = 1
     idle_timeout_s: float = 300.0  # recycle an execution environment idle this long
     init_timeout_s: float = 10.0  # Lambda's init phase limit
     async_retry_delays: str = "60,120"  # seconds before async retry 1, 2, ... (AWS: ~1 min, ~2 min)
@@ -52,6 +55,11 @@ class RuntimeConfig:
             raise ConfigError(
                 "must be 0 (one per core) or a positive number of environments.",
                 source="HARNESS_RUNTIME_MAX_CONCURRENT_INITS",
+            )
+        if self.fork not in (0, 1):
+            raise ConfigError(
+                "must be 1 (fork new environments from a warm template) or 0 (exec each).",
+                source="HARNESS_RUNTIME_FORK",
             )
         if self.queue_timeout_s < 0:
             raise ConfigError(

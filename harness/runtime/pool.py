@@ -46,6 +46,7 @@ from typing import Any
 from harness.model import FunctionSpec
 from harness.runtime.caller import CallerGone, caller_gone
 from harness.runtime.config import RuntimeConfig
+from harness.runtime.fork import Template, TemplateFailed, Templates, fork_refusal
 from harness.runtime.interpreters import python_version, resolve, runtime_packages
 from harness.runtime.logs import FunctionLog
 from harness.runtime.metrics import FunctionMetrics
@@ -195,6 +196,7 @@ class WorkerPools:
         self._inits: asyncio.Semaphore | None = asyncio.Semaphore(inits) if inits else None
         self.inits_waiting = 0  # calls waiting for an init slot now
         self.abandoned = 0  # calls whose caller left while they waited (never run)
+        self.templates = Templates(log_dir, bool(config.fork))
         self.cold_latency = config.cold_latency()  # None: off (harness.runtime.coldstart)
         self._no_latency_entry: set[str] = set()  # functions warned about once
 
@@ -401,16 +403,26 @@ class WorkerPools:
         self.total_workers += 1
         pool.workers.add(worker)
         slot = False
+        interpreter = launch_of(spec)[0]
+        cwd = spec.task_root or spec.code_dir
+        log_path = self.log_dir / f"{spec.name}.worker.log"
+        init_timeout = max(self.config.init_timeout_s, 1.0)
         try:
             await self._init_slot(gone)
             slot = True
-            await worker.start(
-                launch_of(spec)[0],
-                env,
-                spec.task_root or spec.code_dir,
-                self.log_dir / f"{spec.name}.worker.log",
-                max(self.config.init_timeout_s, 1.0),
-            )
+            template, reason = self._template(interpreter, env, cwd)
+            if template is not None:
+                try:
+                    await worker.start(interpreter, env, cwd, log_path, init_timeout, template)
+                except TemplateFailed as exc:
+                    reason = f"the template could not fork it ({exc})"
+            if not worker.forked:
+                await worker.start(interpreter, env, cwd, log_path, init_timeout)
+                if reason is not None and not os.path.basename(interpreter).startswith("node"):
+                    # the function log says why this environment is not a fork
+                    worker.init_logs.insert(
+                        0, ["runtime", "WARNING", f"[WARNING] started by exec: {reason}"]
+                    )
         except BaseException:
             self.retire(pool, worker)
             raise
@@ -418,6 +430,20 @@ class WorkerPools:
             if slot and self._inits is not None:
                 self._inits.release()
         return worker
+
+    def _template(
+        self, interpreter: str, env: dict[str, str], cwd: str
+    ) -> tuple[Template | None, str | None]:
+        """The warm template to fork this environment from, or why there is none."""
+        if not self.templates.enabled:
+            return None, None  # HARNESS_RUNTIME_FORK=0: exec, as asked (nothing to report)
+        reason = fork_refusal(interpreter, env, cwd)
+        if reason is not None:
+            return None, reason
+        template = self.templates.get(interpreter, env.get("HARNESS_RUNTIME_PATH", ""))
+        if template.failure is not None:
+            return None, template.failure
+        return template, None
 
     async def _init_slot(self, gone: asyncio.Future[None] | None) -> None:
         """Wait for one of the ``max_concurrent_inits`` init slots (:class:`CallerGone` when
@@ -562,6 +588,7 @@ class WorkerPools:
             pool.idle.clear()
         if self._reaping:
             await asyncio.gather(*list(self._reaping), return_exceptions=True)
+        await self.templates.close()
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -572,6 +599,7 @@ class WorkerPools:
             "capacity_factor": self.capacity_factor,
             "account_concurrency": self.config.account_concurrency,
             "max_concurrent_inits": self.config.resolved_max_concurrent_inits,
+            "templates": self.templates.snapshot(),
             "inits_waiting": self.inits_waiting,
             "abandoned": self.abandoned,
         }

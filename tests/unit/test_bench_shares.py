@@ -36,7 +36,7 @@ def test_no_cpu_is_no_share() -> None:
 
 def test_every_process_group_of_the_environment_has_a_part() -> None:
     # a new environment process must be placed, or its CPU shows up as unclassified
-    for group in {*GROUPS.values(), "handlers", "load generator", "fake providers"}:
+    for group in {*GROUPS.values(), "handlers", "templates", "load generator", "fake providers"}:
         assert group in PARTS, group
 
 
