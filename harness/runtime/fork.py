@@ -25,12 +25,23 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ForkedTransport", "Template", "TemplateFailed", "Templates", "fork_refusal"]
+__all__ = [
+    "ForkedTransport",
+    "Template",
+    "TemplateFailed",
+    "Templates",
+    "fork_refusal",
+    "preload_for",
+]
 
 logger = logging.getLogger(__name__)
 
 ZYGOTE = str(Path(__file__).with_name("zygote.py"))
-PRELOAD = ("boto3", "botocore")  # top-level packages the template imports (zygote.DEFAULT_PRELOAD)
+PRELOAD = ("boto3", "botocore")  # top-level packages every template imports
+BASE_PRELOAD = "boto3,botocore.session,botocore.client"
+# Powertools is preloaded when the dependency set has it and the function does not set
+# POWERTOOLS_DEBUG: its import reads that variable (package_logger), nothing else of the env
+POWERTOOLS = "aws_lambda_powertools"
 START_TIMEOUT_S = 60.0
 
 
@@ -45,7 +56,7 @@ def fork_refusal(interpreter: str, env: dict[str, str], cwd: str) -> str | None:
     if not hasattr(socket, "send_fds") or not hasattr(os, "fork"):
         return "this platform cannot pass file descriptors or fork"
     task_root = env.get("LAMBDA_TASK_ROOT", cwd)
-    for name in PRELOAD:
+    for name in (*PRELOAD, POWERTOOLS):
         for candidate in (name, f"{name}.py"):
             if os.path.exists(os.path.join(task_root, candidate)):
                 return (
@@ -53,6 +64,15 @@ def fork_refusal(interpreter: str, env: dict[str, str], cwd: str) -> str | None:
                     "runtime's), so the template's preloaded copy would be the wrong one"
                 )
     return None
+
+
+def preload_for(env: dict[str, str]) -> str:
+    """The modules a template for this environment imports (part of the template's key)."""
+    path = [p for p in env.get("HARNESS_RUNTIME_PATH", "").split(os.pathsep) if p]
+    has_powertools = any(os.path.isdir(os.path.join(p, POWERTOOLS)) for p in path)
+    if has_powertools and "POWERTOOLS_DEBUG" not in env:
+        return f"{BASE_PRELOAD},{POWERTOOLS}"
+    return BASE_PRELOAD
 
 
 class ForkedTransport(asyncio.SubprocessTransport):
@@ -111,9 +131,12 @@ class ForkedTransport(asyncio.SubprocessTransport):
 class Template:
     """One zygote process: an interpreter with a dependency set imported, forking on request."""
 
-    def __init__(self, interpreter: str, runtime_path: str, log_path: Path) -> None:
+    def __init__(
+        self, interpreter: str, runtime_path: str, log_path: Path, preload: str = BASE_PRELOAD
+    ) -> None:
         self.interpreter = interpreter
         self.runtime_path = runtime_path
+        self.preload = preload
         self.log_path = log_path
         self.sock: socket.socket | None = None
         self.process: asyncio.subprocess.Process | None = None
@@ -125,6 +148,8 @@ class Template:
         self._next = 0
         self.forks = 0
         self.was_ready = False
+        self.preloaded: list[str] = []
+        self.preload_failed: dict[str, str] = {}
 
     @property
     def pid(self) -> int | None:
@@ -164,6 +189,7 @@ class Template:
             {
                 "HARNESS_RUNTIME_PATH": self.runtime_path,
                 "HARNESS_ZYGOTE_FD": str(theirs.fileno()),
+                "HARNESS_ZYGOTE_PRELOAD": self.preload,
                 "PYTHONDONTWRITEBYTECODE": "1",
                 "TZ": ":UTC",
             }
@@ -205,6 +231,13 @@ class Template:
         kind = message.get("type")
         if kind == "ready":
             self.was_ready = True
+            self.preloaded = list(message.get("preloaded") or [])
+            self.preload_failed = dict(message.get("failed") or {})
+            if message.get("failed"):  # its children import those themselves (slower, correct)
+                logger.warning(
+                    "template %s (%s) could not preload %s",
+                    message.get("pid"), self.interpreter, message["failed"],
+                )  # fmt: skip
             if self.ready is not None and not self.ready.done():
                 self.ready.set_result(message)
         elif kind == "forked":
@@ -305,16 +338,18 @@ class Templates:
     def __init__(self, log_dir: Path, enabled: bool) -> None:
         self.log_dir = log_dir
         self.enabled = enabled
-        self.by_key: dict[tuple[str, str], Template] = {}
+        self.by_key: dict[tuple[str, str, str], Template] = {}
 
-    def get(self, interpreter: str, runtime_path: str) -> Template:
-        key = (interpreter, runtime_path)
+    def get(self, interpreter: str, runtime_path: str, preload: str = BASE_PRELOAD) -> Template:
+        key = (interpreter, runtime_path, preload)
         template = self.by_key.get(key)
         # a template that failed to start stays failed (its functions use exec, no retry storm);
         # one that was lost after it worked is started again
         if template is None or (template.failure is not None and template.was_ready):
             index = len(self.by_key)
-            template = Template(interpreter, runtime_path, self.log_dir / f"template-{index}.log")
+            template = Template(
+                interpreter, runtime_path, self.log_dir / f"template-{index}.log", preload
+            )
             self.by_key[key] = template
         return template
 
@@ -324,6 +359,8 @@ class Templates:
                 "interpreter": t.interpreter,
                 "pid": t.pid,
                 "forks": t.forks,
+                "preloaded": t.preloaded,
+                "preload_failed": t.preload_failed,
                 "failure": t.failure,
             }
             for t in self.by_key.values()

@@ -46,7 +46,7 @@ from typing import Any
 from harness.model import FunctionSpec
 from harness.runtime.caller import CallerGone, caller_gone
 from harness.runtime.config import RuntimeConfig
-from harness.runtime.fork import Template, TemplateFailed, Templates, fork_refusal
+from harness.runtime.fork import Template, TemplateFailed, Templates, fork_refusal, preload_for
 from harness.runtime.interpreters import python_version, resolve, runtime_packages
 from harness.runtime.logs import FunctionLog
 from harness.runtime.metrics import FunctionMetrics
@@ -440,7 +440,9 @@ class WorkerPools:
         reason = fork_refusal(interpreter, env, cwd)
         if reason is not None:
             return None, reason
-        template = self.templates.get(interpreter, env.get("HARNESS_RUNTIME_PATH", ""))
+        template = self.templates.get(
+            interpreter, env.get("HARNESS_RUNTIME_PATH", ""), preload_for(env)
+        )
         if template.failure is not None:
             return None, template.failure
         return template, None

@@ -43,7 +43,7 @@ import traceback
 from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_PRELOAD = "boto3,botocore.session,botocore.client"
+DEFAULT_PRELOAD = "boto3,botocore.session,botocore.client"  # the runtime passes its own list
 
 
 def _die_with_parent() -> None:
@@ -130,8 +130,15 @@ def main() -> None:
     _die_with_parent()
     sock = socket.socket(fileno=int(os.environ["HARNESS_ZYGOTE_FD"]))
     extra = [p for p in os.environ.get("HARNESS_RUNTIME_PATH", "").split(os.pathsep) if p]
-    sys.path[:] = [HERE, *extra, *[p for p in sys.path if p and p != HERE]]
-    import bootstrap  # noqa: F401  (the worker's code, imported once for every child)
+    # HERE is never on the path: harness/runtime/http.py would shadow the standard library's
+    sys.path[:] = [*extra, *[p for p in sys.path if p and p != HERE]]
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bootstrap", os.path.join(HERE, "bootstrap.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bootstrap"] = module  # the worker's code, imported once for every child
+    spec.loader.exec_module(module)
 
     preloaded: list[str] = []
     failed: dict[str, str] = {}

@@ -63,6 +63,10 @@ def test_forked_environments_share_nothing(forking: Any) -> None:
     other = _call(lam, "fb")
     templates = forking.process.client.metrics()["runtime"]["templates"]
     assert len(templates) == 1 and templates[0]["forks"] == 3 and templates[0]["failure"] is None
+    # the template really holds boto3 (a module of the runtime shadowing the standard library's
+    # once made every preload fail, silently slow)
+    assert templates[0]["preload_failed"] == {}
+    assert {"boto3", "botocore.session"} <= set(templates[0]["preloaded"])
     template_pid = templates[0]["pid"]
     # three environments, each a child of the template (a fork, not an exec)
     assert len({first["pid"], second["pid"], other["pid"]}) == 3
