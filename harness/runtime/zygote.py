@@ -43,6 +43,7 @@ import traceback
 from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+STDLIB_PATH: list[str] = []  # sys.path of a -S interpreter: the standard library only
 DEFAULT_PRELOAD = "boto3,botocore.session,botocore.client"  # the runtime passes its own list
 
 
@@ -94,6 +95,7 @@ def _become(request: dict[str, Any], fds: list[int], keep: set[int]) -> None:
     ctx.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
     ctx.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
     sys.argv = [os.path.join(HERE, "bootstrap.py")]
+    sys.path[:] = STDLIB_PATH  # the bootstrap puts the task root and dependencies first, as on exec
     bootstrap.main()
     os._exit(0)
 
@@ -131,7 +133,8 @@ def main() -> None:
     sock = socket.socket(fileno=int(os.environ["HARNESS_ZYGOTE_FD"]))
     extra = [p for p in os.environ.get("HARNESS_RUNTIME_PATH", "").split(os.pathsep) if p]
     # HERE is never on the path: harness/runtime/http.py would shadow the standard library's
-    sys.path[:] = [*extra, *[p for p in sys.path if p and p != HERE]]
+    STDLIB_PATH[:] = [p for p in sys.path if p and p != HERE]
+    sys.path[:] = [*extra, *STDLIB_PATH]
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("bootstrap", os.path.join(HERE, "bootstrap.py"))

@@ -87,6 +87,7 @@ def test_forked_environments_share_nothing(forking: Any) -> None:
     assert first["root_handlers"] == 1  # the bootstrap's handler only
     assert first["tz"] == "UTC"
     assert first["cwd"] == first["path0"]  # the task root
+    assert len(first["path"]) == len(set(first["path"]))  # the exec path's sys.path, no repeats
 
 
 def test_what_cannot_be_forked_is_exec_with_the_reason_logged(forking: Any) -> None:
@@ -110,3 +111,16 @@ def test_fork_off_is_exec(tmp_path: Path) -> None:
         assert body["ppid"] == runtime.process.process.pid  # a child of the runtime itself
     finally:
         runtime.stop()
+
+
+def test_a_fork_has_the_sys_path_of_an_exec(tmp_path: Path) -> None:
+    forked = _runtime(tmp_path / "fork")
+    try:
+        fork_path = _call(forked.lambda_client(), "fa")["path"]
+    finally:
+        forked.stop()
+    execed = _runtime(tmp_path / "exec", HARNESS_RUNTIME_FORK="0")
+    try:
+        assert _call(execed.lambda_client(), "fa")["path"] == fork_path
+    finally:
+        execed.stop()
