@@ -23,6 +23,7 @@ __all__ = ["BENCHMARKS", "results_dir", "run_benchmark", "spread"]
 
 # name -> "module:function"; the function takes (settings, runs, quick) and returns a dict.
 BENCHMARKS: dict[str, str] = {
+    "cold-start": "harness.bench.cold_start:run",
     "data-size": "harness.bench.data_size:run",
     "isolation": "harness.bench.isolation:run",
     "load-engine": "harness.bench.load_engine:run",

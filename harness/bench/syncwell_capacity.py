@@ -25,6 +25,14 @@ fake provider servers. The group with the largest share at the breaking step is 
 named in the result. On a 2-core machine everything shares two cores: the split says where the
 CPU went, not what each part could do alone; each step also reports the share of the machine
 taken by processes outside the benchmark and the load average, so a contended run says so.
+
+The headline figure (issue 26) is ``function_share``: at the highest confirmed rate, the share
+(0-1, median of the confirmation runs) of the CPU used that went to the functions' own code (the
+runtime's worker processes), against the emulators (DynamoDB Local, ministack, LocalStack,
+Redis, the fake providers) and the harness (gateway, runtime server, edge, load generator,
+the warm templates of :mod:`harness.runtime.fork`):
+``shares_at_highest_good_rate``; every step has its own ``shares``. A group the table
+:data:`PARTS` does not know is reported as ``unclassified`` with its name, never folded in.
 """
 
 from __future__ import annotations
@@ -47,7 +55,7 @@ from harness.load.engine import run_load
 from harness.load.profile import LoadProfile, Stage
 from harness.load.result import LoadResult
 
-__all__ = ["run"]
+__all__ = ["PARTS", "run", "shares"]
 
 P99_MS = 500.0
 MAX_ERROR_RATE = 0.01
@@ -71,6 +79,40 @@ GROUPS = {
 }
 
 
+# CPU group -> the part of the machine it is (issue 26's share figure): the system under test's
+# own code, the emulators standing in for AWS (and the fake third-party providers standing in
+# for the internet), and the harness's scaffolding
+PARTS = {
+    "handlers": "functions",
+    "DynamoDB Local": "emulators",
+    "ministack": "emulators",
+    "LocalStack (SQS, SNS, EventBridge)": "emulators",
+    "redis": "emulators",
+    "fake providers": "emulators",
+    "gateway": "harness",
+    "runtime server": "harness",
+    "AWS edge proxy": "harness",
+    "load generator": "harness",
+    "templates": "harness",  # the runtime's warm templates (harness.runtime.fork)
+}
+
+
+def shares(cpu: dict[str, float]) -> dict[str, Any]:
+    """The share (0-1) of the CPU used that went to ``functions``, ``emulators`` and
+    ``harness``; a group this table does not know is counted under ``unclassified`` and named
+    in ``unclassified_groups`` (never folded silently into one of the three)."""
+    total = sum(cpu.values())
+    parts = {"functions": 0.0, "emulators": 0.0, "harness": 0.0, "unclassified": 0.0}
+    unknown = sorted(g for g in cpu if g not in PARTS)
+    for group, seconds in cpu.items():
+        parts[PARTS.get(group, "unclassified")] += seconds
+    out: dict[str, Any] = {
+        name: (round(seconds / total, 4) if total > 0 else None) for name, seconds in parts.items()
+    }
+    out["unclassified_groups"] = unknown
+    return out
+
+
 def _tree(env: Environment, state_dir: Path) -> dict[int, tuple[str, psutil.Process]]:
     """Every process of the environment (and its fake servers) by pid, with its CPU group; the
     runtime's children are the handlers."""
@@ -83,12 +125,23 @@ def _tree(env: Environment, state_dir: Path) -> dict[int, tuple[str, psutil.Proc
         group = GROUPS.get(record.name, record.name)
         out[root.pid] = (group, root)
         for child in root.children(recursive=True):
-            out[child.pid] = ("handlers" if record.name == "runtime" else group, child)
+            sub = group
+            if record.name == "runtime":
+                # the warm templates are the harness's; their forks are the functions
+                sub = "templates" if _is_template(child) else "handlers"
+            out[child.pid] = (sub, child)
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = " ".join(proc.info.get("cmdline") or [])
         if "fakes/providers.py" in cmdline and _environ(proc) == env_id(state_dir):
             out[proc.pid] = ("fake providers", proc)
     return out
+
+
+def _is_template(proc: psutil.Process) -> bool:
+    try:
+        return any(part.endswith("zygote.py") for part in proc.cmdline())
+    except psutil.Error:
+        return False
 
 
 def _environ(proc: psutil.Process) -> str:
@@ -137,8 +190,8 @@ def _step(
         if pid in after:
             cpu[group] = cpu.get(group, 0.0) + after[pid] - before.get(pid, 0.0)
         reaped = f"reaped:{pid}"
-        if reaped in after:  # the runtime's retired workers were handlers
-            owner = "handlers" if group == "runtime server" else group
+        if reaped in after:  # the runtime's (and the templates') retired workers were handlers
+            owner = "handlers" if group in ("runtime server", "templates") else group
             cpu[owner] = cpu.get(owner, 0.0) + after[reaped] - before.get(reaped, 0.0)
     cpu["load generator"] = sum(g.cpu_seconds for g in result.generators) + float(
         result.parent_cpu_seconds
@@ -189,6 +242,7 @@ def _summary(
             100 * total_cpu / (duration * (psutil.cpu_count() or 1)), 1
         ),
         "bottleneck": max(cpu, key=lambda g: cpu[g]) if cpu else None,
+        "shares": shares(cpu),
         "warnings": result.warnings,
     }
 
@@ -234,6 +288,11 @@ def _with_bench_tenants(
     # every tenant equally likely: the tier weights would keep the load on the six
     merged = Tenants.model_validate({"tenants": tenants})
     return dataclasses.replace(traffic, tenants=merged)
+
+
+def _median_share(steps: list[dict[str, Any]], part: str) -> float | None:
+    values = [s["shares"][part] for s in steps if s.get("shares", {}).get(part) is not None]
+    return round(statistics.median(values), 4) if values else None
 
 
 def run(settings: Settings, runs: int = 3, quick: bool = False) -> dict[str, Any]:
@@ -306,6 +365,12 @@ def run(settings: Settings, runs: int = 3, quick: bool = False) -> dict[str, Any
         "baseline": "seed 001's NFR (3,000 rps for 5 minutes on AWS); this is what the local "
         "embedded backend on this machine serves, and which process is the limit",
         "highest_rate_meeting_slo": good,
+        # the headline figure: the functions' own share (0-1) of the CPU used at that rate,
+        # the median over the confirmation runs (None without a confirmed rate)
+        "function_share": _median_share(confirm, "functions"),
+        "shares_at_highest_good_rate": {
+            part: _median_share(confirm, part) for part in ("functions", "emulators", "harness")
+        },
         "first_rate_breaking_slo": bad,
         "confirmed": bool(held) and statistics.median(1.0 if h else 0.0 for h in held) >= 0.5,
         # the gate: a rate meeting the SLO was found and confirmed; no rate (nothing held, or

@@ -8,6 +8,10 @@ binary frames on one multiplexed connection per gateway worker:
 
 * request  ``!IBHI`` — call id, flags (bit 0: ``LogType: Tail``), name length, payload length;
   then the function name (UTF-8) and the payload (the event, as the Invoke API's body);
+* cancel   ``!IBHI`` with flag bit 1 and both lengths 0 — the caller of that call id gave up
+  (its timeout passed, or its own client went away): the runtime never runs it if it has not
+  started yet (:mod:`harness.runtime.caller`), as Lambda never runs a synchronous invocation
+  whose connection is gone. A closed connection gives up every call it carried;
 * response ``!IHII`` — call id, HTTP status, header length, body length; then the response
   headers (JSON ``[[name, value], ...]``, the Invoke API's) and the body.
 
@@ -35,6 +39,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from harness.runtime.caller import gone_future, mark_gone
+
 __all__ = [
     "ChannelClient",
     "ChannelLost",
@@ -50,6 +56,7 @@ logger = logging.getLogger(__name__)
 REQUEST = struct.Struct("!IBHI")
 RESPONSE = struct.Struct("!IHII")
 FLAG_TAIL = 1
+FLAG_CANCEL = 2
 MAX_FRAME = 64 * 1024 * 1024  # the runtime refuses payloads over 6 MB with a 413 anyway
 RETRY_AFTER_S = 1.0
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -97,12 +104,16 @@ class _ServerConnection(asyncio.Protocol):
         self.tasks = tasks
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
+        self.gone: dict[int, asyncio.Future[None]] = {}  # call id -> its caller-gone future
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        gone, self.gone = self.gone, {}
+        for future in gone.values():
+            mark_gone(future)
 
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer
@@ -118,6 +129,10 @@ class _ServerConnection(asyncio.Protocol):
             end = REQUEST.size + name_len + body_len
             if len(buffer) < end:
                 return
+            if flags & FLAG_CANCEL:
+                del buffer[:end]
+                mark_gone(self.gone.get(call_id))
+                continue
             name = bytes(buffer[REQUEST.size : REQUEST.size + name_len]).decode()
             body = bytes(buffer[REQUEST.size + name_len : end])
             del buffer[:end]
@@ -126,12 +141,17 @@ class _ServerConnection(asyncio.Protocol):
             task.add_done_callback(self.tasks.discard)
 
     async def _call(self, call_id: int, name: str, body: bytes, tail: bool) -> None:
+        if self.transport is None:  # the caller left before the call was read to the end
+            return
+        self.gone[call_id] = gone_future()  # this task's context only
         try:
             status, payload, headers = await self.dispatch(name, body, tail)
         except Exception as exc:  # the server must survive anything a call triggers
             logger.exception("invoke channel: %s failed", name)
             status, headers = 500, [("x-amzn-errortype", "ServiceException")]
             payload = json.dumps({"message": f"{type(exc).__name__}: {exc}"}).encode()
+        finally:
+            self.gone.pop(call_id, None)
         raw = json.dumps(headers, separators=(",", ":")).encode() if headers else b""
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(
@@ -280,6 +300,11 @@ class ChannelClient:
         finally:
             timer.cancel()
             conn.pending.pop(call_id, None)
+            if not future.done() or future.cancelled() or future.exception() is not None:
+                # timed out or our own caller went away: tell the runtime not to run it
+                transport = conn.transport
+                if transport is not None and not transport.is_closing():
+                    transport.write(REQUEST.pack(call_id, FLAG_CANCEL, 0, 0))
 
     def close(self) -> None:
         conn, self._conn = self._conn, None

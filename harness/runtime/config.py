@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.runtime.coldstart import ColdStartLatency, load_latency
 
 __all__ = ["RuntimeConfig"]
 
@@ -24,7 +25,17 @@ class RuntimeConfig:
 
     account_concurrency: int = 1000  # Lambda's default account-wide concurrent executions
     max_workers: int = 0  # worker processes across all functions; 0 = 8 per core (min 8)
-    queue_timeout_s: float = 10.0  # how long a call may wait for a free worker before a 429
+    # how long a synchronous call may wait for a free worker process before a 429: 0 = none,
+    # Lambda's behaviour (it never queues synchronous calls); > 0 only where a user asks for it
+    queue_timeout_s: float = 0.0
+    max_concurrent_inits: int = 0  # environments starting at once; 0 = one per core (min 2)
+    # the platform part of a cold start as a delay without CPU (harness.runtime.coldstart):
+    # "" = off, "default" = the documented table, or a JSON file of entries
+    cold_start_latency: str = ""
+    cold_start_seed: int = 0  # seeds the delays' draws
+    # 1: new Python environments are forks of a warm template per interpreter and dependency
+    # set (harness.runtime.fork); 0: every environment is a new interpreter (exec)
+    fork: int = 1
     idle_timeout_s: float = 300.0  # recycle an execution environment idle this long
     init_timeout_s: float = 10.0  # Lambda's init phase limit
     async_retry_delays: str = "60,120"  # seconds before async retry 1, 2, ... (AWS: ~1 min, ~2 min)
@@ -40,11 +51,34 @@ class RuntimeConfig:
     def __post_init__(self) -> None:
         if self.resolved_max_workers < 1:
             raise ConfigError("must be at least 1.", source="HARNESS_RUNTIME_MAX_WORKERS")
+        if self.max_concurrent_inits < 0:
+            raise ConfigError(
+                "must be 0 (one per core) or a positive number of environments.",
+                source="HARNESS_RUNTIME_MAX_CONCURRENT_INITS",
+            )
+        if self.fork not in (0, 1):
+            raise ConfigError(
+                "must be 1 (fork new environments from a warm template) or 0 (exec each).",
+                source="HARNESS_RUNTIME_FORK",
+            )
+        if self.queue_timeout_s < 0:
+            raise ConfigError(
+                "must be 0 (answer 429 at once, as Lambda) or a positive number of seconds.",
+                source="HARNESS_RUNTIME_QUEUE_TIMEOUT_S",
+            )
         _ = self.retry_delays  # validate now, not at the first async failure
+        _ = self.cold_latency()  # a bad table fails at start, naming its file and field
 
     @property
     def resolved_max_workers(self) -> int:
         return self.max_workers or _default_max_workers()
+
+    def cold_latency(self) -> ColdStartLatency | None:
+        return load_latency(self.cold_start_latency, self.cold_start_seed)
+
+    @property
+    def resolved_max_concurrent_inits(self) -> int:
+        return self.max_concurrent_inits or max(2, os.cpu_count() or 1)
 
     @property
     def retry_delays(self) -> list[float]:

@@ -24,6 +24,7 @@ from harness.metrics.publishers import emf_lines, lambda_invocation, lambda_thro
 from harness.model import DeployedStack, EventSourceSpec, FunctionSpec, load_stacks
 from harness.runtime.asyncinvoke import AsyncInvoker
 from harness.runtime.bootstrap import error_payload
+from harness.runtime.caller import CallerGone, is_gone
 from harness.runtime.config import RuntimeConfig
 from harness.runtime.destinations import AwsClients
 from harness.runtime.events import iso_ms, new_request_id
@@ -319,6 +320,16 @@ class Runtime:
             metrics.throttles += 1
             lambda_throttle(pool.name)
             raise
+        except CallerGone:
+            metrics.abandoned += 1
+            raise Throttled("CallerGone", "The caller left before the invocation ran.") from None
+        if (
+            not wait and is_gone()
+        ):  # left while its environment started: keep the environment, skip the call
+            self.pools.release(pool, worker)
+            self.pools.abandoned += 1
+            metrics.abandoned += 1
+            raise Throttled("CallerGone", "The caller left before the invocation ran.")
         spec = pool.spec
         metrics.invocations += 1
         concurrent = pool.inflight

@@ -20,6 +20,8 @@ from http import HTTPStatus
 
 import httptools
 
+from harness.runtime.caller import gone_future, mark_gone
+
 __all__ = ["Request", "Response", "serve_http"]
 
 logger = logging.getLogger(__name__)
@@ -69,6 +71,7 @@ class _Connection(asyncio.Protocol):
         "_body",
         "_busy",
         "_closing",
+        "_gone",
         "_handler",
         "_headers",
         "_parser",
@@ -89,6 +92,7 @@ class _Connection(asyncio.Protocol):
         self._pending: list[tuple[Request, bool]] = []
         self._busy = False
         self._closing = False
+        self._gone: asyncio.Future[None] | None = None  # the request in progress's caller-gone
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -105,6 +109,7 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
         self._transport = None
+        mark_gone(self._gone)  # a synchronous invocation waiting for it is never run
 
     # -- httptools callbacks ------------------------------------------------------------------
 
@@ -158,6 +163,9 @@ class _Connection(asyncio.Protocol):
         task.add_done_callback(self._tasks.discard)
 
     async def _run(self, request: Request, keep_alive: bool) -> None:
+        if self._closing:
+            return
+        self._gone = gone_future()  # this task's context only (harness.runtime.caller)
         try:
             response = await self._handler(request)
         except Exception:

@@ -27,6 +27,7 @@ class FunctionMetrics:
     throttles: int = 0
     cold_starts: int = 0
     timeouts: int = 0
+    abandoned: int = 0  # synchronous calls whose caller left before they ran (never run)
     async_queued: int = 0
     async_retries: int = 0
     async_dropped: int = 0
@@ -35,10 +36,13 @@ class FunctionMetrics:
     duration_total_ms: float = 0.0
     durations: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
     init_durations: deque[float] = field(default_factory=lambda: deque(maxlen=1_000))
+    # the configured cold-start latency added to new environments (ms; harness.runtime.coldstart)
+    cold_start_delays: deque[float] = field(default_factory=lambda: deque(maxlen=1_000))
 
     def to_json(self, in_use: int, workers: int, idle: int) -> dict[str, Any]:
         durations = list(self.durations)
         inits = list(self.init_durations)
+        delays = list(self.cold_start_delays)
 
         def r(v: float | None) -> float | None:
             return None if v is None else round(v, 3)
@@ -49,6 +53,7 @@ class FunctionMetrics:
             "throttles": self.throttles,
             "cold_starts": self.cold_starts,
             "timeouts": self.timeouts,
+            "abandoned": self.abandoned,
             "async_queued": self.async_queued,
             "async_retries": self.async_retries,
             "async_dropped": self.async_dropped,
@@ -64,6 +69,11 @@ class FunctionMetrics:
                 "last": r(inits[-1] if inits else None),
                 "p50": r(percentile(inits, 50)),
                 "max": r(max(inits) if inits else None),
+            },
+            "cold_start_delay_ms": {
+                "count": len(delays),
+                "p50": r(percentile(delays, 50)),
+                "max": r(max(delays) if delays else None),
             },
             "concurrency": {"in_use": in_use, "max": self.concurrency_max},
             "workers": {"total": workers, "idle": idle},

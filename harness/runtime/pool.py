@@ -4,9 +4,16 @@
   throttled); all functions together at most ``account_concurrency`` (Lambda's default 1000).
   A synchronous call over either limit gets a 429 at once; async and event-source calls wait.
 * Worker *processes* are bounded separately by ``max_workers`` (default 8 per core): on a 2-core
-  machine hundreds of interpreters only thrash. When every worker is busy a call waits up to
-  ``queue_timeout_s`` for one (an idle worker of another function is recycled to make room);
-  after that a synchronous call is throttled too.
+  machine hundreds of interpreters only thrash. When every worker is busy an idle worker of
+  another function is recycled to make room; if there is none, a synchronous call is throttled
+  at once (429, as Lambda does: it never queues synchronous calls) unless the user asked for a
+  bounded wait (``queue_timeout_s`` > 0). Async and event-source calls wait.
+* At most ``max_concurrent_inits`` environments start at once (default: one per core): a burst
+  of cold starts would otherwise keep every core busy with imports long after the burst, the
+  overload that never ends. A call waits for an init slot; a synchronous one only while its
+  caller is there.
+* A synchronous call whose caller has gone (timed out, disconnected: :mod:`harness.runtime.caller`)
+  stops waiting at once and is never run.
 * Provisioned concurrency (``FunctionSpec.provisioned_concurrency``): that many environments are
   started ahead of demand (``AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency``), kept
   out of idle recycling, and started again when lost (:meth:`WorkerPools.ensure_provisioned`).
@@ -37,7 +44,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.model import FunctionSpec
+from harness.runtime.caller import CallerGone, caller_gone
 from harness.runtime.config import RuntimeConfig
+from harness.runtime.fork import Template, TemplateFailed, Templates, fork_refusal, preload_for
 from harness.runtime.interpreters import python_version, resolve, runtime_packages
 from harness.runtime.logs import FunctionLog
 from harness.runtime.metrics import FunctionMetrics
@@ -183,6 +192,13 @@ class WorkerPools:
         self._reaping: set[asyncio.Task[None]] = set()
         self.capacity_factor = 1.0
         self.throttle_hook: Callable[[FunctionPool], bool] = lambda pool: False
+        inits = config.resolved_max_concurrent_inits
+        self._inits: asyncio.Semaphore | None = asyncio.Semaphore(inits) if inits else None
+        self.inits_waiting = 0  # calls waiting for an init slot now
+        self.abandoned = 0  # calls whose caller left while they waited (never run)
+        self.templates = Templates(log_dir, bool(config.fork))
+        self.cold_latency = config.cold_latency()  # None: off (harness.runtime.coldstart)
+        self._no_latency_entry: set[str] = set()  # functions warned about once
 
     @property
     def max_workers(self) -> int:
@@ -210,12 +226,27 @@ class WorkerPools:
                 return True
         return False
 
-    async def _wait_change(self, until: float | None, pool: FunctionPool | None = None) -> None:
-        """Wait for a change (``pool``: for a worker of that function, or any change)."""
+    async def _wait_change(
+        self,
+        until: float | None,
+        pool: FunctionPool | None = None,
+        gone: asyncio.Future[None] | None = None,
+    ) -> None:
+        """Wait for a change (``pool``: for a worker of that function, or any change);
+        :class:`CallerGone` as soon as ``gone`` is resolved."""
         timeout = None if until is None else until - time.monotonic()
         if timeout is not None and timeout <= 0:
             raise TimeoutError
+        if gone is not None and gone.done():
+            raise CallerGone
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def leave(_: asyncio.Future[None]) -> None:
+            if not future.done():
+                future.set_exception(CallerGone())
+
+        if gone is not None:
+            gone.add_done_callback(leave)
         self._waiting.add(future)
         if pool is None:
             self._limit_waiters += 1
@@ -227,10 +258,17 @@ class WorkerPools:
         except BaseException:
             # Woken but leaving anyway (timed out, cancelled): pass the wake-up on, so that
             # the worker it announced does not stay idle while another call waits.
-            if pool is not None and future.done() and not future.cancelled():
+            if (
+                pool is not None
+                and future.done()
+                and not future.cancelled()
+                and future.exception() is None
+            ):
                 self._wake_one(pool)
             raise
         finally:
+            if gone is not None:
+                gone.remove_done_callback(leave)
             self._waiting.discard(future)
             if pool is None:
                 self._limit_waiters -= 1
@@ -242,13 +280,18 @@ class WorkerPools:
     async def acquire(self, pool: FunctionPool, *, wait: bool) -> tuple[Worker, bool]:
         """A worker for one invocation of ``pool`` and whether it was a cold start.
 
-        ``wait=False`` (synchronous calls) throttles at once over a concurrency limit and after
-        ``queue_timeout_s`` without a worker; ``wait=True`` (async, event sources) waits.
+        ``wait=False`` (synchronous calls) throttles at once over a concurrency limit and, without
+        a free worker process, at once or after ``queue_timeout_s`` when one is configured;
+        ``wait=True`` (async, event sources) waits. :class:`CallerGone` when the caller of a
+        synchronous call left while it waited.
         """
         reserved = pool.spec.reserved_concurrency
         if reserved == 0 or self.throttle_hook(pool):
             raise Throttled(RESERVED_REASON)
         queue_until = None if wait else time.monotonic() + self.config.queue_timeout_s
+        # only a synchronous call has a caller to leave (an async task inherits the context of
+        # the request that queued it, whose caller is gone by design)
+        gone = None if wait else caller_gone.get()
         while True:
             if reserved is not None and pool.inflight >= reserved:
                 if not wait:
@@ -264,14 +307,18 @@ class WorkerPools:
         if pool.inflight > pool.metrics.concurrency_max:
             pool.metrics.concurrency_max = pool.inflight
         try:
-            return await self._worker(pool, queue_until)
-        except BaseException:
+            return await self._worker(pool, queue_until, gone)
+        except BaseException as exc:
             pool.inflight -= 1
             self.total_inflight -= 1
+            if isinstance(exc, CallerGone):
+                self.abandoned += 1
             self._notify()
             raise
 
-    async def _worker(self, pool: FunctionPool, until: float | None) -> tuple[Worker, bool]:
+    async def _worker(
+        self, pool: FunctionPool, until: float | None, gone: asyncio.Future[None] | None
+    ) -> tuple[Worker, bool]:
         while True:
             while pool.idle:
                 worker = pool.idle.pop()
@@ -279,16 +326,47 @@ class WorkerPools:
                     return worker, False
                 self.retire(pool, worker)
             if self.total_workers < self.max_workers:
-                return await self._spawn(pool), True
+                worker = await self._spawn(pool, gone=gone)
+                if self.cold_latency is not None and worker.init_error is None:
+                    try:
+                        await self._platform_delay(pool)
+                    except BaseException:  # cancelled meanwhile: the environment stays warm
+                        worker.last_used = time.monotonic()
+                        pool.idle.append(worker)
+                        raise
+                return worker, True
             if not self._evict_idle(exclude=pool):
                 try:
-                    await self._wait_change(until, pool)
+                    await self._wait_change(until, pool, gone)
                 except TimeoutError:
+                    within = self.config.queue_timeout_s
                     raise Throttled(
                         ACCOUNT_REASON,
-                        f"No execution environment became free within {self.config.queue_timeout_s:g} s "
-                        f"({self.max_workers} worker processes busy).",
+                        (
+                            f"No execution environment became free within {within:g} s "
+                            if within > 0
+                            else "No execution environment free "
+                        )
+                        + f"({self.max_workers} worker processes busy).",
                     ) from None
+
+    async def _platform_delay(self, pool: FunctionPool) -> None:
+        """The configured cold-start latency of a new environment: a sleep, no CPU."""
+        assert self.cold_latency is not None
+        spec = pool.spec
+        runtime = launch_of(spec)[1]
+        delay = self.cold_latency.delay(runtime, spec.memory_mb)
+        if delay is None:
+            if spec.name not in self._no_latency_entry:
+                self._no_latency_entry.add(spec.name)
+                logger.warning(
+                    "cold-start latency: no entry of HARNESS_RUNTIME_COLD_START_LATENCY matches "
+                    "%s (runtime %s, %d MB); its cold starts get no added latency",
+                    spec.name, runtime, spec.memory_mb,
+                )  # fmt: skip
+            return
+        pool.metrics.cold_start_delays.append(delay * 1000)
+        await asyncio.sleep(delay)
 
     def _evict_idle(self, exclude: FunctionPool) -> bool:
         """Recycle the least recently used idle worker of another function."""
@@ -308,7 +386,13 @@ class WorkerPools:
     def _pools_ref(self) -> list[FunctionPool]:  # replaced by the runtime
         return []
 
-    async def _spawn(self, pool: FunctionPool, *, provisioned: bool = False) -> Worker:
+    async def _spawn(
+        self,
+        pool: FunctionPool,
+        *,
+        provisioned: bool = False,
+        gone: asyncio.Future[None] | None = None,
+    ) -> Worker:
         spec = pool.spec
         worker = Worker(spec.name, pool.generation)
         worker.provisioned = provisioned
@@ -318,18 +402,80 @@ class WorkerPools:
             env["AWS_LAMBDA_INITIALIZATION_TYPE"] = "provisioned-concurrency"
         self.total_workers += 1
         pool.workers.add(worker)
+        slot = False
+        interpreter = launch_of(spec)[0]
+        cwd = spec.task_root or spec.code_dir
+        log_path = self.log_dir / f"{spec.name}.worker.log"
+        init_timeout = max(self.config.init_timeout_s, 1.0)
         try:
-            await worker.start(
-                launch_of(spec)[0],
-                env,
-                spec.task_root or spec.code_dir,
-                self.log_dir / f"{spec.name}.worker.log",
-                max(self.config.init_timeout_s, 1.0),
-            )
+            await self._init_slot(gone)
+            slot = True
+            template, reason = self._template(interpreter, env, cwd)
+            if template is not None:
+                try:
+                    await worker.start(interpreter, env, cwd, log_path, init_timeout, template)
+                except TemplateFailed as exc:
+                    reason = f"the template could not fork it ({exc})"
+            if not worker.forked:
+                await worker.start(interpreter, env, cwd, log_path, init_timeout)
+                if reason is not None and not os.path.basename(interpreter).startswith("node"):
+                    # the function log says why this environment is not a fork
+                    worker.init_logs.insert(
+                        0, ["runtime", "WARNING", f"[WARNING] started by exec: {reason}"]
+                    )
         except BaseException:
             self.retire(pool, worker)
             raise
+        finally:
+            if slot and self._inits is not None:
+                self._inits.release()
         return worker
+
+    def _template(
+        self, interpreter: str, env: dict[str, str], cwd: str
+    ) -> tuple[Template | None, str | None]:
+        """The warm template to fork this environment from, or why there is none."""
+        if not self.templates.enabled:
+            return None, None  # HARNESS_RUNTIME_FORK=0: exec, as asked (nothing to report)
+        reason = fork_refusal(interpreter, env, cwd)
+        if reason is not None:
+            return None, reason
+        template = self.templates.get(
+            interpreter, env.get("HARNESS_RUNTIME_PATH", ""), preload_for(env)
+        )
+        if template.failure is not None:
+            return None, template.failure
+        return template, None
+
+    async def _init_slot(self, gone: asyncio.Future[None] | None) -> None:
+        """Wait for one of the ``max_concurrent_inits`` init slots (:class:`CallerGone` when
+        ``gone``, the caller of a synchronous call, leaves meanwhile)."""
+        inits = self._inits
+        if inits is None:
+            return
+        if gone is not None and gone.done():
+            raise CallerGone
+        if not inits.locked() or gone is None:
+            self.inits_waiting += 1
+            try:
+                await inits.acquire()
+            finally:
+                self.inits_waiting -= 1
+            return
+        self.inits_waiting += 1
+        take: asyncio.Future[Any] = asyncio.ensure_future(inits.acquire())
+        either: set[asyncio.Future[Any]] = {take, gone}
+        try:
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.inits_waiting -= 1
+            if not take.done():
+                take.cancel()
+        if take.cancelled() or not take.done():
+            raise CallerGone
+        if gone.done():  # both at once: give the slot back
+            inits.release()
+            raise CallerGone
 
     def release(self, pool: FunctionPool, worker: Worker) -> None:
         pool.inflight -= 1
@@ -444,6 +590,7 @@ class WorkerPools:
             pool.idle.clear()
         if self._reaping:
             await asyncio.gather(*list(self._reaping), return_exceptions=True)
+        await self.templates.close()
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -453,4 +600,8 @@ class WorkerPools:
             "configured_max_workers": self.config.resolved_max_workers,
             "capacity_factor": self.capacity_factor,
             "account_concurrency": self.config.account_concurrency,
+            "max_concurrent_inits": self.config.resolved_max_concurrent_inits,
+            "templates": self.templates.snapshot(),
+            "inits_waiting": self.inits_waiting,
+            "abandoned": self.abandoned,
         }

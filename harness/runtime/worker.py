@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.runtime.bootstrap import FRAME, error_payload
+from harness.runtime.fork import ForkedTransport, Template
 
 __all__ = ["BOOTSTRAP", "NODE_BOOTSTRAP", "Worker", "WorkerDied", "WorkerResult"]
 
@@ -113,6 +114,19 @@ class _PipeClosed(Exception):
     pass
 
 
+class _StdoutAdapter(asyncio.Protocol):
+    """Feeds a forked worker's protocol pipe into its :class:`_WorkerProtocol` (fd 1)."""
+
+    def __init__(self, target: _WorkerProtocol) -> None:
+        self.target = target
+
+    def data_received(self, data: bytes) -> None:
+        self.target.pipe_data_received(1, data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.target.pipe_connection_lost(1, exc)
+
+
 class Worker:
     """One warm (or warming) execution environment of one function."""
 
@@ -130,6 +144,7 @@ class Worker:
         self.dead = False
         self.expired = False  # killed because the invocation ran past the function's timeout
         self.provisioned = False  # started ahead of demand for ProvisionedConcurrencyConfig
+        self.forked = False  # a fork of a warm template (harness.runtime.fork), not an exec
 
     def expire(self) -> None:
         self.expired = True
@@ -140,13 +155,41 @@ class Worker:
         return self.transport.get_pid() if self.transport else None
 
     async def start(
-        self, interpreter: str, env: dict[str, str], cwd: str, log_path: Path, init_timeout: float
+        self,
+        interpreter: str,
+        env: dict[str, str],
+        cwd: str,
+        log_path: Path,
+        init_timeout: float,
+        template: Template | None = None,
     ) -> None:
         """Start the bootstrap of the function's runtime on ``interpreter`` (a Python: isolated
         with ``-S``, its path is only what ``HARNESS_RUNTIME_PATH`` names; ``node``: the Node.js
-        bootstrap) and wait for its ready frame."""
+        bootstrap) and wait for its ready frame. With ``template``: a fork of that warm template
+        (:mod:`harness.runtime.fork`) instead of a new interpreter; :class:`TemplateFailed`
+        when it cannot fork (nothing started: the caller may exec)."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
+        if template is not None:
+            pid, in_w, out_r = await template.fork(env, cwd, log_path)
+            protocol = _WorkerProtocol()
+            try:
+                stdin, _ = await loop.connect_write_pipe(
+                    asyncio.BaseProtocol, os.fdopen(in_w, "wb", buffering=0)
+                )
+                stdout, _ = await loop.connect_read_pipe(
+                    lambda: _StdoutAdapter(protocol), os.fdopen(out_r, "rb", buffering=0)
+                )
+            except BaseException:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                raise
+            forked = ForkedTransport(pid, stdin, stdout, protocol)
+            protocol.connection_made(forked)
+            template.adopt(pid, forked)
+            self.forked = True
+            await self._ready(forked, protocol, init_timeout)
+            return
         if os.path.basename(interpreter).startswith("node"):
             # --preserve-symlinks: a built artifact is links to the code beside node_modules
             argv = [interpreter, "--preserve-symlinks", NODE_BOOTSTRAP]
@@ -162,6 +205,14 @@ class Worker:
                 env=env,
                 cwd=cwd if os.path.isdir(cwd) else None,
             )
+        await self._ready(transport, protocol, init_timeout)
+
+    async def _ready(
+        self,
+        transport: asyncio.SubprocessTransport,
+        protocol: _WorkerProtocol,
+        init_timeout: float,
+    ) -> None:
         self.transport = transport
         self.protocol = protocol
         self.stdin = transport.get_pipe_transport(0)  # type: ignore[assignment]

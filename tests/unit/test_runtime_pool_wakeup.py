@@ -21,7 +21,7 @@ def _setup(tmp_path: Path, max_workers: int = 1, **spec: Any) -> tuple[WorkerPoo
     )  # fmt: skip
     pool = FunctionPool(fn, "stack", FunctionLog(tmp_path / "fn.log", "fn", 10))
 
-    async def spawn(pool: FunctionPool, *, provisioned: bool = False) -> Worker:
+    async def spawn(pool: FunctionPool, *, provisioned: bool = False, gone: Any = None) -> Worker:
         worker = Worker(pool.spec.name, pool.generation)
         pools.total_workers += 1
         pool.workers.add(worker)
