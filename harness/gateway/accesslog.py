@@ -7,17 +7,13 @@ workers never interleave and the per-request cost is a dict and a list append.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 from harness.gateway.context import RequestContext
-from harness.gateway.jsonutil import dumps
 from harness.gateway.payload import format_time
-from harness.obs import trace_root
+from harness.obs import JsonLinesLog, trace_root
 
 __all__ = ["AccessLog", "entry"]
 
@@ -61,42 +57,6 @@ def entry(ctx: RequestContext, status: int, length: int) -> dict[str, Any]:
     }
 
 
-class AccessLog:
-    def __init__(self, path: Path, flush_lines: int = 256, flush_interval: float = 0.5) -> None:
-        self.path = Path(path)
-        self.flush_lines = flush_lines
-        self.flush_interval = flush_interval
-        self._buffer: list[bytes] = []
-        self._fd: int | None = None
-        self._scheduled = False
-
-    def write(self, record: dict[str, Any]) -> None:
-        self._buffer.append(dumps(record) + b"\n")
-        if len(self._buffer) >= self.flush_lines:
-            self.flush()
-        elif not self._scheduled:
-            self._scheduled = True
-            try:
-                asyncio.get_running_loop().call_later(self.flush_interval, self.flush)
-            except RuntimeError:
-                self.flush()
-
-    def flush(self) -> None:
-        self._scheduled = False
-        if not self._buffer:
-            return
-        data = b"".join(self._buffer)
-        self._buffer.clear()
-        try:
-            if self._fd is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            os.write(self._fd, data)
-        except OSError as exc:
-            logger.warning("gateway: cannot write the access log %s: %s", self.path, exc)
-
-    def close(self) -> None:
-        self.flush()
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+class AccessLog(JsonLinesLog):
+    """The gateway's access log: one JSON line a request, buffered, owner-only like every file of
+    the environment's state folder."""

@@ -45,7 +45,7 @@ class JsonLinesLog:
         self._scheduled = False
 
     def write(self, record: dict[str, Any]) -> None:
-        self._buffer.append(orjson.dumps(record) + b"\n")
+        self._buffer.append(orjson.dumps(record, default=str) + b"\n")
         if len(self._buffer) >= self.flush_lines:
             self.flush()
         elif not self._scheduled:
