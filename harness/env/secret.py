@@ -152,9 +152,10 @@ def read_probes(state_dir: Path, since: float = 0.0) -> list[dict[str, Any]]:
     return out
 
 
-def _caller(peer: tuple[str, int] | None) -> dict[str, Any]:
+def _caller(peer: tuple[str, int] | None, state_dir: Path | None = None) -> dict[str, Any]:
     """The local process that owns the client socket ``peer``: pid, and the function if it is
-    one of the runtime's execution environments (``AWS_LAMBDA_FUNCTION_NAME``)."""
+    one of the runtime's execution environments (``AWS_LAMBDA_FUNCTION_NAME`` in its environ,
+    or, for a forked one whose /proc environ is its template's, the runtime's pid file)."""
     if peer is None:
         return {}
     import psutil
@@ -168,6 +169,11 @@ def _caller(peer: tuple[str, int] | None) -> dict[str, Any]:
                     function = proc.environ().get("AWS_LAMBDA_FUNCTION_NAME")
                     if function:
                         info["function"] = function
+                if "function" not in info and state_dir is not None:
+                    with contextlib.suppress(OSError):
+                        noted = (state_dir / "runtime-pids" / str(conn.pid)).read_text().strip()
+                        if noted:
+                            info["function"] = noted
                 return info
     return {}
 
@@ -219,7 +225,7 @@ class ControlGuard:
             "method": method,
             "path": path[:300],
             "peer": f"{peer[0]}:{peer[1]}" if peer else None,
-            **_caller(peer),
+            **_caller(peer, self.state_dir),
         }
         logger.warning(
             "refused a control call without the secret: %s %s from %s",

@@ -86,7 +86,9 @@ class Runtime:
         self.config = config or RuntimeConfig.load()
         self.functions: dict[str, FunctionPool] = {}
         self._logical: dict[tuple[str, str], str] = {}  # (stack, logical id) → name
-        self.pools = WorkerPools(self.config, self.state_dir / "logs" / "functions")
+        self.pools = WorkerPools(
+            self.config, self.state_dir / "logs" / "functions", self.state_dir / "runtime-pids"
+        )
         self.pools._pools_ref = lambda: list(self.functions.values())  # type: ignore[method-assign]
         self.pollers: dict[str, Poller] = {}
         self.endpoints: dict[str, Any] = {}

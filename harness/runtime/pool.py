@@ -181,9 +181,13 @@ class FunctionPool:
 class WorkerPools:
     """Hands out warm workers under the concurrency limits; owns every worker process."""
 
-    def __init__(self, config: RuntimeConfig, log_dir: Path) -> None:
+    def __init__(self, config: RuntimeConfig, log_dir: Path, pid_dir: Path | None = None) -> None:
         self.config = config
         self.log_dir = log_dir
+        # one file per live execution environment, named by its pid, holding its function: a
+        # forked environment's /proc environ is its template's, so this is how the control
+        # plane's guard names the function behind a refused call (harness.env.secret)
+        self.pid_dir = pid_dir
         self.aws_env: dict[str, str] = {}
         self.total_inflight = 0
         self.total_workers = 0
@@ -429,7 +433,21 @@ class WorkerPools:
         finally:
             if slot and self._inits is not None:
                 self._inits.release()
+        self._note_pid(worker, spec.name)
         return worker
+
+    def _note_pid(self, worker: Worker, function: str | None) -> None:
+        pid = worker.pid
+        if self.pid_dir is None or pid is None:
+            return
+        try:
+            if function is None:
+                (self.pid_dir / str(pid)).unlink(missing_ok=True)
+            else:
+                self.pid_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+                (self.pid_dir / str(pid)).write_text(function)
+        except OSError as exc:
+            logger.debug("pid file of %s: %s", function, exc)
 
     def _template(
         self, interpreter: str, env: dict[str, str], cwd: str
@@ -498,6 +516,7 @@ class WorkerPools:
         if worker in pool.workers:
             pool.workers.discard(worker)
             self.total_workers -= 1
+        self._note_pid(worker, None)
         worker.kill()
         task = asyncio.get_running_loop().create_task(worker.reap())
         self._reaping.add(task)
