@@ -98,6 +98,38 @@ def _pip_command(interpreter: str, version: tuple[int, int]) -> list[str]:
     ]
 
 
+def _publish(
+    done: subprocess.CompletedProcess[str],
+    command: list[str],
+    tmp: Path,
+    target: Path,
+    *,
+    what: str,
+    file: str,
+    owner: str,
+    source: str,
+    fix: str,
+) -> None:
+    """Move an installer's finished folder ``tmp`` into the cache as ``target`` (marked
+    complete), or fail the deploy with the installer's own last lines and leave nothing."""
+    if done.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        output = (done.stderr.strip() or done.stdout.strip()).splitlines()
+        raise DeployError(
+            f"{what} (exit {done.returncode}):\n  " + "\n  ".join(output[-25:]),
+            file=file,
+            logical_id=owner,
+            property=source,
+            backend=BACKEND,
+            fix=fix,
+        )
+    (tmp / ".complete").write_text(" ".join(command) + "\n")
+    try:
+        tmp.rename(target)
+    except OSError:  # a concurrent deploy built the same folder first
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def install_requirements(
     requirements: Path,
     interpreter: str,
@@ -161,23 +193,17 @@ def install_requirements(
             backend=BACKEND,
             fix="check the package index is reachable (pip config list), then deploy again.",
         ) from None
-    if done.returncode != 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-        output = (done.stderr.strip() or done.stdout.strip()).splitlines()
-        raise DeployError(
-            f"pip could not install the dependencies of {owner} from {requirements} "
-            f"(exit {done.returncode}):\n  " + "\n  ".join(output[-25:]),
-            file=file,
-            logical_id=owner,
-            property="requirements.txt",
-            backend=BACKEND,
-            fix="correct requirements.txt (the package names and versions pip names above).",
-        )
-    (tmp / ".complete").write_text(" ".join(command) + "\n")
-    try:
-        tmp.rename(target)
-    except OSError:  # a concurrent deploy built the same folder first
-        shutil.rmtree(tmp, ignore_errors=True)
+    _publish(
+        done,
+        command,
+        tmp,
+        target,
+        what=f"pip could not install the dependencies of {owner} from {requirements}",
+        file=file,
+        owner=owner,
+        source="requirements.txt",
+        fix="correct requirements.txt (the package names and versions pip names above).",
+    )
     logger.info(
         "%s: installed %s in %.1f s into %s",
         owner,
@@ -249,23 +275,17 @@ def install_node_modules(
         )
     except subprocess.TimeoutExpired:
         done = subprocess.CompletedProcess(command, 124, "", "npm install timed out")
-    if done.returncode != 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-        output = (done.stderr.strip() or done.stdout.strip()).splitlines()
-        raise DeployError(
-            f"npm could not install the dependencies of {owner} from {code / 'package.json'} "
-            f"(exit {done.returncode}):\n  " + "\n  ".join(output[-25:]),
-            file=file,
-            logical_id=owner,
-            property="package.json",
-            backend=BACKEND,
-            fix="correct package.json (the packages and versions npm names above).",
-        )
-    (tmp / ".complete").write_text(" ".join(command) + "\n")
-    try:
-        tmp.rename(target)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
+    _publish(
+        done,
+        command,
+        tmp,
+        target,
+        what=f"npm could not install the dependencies of {owner} from {code / 'package.json'}",
+        file=file,
+        owner=owner,
+        source="package.json",
+        fix="correct package.json (the packages and versions npm names above).",
+    )
     return target, True
 
 
