@@ -28,46 +28,18 @@ from harness.load import (
     TrafficMix,
     run_load,
 )
+from tests.fixtures.load.server import serve_load_app
 
 pytestmark = pytest.mark.integration
 
-APP_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "load"
 LOCUSTFILE = Path(harness.load.__file__).parent / "locustfile.py"
 BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--app-dir",
-            str(APP_DIR),
-            "app:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ]
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 20
-    while True:
-        try:
-            urllib.request.urlopen(url + "/count", timeout=1).read()
-            break
-        except OSError:
-            if time.time() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    with serve_load_app() as url:
+        yield url
 
 
 def _served(url: str, key: str) -> int:

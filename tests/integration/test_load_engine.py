@@ -4,7 +4,6 @@ arrivals, coordinated omission, tenants, the closed model, SLO failures, several
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import threading
 import time
@@ -15,7 +14,6 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.env.process import free_port
 from harness.load import (
     LoadProfile,
     LoadProgress,
@@ -26,44 +24,15 @@ from harness.load import (
     run_load,
 )
 from harness.load.cli import main as load_main
+from tests.fixtures.load.server import serve_load_app
 
 pytestmark = pytest.mark.integration
-
-APP_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "load"
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--app-dir",
-            str(APP_DIR),
-            "app:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ]
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 20
-    while True:
-        try:
-            urllib.request.urlopen(url + "/count", timeout=1).read()
-            break
-        except OSError:
-            if time.time() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    with serve_load_app() as url:
+        yield url
 
 
 def _count(url: str) -> dict[str, int]:
