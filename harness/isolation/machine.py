@@ -761,8 +761,22 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
                 paginate=paging(endpoint, 1),
             )
             answer = first.response if isinstance(first.response, dict) else {}
+            if first.status < 300 and answer.get("first_token") is None:
+                # one page only: the holder gets records of its own, two more than that page
+                # held (enough for a next token when the page was short), instead of the
+                # attack waiting for a run that happened to create them
+                more = {"first_page": int(answer.get("first_page") or 0) + 2}
+                if self.own_records(kind, holder, more):
+                    first = self.call(
+                        f"list {kind} (first page, for its token)",
+                        endpoint,
+                        holder,
+                        expected="a page token",
+                        paginate=paging(endpoint, 1),
+                    )
+                    answer = first.response if isinstance(first.response, dict) else {}
             if first.status >= 300 or answer.get("first_token") is None:
-                return  # one page only: no token to tamper
+                return  # the stack does not paginate: no token to tamper
             if self.own_records(kind, holder, answer):
                 # the holder's own records now fill its first page (so the token exists on a
                 # fresh deployment too); take the token from a listing made after them
