@@ -274,3 +274,18 @@ def test_cli_expect_workers_with_a_joining_worker(
     assert data["processes"] == 1 and data["workers_lost"] == []
     assert data["total"]["requests"] == pytest.approx(60, abs=6)
     assert "master:" in captured.out and "ms/request" in captured.out
+
+
+def test_closed_model_users_are_split_across_workers(server: str) -> None:
+    result = run_load(
+        server,
+        LoadProfile(mode="closed", stages=[Stage.hold(4, 2, "users")], think_time=0.05),
+        TrafficMix.single("/closed-dist?ms=10"),
+        processes=2,
+        seed=21,
+        warn=False,
+    )
+    assert result.processes == 2
+    assert sorted(g.users_allocated for g in result.generators) == [2, 2]
+    assert max(row["active_users"] for row in result.timeline) <= 4
+    assert result.total.requests > 40 and result.total.error_rate == 0
