@@ -363,6 +363,40 @@ def test_a_payment_within_the_grace_period_recovers_and_plan_changes(api: Api) -
              lambda: api.org_item("globex")["subscriptionStatus"] == "CANCELLED")  # fmt: skip
 
 
+def test_webhooks_delivered_out_of_order_end_as_in_order(api: Api) -> None:
+    """PayPal does not promise delivery order. The worst order for a new subscription: its first
+    sale, then ACTIVATED, then CREATED. It must end as the in-order delivery does: ACTIVE, the
+    period's invoice paid by that sale, no renewal, the approval execution succeeded."""
+    api.end_live_subscriptions("acme")
+    made = api.ok("POST", "/subscriptions", "acmeadmin", {"plan": "pro"}, status=201)
+    sid, paypal_id = made["subscriptionId"], made["paypalSubscriptionId"]
+    wait_for("the approval callback", lambda: api.subscription_row(sid)["approval_token"])
+    resource = {"id": paypal_id, "custom_id": sid, "plan_id": "P-PRO"}
+    api.sale(paypal_id, 2900)
+    api.webhook_ok("BILLING.SUBSCRIPTION.ACTIVATED", {**resource, "status": "ACTIVE"})
+    api.webhook_ok("BILLING.SUBSCRIPTION.CREATED", {**resource, "status": "APPROVAL_PENDING"})
+    api.wait_status(sid, "ACTIVE", timeout=60)
+    paid = wait_for("the period's invoice paid", lambda: api.sql(
+        "SELECT * FROM invoices WHERE subscription_id = %s AND status = 'PAID'", sid), timeout=60)  # fmt: skip
+    time.sleep(8)  # a wrong second payment (a renewal) would land within one more receive
+    invoices = api.sql("SELECT * FROM invoices WHERE subscription_id = %s", sid)
+    assert [(i["kind"], i["status"], i["amount_cents"]) for i in invoices] == [
+        ("subscription", "PAID", 2900)
+    ], invoices
+    assert paid[0]["paypal_sale_id"] and paid[0]["paypal_sale_id"].startswith("SALE-")
+    row = api.subscription_row(sid)
+    assert row["status"] == "ACTIVE" and row["approval_token"] is None
+    sfn = api.env.client("stepfunctions")
+    approval = wait_for("the approval execution to end", lambda: (
+        got := sfn.describe_execution(executionArn=made["executionArn"]))["status"] != "RUNNING"
+        and got)  # fmt: skip
+    assert approval["status"] == "SUCCEEDED", approval
+    dlq = api.stack.resources["SubscriptionEventsDLQ"].physical_id
+    left = api.env.client("sqs").receive_message(QueueUrl=dlq, MaxNumberOfMessages=10,
+                                                VisibilityTimeout=0)  # fmt: skip
+    assert not [m for m in left.get("Messages", []) if paypal_id in m["Body"]]
+
+
 def test_notifications_reach_sms_and_the_email_outbox(api: Api) -> None:
     """The lifecycle tests above notified acme and globex: SMS recorded by the emulator for the
     organisation's number, e-mail messages on the outbox queue."""

@@ -222,3 +222,63 @@ def test_the_profile_validates_with_its_isolation_waf_and_roles() -> None:
     assert profile.roles["admin"] == ["acmeadmin", "globexadmin"]
     assert [parse_slo(s).target for s in profile.slos if isinstance(s, str)] == [200.0, 0.001]
     assert set(profile.traffic.mixes) == {"nominal", "invalid"}
+
+
+# -- payment events: FIFO groups and out-of-order delivery ----------------------------------------
+
+
+def _record(message_id: str, group: str, event_type: str, ref: str) -> dict[str, Any]:
+    key = "id" if event_type.startswith("BILLING.SUBSCRIPTION.") else "billing_agreement_id"
+    body = {"id": f"WH-{message_id}", "event_type": event_type, "resource": {key: ref}}
+    return {"messageId": message_id, "body": json.dumps(body),
+            "attributes": {"MessageGroupId": group, "ApproximateReceiveCount": "1"}}  # fmt: skip
+
+
+def test_a_failed_record_holds_back_the_rest_of_its_message_group_only() -> None:
+    from cloudsaas import processors
+
+    handled: list[str] = []
+
+    def work(event: paypal.WebhookEvent) -> str:
+        handled.append(event.id)
+        if event.id == "WH-a1":
+            raise RuntimeError("the database is down")
+        return "ok"
+
+    batch = {"Records": [
+        _record("a1", "I-A", "PAYMENT.SALE.COMPLETED", "I-A"),
+        _record("b1", "I-B", "BILLING.SUBSCRIPTION.ACTIVATED", "I-B"),
+        _record("a2", "I-A", "BILLING.SUBSCRIPTION.ACTIVATED", "I-A"),
+        _record("b2", "I-B", "PAYMENT.SALE.COMPLETED", "I-B"),
+    ]}  # fmt: skip
+    answer = processors._batch(batch, work, "test")
+    # a2 comes after a1's failure in group I-A: reported failed, never handled; group I-B goes on
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "a1"}, {"itemIdentifier": "a2"}]}
+    assert handled == ["WH-a1", "WH-b1", "WH-b2"]
+
+
+def test_a_sale_before_the_activation_answers_the_approval_and_is_retried(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cloudsaas import billing, machines, processors
+
+    calls: list[tuple[str, Any]] = []
+    sub = {"subscriptionId": "sub-1", "orgId": "acme", "status": "APPROVAL_PENDING"}
+    monkeypatch.setattr(billing, "by_paypal_id", lambda ref: dict(sub))
+    monkeypatch.setattr(billing, "approval_token", lambda sid: "token-1")
+    monkeypatch.setattr(machines, "send_success", lambda t, o: calls.append(("success", t)) or True)
+    monkeypatch.setattr(machines, "start", lambda *a: calls.append(("start", a[0])) or "arn")
+    sale = paypal.WebhookEvent.model_validate_json(
+        _record("s1", "I-A", "PAYMENT.SALE.COMPLETED", "I-A")["body"]
+    )
+    with pytest.raises(billing.PaymentBeforeActivation):
+        processors.handle_lifecycle(sale)
+    assert calls == [("success", "token-1")]  # approved; no renewal started for a first payment
+    sub["status"] = "ACTIVE"  # the retry, after the activation opened the period's invoice
+    assert processors.handle_lifecycle(sale) == "renewal started"
+    assert calls[-1] == ("start", "RENEWAL_MACHINE_ARN")
+    # the late ACTIVATED of an already active subscription changes nothing
+    activated = paypal.WebhookEvent.model_validate_json(
+        _record("s2", "I-A", "BILLING.SUBSCRIPTION.ACTIVATED", "I-A")["body"]
+    )
+    assert processors.handle_lifecycle(activated).startswith("ignored")

@@ -18,6 +18,7 @@ from cloudsaas.plans import next_period_end, price_of
 
 __all__ = [
     "LIVE",
+    "PaymentBeforeActivation",
     "SubscriptionNotFound",
     "get_invoice",
     "get_subscription",
@@ -40,6 +41,11 @@ INVOICE_FIELDS = (
 
 class SubscriptionNotFound(Exception):
     """No subscription with that id (or PayPal id); the error name state machines catch."""
+
+
+class PaymentBeforeActivation(Exception):
+    """A sale for a subscription still waiting for its approval (delivered before
+    ``BILLING.SUBSCRIPTION.ACTIVATED``): retried, it pays the invoice the activation opens."""
 
 
 def new_id(prefix: str) -> str:
@@ -215,6 +221,9 @@ def record_payment(
     """A completed sale: pays the open invoice, or renews for one more period (once per sale)."""
     with transaction() as cur:
         row = _locked(cur, subscription_id)
+        if row["status"] == "APPROVAL_PENDING":
+            # not a renewal: the first payment, ahead of the activation that opens its invoice
+            raise PaymentBeforeActivation(subscription_id)
         cur.execute("SELECT id FROM invoices WHERE paypal_sale_id = %s", (sale_id,))
         if cur.fetchone() is None and row["status"] not in ("CANCELLED", "APPROVAL_EXPIRED"):
             cur.execute(

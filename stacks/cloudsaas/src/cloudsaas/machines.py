@@ -43,9 +43,22 @@ def start(machine_variable: str, name: str, payload: dict[str, Any]) -> str:
         return arn.replace(":stateMachine:", ":execution:") + f":{name}"
 
 
-def send_success(token: str, output: dict[str, Any]) -> None:
-    _sfn().send_task_success(taskToken=token, output=json.dumps(output))
+def send_success(token: str, output: dict[str, Any]) -> bool:
+    """Answer a callback; False when it was already answered (an out-of-order sale answered
+    it before ``...ACTIVATED`` came), which Step Functions reports as a timed-out task."""
+    client = _sfn()
+    try:
+        client.send_task_success(taskToken=token, output=json.dumps(output))
+    except (client.exceptions.TaskTimedOut, client.exceptions.TaskDoesNotExist):
+        return False
+    return True
 
 
-def send_heartbeat(token: str) -> None:
-    _sfn().send_task_heartbeat(taskToken=token)
+def send_heartbeat(token: str) -> bool:
+    """False when the callback was already answered (see :func:`send_success`)."""
+    client = _sfn()
+    try:
+        client.send_task_heartbeat(taskToken=token)
+    except (client.exceptions.TaskTimedOut, client.exceptions.TaskDoesNotExist):
+        return False
+    return True

@@ -8,6 +8,11 @@ failing goes to the queue's DLQ after ``maxReceiveCount`` receives).
   event (or the subscription), so redeliveries do not start them twice.
 * ``billing_events``: the payment ledger (``payment_events`` in PostgreSQL, one row per event).
 
+Both queues are FIFO with a message group per PayPal subscription. Events may still arrive out
+of order from PayPal: a sale delivered before ``...ACTIVATED`` answers the approval callback itself
+and is retried until the activation has opened the invoice it pays; a late ``...CREATED`` or
+``...ACTIVATED`` is then ignored.
+
 An event about a subscription this system does not know raises ``SubscriptionNotFound``: the
 message is retried and then lands in the DLQ (a poisoned webhook).
 """
@@ -47,12 +52,22 @@ def handle_lifecycle(event: WebhookEvent) -> str:
         if not token:
             raise ApprovalNotReady(sub["subscriptionId"])
         if kind.endswith(".CREATED"):
-            machines.send_heartbeat(token)
-            return "heartbeat"
-        machines.send_success(token, {"approved": True, "eventId": event.id})
-        return "approved"
+            return "heartbeat" if machines.send_heartbeat(token) else "ignored: already approved"
+        if machines.send_success(token, {"approved": True, "eventId": event.id}):
+            return "approved"
+        return "ignored: already approved"
     if kind == "PAYMENT.SALE.COMPLETED":
         sub = _subscription(event)
+        if sub["status"] == "APPROVAL_PENDING":
+            # PayPal does not promise delivery order: a sale before ACTIVATED proves the buyer
+            # approved, so it answers the approval callback; the sale itself is retried (this
+            # message comes back after its visibility timeout, ahead of the rest of its group)
+            # and then pays the period's invoice that the activation opened
+            token = billing.approval_token(sub["subscriptionId"])
+            if not token:
+                raise ApprovalNotReady(sub["subscriptionId"])
+            machines.send_success(token, {"approved": True, "eventId": event.id})
+            raise billing.PaymentBeforeActivation(sub["subscriptionId"])
         cents, _currency = event.amount_cents()
         machines.start("RENEWAL_MACHINE_ARN", machines.execution_name("pay", event.id),
                        {"subscriptionId": sub["subscriptionId"], "orgId": sub["orgId"],
@@ -78,9 +93,17 @@ def handle_lifecycle(event: WebhookEvent) -> str:
 
 
 def _batch(event: dict[str, Any], work: Any, name: str) -> dict[str, Any]:
+    """Each record of an SQS batch; the failed ones are reported for a retry. The queues are
+    FIFO: once a record of a message group fails, the later records of that group are reported
+    failed too without being handled (handling them would break the group's order)."""
     failures: list[dict[str, str]] = []
+    held: set[str] = set()  # message groups with a failed record in this batch
     for record in event.get("Records") or []:
         message_id = record.get("messageId", "")
+        group = str((record.get("attributes") or {}).get("MessageGroupId") or "")
+        if group and group in held:
+            failures.append({"itemIdentifier": message_id})
+            continue
         try:
             parsed = WebhookEvent.model_validate_json(record.get("body") or "")
             outcome = work(parsed)
@@ -89,6 +112,8 @@ def _batch(event: dict[str, Any], work: Any, name: str) -> dict[str, Any]:
             log(logging.ERROR, f"{name} failed", messageId=message_id, error=repr(exc)[:300],
                 receiveCount=(record.get("attributes") or {}).get("ApproximateReceiveCount"))  # fmt: skip
             failures.append({"itemIdentifier": message_id})
+            if group:
+                held.add(group)
     return {"batchItemFailures": failures}
 
 

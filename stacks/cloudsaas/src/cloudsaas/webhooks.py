@@ -5,7 +5,8 @@ shared secret from Secrets Manager, ``PAYPAL_SECRET_ARN`` = ``{"webhook_id", "se
 Answers: 401 for a bad or stale signature, 400 for a body that is not an event, 200
 ``{"duplicate": true}`` for an event id already received (idempotent), 503 when the event
 cannot be published (PayPal redelivers), else 200 after the event is on the payment events
-topic, which fans it out to the subscription and billing queues.
+topic (FIFO, one message group per PayPal subscription), which fans it out to the subscription
+and billing queues.
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         _cache["sns"].publish(
             TopicArn=env("PAYMENT_EVENTS_TOPIC_ARN"),
             Message=body.decode(),
+            # one group per PayPal subscription: its events are handled in delivery order
+            MessageGroupId=parsed.subscription_ref() or parsed.id,
+            MessageDeduplicationId=parsed.id,
             MessageAttributes={
                 "event_type": {"DataType": "String", "StringValue": parsed.event_type}
             },
