@@ -397,6 +397,56 @@ def test_webhooks_delivered_out_of_order_end_as_in_order(api: Api) -> None:
     assert not [m for m in left.get("Messages", []) if paypal_id in m["Body"]]
 
 
+def test_refunds_partial_then_whole_once_each_and_never_beyond_the_payment(api: Api) -> None:
+    api.end_live_subscriptions("acme")
+    made = api.subscribe("acmeadmin", "pro")
+    sid, paypal_id = made["subscriptionId"], made["paypalSubscriptionId"]
+    api.sale(paypal_id, 2900)
+    paid = wait_for("the invoice paid", lambda: api.sql(
+        "SELECT * FROM invoices WHERE subscription_id = %s AND status = 'PAID'", sid))[0]  # fmt: skip
+    invoice_id, sale_id = paid["id"], paid["paypal_sale_id"]
+
+    def refund(refund_id: str, total: str) -> str:
+        return api.webhook_ok("PAYMENT.SALE.REFUNDED", {
+            "id": refund_id, "sale_id": sale_id, "state": "completed",
+            "amount": {"total": total, "currency": "USD"}})  # fmt: skip
+
+    def invoice() -> dict[str, Any]:
+        return api.sql("SELECT * FROM invoices WHERE id = %s", invoice_id)[0]
+
+    refund("REF-A", "10.00")
+    wait_for("a partial refund", lambda: invoice()["status"] == "PARTIALLY_REFUNDED")
+    assert invoice()["refunded_cents"] == 1000
+    refund("REF-A", "10.00")  # the same refund again (a new event id): counted once
+    refund("REF-B", "19.00")
+    wait_for("the whole refund", lambda: invoice()["status"] == "REFUNDED")
+    time.sleep(3)
+    assert invoice()["refunded_cents"] == 2900
+    assert [r["id"] for r in api.sql(
+        "SELECT id FROM refunds WHERE invoice_id = %s ORDER BY id", invoice_id)] == ["REF-A", "REF-B"]  # fmt: skip
+    # beyond what the sale paid: poisoned, it ends in the DLQ and changes nothing
+    event_id = refund("REF-C", "1.00")
+    sqs = api.env.client("sqs")
+    dlq = api.stack.resources["SubscriptionEventsDLQ"].physical_id
+
+    def in_dlq() -> dict[str, Any] | None:
+        got = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                  VisibilityTimeout=0)  # fmt: skip
+        found = [m for m in got.get("Messages", []) if json.loads(m["Body"])["id"] == event_id]
+        return found[0] if found else None
+
+    wait_for("the over-refund in the DLQ", in_dlq, timeout=90)
+    assert invoice()["refunded_cents"] == 2900
+    got = api.ok("GET", f"/invoices/{invoice_id}", "acmemember")
+    assert (got["status"], got["refundedCents"]) == ("REFUNDED", 2900)
+    actions = [a for a in api.ok("GET", "/audit", "acmeadmin")["items"]
+               if a["action"] == "invoice.refunded"]  # fmt: skip
+    assert len([a for a in actions if a.get("target") == invoice_id]) == 2, actions
+    # the payment ledger (billing queue) found the refunds' subscription through their sale
+    ledger = api.sql("SELECT event_type FROM payment_events WHERE subscription_id = %s", sid)
+    assert sum(r["event_type"] == "PAYMENT.SALE.REFUNDED" for r in ledger) >= 2
+
+
 def test_notifications_reach_sms_and_the_email_outbox(api: Api) -> None:
     """The lifecycle tests above notified acme and globex: SMS recorded by the emulator for the
     organisation's number, e-mail messages on the outbox queue."""

@@ -19,6 +19,8 @@ from cloudsaas.plans import next_period_end, price_of
 __all__ = [
     "LIVE",
     "PaymentBeforeActivation",
+    "RefundExceedsPayment",
+    "SaleNotRecorded",
     "SubscriptionNotFound",
     "get_invoice",
     "get_subscription",
@@ -35,12 +37,22 @@ SUBSCRIPTION_FIELDS = (
 )
 INVOICE_FIELDS = (
     "id, org_id, subscription_id, kind, plan, amount_cents, currency, status, paypal_sale_id, "
-    "period_end, created_at, updated_at"
+    "refunded_cents, period_end, created_at, updated_at"
 )
 
 
 class SubscriptionNotFound(Exception):
     """No subscription with that id (or PayPal id); the error name state machines catch."""
+
+
+class SaleNotRecorded(Exception):
+    """A refund for a sale no invoice holds (yet: its payment may still be on its way; retried,
+    then the dead-letter queue)."""
+
+
+class RefundExceedsPayment(Exception):
+    """A refund of nothing, or of more than the sale paid less what was already refunded: PayPal
+    never sends one, so the event is poisoned (it ends in the dead-letter queue)."""
 
 
 class PaymentBeforeActivation(Exception):
@@ -249,6 +261,59 @@ def record_payment(
             _set(cur, subscription_id, status="ACTIVE", failed_attempts=0, grace_until=None,
                  current_period_end=end)  # fmt: skip
     return _done(subscription_id, actor, "subscription.payment_completed", saleId=sale_id)
+
+
+def by_sale_id(sale_id: str) -> dict[str, Any]:
+    """The subscription whose invoice a sale paid."""
+    row = fetch_one(
+        f"SELECT {', '.join('s.' + f.strip() for f in SUBSCRIPTION_FIELDS.split(','))} "
+        "FROM subscriptions s JOIN invoices i ON i.subscription_id = s.id "
+        "WHERE i.paypal_sale_id = %s",
+        (sale_id,),
+    )
+    if row is None:
+        raise SaleNotRecorded(f"no invoice paid by sale {sale_id}")
+    return _camel(row)
+
+
+def refund(sale_id: str, refund_id: str, amount: int | None, actor: str) -> dict[str, Any]:
+    """A completed refund (``PAYMENT.SALE.REFUNDED``) of the invoice ``sale_id`` paid: once per
+    refund id; ``amount`` None refunds what is left. The invoice is ``PARTIALLY_REFUNDED`` until
+    its refunds add up to what it paid, then ``REFUNDED``."""
+    with transaction() as cur:
+        cur.execute(
+            f"SELECT {INVOICE_FIELDS} FROM invoices WHERE paypal_sale_id = %s FOR UPDATE",
+            (sale_id,),
+        )
+        invoice = cur.fetchone()
+        if invoice is None:
+            raise SaleNotRecorded(f"no invoice paid by sale {sale_id}")
+        cur.execute("SELECT 1 FROM refunds WHERE id = %s", (refund_id,))
+        first = cur.fetchone() is None  # a redelivered refund changes nothing
+        if first:
+            left = invoice["amount_cents"] - invoice["refunded_cents"]
+            cents = left if amount is None else abs(amount)
+            if cents <= 0 or cents > left:
+                raise RefundExceedsPayment(
+                    f"refund {refund_id} of {cents} cents: invoice {invoice['id']} has {left} left"
+                )
+            total = invoice["refunded_cents"] + cents
+            status = "REFUNDED" if total == invoice["amount_cents"] else "PARTIALLY_REFUNDED"
+            cur.execute(
+                "INSERT INTO refunds (id, invoice_id, org_id, amount_cents) VALUES (%s, %s, %s, %s)",
+                (refund_id, invoice["id"], invoice["org_id"], cents),
+            )
+            cur.execute(
+                "UPDATE invoices SET refunded_cents = %s, status = %s, updated_at = now() "
+                "WHERE id = %s",
+                (total, status, invoice["id"]),
+            )
+    if first:
+        stores.audit(invoice["org_id"], actor, "invoice.refunded", invoice["id"],
+                     refundId=refund_id, amountCents=cents, status=status)  # fmt: skip
+    found = get_invoice(invoice["org_id"], invoice["id"])
+    assert found is not None
+    return found
 
 
 def payment_failed(subscription_id: str, grace_s: int, actor: str) -> dict[str, Any]:

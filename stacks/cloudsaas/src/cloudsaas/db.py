@@ -70,6 +70,14 @@ CREATE TABLE IF NOT EXISTS invoices (
     updated_at       timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS invoices_org ON invoices (org_id, created_at);
+ALTER TABLE invoices ADD COLUMN IF NOT EXISTS refunded_cents integer NOT NULL DEFAULT 0;
+CREATE TABLE IF NOT EXISTS refunds (
+    id               text PRIMARY KEY,
+    invoice_id       text NOT NULL REFERENCES invoices(id),
+    org_id           text NOT NULL,
+    amount_cents     integer NOT NULL CHECK (amount_cents > 0),
+    created_at       timestamptz NOT NULL DEFAULT now()
+);
 CREATE TABLE IF NOT EXISTS payment_events (
     event_id         text PRIMARY KEY,
     org_id           text NOT NULL,

@@ -54,6 +54,11 @@ class WebhookEvent(BaseModel):
             value = self.resource.get("billing_agreement_id")
         return str(value) if value else None
 
+    def sale_ref(self) -> str | None:
+        """The sale a ``PAYMENT.SALE.REFUNDED`` refund gives money back for."""
+        value = self.resource.get("sale_id") if self.event_type == "PAYMENT.SALE.REFUNDED" else None
+        return str(value) if value else None
+
     def amount_cents(self) -> tuple[int | None, str | None]:
         amount = self.resource.get("amount") or (
             (self.resource.get("billing_info") or {}).get("last_failed_payment") or {}

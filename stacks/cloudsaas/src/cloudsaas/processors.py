@@ -4,7 +4,8 @@ failing goes to the queue's DLQ after ``maxReceiveCount`` receives).
 * ``subscription_events``: the lifecycle. ``BILLING.SUBSCRIPTION.CREATED`` sends a heartbeat to
   the new subscription's approval callback, ``...ACTIVATED`` completes it; ``PAYMENT.SALE.COMPLETED``
   starts ``Renewal``, ``BILLING.SUBSCRIPTION.PAYMENT.FAILED`` starts ``PaymentFailure``,
-  ``BILLING.SUBSCRIPTION.CANCELLED`` starts ``Cancellation``. Executions are named after the
+  ``BILLING.SUBSCRIPTION.CANCELLED`` starts ``Cancellation``, ``PAYMENT.SALE.REFUNDED`` refunds
+  the invoice its sale paid (partly or wholly, once per refund id). Executions are named after the
   event (or the subscription), so redeliveries do not start them twice.
 * ``billing_events``: the payment ledger (``payment_events`` in PostgreSQL, one row per event).
 
@@ -36,6 +37,8 @@ class ApprovalNotReady(Exception):
 
 def _subscription(event: WebhookEvent) -> dict[str, Any]:
     ref = event.subscription_ref()
+    if not ref and event.sale_ref():  # a refund names its sale, not always the subscription
+        return billing.by_sale_id(str(event.sale_ref()))
     if not ref:
         raise billing.SubscriptionNotFound(f"{event.id} names no subscription")
     return billing.by_paypal_id(ref)
@@ -74,6 +77,13 @@ def handle_lifecycle(event: WebhookEvent) -> str:
                         "saleId": str(event.resource.get("id") or event.id),
                         "amountCents": cents, "eventId": event.id})  # fmt: skip
         return "renewal started"
+    if kind == "PAYMENT.SALE.REFUNDED":
+        sale = event.sale_ref()
+        if not sale:
+            raise billing.SaleNotRecorded(f"refund {event.id} names no sale")
+        cents, _currency = event.amount_cents()
+        invoice = billing.refund(sale, str(event.resource.get("id") or event.id), cents, "paypal")
+        return f"refund recorded: invoice {invoice['invoiceId']} {invoice['status']}"
     if kind == "BILLING.SUBSCRIPTION.PAYMENT.FAILED":
         sub = _subscription(event)
         machines.start("PAYMENT_FAILURE_MACHINE_ARN", machines.execution_name("fail", event.id),

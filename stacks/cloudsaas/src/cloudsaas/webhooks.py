@@ -74,7 +74,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             TopicArn=env("PAYMENT_EVENTS_TOPIC_ARN"),
             Message=body.decode(),
             # one group per PayPal subscription: its events are handled in delivery order
-            MessageGroupId=parsed.subscription_ref() or parsed.id,
+            MessageGroupId=parsed.subscription_ref() or parsed.sale_ref() or parsed.id,
             MessageDeduplicationId=parsed.id,
             MessageAttributes={
                 "event_type": {"DataType": "String", "StringValue": parsed.event_type}
