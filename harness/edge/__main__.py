@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> None:
         call_log=JsonLinesLog(Path(args.state_dir) / "logs" / "edge-calls.log")
         if args.state_dir
         else None,
+        # DynamoDB backups and point-in-time recovery (harness/edge/backups.py)
+        backups_dir=Path(args.state_dir) if args.state_dir else None,
     )
 
     async def run() -> None:

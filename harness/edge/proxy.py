@@ -18,12 +18,15 @@ import json
 import logging
 import os
 import time
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from harness.edge.backups import BACKUP_OPERATIONS, WRITE_OPERATIONS, DynamoBackups
 from harness.edge.metrics import observe
 from harness.edge.routing import RequestInfo, classify
 from harness.obs import JsonLinesLog, trace_root
@@ -127,6 +130,7 @@ class EdgeProxy:
         control: ControlGuard | None = None,
         alarms: EdgeAlarms | None = None,
         call_log: JsonLinesLog | None = None,
+        backups_dir: Path | None = None,
     ) -> None:
         self.call_log = call_log  # one JSON line per AWS call, for `harness logs`
         self.upstreams = {service: Upstream(url) for service, url in routes.items()}
@@ -136,6 +140,9 @@ class EdgeProxy:
         self.iam = iam
         self.control = control
         self.alarms = alarms
+        # DynamoDB backups and PITR, which DynamoDB Local lacks (harness/edge/backups.py)
+        self.backups = DynamoBackups(backups_dir, self._dynamodb) if backups_dir else None
+        self._observing: set[asyncio.Task[None]] = set()
         self.calls: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.started = time.time()
@@ -267,6 +274,17 @@ class EdgeProxy:
                     await writer.drain()
                     return client_keepalive
 
+        backups = self.backups if info.service == "dynamodb" else None
+        if backups is not None and info.operation in BACKUP_OPERATIONS:
+            status, payload = await backups.answer(info.operation, body, info.region)
+            restored = _amz_json(status, payload)
+            observe(info, body, restored, (time.perf_counter() - started) * 1000)
+            if self.call_log is not None:
+                self._log_call(info, headers, restored, started, fault=False)
+            writer.write(restored)
+            await writer.drain()
+            return client_keepalive
+
         if info.service == "monitoring" and self.alarms is not None:
             answer = self.alarms.cloudwatch(target, headers, body)
             if answer is not None:  # DescribeAlarms & co. answered with the live states
@@ -286,8 +304,19 @@ class EdgeProxy:
             out += b"Content-Length: " + str(len(body)).encode() + b"\r\n"
         out += b"\r\n"
         out += body
-        _status, response = await self._forward(upstream, bytes(out), method)
+        status, response = await self._forward(upstream, bytes(out), method)
         observe(info, body, response, (time.perf_counter() - started) * 1000)
+        if (
+            backups is not None
+            and status == 200
+            and info.operation in WRITE_OPERATIONS
+            and backups.tracking()
+        ):  # point-in-time recovery's change log: the written items' new images
+            task = asyncio.ensure_future(
+                backups.observe(info.operation, body, info.region, time.time())
+            )
+            self._observing.add(task)
+            task.add_done_callback(self._observing.discard)
         if self.call_log is not None:
             self._log_call(info, headers, response, started, fault=injected)
         if iam is not None and info.operation == "AssumeRole" and info.service == "sts":
@@ -410,27 +439,34 @@ class EdgeProxy:
             return status, response
         raise AssertionError("unreachable")
 
-    async def _describe_table(self, table: str, region: str) -> dict[str, Any] | None:
-        """``DescribeTable`` on the DynamoDB emulator (the edge's own call, not a client's)."""
+    async def _dynamodb(
+        self, operation: str, params: dict[str, Any], region: str
+    ) -> tuple[int, dict[str, Any]]:
+        """One call on the DynamoDB emulator (the edge's own, not a client's): the status and
+        the decoded answer ({} when it is not JSON)."""
         upstream = self.upstream_for("dynamodb")
-        payload = json.dumps({"TableName": table}).encode()
+        payload = json.dumps(params).encode()
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         request = (
             f"POST / HTTP/1.1\r\nHost: {upstream.host}:{upstream.port}\r\n"
             "Content-Type: application/x-amz-json-1.0\r\n"
-            "X-Amz-Target: DynamoDB_20120810.DescribeTable\r\n"
+            f"X-Amz-Target: DynamoDB_20120810.{operation}\r\n"
             f"X-Amz-Date: {stamp}\r\n"
             f"Authorization: AWS4-HMAC-SHA256 Credential=harnessedge/{stamp[:8]}/{region}/"
             "dynamodb/aws4_request, SignedHeaders=host;x-amz-date, Signature=0\r\n"
             f"Content-Length: {len(payload)}\r\n\r\n"
         ).encode() + payload
         status, response = await self._forward(upstream, request, "POST")
-        if status != 200:
-            return None
         try:
-            table_info = json.loads(response.partition(b"\r\n\r\n")[2]).get("Table")
+            answer = json.loads(response.partition(b"\r\n\r\n")[2] or b"{}")
         except ValueError:
-            return None
+            answer = {}
+        return status, answer if isinstance(answer, dict) else {}
+
+    async def _describe_table(self, table: str, region: str) -> dict[str, Any] | None:
+        """``DescribeTable`` on the DynamoDB emulator (the edge's own call, not a client's)."""
+        status, answer = await self._dynamodb("DescribeTable", {"TableName": table}, region)
+        table_info = answer.get("Table") if status == 200 else None
         return table_info if isinstance(table_info, dict) else None
 
     def _admin(self, method: str, target: str, body: bytes, *, trusted: bool = True) -> bytes:
@@ -638,6 +674,16 @@ def _json_response(status: int, payload: Any) -> bytes:
     return (
         f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+def _amz_json(status: int, payload: Any) -> bytes:
+    """An AWS JSON 1.0 protocol answer (DynamoDB's)."""
+    body = json.dumps(payload).encode()
+    reason = "OK" if status < 400 else "Bad Request" if status < 500 else "Internal Server Error"
+    return (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/x-amz-json-1.0\r\n"
+        f"x-amzn-RequestId: {uuid.uuid4()}\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode() + body
 
 

@@ -1,4 +1,5 @@
-"""AWS::DynamoDB::Table on DynamoDB Local: keys, GSIs/LSIs, stream, TTL, billing (PITR recorded).
+"""AWS::DynamoDB::Table on DynamoDB Local: keys, GSIs/LSIs, stream, TTL, billing, and point-in-time
+recovery (answered by the edge, which DynamoDB Local lacks: harness/edge/backups.py).
 
 Updates keep the data: GSIs, stream, billing and TTL change through UpdateTable /
 UpdateTimeToLive. A change of TableName, KeySchema or LocalSecondaryIndexes replaces the table
@@ -29,6 +30,7 @@ PROPERTIES = frozenset(
         "LocalSecondaryIndexes",
         "StreamSpecification",
         "TimeToLiveSpecification",
+        "PointInTimeRecoverySpecification",
         "Tags",
     }
 )
@@ -37,7 +39,6 @@ IGNORED: dict[str, str] = {
     "ContributorInsightsSpecification": "CloudWatch Contributor Insights reporting; no effect on requests",
     "DeletionProtectionEnabled": "guards deleting the table; the harness deletes it only on destroy",
     "OnDemandThroughput": "a cost cap on on-demand throughput; the local table has no throughput limit to cap",
-    "PointInTimeRecoverySpecification": "continuous backups; recorded, and restores are done by the dr:restore scenario action",
     "ResourcePolicy": "cross-account access policy; the local environment has one account",
     "SSESpecification": "encryption at rest with a customer key; nothing observable changes locally",
     "TableClass": "storage pricing class; same API and behaviour",
@@ -135,9 +136,8 @@ def _ttl(
 
 def _pitr(ctx: Context, name: str, props: dict[str, Any]) -> None:
     spec = props.get("PointInTimeRecoverySpecification")
-    if spec:  # DynamoDB Local has no UpdateContinuousBackups: recorded when it refuses
-        ctx.quietly(
-            ctx.client("dynamodb").update_continuous_backups,
+    if spec:  # the edge keeps the change log DynamoDB Local cannot (harness/edge/backups.py)
+        ctx.client("dynamodb").update_continuous_backups(
             TableName=name,
             PointInTimeRecoverySpecification={
                 "PointInTimeRecoveryEnabled": boolean(spec.get("PointInTimeRecoveryEnabled"))
