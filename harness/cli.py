@@ -222,6 +222,12 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_debug(args: argparse.Namespace) -> int:
+    from harness.debug_cli import cmd_debug as run
+
+    return run(args)
+
+
 def cmd_trace(args: argparse.Namespace) -> int:
     from harness.obs.trace import cmd_trace as run
 
@@ -425,6 +431,15 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.logs_cli import configure_parser as configure_logs
 
     configure_logs(logs)
+
+    debug = command(
+        "debug",
+        cmd_debug,
+        "the next execution environment of a function waits for a debugpy client (VS Code)",
+    )
+    from harness.debug_cli import configure_parser as configure_debug
+
+    configure_debug(debug)
 
     trace = command(
         "trace",
