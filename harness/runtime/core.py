@@ -460,6 +460,11 @@ class Runtime:
         environment waits for a debugpy client on 127.0.0.1:``port`` (see
         :mod:`harness.runtime.debug`). :class:`DebugRefused` says why it cannot."""
         pool = self._debug_pool(function, stack)
+        if pool.spec.runtime.startswith("nodejs"):
+            raise DebugRefused(
+                f"{pool.name} runs on {pool.spec.runtime}: harness debug attaches debugpy, a "
+                "Python debugger; Node.js functions cannot be debugged this way"
+            )
         for other in self.functions.values():
             if other.debug is not None and other is not pool and other.debug.port == port:
                 raise DebugRefused(

@@ -72,6 +72,9 @@ def rt(tmp_path_factory: pytest.TempPathFactory) -> Any:
     ]
     for spec in functions:
         spec.code_dir = str(code)
+    functions.append(
+        rtkit.function("nodefn", "index.echo", code="node", runtime="nodejs20.x", layers=[])
+    )
     runtime.deploy("dbgstack", functions)
     runtime.start()
     runtime.code = code
@@ -177,4 +180,6 @@ def test_refusals_name_the_problem(rt: Any) -> None:
             client.debug_start("dbg", taken, "dbgstack")
     with pytest.raises(RuntimeError, match=r"409.*1024-65535"):
         client.debug_start("dbg", 80, "dbgstack")
+    with pytest.raises(RuntimeError, match=r"409.*nodejs20\.x.*debugpy, a Python debugger"):
+        client.debug_start("nodefn", _free_port(), "dbgstack")
     assert client.debug_state() == {"sessions": []}
