@@ -574,6 +574,8 @@ class WorkerPools:
         were started. Stops early (and retries at the next housekeeping) at ``max_workers``."""
         wanted = pool.spec.provisioned_concurrency
         started = 0
+        if pool.debug is not None:  # debugged: one environment only, started by its invocation
+            return 0
         while (
             not pool.removed
             and self.provisioned_ready(pool) < wanted

@@ -69,6 +69,7 @@ def rt(tmp_path_factory: pytest.TempPathFactory) -> Any:
     functions = [
         rtkit.function("dbg", "app.handler", layers=[], timeout=1.0),
         rtkit.function("other", "app.handler", layers=[], timeout=3.0),
+        rtkit.function("prov", "app.handler", layers=[], provisioned_concurrency=2),
     ]
     for spec in functions:
         spec.code_dir = str(code)
@@ -94,6 +95,13 @@ def test_debugger_attaches_stops_at_breakpoint_and_timeout_is_suspended(rt: Any)
     try:
         call = pool.submit(_invoke, lam, "dbg", {"n": 41})  # starts the debugged environment
         debugger = dap.DapClient("127.0.0.1", port)
+        # it listens on 127.0.0.1 only (no 0.0.0.0 or other interface socket on the port)
+        listening = [
+            line.split()[1]
+            for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+            if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A"
+        ]
+        assert listening == [f"0100007F:{port:04X}"], listening
         try:
             breakpoint_ = debugger.attach_with_breakpoint(str(rt.code / "app.py"), rt.line)
             assert breakpoint_["verified"], breakpoint_
@@ -183,3 +191,18 @@ def test_refusals_name_the_problem(rt: Any) -> None:
     with pytest.raises(RuntimeError, match=r"409.*nodejs20\.x.*debugpy, a Python debugger"):
         client.debug_start("nodefn", _free_port(), "dbgstack")
     assert client.debug_state() == {"sessions": []}
+
+
+def test_provisioned_function_debugged_gets_one_environment_only(rt: Any) -> None:
+    """Provisioned concurrency would start environments ahead of demand, each waiting for a
+    debugger on the same port (and the housekeeping that starts them would wait with them)."""
+    client: RuntimeClient = rt.process.client
+    rtkit.wait_for(lambda: client.function_metrics("prov")["provisioned"]["ready"] == 2)
+    port = _free_port()
+    client.debug_start("prov", port, "dbgstack")
+    time.sleep(2.5)  # two housekeeping rounds
+    assert client.debug_state()["sessions"][0]["environments"] == []
+    _, other = _invoke(rt.lambda_client(), "other", {"n": 1})
+    assert other["value"] == 2
+    client.debug_stop("prov", "dbgstack")
+    rtkit.wait_for(lambda: client.function_metrics("prov")["provisioned"]["ready"] == 2)
