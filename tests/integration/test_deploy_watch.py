@@ -208,3 +208,59 @@ def test_debug_cli_starts_and_stops_a_session(
     wrong = _harness(harness_env, "debug", "watchapp", "Nope", "--port", str(port))
     assert wrong.returncode == 2 and "no function 'Nope' in stack 'watchapp'" in wrong.stderr
     assert _get(watched["url"])["greeting"] == "hola"  # served normally again
+
+
+def test_requirements_change_rebuilds_the_function(
+    watched: dict[str, Any], harness_env: Environment
+) -> None:
+    watcher: Watcher = watched["watcher"]
+    before = load_stacks(harness_env.state_dir)["watchapp"].functions["Version"].path
+    mark = len(watcher.lines)
+    # no package to fetch: an install of nothing, into a dependency folder of its own
+    (watched["dir"] / "src" / "requirements.txt").write_text(f"# rebuild {time.time()}\n")
+    watcher.wait_line("dependencies of Version changed (rebuild)", after=mark)
+    watcher.wait_line("redeployed stack watchapp", after=mark)
+    after = load_stacks(harness_env.state_dir)["watchapp"].functions["Version"].path
+    added = [p for p in after if p not in before]
+    assert len(added) == 1 and "/deps/py311-" in added[0], (before, after)
+    assert _get(watched["url"])["greeting"] == "hola"
+
+
+def test_debug_cli_waits_until_ctrl_c_or_stop(
+    watched: dict[str, Any], harness_env: Environment
+) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = [sys.executable, "-m", "harness", "debug", "watchapp", "Version", "--port", str(port)]
+    for ending in ("interrupt", "stop"):
+        session = subprocess.Popen(
+            [*argv, "--state-dir", str(harness_env.state_dir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            assert session.stdout is not None
+            for line in session.stdout:
+                if "ends the session" in line:
+                    break
+            assert session.poll() is None  # it waits
+            if ending == "interrupt":
+                session.send_signal(signal.SIGINT)
+            else:
+                assert (
+                    _harness(harness_env, "debug", "--stop", "watchapp", "Version").returncode == 0
+                )
+            rest = session.communicate(timeout=30)[0]
+        finally:
+            if session.poll() is None:
+                session.kill()
+                session.wait()
+        assert session.returncode == 0, rest
+        if ending == "stop":
+            assert "ended elsewhere" in rest
+        state = _harness(harness_env, "debug", "--stop", "--json")
+        assert json.loads(state.stdout)["stopped"] == []  # nothing was left running
