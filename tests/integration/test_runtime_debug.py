@@ -190,6 +190,19 @@ def test_refusals_name_the_problem(rt: Any) -> None:
         client.debug_start("dbg", 80, "dbgstack")
     with pytest.raises(RuntimeError, match=r"409.*nodejs20\.x.*debugpy, a Python debugger"):
         client.debug_start("nodefn", _free_port(), "dbgstack")
+    # a caller without the environment's control secret (a function, say) cannot start one
+    import urllib.error
+    import urllib.request
+
+    anonymous = urllib.request.Request(
+        rt.url + "/_harness/runtime/debug",
+        data=json.dumps({"function": "dbg", "port": _free_port()}).encode(),
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(anonymous, timeout=10)
+    assert refused.value.code == 403
+    refused.value.close()
     assert client.debug_state() == {"sessions": []}
 
 
