@@ -14,10 +14,10 @@ While a function is being debugged (:meth:`harness.runtime.core.Runtime.debug_st
   in-process adapter and waits for a client; breakpoints in module-level code work too. The
   path is a folder holding only a link to debugpy's package (:func:`debugpy_path`), put *after*
   the standard library on ``sys.path``: nothing else of the harness's virtualenv is visible;
-* the invocation timeout is suspended while a client is attached (:class:`Deadline`): when it
-  falls due with a client attached, it is checked again every 0.25 s and fires once the client
-  has left; the init timeout of the debugged environment does not apply (it waits for a client
-  as long as the session lasts);
+* the invocation timeout is suspended while a client is attached (:class:`Deadline`, sampled
+  every 0.25 s from the kernel's socket table): time with a client attached does not count, and
+  once it has left the invocation has what was left of its timeout; the init timeout of the
+  debugged environment does not apply (it waits for a client as long as the session lasts);
 * :meth:`~harness.runtime.core.Runtime.debug_stop` kills the debugged environment (an invocation
   paused at a breakpoint ends with ``Runtime.ExitError``) and the function serves normally again.
 
@@ -125,8 +125,10 @@ def client_attached(port: int, proc_net_tcp: str = "/proc/net/tcp") -> bool:
 
 
 class Deadline:
-    """An invocation's timeout: ``expire`` runs ``seconds`` from now, unless a debugger is
-    attached to ``debug_port`` then; it is checked again every :data:`POLL_S` until none is."""
+    """An invocation's timeout: ``expire`` runs after ``seconds`` of time during which no
+    debugger was attached to ``debug_port``. Without a debug port it is one timer; with one, the
+    clock is sampled every :data:`POLL_S` and a step during which a client is attached does not
+    count (the timeout is suspended, then resumes with what was left)."""
 
     def __init__(
         self,
@@ -140,20 +142,26 @@ class Deadline:
         self.expire = expire
         self.debug_port = debug_port
         self.attached = attached
-        self.suspended_s = 0.0  # how long the timeout was held back by an attached debugger
-        self._due = time.monotonic() + seconds
-        self._held = False
-        self.handle = loop.call_later(seconds, self._fire)
+        self.suspended_s = 0.0  # time not counted: a debugger was attached
+        self._left = seconds
+        self._last = time.monotonic()
+        if debug_port is None:
+            self.handle = loop.call_later(seconds, expire)
+        else:
+            self.handle = loop.call_later(min(POLL_S, seconds), self._tick)
 
-    def _fire(self) -> None:
-        port = self.debug_port
-        if port is not None and self.attached(port):
-            self._held = True
-            self.handle = self.loop.call_later(POLL_S, self._fire)
+    def _tick(self) -> None:
+        now = time.monotonic()
+        step, self._last = now - self._last, now
+        assert self.debug_port is not None
+        if self.attached(self.debug_port):
+            self.suspended_s += step
+        else:
+            self._left -= step
+        if self._left <= 0:
+            self.expire()
             return
-        if self._held:
-            self.suspended_s = time.monotonic() - self._due
-        self.expire()
+        self.handle = self.loop.call_later(min(POLL_S, self._left), self._tick)
 
     def cancel(self) -> None:
         self.handle.cancel()
