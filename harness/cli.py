@@ -200,7 +200,45 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_deploy(args: argparse.Namespace) -> int:
     from harness.deploy.cli import cmd_deploy as run
 
-    return run(args)
+    code = run(args)
+    if code != 0 or not getattr(args, "watch", False):
+        return code
+    return _watch(args)
+
+
+def _watch(args: argparse.Namespace) -> int:
+    """``harness deploy --watch``: follow the folder just deployed (harness.deploy_watch)."""
+    from harness.config import Settings
+    from harness.deploy.cli import parse_params
+    from harness.deploy_watch import watch_stack
+    from harness.env.environment import Environment
+    from harness.model import load_stacks
+
+    env = Environment(Settings.load(state_dir=getattr(args, "state_dir", None)))
+    env.refresh()
+    folder = os.path.realpath(args.stack_dir)
+    stack = next(
+        (s for s in load_stacks(env.state_dir).values() if os.path.realpath(s.stack_dir) == folder),
+        None,
+    )
+    if stack is None:  # the deploy just saved it: only a concurrent destroy gets here
+        raise ConfigError(
+            f"no deployed stack comes from {folder}",
+            source="harness deploy --watch",
+            field="STACK_DIR",
+        )
+    with _sigterm_as_interrupt():
+        try:
+            return watch_stack(
+                env,
+                Path(args.stack_dir),
+                parse_params(getattr(args, "param", None)),
+                allow_unsupported=getattr(args, "allow_unsupported", False),
+                stack=stack,
+                out=lambda line: print(line, flush=True),
+            )
+        except KeyboardInterrupt:
+            return 0
 
 
 def cmd_destroy(args: argparse.Namespace) -> int:
@@ -218,6 +256,12 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def cmd_logs(args: argparse.Namespace) -> int:
     from harness.logs_cli import cmd_logs as run
+
+    return run(args)
+
+
+def cmd_debug(args: argparse.Namespace) -> int:
+    from harness.debug_cli import cmd_debug as run
 
     return run(args)
 
@@ -387,6 +431,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-seed", action="store_true", help="skip the seed hook of harness.yaml's fixtures"
     )
     deploy.add_argument(
+        "--watch",
+        action="store_true",
+        help="after the deploy, keep following STACK_DIR: a code or layer change swaps the "
+        "function's environments in place (next invocation runs the new code), a template or "
+        "dependency change redeploys; Ctrl-C stops",
+    )
+    deploy.add_argument(
         "--allow-unsupported",
         action="store_true",
         default=_env("ALLOW_UNSUPPORTED", "0").lower() in ("1", "true", "yes"),
@@ -425,6 +476,15 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.logs_cli import configure_parser as configure_logs
 
     configure_logs(logs)
+
+    debug = command(
+        "debug",
+        cmd_debug,
+        "the next execution environment of a function waits for a debugpy client (VS Code)",
+    )
+    from harness.debug_cli import configure_parser as configure_debug
+
+    configure_debug(debug)
 
     trace = command(
         "trace",

@@ -423,7 +423,10 @@ class _Runtime:
         task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
         extra = [p for p in os.environ.get("HARNESS_RUNTIME_PATH", "").split(os.pathsep) if p]
         here = os.path.dirname(os.path.abspath(__file__))
-        sys.path[:] = [task_root, *extra, *[p for p in sys.path if p and p != here]]
+        debugger = [p for p in [os.environ.get("HARNESS_DEBUG_PATH", "")] if p]
+        stdlib = [p for p in sys.path if p and p != here and p not in debugger]
+        # harness debug: debugpy's own folder (a link to its package, nothing else) comes last
+        sys.path[:] = [task_root, *extra, *stdlib, *debugger]
         logging.getLogger().addHandler(_LambdaLogHandler(self))
         logging.getLogger().setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "WARNING").upper())
         try:
@@ -594,6 +597,25 @@ class _Runtime:
         self._send_result(error, payload, logs, duration, fatal, rss_kb)
 
 
+def wait_for_debugger(port: int, path: str) -> int:
+    """``harness debug``: listen on 127.0.0.1:``port`` with debugpy (found in ``path``, a folder
+    holding only debugpy) and wait until a client (VS Code, PyCharm) has attached and sent its
+    breakpoints. Returns the resident memory debugpy added, in KB: the debugger's memory is not
+    the function's, so it is added to the MemorySize limit of this environment."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    here = os.path.dirname(os.path.abspath(__file__))  # its http.py would shadow the stdlib's
+    sys.path[:] = [p for p in sys.path if p and p != here]
+    if path and path not in sys.path:
+        sys.path.append(path)
+    import debugpy  # only reachable through ``path``
+
+    debugpy.listen(("127.0.0.1", port), in_process_debug_adapter=True)
+    os.write(2, f"[harness debug] waiting for a debugpy client on 127.0.0.1:{port}\n".encode())
+    debugpy.wait_for_client()
+    os.write(2, f"[harness debug] client attached on 127.0.0.1:{port}\n".encode())
+    return max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+
+
 def main() -> None:
     try:  # die with the runtime server, even if it is killed with SIGKILL
         import ctypes
@@ -613,6 +635,10 @@ def main() -> None:
     os.dup2(2, 1)  # anything written to fd 1 from now on goes to the worker log
     runtime = _Runtime(out_fd)
     signal.signal(signal.SIGALRM, runtime._on_alarm)
+    if os.environ.get("HARNESS_DEBUG_PORT"):
+        runtime.memory_limit_kb += wait_for_debugger(
+            int(os.environ["HARNESS_DEBUG_PORT"]), os.environ.get("HARNESS_DEBUG_PATH", "")
+        )
     init_ms = runtime.init()
     write_frame(
         out_fd,

@@ -77,6 +77,21 @@ class RuntimeClient:
         answer = self._call("POST", f"/_harness/runtime/schedules/{quote(name)}/fire{query}", b"{}")
         return str(answer["requestId"])
 
+    def debug_start(self, function: str, port: int, stack: str | None = None) -> dict[str, Any]:
+        body = json.dumps({"function": function, "port": port, "stack": stack}).encode()
+        return self._call("POST", "/_harness/runtime/debug", body)  # type: ignore[no-any-return]
+
+    def debug_stop(self, function: str | None = None, stack: str | None = None) -> dict[str, Any]:
+        body = json.dumps({"function": function, "stack": stack}).encode()
+        return self._call("DELETE", "/_harness/runtime/debug", body)  # type: ignore[no-any-return]
+
+    def debug_state(self) -> dict[str, Any]:
+        return self._call("GET", "/_harness/runtime/debug")  # type: ignore[no-any-return]
+
+    def swap_code(self, functions: list[str], stack: str | None = None) -> dict[str, Any]:
+        body = json.dumps({"functions": functions, "stack": stack}).encode()
+        return self._call("POST", "/_harness/runtime/swap", body)  # type: ignore[no-any-return]
+
     def logs(self, function: str, limit: int = 100) -> list[dict[str, Any]]:
         return self._call("GET", f"/_harness/runtime/logs/{function}?limit={limit}")["records"]  # type: ignore[no-any-return]
 

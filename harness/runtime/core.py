@@ -26,6 +26,15 @@ from harness.runtime.asyncinvoke import AsyncInvoker
 from harness.runtime.bootstrap import error_payload
 from harness.runtime.caller import CallerGone, is_gone
 from harness.runtime.config import RuntimeConfig
+from harness.runtime.debug import (
+    DEBUG_HOST,
+    Deadline,
+    DebugRefused,
+    DebugSession,
+    client_attached,
+    debugpy_path,
+    port_refusal,
+)
 from harness.runtime.destinations import AwsClients
 from harness.runtime.events import iso_ms, new_request_id
 from harness.runtime.logs import FunctionLog, billed, tail_text
@@ -354,7 +363,8 @@ class Runtime:
             else:
                 deadline_ms = time.time() * 1000 + spec.timeout * 1000
                 try:
-                    timer = self.loop.call_later(spec.timeout, worker.expire)  # type: ignore[union-attr]
+                    assert self.loop is not None
+                    timer = Deadline(self.loop, spec.timeout, worker.expire, worker.debug_port)
                     fault = (
                         self.faults.decide(pool.name, spec.logical_id, pool.stack, request_id)
                         if self.faults.slots
@@ -442,6 +452,93 @@ class Runtime:
             timed_out=timed_out,
             cold=cold,
         )
+
+    # -- harness debug / harness deploy --watch ------------------------------------------------
+
+    def debug_start(self, function: str, port: int, stack: str | None = None) -> dict[str, Any]:
+        """Debug ``function`` (a name, or a logical id of ``stack``): its next execution
+        environment waits for a debugpy client on 127.0.0.1:``port`` (see
+        :mod:`harness.runtime.debug`). :class:`DebugRefused` says why it cannot."""
+        pool = self._debug_pool(function, stack)
+        if pool.spec.runtime.startswith("nodejs"):
+            raise DebugRefused(
+                f"{pool.name} runs on {pool.spec.runtime}: harness debug attaches debugpy, a "
+                "Python debugger; Node.js functions cannot be debugged this way"
+            )
+        for other in self.functions.values():
+            if other.debug is not None and other is not pool and other.debug.port == port:
+                raise DebugRefused(
+                    f"port {port} is already the debug port of {other.name}; "
+                    f"stop that session (harness debug --stop) or pick another --port"
+                )
+        if pool.debug is None or pool.debug.port != port:
+            if pool.debug is not None:
+                self._debug_end(pool)
+            refusal = port_refusal(port)
+            if refusal is not None:
+                raise DebugRefused(refusal)
+            folder = self.state_dir / "runtime-debug" / "path"
+            pool.debug = DebugSession(pool.name, port, debugpy_path(folder))
+            self.pools.drain(pool)  # the next environment of the function is the debugged one
+            logger.info(
+                "debugging %s: its next environment waits on %s:%d", pool.name, DEBUG_HOST, port
+            )
+        return self.debug_state()
+
+    def debug_stop(self, function: str | None = None, stack: str | None = None) -> dict[str, Any]:
+        """End the debug session of ``function`` (every session when None): its debugged
+        environment is killed (a paused invocation ends with ``Runtime.ExitError``)."""
+        pools = (
+            [self._debug_pool(function, stack)]
+            if function
+            else [p for p in self.functions.values() if p.debug is not None]
+        )
+        stopped = [p.name for p in pools if p.debug is not None]
+        for pool in pools:
+            self._debug_end(pool)
+        return {"stopped": stopped, **self.debug_state()}
+
+    def _debug_end(self, pool: FunctionPool) -> None:
+        pool.debug = None
+        self.pools.drain(pool)
+        for worker in list(pool.workers):
+            if worker.debug_port is not None:
+                worker.kill()  # busy (or waiting for a client): release() retires it
+        self.pools._notify()
+
+    def _debug_pool(self, function: str, stack: str | None) -> FunctionPool:
+        name = self._logical.get((stack, function), function) if stack else function
+        pool = self.functions.get(name)
+        if pool is None or (stack and pool.stack != stack):
+            where = f" in stack {stack!r}" if stack else ""
+            known = sorted(lid for (s, lid) in self._logical if not stack or s == stack) or sorted(
+                self.functions
+            )
+            raise FunctionNotFound(
+                f"no function {function!r}{where}; functions: {', '.join(known) or 'none'}"
+            )
+        return pool
+
+    def debug_state(self) -> dict[str, Any]:
+        sessions = []
+        for pool in self.functions.values():
+            if pool.debug is not None:
+                pids = sorted(
+                    w.pid for w in pool.workers if w.debug_port is not None and w.pid is not None
+                )
+                sessions.append(pool.debug.describe(client_attached(pool.debug.port), pids))
+        return {"sessions": sessions}
+
+    def swap_code(self, functions: list[str], stack: str | None = None) -> dict[str, Any]:
+        """``harness deploy --watch``: drain the warm environments of ``functions`` (names, or
+        logical ids of ``stack``) so that the next invocation of each starts on the code now on
+        disk. Busy environments finish their invocation on the old code, then retire."""
+        swapped = []
+        for function in functions:
+            pool = self._debug_pool(function, stack)
+            self.pools.drain(pool)
+            swapped.append(pool.name)
+        return {"swapped": swapped}
 
     # -- asynchronous invocation ----------------------------------------------------------------
 

@@ -46,6 +46,8 @@ from typing import Any
 from harness.model import FunctionSpec
 from harness.runtime.caller import CallerGone, caller_gone
 from harness.runtime.config import RuntimeConfig
+from harness.runtime.debug import DebugSession
+from harness.runtime.debug import environment as debug_environment
 from harness.runtime.fork import Template, TemplateFailed, Templates, fork_refusal, preload_for
 from harness.runtime.interpreters import python_version, resolve, runtime_packages
 from harness.runtime.logs import FunctionLog
@@ -172,6 +174,7 @@ class FunctionPool:
         self.metrics = FunctionMetrics()
         self.log = log
         self.removed = False
+        self.debug: DebugSession | None = None  # harness debug: concurrency pinned to 1
 
     @property
     def name(self) -> str:
@@ -290,6 +293,8 @@ class WorkerPools:
         synchronous call left while it waited.
         """
         reserved = pool.spec.reserved_concurrency
+        if pool.debug is not None and reserved != 0:
+            reserved = 1  # debugged: every invocation goes to the one debugged environment
         if reserved == 0 or self.throttle_hook(pool):
             raise Throttled(RESERVED_REASON)
         queue_until = None if wait else time.monotonic() + self.config.queue_timeout_s
@@ -404,17 +409,27 @@ class WorkerPools:
         env = function_environ(spec, self.aws_env, stream)
         if provisioned:
             env["AWS_LAMBDA_INITIALIZATION_TYPE"] = "provisioned-concurrency"
+        debug = pool.debug
+        if debug is not None:  # waits for a debugger as long as the session lasts
+            env.update(debug_environment(debug.port, debug.path))
+            worker.debug_port = debug.port
         self.total_workers += 1
         pool.workers.add(worker)
         slot = False
         interpreter = launch_of(spec)[0]
         cwd = spec.task_root or spec.code_dir
         log_path = self.log_dir / f"{spec.name}.worker.log"
-        init_timeout = max(self.config.init_timeout_s, 1.0)
+        init_timeout: float | None = max(self.config.init_timeout_s, 1.0)
+        if debug is not None:
+            init_timeout = None
         try:
-            await self._init_slot(gone)
-            slot = True
-            template, reason = self._template(interpreter, env, cwd)
+            if debug is None:  # the debugged one waits for a client: it holds no init slot
+                await self._init_slot(gone)
+                slot = True
+            if debug is None:
+                template, reason = self._template(interpreter, env, cwd)
+            else:  # exec: the runtime's own child, never a fork of a template
+                template, reason = None, None
             if template is not None:
                 try:
                     await worker.start(interpreter, env, cwd, log_path, init_timeout, template)
@@ -559,6 +574,8 @@ class WorkerPools:
         were started. Stops early (and retries at the next housekeeping) at ``max_workers``."""
         wanted = pool.spec.provisioned_concurrency
         started = 0
+        if pool.debug is not None:  # debugged: one environment only, started by its invocation
+            return 0
         while (
             not pool.removed
             and self.provisioned_ready(pool) < wanted

@@ -40,6 +40,7 @@ from harness.env.secret import ControlGuard
 from harness.runtime.channel import serve_channel
 from harness.runtime.config import RuntimeConfig
 from harness.runtime.core import FunctionNotFound, Runtime
+from harness.runtime.debug import DebugRefused
 from harness.runtime.http import Request, Response, serve_http
 from harness.runtime.pollers.schedule_poller import AmbiguousSchedule
 from harness.runtime.pool import FunctionPool, Throttled
@@ -259,6 +260,8 @@ class RuntimeApi:
                 return self.faults(request)
             except (ValueError, TypeError, KeyError) as exc:
                 return _json(400, {"message": f"invalid fault: {exc}"})
+        if path in ("/_harness/runtime/debug", "/_harness/runtime/swap"):
+            return self.debug(request)
         prefix = "/_harness/runtime/logs/"
         if path.startswith(prefix) and method == "GET":
             name = path[len(prefix) :]
@@ -279,6 +282,38 @@ class RuntimeApi:
             records = pool.log.records(limit)
             return _json(200, {"function": pool.name, "records": records})
         return _json(404, {"message": "Not Found"})
+
+    def debug(self, request: Request) -> Response:
+        """``harness debug`` sessions and ``harness deploy --watch``'s code swaps."""
+        runtime = self.runtime
+        path, method = request.path, request.method
+        try:
+            data: Any = json.loads(request.body) if request.body else {}
+            if not isinstance(data, dict):
+                raise ValueError("the body must be a JSON object")
+            stack = data.get("stack") or None
+            if path == "/_harness/runtime/swap" and method == "POST":
+                return _json(200, runtime.swap_code([str(f) for f in data["functions"]], stack))
+            if path == "/_harness/runtime/debug":
+                if method == "GET":
+                    return _json(200, runtime.debug_state())
+                if method == "POST":
+                    port = data.get("port", 5678)
+                    if isinstance(port, bool) or not isinstance(port, int):
+                        raise ValueError(f"'port' must be a whole number, not {port!r}")
+                    return _json(200, runtime.debug_start(str(data["function"]), port, stack))
+                if method == "DELETE":
+                    function = data.get("function")
+                    return _json(
+                        200, runtime.debug_stop(str(function) if function else None, stack)
+                    )
+        except (ValueError, KeyError, TypeError) as exc:
+            return _json(400, {"message": f"invalid request: {exc}"})
+        except FunctionNotFound as exc:
+            return _json(404, {"message": str(exc.name)})
+        except DebugRefused as exc:
+            return _json(409, {"message": str(exc)})
+        return _json(405, {"message": f"{method} not allowed on {path}"})
 
     def faults(self, request: Request) -> Response:
         runtime = self.runtime

@@ -145,6 +145,7 @@ class Worker:
         self.expired = False  # killed because the invocation ran past the function's timeout
         self.provisioned = False  # started ahead of demand for ProvisionedConcurrencyConfig
         self.forked = False  # a fork of a warm template (harness.runtime.fork), not an exec
+        self.debug_port: int | None = None  # harness debug: it waits for / has a debugger there
 
     def expire(self) -> None:
         self.expired = True
@@ -160,7 +161,7 @@ class Worker:
         env: dict[str, str],
         cwd: str,
         log_path: Path,
-        init_timeout: float,
+        init_timeout: float | None,
         template: Template | None = None,
     ) -> None:
         """Start the bootstrap of the function's runtime on ``interpreter`` (a Python: isolated
@@ -194,7 +195,9 @@ class Worker:
             # --preserve-symlinks: a built artifact is links to the code beside node_modules
             argv = [interpreter, "--preserve-symlinks", NODE_BOOTSTRAP]
         else:
-            argv = [interpreter, "-S", "-X", "frozen_modules=on", BOOTSTRAP]
+            # a debugged environment: debugpy misses breakpoints in frozen modules
+            frozen = "off" if self.debug_port is not None else "on"
+            argv = [interpreter, "-S", "-X", f"frozen_modules={frozen}", BOOTSTRAP]
         with open(log_path, "ab") as log:
             transport, protocol = await loop.subprocess_exec(
                 _WorkerProtocol,
@@ -211,7 +214,7 @@ class Worker:
         self,
         transport: asyncio.SubprocessTransport,
         protocol: _WorkerProtocol,
-        init_timeout: float,
+        init_timeout: float | None,
     ) -> None:
         self.transport = transport
         self.protocol = protocol
@@ -224,7 +227,7 @@ class Worker:
             self.kill()
             self.init_ms = (time.perf_counter() - started) * 1000
             self.init_error = error_payload(
-                "Sandbox.Timedout", f"Init phase timed out after {init_timeout:.2f} seconds"
+                "Sandbox.Timedout", f"Init phase timed out after {init_timeout or 0:.2f} seconds"
             )
             return
         except WorkerDied as exc:
