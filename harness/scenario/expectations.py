@@ -67,6 +67,45 @@ class Observations:
     isolation: list[dict[str, Any]] = field(default_factory=list)
     steady_state: list[dict[str, Any]] = field(default_factory=list)
     alarms: Any = None  # harness.scenario.alarm_checks.AlarmObservations
+    drills: dict[str, Any] = field(default_factory=dict)  # fault label -> DR action's handle
+
+
+def _dr(exp: Expectation, obs: Observations) -> Verdict:
+    """A DR drill: the recovery point (seconds of writes between the restore point and the
+    disaster, and how many logged writes that was) and the recovery time (disaster to the end of
+    the swap) against the objectives; the swap must be verified."""
+    targets = [f"RPO <= {exp.rpo:g}s" if exp.rpo is not None else "",
+               f"RTO <= {exp.rto:g}s" if exp.rto is not None else ""]  # fmt: skip
+    shown = ", ".join(t for t in targets if t)
+    restore, disaster = obs.drills.get(str(exp.drill)), obs.drills.get(str(exp.after_fault))
+    if not isinstance(restore, dict) or restore.get("action") != "dr:restore":
+        return _inconclusive(exp, shown, f"no dr:restore named '{exp.drill}' ran", "dr")
+    if not isinstance(disaster, dict) or "at" not in disaster:
+        return _inconclusive(exp, shown, f"no disaster '{exp.after_fault}' ran", "dr")
+    rpo = float(disaster["at"]) - float(restore["point"])
+    rto = float(restore["ended"]) - float(disaster["at"])
+    from pathlib import Path
+
+    from harness.scenario.drills import change_count
+
+    lost = change_count(Path(restore["state_dir"]), restore["table"], restore["point"],
+                        disaster["at"])  # fmt: skip
+    if float(restore["point"]) >= float(disaster["at"]):
+        return Verdict(exp.label, False, {"rpo_s": None, "rto_s": round(rto, 3)}, shown,
+                       f"the restore point is {float(restore['point']) - float(disaster['at']):.1f}s "
+                       f"after the disaster '{exp.after_fault}': the damage was restored with the "
+                       "data (rewind to before it)", "dr")  # fmt: skip
+    passed = bool(restore.get("verified"))
+    passed = passed and (exp.rpo is None or rpo <= exp.rpo) and (exp.rto is None or rto <= exp.rto)
+    detail = (
+        f"restored {restore['table']} ({restore['source']}, {restore['items']} items) to "
+        f"{rpo:.1f}s before the disaster: RPO {rpo:.1f}s"
+        + (f" ({lost} logged writes lost)" if lost is not None else "")
+        + f", RTO {rto:.1f}s (must be {shown})"
+        + ("" if restore.get("verified") else "; the swap did not hold every restored item")
+    )
+    return Verdict(exp.label, passed, {"rpo_s": round(rpo, 3), "rto_s": round(rto, 3),
+                                       "lost_writes": lost}, shown, detail, "dr")  # fmt: skip
 
 
 def _inconclusive(exp: Expectation, target: Any, why: str, kind: str) -> Verdict:
@@ -372,6 +411,8 @@ def evaluate(expectations: Sequence[Expectation], obs: Observations) -> list[Ver
             out.append(_all_passed(exp, obs.isolation, "isolation checks"))
         elif exp.kind == "steady_state":
             out.append(_all_passed(exp, obs.steady_state, "steady-state probes"))
+        elif exp.kind == "dr":
+            out.append(_dr(exp, obs))
         elif exp.kind in ("alarm", "alarm_quiet"):
             from harness.scenario.alarm_checks import judge
 

@@ -175,6 +175,7 @@ ExpectationKind = Literal[
     "check",
     "alarm",
     "alarm_quiet",
+    "dr",
 ]
 
 
@@ -204,6 +205,9 @@ class Expectation(_Model):
     alarm: str | None = None  # alarm, alarm_quiet: name, logical id or stack/LogicalId
     state: Literal["ALARM", "OK", "INSUFFICIENT_DATA"] = "ALARM"  # alarm: the state to reach
     phase: str | None = None  # alarm_quiet: the phase in which it must never be ALARM
+    drill: str | None = None  # dr: the dr:restore action's name
+    rpo: Duration | None = None  # dr: the most seconds of writes the restore may lose
+    rto: Duration | None = None  # dr: the longest time from the disaster to the restored table
 
     @model_validator(mode="after")
     def _fields_for_kind(self) -> Expectation:
@@ -215,10 +219,13 @@ class Expectation(_Model):
             "check": ("check",),
             "alarm": ("alarm", "after_fault", "within"),
             "alarm_quiet": ("alarm", "phase"),
+            "dr": ("drill", "after_fault"),
         }
         missing = [f for f in need.get(self.kind, ()) if getattr(self, f) is None]
         if missing:
             raise ValueError(f"a '{self.kind}' expectation needs {', '.join(missing)}")
+        if self.kind == "dr" and self.rpo is None and self.rto is None:
+            raise ValueError("a 'dr' expectation needs rpo, rto or both")
         if self.scope != "all" and not re.match(r"^(phase|endpoint|tenant):.+$", self.scope):
             raise ValueError("scope is 'all', 'phase:NAME', 'endpoint:NAME' or 'tenant:ID'")
         return self

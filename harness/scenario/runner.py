@@ -762,6 +762,11 @@ class ScenarioRunner:
             obs.fault_ends = {
                 f.spec.label: f.end_s for f in self.state.scheduler.planned if f.started
             }
+            obs.drills = {  # what each DR drill action measured (harness/scenario/drills.py)
+                f.spec.label: f.handle
+                for f in self.state.scheduler.planned
+                if f.spec.action.startswith("dr:") and isinstance(f.handle, dict)
+            }
         obs.counters = self._counters()
         if self.state.env is not None:
             obs.queue_depths, obs.queue_peaks, obs.queues_unread = self._queue_depths()

@@ -1,0 +1,214 @@
+"""Disaster-recovery drills as scenario actions, and what a drill measures.
+
+* ``dr:corrupt``: the disaster a restore exists for (an operator error, a bad deploy's data
+  migration): ``percent`` of a table's items deleted or overwritten, at the action's start. Its
+  handle keeps when it struck.
+* ``dr:restore``: the runbook. The table is restored through ``aws_endpoint`` as on AWS
+  (``RestoreTableToPointInTime`` to a point ``rewind`` before the action, or the latest
+  restorable time; or ``RestoreTableFromBackup`` of the newest on-demand backup), into a new
+  table, and swapped in: the application's table gets the restored items back (and loses what
+  the restore does not hold), so the stack serves the recovered data without a redeploy. Its
+  handle keeps the restore point and when the swap ended.
+
+A ``{kind: dr, drill: RESTORE, after_fault: DISASTER, rpo: 15m, rto: 1h}`` expectation judges
+them: the recovery point objective against the seconds of writes between the restore point and
+the disaster (and it says how many logged writes that window held), the recovery time objective
+against the time from the disaster to the end of the swap; the swap is verified (the table holds
+exactly the restored keys) or the expectation fails.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.scenario.actions import ActionContext, ActionKind, register
+from harness.scenario.model import Duration
+
+if TYPE_CHECKING:
+    from harness.scenario.model import FaultSpec
+
+__all__ = ["CorruptParameters", "RestoreParameters", "TableTargets", "change_count"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TableTargets(_Model):
+    """An ``AWS::DynamoDB::Table`` of a deployed stack, by logical id."""
+
+    stack: str
+    table: str
+
+
+class CorruptParameters(_Model):
+    percent: float = Field(50, gt=0, le=100, description="share of the items hit")
+    mode: Literal["delete", "overwrite"] = "delete"
+
+
+class RestoreParameters(_Model):
+    source: Literal["pitr", "backup"] = "pitr"
+    rewind: Duration | None = Field(
+        None, ge=0, description="pitr: restore to this long before the action (default: latest)"
+    )
+
+
+def _state_dir(ctx: ActionContext) -> Path:
+    if ctx.state_dir is not None:
+        return ctx.state_dir
+    from harness.config import Settings
+
+    return Settings.load().state_dir
+
+
+def _table(ctx: ActionContext, targets: TableTargets) -> str:
+    from harness.model import load_stacks
+
+    stacks = load_stacks(_state_dir(ctx))
+    stack = stacks.get(targets.stack)
+    if stack is None:
+        raise ValueError(f"no deployed stack '{targets.stack}' (deployed: {sorted(stacks)})")
+    record = stack.resources.get(targets.table)
+    if record is None or record.type != "AWS::DynamoDB::Table":
+        tables = sorted(k for k, r in stack.resources.items() if r.type == "AWS::DynamoDB::Table")
+        raise ValueError(
+            f"stack '{targets.stack}' has no table '{targets.table}' (tables: {tables})"
+        )
+    return str(record.physical_id)
+
+
+def _client(ctx: ActionContext) -> Any:
+    from harness.aws import client_for
+
+    return client_for(ctx.endpoints, "dynamodb")
+
+
+def _scan(ddb: Any, table: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    request: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    while True:
+        page = ddb.scan(**request)
+        items.extend(page.get("Items") or [])
+        if not page.get("LastEvaluatedKey"):
+            return items
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _key(item: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    return {name: item[name] for name in names}
+
+
+def _key_names(ddb: Any, table: str) -> list[str]:
+    described = ddb.describe_table(TableName=table)["Table"]
+    return [k["AttributeName"] for k in described["KeySchema"]]
+
+
+def _corrupt_start(
+    ctx: ActionContext, spec: FaultSpec, targets: Any, params: Any, start_at: float
+) -> dict[str, Any]:
+    assert isinstance(targets, TableTargets) and isinstance(params, CorruptParameters)
+    table = _table(ctx, targets)
+    ddb = _client(ctx)
+    names = _key_names(ddb, table)
+    items = _scan(ddb, table)
+    chosen = random.Random(ctx.seed).sample(items, round(len(items) * params.percent / 100))
+    struck = time.time()
+    for item in chosen:
+        if params.mode == "delete":
+            ddb.delete_item(TableName=table, Key=_key(item, names))
+        else:  # every attribute but the key replaced by garbage
+            ddb.put_item(TableName=table, Item={**_key(item, names),
+                                                 "corrupted": {"S": "dr:corrupt"}})  # fmt: skip
+    return {"action": "dr:corrupt", "table": table, "at": struck, "items": len(items),
+            "affected": len(chosen), "mode": params.mode}  # fmt: skip
+
+
+def _restore_start(
+    ctx: ActionContext, spec: FaultSpec, targets: Any, params: Any, start_at: float
+) -> dict[str, Any]:
+    assert isinstance(targets, TableTargets) and isinstance(params, RestoreParameters)
+    table = _table(ctx, targets)
+    ddb = _client(ctx)
+    started = time.time()
+    temporary = f"{table}-dr-{int(started)}"
+    if params.source == "pitr":
+        request: dict[str, Any] = {"SourceTableName": table, "TargetTableName": temporary}
+        if params.rewind is None:
+            request["UseLatestRestorableTime"] = True
+        else:
+            request["RestoreDateTime"] = started - params.rewind
+        described = ddb.restore_table_to_point_in_time(**request)["TableDescription"]
+    else:
+        backups = ddb.list_backups(TableName=table, BackupType="USER")["BackupSummaries"]
+        if not backups:
+            raise ValueError(f"dr:restore source backup: table {table} has no on-demand backup")
+        newest = max(backups, key=lambda b: b["BackupCreationDateTime"])
+        described = ddb.restore_table_from_backup(
+            TargetTableName=temporary, BackupArn=newest["BackupArn"]
+        )["TableDescription"]
+    point = described["RestoreSummary"]["RestoreDateTime"]
+    point = point.timestamp() if hasattr(point, "timestamp") else float(point)
+    try:
+        names = _key_names(ddb, table)
+        restored = _scan(ddb, temporary)
+        wanted = {json.dumps(_key(i, names), sort_keys=True) for i in restored}
+        for item in _scan(ddb, table):  # what the restore point did not hold goes
+            if json.dumps(_key(item, names), sort_keys=True) not in wanted:
+                ddb.delete_item(TableName=table, Key=_key(item, names))
+        for start in range(0, len(restored), 25):
+            pending: dict[str, Any] = {
+                table: [{"PutRequest": {"Item": i}} for i in restored[start : start + 25]]
+            }
+            while pending:
+                pending = ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+        ended = time.time()
+        now = {json.dumps(_key(i, names), sort_keys=True) for i in _scan(ddb, table)}
+    finally:
+        ddb.delete_table(TableName=temporary)
+    return {"action": "dr:restore", "table": table, "source": params.source, "point": point,
+            "started": started, "ended": ended, "items": len(restored),
+            "verified": wanted <= now, "state_dir": str(_state_dir(ctx))}  # fmt: skip
+
+
+def _no_stop(ctx: ActionContext, handle: Any) -> None:
+    """A drill is done when its start returns: nothing to undo at the window's end."""
+
+
+def change_count(state_dir: Path, table: str, after: float, until: float) -> int | None:
+    """How many writes the edge logged for ``table`` in (``after``, ``until``] (the writes a
+    restore to ``after`` loses when the disaster struck at ``until``); None without a log."""
+    from harness.env.private import DATA_DIR
+
+    log = state_dir / DATA_DIR / "dynamodb-backups" / f"pitr-{table}.log"
+    if not log.is_file():
+        return None
+    with open(log, encoding="utf-8") as lines:
+        return sum(1 for line in lines if after < float(json.loads(line)["t"]) <= until)
+
+
+register(
+    ActionKind(
+        "dr:corrupt",
+        "a DR drill's disaster: percent of a table's items deleted or overwritten",
+        TableTargets,
+        CorruptParameters,
+        _corrupt_start,
+        _no_stop,
+    )
+)
+register(
+    ActionKind(
+        "dr:restore",
+        "a DR drill: the table restored (PITR or the newest backup) and swapped in",
+        TableTargets,
+        RestoreParameters,
+        _restore_start,
+        _no_stop,
+    )
+)
