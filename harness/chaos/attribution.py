@@ -2,7 +2,8 @@
 
 A fault that became a rule (aws, lambda, dns: its handle is the rule's id) counts the records
 of that rule; the others count the records of their kind inside their window (a second of slack
-for clocks). The set/clear entries of the journal are not injections.
+for clocks). The set/clear entries of the journal (``effect: ok``, ``change: set``) are not
+injections.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def attribute(
             str(r.get("rule_id") or ""),
         )
         for r in records
-        if (r.get("mode") or r.get("effect")) not in ("ok", "cleared")
+        if (r.get("mode") or r.get("effect")) not in ("ok", "cleared") and r.get("change") != "set"
     ]
     out = []
     for f in planned:

@@ -172,14 +172,14 @@ def rollbacks(ctx: RunContext) -> None:
     """The scenario's rollbacks, then a safety net: no fault may outlive the run."""
     if ctx.state.env is None:
         return
-    from harness.scenario.actions import ACTIONS, validate_action
+    from harness.scenario.actions import ACTIONS
     from harness.scenario.clock import action_context
 
     context = action_context(ctx, ctx.state.run_started or time.time())
     for spec in [*ctx.scenario.rollbacks, CLEAR_ALL]:
         kind = ACTIONS[spec.action]
         try:
-            targets, params = validate_action(spec)
+            targets, params = spec.inputs
             handle = kind.start(context, spec, targets, params, time.time())
             kind.stop(context, handle)
             ctx.state.rollbacks.append(f"{spec.label}: done")

@@ -3,6 +3,7 @@ place, fault attribution in the chaos package."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -142,3 +143,48 @@ def test_validation_still_refuses_an_isolation_stack_it_does_not_deploy(missing:
                 {"name": missing, "duration": "5s", "isolation": {"stack": "nowhere"}},
             ],
         )
+
+
+def test_every_action_goes_through_the_one_fault_api() -> None:
+    text = (SCENARIO / "actions.py").read_text()
+    for bypass in ("FaultClient", "urlopen", "thirdparty import send", "time.sleep", "_wait_until"):
+        assert bypass not in text, bypass
+
+
+def test_faults_waits_for_the_start_of_a_kind_its_component_cannot_schedule(
+    tmp_path: Path,
+) -> None:
+    from harness.chaos.faults import Faults
+    from harness.errors import ConfigError
+
+    calls: list[tuple[float, str, Any]] = []
+
+    class Edge:
+        def redis(self, mode: str, **kwargs: Any) -> dict[str, Any]:
+            calls.append((time.time(), mode, kwargs))
+            return {"mode": mode}
+
+        def clear(self, ids: list[str] | None = None) -> list[dict[str, Any]]:
+            calls.append((time.time(), "clear", ids))
+            return []
+
+        def log(self, since: float) -> dict[str, Any]:
+            return {"injected": []}
+
+    faults = Faults({"aws_endpoint": "http://127.0.0.1:9"}, state_dir=tmp_path)
+    faults.edge = Edge()  # type: ignore[assignment]
+    start = time.time() + 0.3
+    faults.add("redis", {"mode": "down", "duration_s": 2.0, "start_at": start})
+    at, mode, kwargs = calls[-1]
+    assert at >= start and mode == "down" and kwargs["duration_s"] == 2.0
+    faults.remove("aws", ["rule-1"])
+    assert calls[-1][1:] == ("clear", ["rule-1"])
+    with pytest.raises(ConfigError, match="no id to remove"):
+        faults.remove("az", ["x"])
+    # the Redis change is journaled as a change, which attribution does not count as injected
+    records = faults.log()
+    assert [r["change"] for r in records if r["kind"] == "redis"] == ["set"]
+    redis = FaultSpec(action="redis:down", name="r")
+    planned = PlannedFault(redis, "f", 0.0, 10.0, "down", True, True)
+    (row,) = attribute([planned], records, start - 1)
+    assert row["injected"] == 0
