@@ -35,8 +35,8 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from harness.chaos.client import FaultClient
-from harness.chaos.control import parse_rules
 from harness.chaos.lambda_faults import parse_lambda_faults
+from harness.chaos.rules import parse_rules
 from harness.chaos.thirdparty import ThirdPartyFault, fake_server_url, fake_servers, send
 from harness.errors import ConfigError, HarnessError
 

@@ -10,14 +10,15 @@ decisions for the n-th matching call.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-__all__ = ["ErrorSpec", "FaultRule", "LatencySpec", "TenantSelector"]
+__all__ = ["ErrorSpec", "FaultRule", "LatencySpec", "TenantSelector", "parse_rules"]
 
 
 class _Model(BaseModel):
@@ -131,3 +132,23 @@ class FaultRule(_Model):
             label = f"error {self.error.statusCode} {self.error.code}"
             return f"latency+{label}" if self.latency else label
         return "latency"
+
+
+def parse_rules(body: bytes | str | list[Any] | dict[str, Any]) -> list[FaultRule]:
+    """Rules from JSON (one object or a list). Raises ``ValueError`` naming the bad field."""
+    data: Any = json.loads(body or b"[]") if isinstance(body, bytes | str) else body
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise ValueError("expected a JSON list of fault rules (or one rule object)")
+    rules = []
+    for index, item in enumerate(data):
+        try:
+            rules.append(FaultRule.model_validate(item))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"[{index}].{'.'.join(str(p) for p in err['loc']) or '(rule)'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise ValueError(problems) from None
+    return rules
