@@ -14,11 +14,20 @@ import json
 import random
 import time
 import uuid
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-__all__ = ["ErrorSpec", "FaultRule", "LatencySpec", "TenantSelector", "parse_rules"]
+__all__ = [
+    "ErrorSpec",
+    "FaultRule",
+    "LatencySpec",
+    "TenantSelector",
+    "parse_rules",
+    "validate_each",
+]
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class _Model(BaseModel):
@@ -141,10 +150,16 @@ def parse_rules(body: bytes | str | list[Any] | dict[str, Any]) -> list[FaultRul
         data = [data]
     if not isinstance(data, list):
         raise ValueError("expected a JSON list of fault rules (or one rule object)")
+    return validate_each(FaultRule, data)
+
+
+def validate_each(model: type[M], items: list[Any]) -> list[M]:
+    """Each item as a ``model`` (the AWS and the Lambda fault rules alike); ``ValueError``
+    naming the item's index and the bad field (``[2].error.statusCode: ...``)."""
     rules = []
-    for index, item in enumerate(data):
+    for index, item in enumerate(items):
         try:
-            rules.append(FaultRule.model_validate(item))
+            rules.append(model.model_validate(item))
         except ValidationError as exc:
             problems = "; ".join(
                 f"[{index}].{'.'.join(str(p) for p in err['loc']) or '(rule)'}: {err['msg']}"
