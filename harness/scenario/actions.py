@@ -75,13 +75,17 @@ class ActionContext:
     state_dir: Path | None = None  # default: Settings' state folder (for fake servers, journal)
 
 
+# start(context, spec, targets, parameters, start_at) -> a handle for stop(context, handle)
+Start = Callable[[ActionContext, "FaultSpec", BaseModel, BaseModel, float], Any]
+
+
 @dataclass
 class ActionKind:
     name: str
     description: str
     targets: type[BaseModel]
     parameters: type[BaseModel]
-    start: Callable[[ActionContext, FaultSpec, BaseModel, BaseModel, float], Any]
+    start: Start
     stop: Callable[[ActionContext, Any], None]
     check: Callable[[BaseModel, BaseModel], None] | None = None  # cross-field validation
 
@@ -145,9 +149,7 @@ def _aws_rule(
     return {k: v for k, v in rule.items() if v is not None}
 
 
-def _aws_start(
-    effect: str,
-) -> Callable[[ActionContext, FaultSpec, BaseModel, BaseModel, float], Any]:
+def _aws_start(effect: str) -> Start:
     def start(
         ctx: ActionContext, spec: FaultSpec, targets: BaseModel, params: BaseModel, start_at: float
     ) -> Any:
@@ -235,9 +237,7 @@ register(
 # -- Redis (the cache cluster) -----------------------------------------------------------------
 
 
-def _redis_start(
-    mode: str,
-) -> Callable[[ActionContext, FaultSpec, BaseModel, BaseModel, float], Any]:
+def _redis_start(mode: str) -> Start:
     def start(
         ctx: ActionContext, spec: FaultSpec, targets: BaseModel, params: BaseModel, start_at: float
     ) -> Any:
@@ -322,9 +322,7 @@ def _check_lambda(mode: str) -> Callable[[BaseModel, BaseModel], None]:
     return check
 
 
-def _lambda_start(
-    mode: str,
-) -> Callable[[ActionContext, FaultSpec, BaseModel, BaseModel, float], Any]:
+def _lambda_start(mode: str) -> Start:
     def start(
         ctx: ActionContext, spec: FaultSpec, targets: BaseModel, params: BaseModel, start_at: float
     ) -> Any:
@@ -474,9 +472,7 @@ register(
 # -- third parties (a stack's fake provider server) -----------------------------------------------
 
 
-def _thirdparty_start(
-    mode: str,
-) -> Callable[[ActionContext, FaultSpec, BaseModel, BaseModel, float], Any]:
+def _thirdparty_start(mode: str) -> Start:
     def start(
         ctx: ActionContext, spec: FaultSpec, targets: BaseModel, params: BaseModel, start_at: float
     ) -> Any:
