@@ -101,7 +101,7 @@ def cmd_fault(args: argparse.Namespace, endpoints: dict[str, Any]) -> int:
     from pydantic import ValidationError
 
     from harness.chaos.client import FaultClient
-    from harness.chaos.control import parse_rules
+    from harness.chaos.rules import parse_rules
 
     client = FaultClient(endpoints)
     action = args.fault_command

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-import urllib.error
-import urllib.request
 from typing import Any
 
 from harness.chaos.rules import FaultRule
+from harness.env.jsonhttp import call_json
 from harness.errors import HarnessError
 
 __all__ = ["FaultClient"]
@@ -23,28 +20,7 @@ class FaultClient:
         self.timeout = timeout
 
     def _call(self, method: str, url: str, payload: Any = None) -> Any:
-        data = None if payload is None else json.dumps(payload).encode()
-        from harness.env.secret import headers_for
-
-        request = urllib.request.Request(
-            url,
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json", **headers_for(url)},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", errors="replace")
-            with contextlib.suppress(ValueError):
-                detail = json.loads(detail).get("message", detail)
-            raise HarnessError(f"{method} {url} was refused: {detail}") from None
-        except OSError as exc:
-            raise HarnessError(
-                f"{url} does not answer ({exc}).",
-                fix="check the environment with `harness status`.",
-            ) from None
+        return call_json(method, url, payload, timeout=self.timeout)
 
     @staticmethod
     def _dump(rules: list[FaultRule | dict[str, Any]]) -> list[dict[str, Any]]:

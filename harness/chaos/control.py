@@ -13,36 +13,14 @@ import json
 from typing import Any
 from urllib.parse import parse_qs
 
-from pydantic import ValidationError
-
 from harness.chaos.engine import FaultEngine
-from harness.chaos.rules import FaultRule, LatencySpec
+from harness.chaos.rules import FaultRule, LatencySpec, parse_rules
 from harness.edge.proxy import AdminHandler
 
 __all__ = ["fault_admin", "parse_rules"]
 
 _FAULTS = ("/_harness/edge/faults", "/_localstack/chaos/faults")
 _EFFECTS_ID = "localstack-effects-latency"
-
-
-def parse_rules(body: bytes | str | list[Any] | dict[str, Any]) -> list[FaultRule]:
-    """Rules from JSON (one object or a list). Raises ``ValueError`` naming the bad field."""
-    data: Any = json.loads(body or b"[]") if isinstance(body, bytes | str) else body
-    if isinstance(data, dict):
-        data = [data]
-    if not isinstance(data, list):
-        raise ValueError("expected a JSON list of fault rules (or one rule object)")
-    rules = []
-    for index, item in enumerate(data):
-        try:
-            rules.append(FaultRule.model_validate(item))
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"[{index}].{'.'.join(str(p) for p in err['loc']) or '(rule)'}: {err['msg']}"
-                for err in exc.errors()
-            )
-            raise ValueError(problems) from None
-    return rules
 
 
 def fault_admin(engine: FaultEngine) -> AdminHandler:

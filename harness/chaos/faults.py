@@ -35,8 +35,8 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from harness.chaos.client import FaultClient
-from harness.chaos.control import parse_rules
 from harness.chaos.lambda_faults import parse_lambda_faults
+from harness.chaos.rules import parse_rules
 from harness.chaos.thirdparty import ThirdPartyFault, fake_server_url, fake_servers, send
 from harness.errors import ConfigError, HarnessError
 
@@ -45,6 +45,8 @@ __all__ = ["FAULT_KINDS", "Faults", "dns_patterns", "fault_records"]
 logger = logging.getLogger(__name__)
 
 FAULT_KINDS = ("aws", "redis", "lambda", "cold-start", "az", "dns", "thirdparty")
+# kinds whose component cannot hold a fault until its start: Faults.add waits for start_at
+UNSCHEDULED_KINDS = ("redis", "cold-start", "az", "thirdparty")
 
 Records = list[dict[str, Any]]
 
@@ -143,10 +145,17 @@ class Faults:
     def add(self, kind: str, spec: dict[str, Any] | None = None) -> dict[str, Any]:
         """Add one fault; returns what was added (with its ``id`` where it has one).
 
+        Every kind takes ``start_at`` (epoch seconds; default now): the AWS edge and the
+        runtime (``aws``, ``lambda``, ``dns``) hold the rule and apply it from then on by
+        themselves; for the kinds whose component has no schedule yet (``redis``,
+        ``cold-start``, ``az``, ``thirdparty``) this call waits until then.
+
         Raises :class:`ConfigError` naming the field for a bad spec, :class:`HarnessError`
         when the component refuses it (e.g. an unknown function)."""
         spec = dict(spec or {})
         source = f"fault kind {kind!r}"
+        if kind in UNSCHEDULED_KINDS:
+            _wait_until(spec.pop("start_at", None))
         try:
             if kind == "aws":
                 [rule] = parse_rules([spec])
@@ -161,7 +170,8 @@ class Faults:
                 )
                 self._journal(
                     {"time": time.time(), "kind": "redis", "target": "redis", "effect": mode,
-                     "latency_ms": spec.get("latency_ms", 0), "duration_s": spec.get("duration_s")}
+                     "latency_ms": spec.get("latency_ms", 0), "duration_s": spec.get("duration_s"),
+                     "change": "set"}
                 )  # fmt: skip
                 return {"kind": kind, "mode": state.get("mode")}
             if kind == "lambda":
@@ -244,7 +254,21 @@ class Faults:
         self._journal(entry)
         return {**entry, "server_state": answer}
 
-    # -- list / clear / log ----------------------------------------------------------------------
+    # -- remove / list / clear / log -------------------------------------------------------------
+
+    def remove(self, kind: str, ids: list[str]) -> None:
+        """End the rules with these ids (what :meth:`add` returned) before their time:
+        ``aws`` rules on the edge, ``lambda`` and ``dns`` rules in the runtime."""
+        if kind == "aws":
+            self.edge.clear([str(i) for i in ids])
+        elif kind in ("lambda", "dns"):
+            self._runtime("DELETE", "/_harness/runtime/faults", [str(i) for i in ids])
+        else:
+            raise ConfigError(
+                f"faults of kind {kind!r} have no id to remove.",
+                field="kind",
+                fix="use clear(kind) for redis, cold-start, az and thirdparty faults.",
+            )
 
     def list(self) -> dict[str, Any]:
         """Every fault in force, by kind (components that are absent are left out)."""
@@ -340,6 +364,12 @@ def fault_records(
     """Every fault injected since ``since``, of every kind: ``{time, kind, target, effect, ...}``
     sorted by time (what the run report reads)."""
     return Faults(endpoints, state_dir=state_dir).log(since)
+
+
+def _wait_until(start_at: float | None) -> None:
+    delay = (start_at or 0.0) - time.time()
+    if delay > 0:
+        time.sleep(delay)
 
 
 def _only(spec: dict[str, Any], allowed: set[str], source: str) -> None:

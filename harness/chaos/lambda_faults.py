@@ -35,7 +35,9 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from harness.chaos.rules import validate_each
 
 __all__ = [
     "LAMBDA_MODES",
@@ -138,18 +140,7 @@ class LambdaFault(BaseModel):
 
 def parse_lambda_faults(data: Any) -> list[LambdaFault]:
     """Rules from JSON-like data (one object or a list); ``ValueError`` naming the bad field."""
-    items = data if isinstance(data, list) else [data]
-    rules = []
-    for index, item in enumerate(items):
-        try:
-            rules.append(LambdaFault.model_validate(item))
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"[{index}].{'.'.join(str(p) for p in err['loc']) or '(rule)'}: {err['msg']}"
-                for err in exc.errors()
-            )
-            raise ValueError(problems) from None
-    return rules
+    return validate_each(LambdaFault, data if isinstance(data, list) else [data])
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,24 @@ decisions for the n-th matching call.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 import uuid
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-__all__ = ["ErrorSpec", "FaultRule", "LatencySpec", "TenantSelector"]
+__all__ = [
+    "ErrorSpec",
+    "FaultRule",
+    "LatencySpec",
+    "TenantSelector",
+    "parse_rules",
+    "validate_each",
+]
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class _Model(BaseModel):
@@ -131,3 +141,29 @@ class FaultRule(_Model):
             label = f"error {self.error.statusCode} {self.error.code}"
             return f"latency+{label}" if self.latency else label
         return "latency"
+
+
+def parse_rules(body: bytes | str | list[Any] | dict[str, Any]) -> list[FaultRule]:
+    """Rules from JSON (one object or a list). Raises ``ValueError`` naming the bad field."""
+    data: Any = json.loads(body or b"[]") if isinstance(body, bytes | str) else body
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise ValueError("expected a JSON list of fault rules (or one rule object)")
+    return validate_each(FaultRule, data)
+
+
+def validate_each(model: type[M], items: list[Any]) -> list[M]:
+    """Each item as a ``model`` (the AWS and the Lambda fault rules alike); ``ValueError``
+    naming the item's index and the bad field (``[2].error.statusCode: ...``)."""
+    rules = []
+    for index, item in enumerate(items):
+        try:
+            rules.append(model.model_validate(item))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"[{index}].{'.'.join(str(p) for p in err['loc']) or '(rule)'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise ValueError(problems) from None
+    return rules

@@ -14,16 +14,13 @@ Our names (``latency``, ``rate-limit``, ``error``, ``token-revocation``) map to 
 
 from __future__ import annotations
 
-import contextlib
-import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.errors import ConfigError, HarnessError
+from harness.env.jsonhttp import call_json
+from harness.errors import ConfigError
 
 __all__ = ["THIRDPARTY_MODES", "ThirdPartyFault", "fake_server_url", "fake_servers", "send"]
 
@@ -135,26 +132,11 @@ def fake_server_url(state_dir: Path, server: str = "providers", stack: str | Non
 
 
 def send(method: str, url: str, payload: Any = None, timeout: float = 10.0) -> Any:
-    from harness.env.secret import headers_for
-
-    data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(
+    """A JSON call to a fake server (or the runtime's control API)."""
+    return call_json(
+        method,
         url,
-        data=data,
-        method=method,
-        # the environment's secret for its control APIs (nothing for a fake server)
-        headers={"Content-Type": "application/json", **headers_for(url)},
+        payload,
+        timeout=timeout,
+        fix="check that the stack is deployed and its fake servers run (`harness status`).",
     )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode("utf-8", errors="replace")
-        with contextlib.suppress(ValueError):
-            detail = json.loads(detail).get("message", detail)
-        raise HarnessError(f"{method} {url} was refused ({exc.code}): {detail}") from None
-    except OSError as exc:
-        raise HarnessError(
-            f"{url} does not answer ({exc}).",
-            fix="check that the stack is deployed and its fake servers run (`harness status`).",
-        ) from None

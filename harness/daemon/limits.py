@@ -8,14 +8,16 @@
   ``MAX_HEAD_BYTES`` (431, closed), so a 10 MB header never sits in memory.
 * Bodies are capped while they stream (``harness.gateway.gateway.MAX_PAYLOAD``: 10 MB, 413).
 
-:class:`LimitedHttpToolsProtocol` is uvicorn's httptools protocol with the first two;
-``harness.daemon.server`` applies the same constants.
+:class:`HeadGuard` keeps the first two for one connection; :class:`LimitedHttpToolsProtocol`
+(uvicorn's httptools protocol, the default server) and the experimental ``--server lean``
+(:mod:`harness.daemon.server`) both use it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -27,6 +29,7 @@ __all__ = [
     "PAYLOAD_TOO_LARGE",
     "REQUEST_TIMEOUT",
     "TOO_LARGE",
+    "HeadGuard",
     "LimitedHttpToolsProtocol",
 ]
 
@@ -51,54 +54,85 @@ REQUEST_TIMEOUT = (
 )
 
 
+class HeadGuard:
+    """The request-head limits of one connection, for both servers: a head must arrive whole
+    within ``HEAD_TIMEOUT_S`` (once the connection opened, or once a kept-alive connection's
+    next request began) and stay under ``MAX_HEAD_BYTES``."""
+
+    __slots__ = ("_bytes", "_on_timeout", "_timer", "in_head")
+
+    def __init__(self, on_timeout: Callable[[], None]) -> None:
+        self._on_timeout = on_timeout  # answers 408 and closes (called only while in a head)
+        self._timer: asyncio.TimerHandle | None = None
+        self._bytes = 0
+        self.in_head = True
+
+    def arm(self) -> None:
+        self.disarm()
+        self._timer = asyncio.get_running_loop().call_later(HEAD_TIMEOUT_S, self._expired)
+
+    def disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _expired(self) -> None:
+        self._timer = None
+        if self.in_head:
+            self._on_timeout()
+
+    def too_large(self, data: bytes) -> bool:
+        """Count ``data`` against the head (the body after it does not count); True, with the
+        timer disarmed, once the head is over ``MAX_HEAD_BYTES`` (answer 431 and close)."""
+        if not self.in_head:
+            return False
+        end = data.find(b"\r\n\r\n")
+        self._bytes += end + 4 if end >= 0 else len(data)
+        if self._bytes > MAX_HEAD_BYTES:
+            self.disarm()
+            return True
+        return False
+
+    def next_request(self) -> None:
+        """A kept-alive connection's next request began: a new head, a new timer."""
+        if not self.in_head:
+            self.in_head = True
+            self._bytes = 0
+            self.arm()
+
+    def head_complete(self) -> None:
+        self.in_head = False
+        self.disarm()
+
+
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a request-head timeout and a head size limit."""
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
-        self._head_bytes = 0
-        self._in_head = True
-        self._head_timer: asyncio.TimerHandle | None = None
-        self._arm()
-
-    def _arm(self) -> None:
-        self._disarm()
-        self._head_timer = asyncio.get_running_loop().call_later(HEAD_TIMEOUT_S, self._head_timeout)
-
-    def _disarm(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+        self._head = HeadGuard(self._head_timeout)
+        self._head.arm()
 
     def _head_timeout(self) -> None:
-        self._head_timer = None
-        if self._in_head and not self.transport.is_closing():
+        if not self.transport.is_closing():
             self.transport.write(REQUEST_TIMEOUT)
             self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._head.disarm()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._in_head:
-            end = data.find(b"\r\n\r\n")  # the body that follows the head is not head
-            self._head_bytes += end + 4 if end >= 0 else len(data)
-            if self._head_bytes > MAX_HEAD_BYTES:
-                self._disarm()
-                self.transport.write(TOO_LARGE)
-                self.transport.close()
-                return
+        if self._head.too_large(data):
+            self.transport.write(TOO_LARGE)
+            self.transport.close()
+            return
         super().data_received(data)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if not self._in_head:  # the next request on a kept-alive connection
-            self._in_head = True
-            self._head_bytes = 0
-            self._arm()
+        self._head.next_request()
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
-        self._disarm()
+        self._head.head_complete()
         super().on_headers_complete()

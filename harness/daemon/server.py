@@ -1,4 +1,10 @@
-"""A lean HTTP/1.1 server for ASGI applications: asyncio (uvloop) + httptools, N workers.
+"""EXPERIMENTAL, opt-in (``--server lean`` / ``HARNESS_GATEWAY_SERVER=lean``): a lean HTTP/1.1
+server for ASGI applications: asyncio (uvloop) + httptools, N workers.
+
+The gateway's default server is uvicorn (:mod:`harness.daemon.__main__`); nothing else in the
+package imports this module. It stays while ``benchmarks/bench_gateway.py --server lean`` can
+measure it; it has not shown a gain over uvicorn on the shared 2-core machine. The request-head
+limits are the uvicorn server's own (:class:`harness.daemon.limits.HeadGuard`).
 
 Why not uvicorn: the gateway's own work per request is a few hundred microseconds, and uvicorn
 adds ~100 µs of Python on top (a ``RequestResponseCycle`` per request, flow-control machinery,
@@ -42,11 +48,10 @@ from urllib.parse import unquote
 import httptools
 
 from harness.daemon.limits import (
-    HEAD_TIMEOUT_S,
-    MAX_HEAD_BYTES,
     PAYLOAD_TOO_LARGE,
     REQUEST_TIMEOUT,
     TOO_LARGE,
+    HeadGuard,
 )
 
 __all__ = ["MAX_BODY", "load_app", "run", "serve_app"]
@@ -93,9 +98,7 @@ class _Connection(asyncio.Protocol):
         "_client",
         "_closed",
         "_current",
-        "_head_bytes",
-        "_head_timer",
-        "_in_head",
+        "_head",
         "_parser",
         "_pending",
         "_server",
@@ -116,23 +119,10 @@ class _Connection(asyncio.Protocol):
         self._busy = False
         self._closed = False
         self._size = 0
-        self._in_head = True
-        self._head_bytes = 0
-        self._head_timer: asyncio.TimerHandle | None = None
-
-    def _arm(self) -> None:
-        """A head must arrive whole within HEAD_TIMEOUT_S (408 and closed otherwise)."""
-        self._disarm()
-        self._head_timer = asyncio.get_running_loop().call_later(HEAD_TIMEOUT_S, self._head_timeout)
-
-    def _disarm(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+        self._head = HeadGuard(self._head_timeout)  # the head limits, as the uvicorn server's
 
     def _head_timeout(self) -> None:
-        self._head_timer = None
-        if self._in_head and self._transport is not None and not self._busy:
+        if self._transport is not None and not self._busy:
             self._transport.write(REQUEST_TIMEOUT)
             self._transport.close()
 
@@ -146,23 +136,19 @@ class _Connection(asyncio.Protocol):
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._arm()
+        self._head.arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self._transport = None
-        self._disarm()
+        self._head.disarm()
 
     def data_received(self, data: bytes) -> None:
-        if self._in_head:
-            end = data.find(b"\r\n\r\n")  # the body that follows the head is not head
-            self._head_bytes += end + 4 if end >= 0 else len(data)
-            if self._head_bytes > MAX_HEAD_BYTES:
-                self._disarm()
-                if self._transport is not None:
-                    self._transport.write(TOO_LARGE)
-                    self._transport.close()
-                return
+        if self._head.too_large(data):
+            if self._transport is not None:
+                self._transport.write(TOO_LARGE)
+                self._transport.close()
+            return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -183,10 +169,7 @@ class _Connection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._current = _Request()
         self._size = 0
-        if not self._in_head:  # the next request on a kept-alive connection
-            self._in_head = True
-            self._head_bytes = 0
-            self._arm()
+        self._head.next_request()  # a kept-alive connection's next request: a new head
 
     def on_url(self, url: bytes) -> None:
         self._current.raw_path += url
@@ -195,8 +178,7 @@ class _Connection(asyncio.Protocol):
         self._current.headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
-        self._disarm()
+        self._head.head_complete()
         request = self._current
         parser = self._parser
         request.method = parser.get_method().decode("ascii", "replace")

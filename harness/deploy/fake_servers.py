@@ -7,32 +7,38 @@ change (same URL, same state). ``harness destroy`` and ``harness down`` stop the
 
 What was started is recorded in ``<state_dir>/fakes/<stack>.json`` (a :class:`ProcessRecord` per
 server) as soon as the process exists, so a deploy that crashes half-way still leaves a record to
-clean up from. A process is only ever signalled if it is the one recorded (same PID and start time),
+clean up from. The records and the stopping live in :mod:`harness.env.fake_servers` (the
+environment stops the servers on ``harness down`` without importing the deploy); their names are
+re-exported here. A process is only ever signalled if it is the one recorded (same PID and start time),
 runs the recorded command line and carries this environment's ``HARNESS_ENV_ID``: a stale record
 whose PID was recycled by a foreign process is dropped without touching it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from harness.deploy.errors import DeployError
+from harness.env.fake_servers import (
+    env_id,
+    load_records,
+    owned,
+    records_file,
+    save_records,
+    stop_all_fake_servers,
+    stop_fake_servers,
+    stop_owned,
+)
 from harness.env.probes import http_ok
 from harness.env.process import (
     LOOPBACK,
     ProcessRecord,
     free_port,
-    is_alive,
     spawn,
     stop,
     wait_ready,
@@ -42,6 +48,7 @@ from harness.profile import FakeServerSpec
 
 __all__ = [
     "FakeServers",
+    "env_id",
     "load_records",
     "owned",
     "records_file",
@@ -51,65 +58,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-def records_file(state_dir: Path, stack: str) -> Path:
-    # not under stacks/: every *.json there is read as a DeployedStack
-    return state_dir / "fakes" / f"{stack}.json"
-
-
-def load_records(state_dir: Path, stack: str) -> dict[str, ProcessRecord]:
-    path = records_file(state_dir, stack)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError):
-        logger.warning("unreadable fake-server record %s; ignoring it", path)
-        return {}
-    return {name: ProcessRecord.from_json(rec) for name, rec in data.items()}
-
-
-def _save_records(state_dir: Path, stack: str, records: Mapping[str, ProcessRecord]) -> None:
-    path = records_file(state_dir, stack)
-    if not records:
-        path.unlink(missing_ok=True)
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({k: r.to_json() for k, r in records.items()}, indent=2))
-    tmp.replace(path)
-
-
-def env_id(state_dir: Path) -> str:
-    """The ``HARNESS_ENV_ID`` of children of the environment in ``state_dir`` (as `up` sets it)."""
-    return os.path.abspath(state_dir)
-
-
-def owned(record: ProcessRecord, state_dir: Path) -> bool:
-    """True only if ``record``'s process still runs *and* is ours: same start time, same command
-    line, this environment's id. Anything unreadable counts as not ours."""
-    if not is_alive(record):
-        return False
-    try:
-        proc = psutil.Process(record.pid)
-        return proc.cmdline() == record.argv and proc.environ().get("HARNESS_ENV_ID") == env_id(
-            state_dir
-        )
-    except (psutil.Error, OSError):
-        return False
-
-
-def _stop_owned(record: ProcessRecord, state_dir: Path) -> None:
-    if owned(record, state_dir):
-        logger.info("stopping fake server %s (pid %s)", record.name, record.pid)
-        stop(record)
-    elif is_alive(record):
-        logger.warning(
-            "not stopping pid %s: it is no longer the fake server %s that was recorded",
-            record.pid,
-            record.name,
-        )
 
 
 def _fingerprint(stack_dir: Path, spec: FakeServerSpec) -> dict[str, Any]:
@@ -146,8 +94,8 @@ def start_fake_servers(
     records = load_records(state_dir, stack)
     result = FakeServers()
     for name in [n for n in records if n not in specs]:
-        _stop_owned(records.pop(name), state_dir)
-    _save_records(state_dir, stack, records)
+        stop_owned(records.pop(name), state_dir)
+    save_records(state_dir, stack, records)
     try:
         for name, spec in specs.items():
             previous = records.get(name)
@@ -156,8 +104,8 @@ def start_fake_servers(
                 logger.info("fake server %s still runs at %s; keeping it", name, previous.endpoint)
                 continue
             if previous is not None:
-                _stop_owned(records.pop(name), state_dir)
-                _save_records(state_dir, stack, records)
+                stop_owned(records.pop(name), state_dir)
+                save_records(state_dir, stack, records)
             record = _start_one(state_dir, stack, stack_dir, name, spec, records, profile_file)
             result.urls[name] = str(record.endpoint)
             result.started.append(name)
@@ -219,7 +167,7 @@ def _start_one(
         "spec": _fingerprint(stack_dir, spec),
     }
     records[name] = record
-    _save_records(state_dir, stack, records)  # recorded before waiting: a crash can clean up
+    save_records(state_dir, stack, records)  # recorded before waiting: a crash can clean up
     logger.info("started fake server %s (pid %s) on %s", name, record.pid, url)
     try:
         wait_ready(
@@ -230,7 +178,7 @@ def _start_one(
     except StartError as exc:
         stop(record)
         del records[name]
-        _save_records(state_dir, stack, records)
+        save_records(state_dir, stack, records)
         message = (
             f"fake server '{name}' ({where}) did not become healthy: {exc.reason} "
             f"(GET {health} must answer 2xx within startup_timeout={spec.startup_timeout:g} s)."
@@ -244,26 +192,3 @@ def _start_one(
             f"{where}.command, .health or .startup_timeout.",
         ) from None
     return record
-
-
-def stop_fake_servers(state_dir: Path, stack: str, names: list[str] | None = None) -> int:
-    """Stop the stack's recorded servers (``names``, default all); how many records were dropped."""
-    records = load_records(state_dir, stack)
-    dropped = 0
-    for name in list(records):
-        if names is None or name in names:
-            _stop_owned(records.pop(name), state_dir)
-            dropped += 1
-    _save_records(state_dir, stack, records)
-    return dropped
-
-
-def stop_all_fake_servers(state_dir: Path) -> int:
-    """Stop every stack's fake servers (``harness down``); safe when there are none."""
-    folder = state_dir / "fakes"
-    count = 0
-    if folder.is_dir():
-        for path in sorted(folder.glob("*.json")):
-            with contextlib.suppress(Exception):
-                count += stop_fake_servers(state_dir, path.stem)
-    return count

@@ -191,7 +191,7 @@ class Environment:
             return True
 
     def _teardown(self, state: EnvState) -> None:
-        from harness.deploy.fake_servers import stop_all_fake_servers
+        from harness.env.fake_servers import stop_all_fake_servers
 
         # deployed stacks' fake servers (harness.yaml fixtures) go first, as they were started last
         stop_all_fake_servers(self.state_dir)

@@ -20,7 +20,7 @@ from typing import Any
 from harness.load.profile import LoadProfile
 from harness.load.stats import Cell, Key, Second, WorkerResult
 
-__all__ = ["GeneratorStats", "GroupStats", "LoadResult", "build_result"]
+__all__ = ["GeneratorStats", "GroupStats", "LoadResult", "build_result", "merge_cells"]
 
 CPU_BOUND = 0.9  # share of one core above which a generator process is called CPU-bound
 LAG_BOUND = 0.1  # seconds behind the schedule that only a busy generator explains
@@ -235,7 +235,8 @@ class LoadResult:
         }
 
 
-def _merge_cells(cells: Iterable[Cell]) -> Cell:
+def merge_cells(cells: Iterable[Cell]) -> Cell:
+    """One cell holding every sample of ``cells``."""
     out = Cell()
     for cell in cells:
         out.merge(cell)
@@ -338,7 +339,7 @@ def build_result(
     is_open = profile.mode == "open"
     total = GroupStats.of(
         "all",
-        _merge_cells(cells.values()),
+        merge_cells(cells.values()),
         duration,
         expected=profile.expected(0, duration) if is_open else None,
         target=profile.expected(0, duration) / duration

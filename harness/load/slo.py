@@ -36,6 +36,7 @@ __all__ = [
     "SloSpec",
     "empty_reason",
     "evaluate_slos",
+    "metric_number",
     "parse_slo",
 ]
 
@@ -90,7 +91,8 @@ def empty_reason(group: GroupStats | None, metric: str, scope: str) -> str | Non
     return None
 
 
-def _number(metric: str, value: float | str) -> float:
+def metric_number(metric: str, value: float | str) -> float:
+    """A target written with its unit (``"250ms"``, ``"99%"``, ``"50rps"``) as a number."""
     if isinstance(value, bool):
         raise ValueError("target must be a number")
     if isinstance(value, int | float):
@@ -134,7 +136,7 @@ class SloSpec(BaseModel):
     @classmethod
     def _units(cls, data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("target"), str):
-            data = {**data, "target": _number(str(data.get("metric")), data["target"])}
+            data = {**data, "target": metric_number(str(data.get("metric")), data["target"])}
         return data
 
     @property
@@ -265,3 +267,6 @@ def evaluate_slos(
             SloResult(slo.name, passed, round(float(value), 6), target, f"{value:g}{slo.unit}")
         )
     return out
+
+
+_number = metric_number  # the old private name (harness/metrics/definitions.py imports it)

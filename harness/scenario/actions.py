@@ -8,19 +8,58 @@ parameter names (``invocationPercentage``, ``percentage``, ``statusCode``...).
 Kinds: ``aws:*`` (edge rules), ``redis:*`` (the Redis proxy), ``lambda:*`` (FIS Lambda actions,
 failure-lambda modes, throttle, cold-start storm), ``az:failure``, ``dns:failure`` and
 ``thirdparty:*`` (a stack's fake provider server); ``faults:clear`` removes them all.
+
+Three rules every action keeps:
+
+- one fault API: starting and stopping goes through :class:`harness.chaos.Faults` (``add``,
+  ``remove`` by id, ``clear`` by kind), never a component's client or URL directly;
+- one timing rule: an action hands its window to ``Faults.add`` as ``start_at`` (epoch s) and
+  ``duration_s``; the component holds the fault until then where it can (the edge and the
+  runtime's rules), ``Faults`` waits for the others;
+- one validation: :func:`validate_action` (the models in :mod:`~harness.scenario.action_params`
+  and the action's cross-field ``check``) runs once, when the scenario is read
+  (``FaultSpec.inputs`` keeps the result for the start, the stop and the rollbacks).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ValidationError
+
+from harness.scenario.action_params import (
+    AddDelayParameters,
+    AwsErrorParameters,
+    AwsLatencyParameters,
+    AwsPlainParameters,
+    AwsTargets,
+    AzParameters,
+    ClearParameters,
+    DenylistParameters,
+    DiskspaceParameters,
+    DnsParameters,
+    ExceptionParameters,
+    HttpResponseParameters,
+    InvocationErrorParameters,
+    LambdaTargets,
+    LatencyParameters,
+    NoParameters,
+    NoTargets,
+    PercentParameters,
+    RedisParameters,
+    StatusCodeParameters,
+    ThirdPartyErrorParameters,
+    ThirdPartyLatencyParameters,
+    ThirdPartyRateLimitParameters,
+    ThirdPartyTargets,
+    TokenRevocationParameters,
+)
 
 if TYPE_CHECKING:
+    from harness.chaos.faults import Faults
     from harness.scenario.model import FaultSpec
 
 __all__ = ["ACTIONS", "ActionContext", "ActionKind", "register", "validate_action"]
@@ -36,13 +75,17 @@ class ActionContext:
     state_dir: Path | None = None  # default: Settings' state folder (for fake servers, journal)
 
 
+# start(context, spec, targets, parameters, start_at) -> a handle for stop(context, handle)
+Start = Callable[[ActionContext, "FaultSpec", BaseModel, BaseModel, float], Any]
+
+
 @dataclass
 class ActionKind:
     name: str
     description: str
     targets: type[BaseModel]
     parameters: type[BaseModel]
-    start: Callable[[ActionContext, FaultSpec, BaseModel, BaseModel, float], Any]
+    start: Start
     stop: Callable[[ActionContext, Any], None]
     check: Callable[[BaseModel, BaseModel], None] | None = None  # cross-field validation
 
@@ -73,63 +116,14 @@ def validate_action(spec: FaultSpec) -> tuple[BaseModel, BaseModel]:
     return targets, parameters
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+def _faults(ctx: ActionContext) -> Faults:
+    """The one fault API every action goes through."""
+    from harness.chaos.faults import Faults
+
+    return Faults(ctx.endpoints, state_dir=ctx.state_dir)
 
 
 # -- AWS API faults (through the edge) --------------------------------------------------------
-
-
-class AwsTargets(_Model):
-    service: str | None = None
-    operation: str | None = None
-    region: str | None = None
-    tenant: dict[str, Any] | None = Field(
-        None, description="partition_key_prefix | message_attribute | contains"
-    )
-
-
-class AwsErrorParameters(_Model):
-    percentage: float | None = Field(None, gt=0, le=100, description="FIS: share of calls, 1-100")
-    probability: float | None = Field(None, gt=0, le=1)
-    statusCode: int = Field(503, ge=400, le=599)
-    code: str = "ServiceUnavailable"
-    message: str | None = None
-
-    @model_validator(mode="after")
-    def _one(self) -> AwsErrorParameters:
-        if self.percentage is not None and self.probability is not None:
-            raise ValueError("give 'percentage' or 'probability', not both")
-        return self
-
-    @property
-    def chance(self) -> float:
-        if self.percentage is not None:
-            return self.percentage / 100
-        return self.probability if self.probability is not None else 1.0
-
-
-class AwsLatencyParameters(_Model):
-    percentage: float | None = Field(None, gt=0, le=100)
-    probability: float | None = Field(None, gt=0, le=1)
-    latency: dict[str, Any] | float | str = Field(description="ms, '800ms', or a LatencySpec")
-
-    @property
-    def chance(self) -> float:
-        if self.percentage is not None:
-            return self.percentage / 100
-        return self.probability if self.probability is not None else 1.0
-
-
-class AwsPlainParameters(_Model):
-    percentage: float | None = Field(None, gt=0, le=100)
-    probability: float | None = Field(None, gt=0, le=1)
-
-    @property
-    def chance(self) -> float:
-        if self.percentage is not None:
-            return self.percentage / 100
-        return self.probability if self.probability is not None else 1.0
 
 
 def _aws_rule(
@@ -155,13 +149,10 @@ def _aws_rule(
     return {k: v for k, v in rule.items() if v is not None}
 
 
-def _aws_start(
-    effect: str,
-) -> Callable[[ActionContext, FaultSpec, BaseModel, BaseModel, float], Any]:
+def _aws_start(effect: str) -> Start:
     def start(
         ctx: ActionContext, spec: FaultSpec, targets: BaseModel, params: BaseModel, start_at: float
     ) -> Any:
-        from harness.chaos.client import FaultClient
         from harness.scenario.model import parse_duration
 
         assert isinstance(targets, AwsTargets)
@@ -190,18 +181,15 @@ def _aws_start(
             }
         else:
             extra = {effect: True}
-        chance = getattr(params, "chance", 1.0)
-        rule = _aws_rule(spec, targets, extra, chance, ctx, start_at)
-        added = FaultClient(ctx.endpoints).add([rule])
-        return added[-1]["id"]
+        assert isinstance(params, AwsPlainParameters)
+        rule = _aws_rule(spec, targets, extra, params.chance, ctx, start_at)
+        return _faults(ctx).add("aws", rule)["id"]
 
     return start
 
 
 def _aws_stop(ctx: ActionContext, rule_id: Any) -> None:
-    from harness.chaos.client import FaultClient
-
-    FaultClient(ctx.endpoints).clear([str(rule_id)])
+    _faults(ctx).remove("aws", [str(rule_id)])
 
 
 register(
@@ -249,41 +237,26 @@ register(
 # -- Redis (the cache cluster) -----------------------------------------------------------------
 
 
-class NoTargets(_Model):
-    pass
-
-
-class RedisParameters(_Model):
-    latency_ms: float = Field(0, ge=0)
-
-
-def _redis_start(
-    mode: str,
-) -> Callable[[ActionContext, FaultSpec, BaseModel, BaseModel, float], Any]:
+def _redis_start(mode: str) -> Start:
     def start(
         ctx: ActionContext, spec: FaultSpec, targets: BaseModel, params: BaseModel, start_at: float
     ) -> Any:
-        from harness.chaos.client import FaultClient
-
         assert isinstance(params, RedisParameters)
-        delay = start_at - time.time()
-        if delay > 0:
-            time.sleep(delay)
-        FaultClient(ctx.endpoints).redis(
-            mode,
-            latency_ms=params.latency_ms,
-            duration_s=None if mode == "reboot" else spec.duration,
-        )
+        redis = {
+            "mode": mode,
+            "latency_ms": params.latency_ms,
+            "duration_s": None if mode == "reboot" else spec.duration,
+            "start_at": start_at,
+        }
+        _faults(ctx).add("redis", redis)
         return mode
 
     return start
 
 
 def _redis_stop(ctx: ActionContext, mode: Any) -> None:
-    from harness.chaos.client import FaultClient
-
     if mode != "reboot":
-        FaultClient(ctx.endpoints).redis("ok")
+        _faults(ctx).clear("redis")
 
 
 for _mode, _text in (
@@ -300,14 +273,9 @@ for _mode, _text in (
     )
 
 
-class ClearParameters(_Model):
-    pass
-
-
 def _clear_start(
     ctx: ActionContext, spec: FaultSpec, targets: BaseModel, params: BaseModel, start_at: float
 ) -> Any:
-
     _faults(ctx).clear()
     return None
 
@@ -325,75 +293,6 @@ register(
 
 
 # -- Lambda (in the runtime) ------------------------------------------------------------------
-
-
-def _faults(ctx: ActionContext) -> Any:
-    from harness.chaos.faults import Faults
-
-    return Faults(ctx.endpoints, state_dir=ctx.state_dir)
-
-
-def _wait_until(start_at: float) -> None:
-    delay = start_at - time.time()
-    if delay > 0:
-        time.sleep(delay)
-
-
-class LambdaTargets(_Model):
-    """FIS ``aws:lambda:function`` targets: functions by name or logical id, in one stack."""
-
-    functions: list[str] = Field(default_factory=list, description="default: every function")
-    stack: str | None = None
-
-
-class _Percent(_Model):
-    invocationPercentage: float = Field(100, gt=0, le=100)
-
-
-class AddDelayParameters(_Percent):
-    startupDelayMilliseconds: float = Field(ge=0)
-
-
-class InvocationErrorParameters(_Percent):
-    preventExecution: bool = True
-
-
-class HttpResponseParameters(_Percent):
-    preventExecution: bool = True
-    statusCode: int = Field(ge=100, le=599)
-    contentTypeHeader: str = "application/json"
-
-
-class LatencyParameters(_Percent):
-    startupDelayMilliseconds: float | None = Field(None, ge=0)
-    min_latency: float | None = Field(None, ge=0)
-    max_latency: float | None = Field(None, ge=0)
-
-
-class PercentParameters(_Percent):
-    pass
-
-
-class ExceptionParameters(_Percent):
-    exception_msg: str = "Exception message!"
-    preventExecution: bool = True
-
-
-class StatusCodeParameters(_Percent):
-    statusCode: int = Field(500, ge=100, le=599)
-    preventExecution: bool = True
-
-
-class DenylistParameters(_Percent):
-    deny_list: list[str] = Field(min_length=1, description="host regexes")
-
-
-class DiskspaceParameters(_Percent):
-    disk_space: int = Field(512, ge=1)
-
-
-class NoParameters(_Model):
-    pass
 
 
 def _lambda_rule(
@@ -423,9 +322,7 @@ def _check_lambda(mode: str) -> Callable[[BaseModel, BaseModel], None]:
     return check
 
 
-def _lambda_start(
-    mode: str,
-) -> Callable[[ActionContext, FaultSpec, BaseModel, BaseModel, float], Any]:
+def _lambda_start(mode: str) -> Start:
     def start(
         ctx: ActionContext, spec: FaultSpec, targets: BaseModel, params: BaseModel, start_at: float
     ) -> Any:
@@ -438,11 +335,8 @@ def _lambda_start(
 
 
 def _lambda_stop(ctx: ActionContext, rule_id: Any) -> None:
-    from harness.chaos.thirdparty import send
-
-    url = str(ctx.endpoints.get("runtime_url", "")).rstrip("/")
-    if url and rule_id:
-        send("DELETE", f"{url}/_harness/runtime/faults", [str(rule_id)])
+    if rule_id:
+        _faults(ctx).remove("lambda", [str(rule_id)])
 
 
 _LAMBDA_ACTIONS: list[tuple[str, str, str, type[BaseModel]]] = [
@@ -492,11 +386,11 @@ def _cold_start(
     ctx: ActionContext, spec: FaultSpec, targets: BaseModel, params: BaseModel, start_at: float
 ) -> Any:
     assert isinstance(targets, LambdaTargets)
-    _wait_until(start_at)
     return _faults(ctx).add(
         "cold-start",
-        {"functions": targets.functions, "stack": targets.stack, "description": spec.label},
-    )
+        {"functions": targets.functions, "stack": targets.stack, "description": spec.label,
+         "start_at": start_at},
+    )  # fmt: skip
 
 
 register(
@@ -514,21 +408,16 @@ register(
 # -- AZ and DNS failure ----------------------------------------------------------------------------
 
 
-class AzParameters(_Model):
-    share: float = Field(0.5, gt=0, lt=1, description="share of capacity lost (0.5 = half)")
-
-
 def _az_start(
     ctx: ActionContext, spec: FaultSpec, targets: BaseModel, params: BaseModel, start_at: float
 ) -> Any:
     assert isinstance(params, AzParameters)
     if not spec.duration:
         raise ValueError("az:failure needs a duration (or a phase end)")
-    _wait_until(start_at)
     return _faults(ctx).add(
         "az",
         {"duration_s": spec.duration, "seed": ctx.seed, "share": params.share,
-         "description": spec.label},
+         "description": spec.label, "start_at": start_at},
     )  # fmt: skip
 
 
@@ -546,19 +435,6 @@ register(
         _az_stop,
     )
 )
-
-
-class DnsParameters(_Percent):
-    hosts: list[str] = Field(default_factory=list, description="host regexes (host or host:port)")
-    endpoints: list[str] = Field(
-        default_factory=list, description="aws, redis, a fake server's name, or a URL"
-    )
-
-    @model_validator(mode="after")
-    def _some(self) -> DnsParameters:
-        if not self.hosts and not self.endpoints:
-            raise ValueError("give 'hosts' (regexes) or 'endpoints' (aws, redis, providers...)")
-        return self
 
 
 def _dns_start(
@@ -596,44 +472,13 @@ register(
 # -- third parties (a stack's fake provider server) -----------------------------------------------
 
 
-class ThirdPartyTargets(_Model):
-    server: str = Field("providers", description="the fake server's name in harness.yaml")
-    stack: str | None = None
-    provider: str = Field("*", description="e.g. strava; * = every provider")
-
-
-class ThirdPartyLatencyParameters(_Model):
-    latency_ms: float = Field(1000, ge=0)
-    probability: float = Field(1.0, gt=0, le=1)
-    count: int | None = Field(None, ge=1)
-
-
-class ThirdPartyRateLimitParameters(_Model):
-    retry_after: int = Field(1, ge=0, description="Retry-After seconds")
-    probability: float = Field(1.0, gt=0, le=1)
-    count: int | None = Field(None, ge=1)
-
-
-class ThirdPartyErrorParameters(_Model):
-    status: int = Field(503, ge=500, le=599)
-    probability: float = Field(1.0, gt=0, le=1)
-    count: int | None = Field(None, ge=1)
-
-
-class TokenRevocationParameters(_Model):
-    ownerId: str | None = Field(None, description="one account; default: every token")
-
-
-def _thirdparty_start(
-    mode: str,
-) -> Callable[[ActionContext, FaultSpec, BaseModel, BaseModel, float], Any]:
+def _thirdparty_start(mode: str) -> Start:
     def start(
         ctx: ActionContext, spec: FaultSpec, targets: BaseModel, params: BaseModel, start_at: float
     ) -> Any:
         assert isinstance(targets, ThirdPartyTargets)
-        _wait_until(start_at)
         fault = {"mode": mode, **targets.model_dump(exclude_none=True)}
-        fault.update(params.model_dump(exclude_none=True))
+        fault.update(params.model_dump(exclude_none=True), start_at=start_at)
         return _faults(ctx).add("thirdparty", fault)
 
     return start
@@ -681,3 +526,4 @@ for _name, _tmode, _text, _params in _THIRDPARTY_ACTIONS:
 
 # DR drills (dr:corrupt, dr:restore) register themselves with the actions above
 from harness.scenario import drills as _drills  # noqa: E402, F401
+

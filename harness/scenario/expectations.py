@@ -25,7 +25,16 @@ from harness.scenario.model import Expectation
 if TYPE_CHECKING:
     from harness.load.result import GroupStats, LoadResult
 
-__all__ = ["COUNTER_BASES", "Observations", "evaluate", "recovery_time", "second_metric"]
+__all__ = [
+    "COUNTER_BASES",
+    "Observations",
+    "evaluate",
+    "group_metric",
+    "judge_slo",
+    "recovery_time",
+    "second_metric",
+    "slo_target",
+]
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
@@ -126,26 +135,38 @@ def _inconclusive(exp: Expectation, target: Any, why: str, kind: str) -> Verdict
     )
 
 
-def _target(metric: str, value: float | str) -> float:
-    from harness.load.slo import _number
+def slo_target(metric: str, value: float | str) -> float:
+    """An SLO's target as a number in the metric's unit (``"250ms"`` -> 250.0)."""
+    from harness.load.slo import metric_number
 
-    return _number(metric, value)
+    return metric_number(metric, value)
 
 
 def _unit(metric: str) -> str:
     return "ms" if metric in LATENCY else ""
 
 
-def _group_metric(group: GroupStats, metric: str) -> float:
+def group_metric(group: GroupStats, metric: str) -> float:
+    """One metric of a group of requests (``p99`` is ``p99_ms``; AttributeError if unknown)."""
     if metric in LATENCY:
         return float(group.max_ms if metric == "max" else getattr(group, f"{metric}_ms"))
     return float(getattr(group, metric))
 
 
+def judge_slo(
+    group: GroupStats, metric: str, op: str, target: float | str
+) -> tuple[bool, float, float]:
+    """(passed, observed, target) of one SLO over one group of requests: the one place an SLO
+    is judged (scenario expectations, steady-state probes and probes during a phase)."""
+    limit = slo_target(metric, target)
+    observed = group_metric(group, metric)
+    return OPS[op](observed, limit), observed, limit
+
+
 def _slo(exp: Expectation, obs: Observations) -> Verdict:
     metric = str(exp.metric)
     assert exp.target is not None
-    target = _target(metric, exp.target)
+    target = slo_target(metric, exp.target)
     shown = f"{exp.op} {target:g}{_unit(metric)}"
     group: GroupStats | None
     if exp.scope.startswith("phase:"):
@@ -160,10 +181,9 @@ def _slo(exp: Expectation, obs: Observations) -> Verdict:
     if empty is not None or group is None:
         return _inconclusive(exp, shown, str(empty), "slo")
     try:
-        observed = _group_metric(group, metric)
+        passed, observed, _ = judge_slo(group, metric, exp.op, exp.target)
     except AttributeError:
         return Verdict(exp.label, False, None, shown, f"unknown metric '{metric}'", "slo")
-    passed = OPS[exp.op](observed, target)
     detail = f"{metric} over {exp.scope}: {observed:g}{_unit(metric)} (must be {shown})"
     return Verdict(exp.label, passed, round(observed, 6), shown, detail, "slo")
 
@@ -220,7 +240,7 @@ def recovery_time(
 def _recovery(exp: Expectation, obs: Observations) -> Verdict:
     metric = str(exp.metric)
     assert exp.target is not None and exp.within is not None and exp.after_fault is not None
-    target = _target(metric, exp.target)
+    target = slo_target(metric, exp.target)
     shown = f"{metric} {exp.op} {target:g}{_unit(metric)} within {exp.within:g}s"
     end = obs.fault_ends.get(exp.after_fault)
     if end is None:
@@ -290,7 +310,7 @@ def _compare(
     try:
         target = float(exp.target)
     except (TypeError, ValueError):
-        target = _target("error_rate", exp.target)  # "99%" style ratios
+        target = slo_target("error_rate", exp.target)  # "99%" style ratios
     shown = f"{exp.op} {target:g}"
     if observed is None:
         return _inconclusive(exp, shown, missing, kind)

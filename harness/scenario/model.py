@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 
 from harness.durations import parse_duration
 from harness.remote.target import AwsTarget
@@ -94,12 +94,25 @@ class FaultSpec(_Model):
         "was active) leaves the run inconclusive, which fails unless this is true",
     )
 
+    # the action's (targets, parameters), validated once when the spec is read
+    _inputs: tuple[BaseModel, BaseModel] | None = PrivateAttr(None)
+
     @model_validator(mode="after")
     def _known(self) -> FaultSpec:
         from harness.scenario.actions import validate_action
 
-        validate_action(self)
+        self._inputs = validate_action(self)
         return self
+
+    @property
+    def inputs(self) -> tuple[BaseModel, BaseModel]:
+        """The action's validated (targets, parameters): parsed once, when the scenario was read
+        (a spec built without validation, ``model_construct``, is validated on first use)."""
+        if self._inputs is None:
+            from harness.scenario.actions import validate_action
+
+            self._inputs = validate_action(self)
+        return self._inputs
 
     @property
     def label(self) -> str:

@@ -10,7 +10,6 @@ import json
 import logging
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,13 +108,9 @@ class Sampler:
         url = self.endpoints.get("runtime_url")
         if not url:
             return
-        from harness.env.secret import headers_for
+        from harness.env.jsonhttp import call_json
 
-        request = urllib.request.Request(
-            f"{url}/_harness/runtime/metrics", headers=headers_for(url)
-        )
-        with urllib.request.urlopen(request, timeout=2) as response:
-            metrics = json.loads(response.read())
+        metrics = call_json("GET", f"{url}/_harness/runtime/metrics", timeout=2) or {}
         functions: dict[str, dict[str, float]] = {}
         for name, data in (metrics.get("functions") or {}).items():
             counts = {

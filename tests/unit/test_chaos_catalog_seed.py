@@ -1,8 +1,8 @@
 """Same seed -> identical fault sequence, for every scenario of the seed-001 chaos catalog.
 
-The fault scheduler runs each catalog scenario against recording stand-ins for the fault
-clients (no environment), so what it would send to the edge, the runtime, the Redis proxy and
-the fake servers is captured. Two runs with one seed must send identical rules, and the
+The fault scheduler runs each catalog scenario against a recording stand-in for the one fault
+API every action goes through (``harness.chaos.Faults``; no environment), so what it would send
+to the edge, the runtime, the Redis proxy and the fake servers is captured. Two runs with one seed must send identical rules, and the
 probabilistic ones (``percentage`` / ``invocationPercentage``) must then draw identical
 per-call decisions in the real decision engines; another seed must draw differently.
 """
@@ -33,7 +33,7 @@ _VOLATILE = {"id", "start_at"}
 
 
 class _Recorder:
-    """Stands in for FaultClient (edge, Redis proxy) and Faults (runtime, fake servers)."""
+    """Stands in for Faults (the edge, the Redis proxy, the runtime, the fake servers)."""
 
     sent: list[tuple[str, Any]] = []
 
@@ -43,18 +43,16 @@ class _Recorder:
     def _id(self) -> str:
         return f"rule-{len(self.sent)}"
 
-    def add(self, kind: Any, spec: dict[str, Any] | None = None) -> Any:
-        if isinstance(kind, list):  # FaultClient.add(rules)
-            self.sent.append(("aws", [_stable(r) for r in kind]))
-            return [{"id": self._id()}]
-        self.sent.append((str(kind), _stable(spec or {})))
+    def add(self, kind: str, spec: dict[str, Any] | None = None) -> Any:
+        rule = _stable(spec or {})
+        self.sent.append((kind, [rule] if kind == "aws" else rule))
         return {"id": self._id(), "kind": kind}
 
-    def clear(self, what: Any = None) -> None:
-        self.sent.append(("clear", what if isinstance(what, str) or what is None else "ids"))
+    def remove(self, kind: str, ids: list[str]) -> None:
+        self.sent.append(("remove", kind))
 
-    def redis(self, mode: str, **kwargs: Any) -> None:
-        self.sent.append(("redis", {"mode": mode, **kwargs}))
+    def clear(self, kind: str | None = None) -> None:
+        self.sent.append(("clear", kind))
 
 
 def _stable(rule: dict[str, Any]) -> dict[str, Any]:
@@ -62,10 +60,8 @@ def _stable(rule: dict[str, Any]) -> dict[str, Any]:
 
 
 def _schedule(scenario: Scenario, seed: int, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    import harness.chaos.client
     import harness.chaos.faults
 
-    monkeypatch.setattr(harness.chaos.client, "FaultClient", _Recorder)
     monkeypatch.setattr(harness.chaos.faults, "Faults", _Recorder)
     _Recorder.sent = []
     context = ActionContext(endpoints={}, seed=seed, run_started=time.time() - PAST)

@@ -27,9 +27,11 @@ from harness.report import RunData, render_all
 from harness.report.writers import summary_json
 from harness.scenario.expectations import Observations, evaluate
 from harness.scenario.model import Expectation, Scenario
+from harness.scenario.observe import injected_faults
 from harness.scenario.runner import RunOptions, ScenarioRunner
 from harness.scenario.slos import profile_expectations
 from harness.scenario.timeline import PlannedFault
+from harness.scenario.verdicts import faults_verdict
 from tests.fixtures.modules import load_module
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -392,19 +394,25 @@ def _runner(allow_empty: bool = False) -> ScenarioRunner:
     return runner
 
 
+def _faults_verdict(runner: ScenarioRunner) -> Verdict:
+    scheduler = runner.state.scheduler
+    assert scheduler is not None
+    return faults_verdict(scheduler, injected_faults(runner.ctx), runner.state.fault_log_error)
+
+
 def test_a_fault_that_injected_nothing_leaves_the_run_inconclusive() -> None:
     runner = _runner()
     runner.state.fault_log = [{"kind": "aws", "time": 1003.0, "effect": "x", "rule_id": "other"}]
-    v = runner._faults_verdict()
+    v = _faults_verdict(runner)
     assert v.status == "inconclusive" and not v.passed and "ddb-throttle" in v.detail
     allowed = _runner(allow_empty=True)
-    assert allowed._faults_verdict().passed
+    assert _faults_verdict(allowed).passed
     runner.state.fault_log.append(
         {"kind": "aws", "time": 1004.0, "effect": "x", "rule_id": "rule-1"}
     )
-    assert runner._faults_verdict().status == "passed"
+    assert _faults_verdict(runner).status == "passed"
     runner.state.fault_log_error = "connection refused"
-    assert runner._faults_verdict().status == "inconclusive"
+    assert _faults_verdict(runner).status == "inconclusive"
 
 
 def test_a_fault_that_did_not_start_fails() -> None:
@@ -412,7 +420,7 @@ def test_a_fault_that_did_not_start_fails() -> None:
     runner.state.scheduler = SimpleNamespace(  # type: ignore[assignment]
         planned=runner.state.scheduler.planned, errors=lambda: ["ddb-throttle: boom"]
     )
-    assert runner._faults_verdict().status == "failed"
+    assert _faults_verdict(runner).status == "failed"
 
 
 # -- the report ------------------------------------------------------------------------------
