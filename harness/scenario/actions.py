@@ -526,4 +526,3 @@ for _name, _tmode, _text, _params in _THIRDPARTY_ACTIONS:
 
 # DR drills (dr:corrupt, dr:restore) register themselves with the actions above
 from harness.scenario import drills as _drills  # noqa: E402, F401
-

@@ -93,7 +93,10 @@ def test_an_on_demand_backup_restores_the_table_as_it_was(ddb: Any) -> None:
                   BackupArn=backup["BackupArn"]) == "TableAlreadyExistsException"  # fmt: skip
     ddb.delete_backup(BackupArn=backup["BackupArn"])
     assert _error(ddb.describe_backup, BackupArn=backup["BackupArn"]) == "BackupNotFoundException"
-    assert _error(ddb.create_backup, TableName="nope", BackupName="nightly") == "TableNotFoundException"
+    assert (
+        _error(ddb.create_backup, TableName="nope", BackupName="nightly")
+        == "TableNotFoundException"
+    )
 
 
 def test_point_in_time_recovery_restores_the_state_at_the_time_asked(ddb: Any) -> None:
