@@ -75,7 +75,16 @@ def test_typos_fail_before_the_run(
 def test_every_action_is_documented() -> None:
     for name, kind in ACTIONS.items():
         assert kind.description, name
-        assert name.split(":")[0] in {"aws", "redis", "lambda", "az", "dns", "thirdparty", "faults"}
+        assert name.split(":")[0] in {
+            "aws",
+            "redis",
+            "lambda",
+            "az",
+            "dns",
+            "thirdparty",
+            "faults",
+            "dr",
+        }
 
 
 def test_thirdparty_modes_map_to_the_fake_server() -> None:
