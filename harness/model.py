@@ -218,6 +218,8 @@ class DeployedStack:
     # what the template asks for that is not honoured, kept by `deploy --allow-unsupported`:
     # each {file, logical_id, property, reason, backend} (harness/deploy/unsupported.py)
     unsupported: list[dict[str, str]] = field(default_factory=list)
+    # a nested stack's parent (AWS::CloudFormation::Stack / AWS::Serverless::Application), or ""
+    parent: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

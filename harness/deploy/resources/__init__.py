@@ -66,6 +66,7 @@ MODULES: dict[str, str] = {
     "AWS::ApiGateway::ApiKey": "apigw_usage",
     "AWS::ApiGateway::UsagePlanKey": "apigw_usage",
     "AWS::Kinesis::Stream": "kinesis_stream",
+    "AWS::CloudFormation::Stack": "cloudformation_stack",
     "AWS::ResourceGroups::Group": "no_effect",
     "AWS::ApplicationInsights::Application": "no_effect",
     "AWS::Scheduler::ScheduleGroup": "no_effect",
