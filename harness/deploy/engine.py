@@ -40,6 +40,7 @@ from harness.deploy.specs import (
     build_event_sources,
     build_functions,
 )
+from harness.deploy.specs.functions import check_aliases
 from harness.deploy.template import StackSource, lint, load_child_source, load_source, transform
 from harness.deploy.unsupported import Unsupported, enforce, property_refusals
 from harness.model import DeployedStack, ResourceRecord, load_stacks, stack_file
@@ -227,6 +228,10 @@ def _check_resource(
     if not isinstance(props, dict):
         raise DeployError("Properties must be a mapping.", file=file, logical_id=logical_id)
     found.extend(property_refusals(file, logical_id, type_, props, module))
+    attributes = getattr(module, "definition_refusals", None)  # e.g. an alias's UpdatePolicy
+    if attributes is not None:
+        for prop, reason in attributes(definition):
+            found.append(Unsupported(file, logical_id, prop, reason, module.BACKEND))
     check = getattr(module, "check", None)
     if check is not None:  # a module's own up-front check of its literal properties
         check(file, logical_id, props)
@@ -529,6 +534,7 @@ def _apply(
     records: dict[str, ResourceRecord] = {}
     resolver.records = records
     old_records = dict(old.resources) if old else {}
+    ctx.old_records = old_records
     created: list[ResourceRecord] = []
     updated: list[tuple[ResourceRecord, ResourceRecord]] = []
     try:
@@ -555,10 +561,17 @@ def _apply(
                 logger.info("creating %s (%s)", logical_id, type_)
                 rec = module.create(ctx, logical_id, props)
                 rec.type = type_
+                if type_ == "AWS::Lambda::Version" and definition.get("DeletionPolicy") == "Retain":
+                    rec.attributes["Retained"] = True  # kept when it leaves the template
                 created.append(rec)
             records[logical_id] = rec
             ctx.records = records
         resolver.context = None
+        # a retained Lambda version (SAM publishes each with DeletionPolicy Retain) outlives the
+        # template revision that published it: an alias may still route to it
+        for logical_id, rec in old_records.items():
+            if logical_id not in records and rec.attributes.get("Retained"):
+                records[logical_id] = rec
         # what only the resolved records show (an API's integrations, an event source's kind,
         # a function's layers and build hints)
         late: list[Unsupported] = []
@@ -578,6 +591,7 @@ def _apply(
         )
         apis = build_apis(records, plan.source.profile, unsupported=late, file=ctx.file)
         event_sources = build_event_sources(records, unsupported=late, file=ctx.file)
+        check_aliases(records, ctx.file)
         unsupported = plan.unsupported + enforce(late, allow=allow_unsupported)
         outputs, exports = _outputs(plan, resolver)
         _publish_outputs(ctx, plan.source.name, outputs, exports, old)
@@ -614,7 +628,7 @@ def _apply(
         unsupported=[u.to_json() for u in unsupported],
         profile=plan.source.profile,
         exports=exports,
-        order=list(plan.order),
+        order=[*plan.order, *(lid for lid in records if lid not in plan.order)],
     )
 
 

@@ -196,6 +196,25 @@ def _local_uri(value: Any) -> bool:
     return isinstance(value, str) and not value.startswith("s3://")
 
 
+def _publish_with_code(props: dict[str, Any], globals_fn: dict[str, Any], stack_dir: Path) -> None:
+    """AutoPublishAlias publishes a new version when the code changes: SAM names the version
+    by a hash of the code's S3 location, which ``sam deploy`` changes with the code but a local
+    folder's path never does, so the folder's fingerprint is given as AutoPublishCodeSha256
+    (unless the template sets it)."""
+    from harness.deploy.specs.functions import code_fingerprint
+
+    alias = props.get("AutoPublishAlias") or globals_fn.get("AutoPublishAlias")
+    code = props.get("CodeUri") or globals_fn.get("CodeUri")
+    local = f"s3://{LOCAL_CODE_BUCKET}/"
+    if isinstance(code, str) and code.startswith(local):  # Globals' CodeUri, passed through
+        code = code[len(local) :]
+    if not alias or "AutoPublishCodeSha256" in props or not _local_uri(code):
+        return
+    folder = (stack_dir / str(code)).resolve()
+    if folder.exists():
+        props["AutoPublishCodeSha256"] = code_fingerprint([str(folder)])
+
+
 def _prepare_sam(template: dict[str, Any], stack_dir: Path, file: str) -> dict[str, Any]:
     template = copy.deepcopy(template)
     globals_fn = (template.get("Globals") or {}).get("Function") or {}
@@ -208,6 +227,8 @@ def _prepare_sam(template: dict[str, Any], stack_dir: Path, file: str) -> dict[s
         if not isinstance(props, dict):
             continue
         kind = resource.get("Type")
+        if kind == "AWS::Serverless::Function":
+            _publish_with_code(props, globals_fn, stack_dir)
         if kind == "AWS::Serverless::Function" and _local_uri(props.get("CodeUri")):
             props["CodeUri"] = f"s3://{LOCAL_CODE_BUCKET}/{props['CodeUri']}"
         if kind == "AWS::Serverless::LayerVersion" and _local_uri(props.get("ContentUri")):

@@ -67,6 +67,8 @@ MODULES: dict[str, str] = {
     "AWS::ApiGateway::UsagePlanKey": "apigw_usage",
     "AWS::Kinesis::Stream": "kinesis_stream",
     "AWS::CloudFormation::Stack": "cloudformation_stack",
+    "AWS::CodeDeploy::Application": "codedeploy",
+    "AWS::CodeDeploy::DeploymentGroup": "codedeploy",
     "AWS::ResourceGroups::Group": "no_effect",
     "AWS::ApplicationInsights::Application": "no_effect",
     "AWS::Scheduler::ScheduleGroup": "no_effect",

@@ -54,6 +54,8 @@ class Context:
     # and return its DeployedStack; destroy one by name. Set by the engine on a live deploy.
     deploy_nested: Callable[[str, Path, dict[str, str]], Any] | None = None
     destroy_nested: Callable[[str], None] | None = None
+    # the stack's records before this deploy (a new Lambda version takes the next number)
+    old_records: dict[str, ResourceRecord] = field(default_factory=dict)
     _clients: dict[str, Any] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:

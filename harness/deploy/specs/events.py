@@ -30,6 +30,15 @@ def _pattern(value: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def _qualifier(reference: Any) -> str | None:
+    """``live`` of ``arn:aws:lambda:r:a:function:name:live`` or ``name:live``, else None."""
+    if not isinstance(reference, str):
+        return None
+    tail = reference.split(":function:", 1)[-1] if reference.startswith("arn:") else reference
+    name, _, qualifier = tail.partition(":")
+    return qualifier or None if name else None
+
+
 def _mapping(
     logical_id: str,
     rec: ResourceRecord,
@@ -46,6 +55,9 @@ def _mapping(
             f"{props.get('FunctionName')} is not a function of this stack; nothing would be invoked",
         )
         return None
+    qualifier = _qualifier(props.get("FunctionName"))
+    if qualifier and function in records:  # an alias or a version: the runtime picks per batch
+        function = f"{records[function].physical_id}:{qualifier}"
     kind: Literal["sqs", "dynamodb", "kinesis"]
     if ":sqs:" in source:
         kind = "sqs"

@@ -1,0 +1,60 @@
+"""An alias's weighted routing (RoutingConfig.AdditionalVersionWeights) and qualified names, as
+the runtime resolves them per invocation."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+
+import pytest
+
+from harness.runtime.core import pick_version, split_qualifier
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        ("fn", ("fn", None)),
+        ("fn:live", ("fn", "live")),
+        ("fn:3", ("fn", "3")),
+        ("arn:aws:lambda:us-east-1:000000000000:function:fn", ("fn", None)),
+        ("arn:aws:lambda:us-east-1:000000000000:function:fn:live", ("fn", "live")),
+        ("000000000000:function:fn:$LATEST", ("fn", "$LATEST")),
+    ],
+)
+def test_split_qualifier(reference: str, expected: tuple[str, str | None]) -> None:
+    assert split_qualifier(reference) == expected
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.05, 0.25, 0.5, 1.0])
+def test_the_additional_version_gets_its_weight_within_a_binomial_bound(weight: float) -> None:
+    alias = {"version": "2", "weights": {"1": weight}}
+    rng = random.Random(20261207)
+    runs = 10_000
+    seen = Counter(pick_version(alias, rng) for _ in range(runs))
+    assert set(seen) <= {"1", "2"}
+    spread = math.sqrt(runs * weight * (1 - weight))
+    assert abs(seen["1"] - runs * weight) <= 4.5 * spread + 1e-9, seen
+
+
+def test_an_alias_without_weights_always_runs_its_version() -> None:
+    rng = random.Random(1)
+    assert {pick_version({"version": "4", "weights": {}}, rng) for _ in range(100)} == {"4"}
+    assert pick_version({"weights": {}}, rng) == "$LATEST"
+
+
+def test_qualified_references_keep_their_qualifier_for_the_runtime() -> None:
+    from harness.deploy.specs.apis import _integration, _qualified
+    from harness.deploy.specs.events import _qualifier
+    from harness.deploy.specs.functions import FunctionIndex
+
+    arn = "arn:aws:lambda:us-east-1:000000000000:function:fn"
+    uri = f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}:live/invocations"
+    assert _qualified(uri) == f"{arn}:live"
+    assert _qualified(uri.replace(":live", "")) is None
+    spec = _integration({"type": "aws_proxy", "uri": uri}, FunctionIndex({}), rest=False)
+    assert spec.function == f"{arn}:live"  # the gateway calls the alias, not $LATEST
+    assert _qualifier(f"{arn}:live") == "live"
+    assert _qualifier("fn:3") == "3"
+    assert _qualifier(arn) is None and _qualifier("fn") is None
