@@ -58,3 +58,31 @@ def test_qualified_references_keep_their_qualifier_for_the_runtime() -> None:
     assert _qualifier(f"{arn}:live") == "live"
     assert _qualifier("fn:3") == "3"
     assert _qualifier(arn) is None and _qualifier("fn") is None
+
+
+def test_versions_of_a_node_function_and_aliases_to_unpublished_versions_are_refused() -> None:
+    from harness.deploy.errors import DeployError
+    from harness.deploy.specs.functions import check_aliases
+    from harness.model import ResourceRecord
+
+    arn = "arn:aws:lambda:us-east-1:000000000000:function:fn"
+
+    def records(runtime: str, alias_version: str) -> dict[str, ResourceRecord]:
+        return {
+            "Fn": ResourceRecord("Fn", "AWS::Lambda::Function", "fn", arn, {}, {"Runtime": runtime}),
+            "V": ResourceRecord(
+                "V", "AWS::Lambda::Version", f"{arn}:1", f"{arn}:1",
+                {"Version": "1", "FunctionArn": arn}, {"FunctionName": "fn"},
+            ),
+            "A": ResourceRecord(
+                "A", "AWS::Lambda::Alias", f"{arn}:live", f"{arn}:live", {"FunctionArn": arn},
+                {"FunctionName": "fn", "Name": "live", "FunctionVersion": alias_version},
+            ),
+        }  # fmt: skip
+
+    check_aliases(records("python3.11", "1"), "t.yaml")  # published: accepted
+    with pytest.raises(DeployError, match=r"routes to version 2 of Fn.*published: 1"):
+        check_aliases(records("python3.11", "2"), "t.yaml")
+    with pytest.raises(DeployError, match="not snapshotted") as info:
+        check_aliases(records("nodejs20.x", "1"), "t.yaml")
+    assert info.value.logical_id == "Fn"

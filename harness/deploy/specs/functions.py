@@ -212,11 +212,24 @@ def _alias_routes(rec: ResourceRecord) -> tuple[str, dict[str, float]]:
 
 
 def check_aliases(records: Mapping[str, ResourceRecord], file: str) -> None:
-    """Every version an alias routes to is $LATEST or one this stack published."""
+    """Every version an alias routes to is $LATEST or one this stack published, and no Node.js
+    function has versions (its build artifact is not snapshotted)."""
     from harness.deploy.errors import DeployError
 
     index = FunctionIndex(records)
     published = _versions(records, index)
+    for versioned in published:
+        runtime = str(records[versioned].properties.get("Runtime", ""))
+        if runtime.startswith("nodejs"):
+            raise DeployError(
+                f"{versioned} ({runtime}) has published versions, but a Node.js function runs from "
+                "its current build artifact (node_modules), which is not snapshotted per "
+                "version: every version would run the current code.",
+                file=file,
+                logical_id=versioned,
+                property="AutoPublishAlias / AWS::Lambda::Version",
+                fix="test versions and aliases with a Python function, or remove the version.",
+            )
     for logical_id, rec in records.items():
         if rec.type != "AWS::Lambda::Alias":
             continue
