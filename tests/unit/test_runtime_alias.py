@@ -46,8 +46,9 @@ def test_an_alias_without_weights_always_runs_its_version() -> None:
 
 def test_qualified_references_keep_their_qualifier_for_the_runtime() -> None:
     from harness.deploy.specs.apis import _integration, _qualified
-    from harness.deploy.specs.events import _qualifier
     from harness.deploy.specs.functions import FunctionIndex
+    from harness.deploy.specs.functions import qualifier_of as _qualifier
+    from harness.model import ResourceRecord
 
     arn = "arn:aws:lambda:us-east-1:000000000000:function:fn"
     uri = f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}:live/invocations"
@@ -58,6 +59,11 @@ def test_qualified_references_keep_their_qualifier_for_the_runtime() -> None:
     assert _qualifier(f"{arn}:live") == "live"
     assert _qualifier("fn:3") == "3"
     assert _qualifier(arn) is None and _qualifier("fn") is None
+    fn = ResourceRecord("Fn", "AWS::Lambda::Function", "fn-1", arn.replace(":fn", ":fn-1"))
+    index = FunctionIndex({"Fn": fn})
+    assert index.target("Fn") == "Fn"
+    assert index.target(f"{fn.arn}:live") == "fn-1:live"  # event sources call the alias
+    assert index.target(f"{fn.arn}:7") == "fn-1:7"
 
 
 def test_versions_of_a_node_function_and_aliases_to_unpublished_versions_are_refused() -> None:

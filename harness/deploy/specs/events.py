@@ -30,15 +30,6 @@ def _pattern(value: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _qualifier(reference: Any) -> str | None:
-    """``live`` of ``arn:aws:lambda:r:a:function:name:live`` or ``name:live``, else None."""
-    if not isinstance(reference, str):
-        return None
-    tail = reference.split(":function:", 1)[-1] if reference.startswith("arn:") else reference
-    name, _, qualifier = tail.partition(":")
-    return qualifier or None if name else None
-
-
 def _mapping(
     logical_id: str,
     rec: ResourceRecord,
@@ -47,7 +38,7 @@ def _mapping(
     refuse: Callable[[str, str], None],
 ) -> EventSourceSpec | None:
     props = rec.properties
-    function = index.find(props.get("FunctionName"))
+    function = index.target(props.get("FunctionName"))
     source = str(props.get("EventSourceArn", ""))
     if function is None:
         refuse(
@@ -55,9 +46,6 @@ def _mapping(
             f"{props.get('FunctionName')} is not a function of this stack; nothing would be invoked",
         )
         return None
-    qualifier = _qualifier(props.get("FunctionName"))
-    if qualifier and function in records:  # an alias or a version: the runtime picks per batch
-        function = f"{records[function].physical_id}:{qualifier}"
     kind: Literal["sqs", "dynamodb", "kinesis"]
     if ":sqs:" in source:
         kind = "sqs"
@@ -145,7 +133,7 @@ def _s3_notifications(
     ):
         for n, entry in enumerate(config.get(key) or []):
             target = str(entry.get(arn_key, ""))
-            function = index.find(target) if key == "LambdaConfigurations" else None
+            function = index.target(target) if key == "LambdaConfigurations" else None
             if key == "LambdaConfigurations" and function is None:
                 refuse(
                     f"NotificationConfiguration.{key}[{n}].Function",
@@ -194,7 +182,7 @@ def build_event_sources(
             rec.type == "AWS::SNS::Subscription"
             and str(props.get("Protocol", "")).lower() == "lambda"
         ):
-            function = index.find(props.get("Endpoint"))
+            function = index.target(props.get("Endpoint"))
             if function is None:
                 refuse(
                     "Endpoint",
@@ -215,7 +203,7 @@ def build_event_sources(
                 )
         elif rec.type == "AWS::SNS::Topic":
             for n, sub in enumerate(props.get("Subscription") or []):
-                function = index.find(sub.get("Endpoint"))
+                function = index.target(sub.get("Endpoint"))
                 if str(sub.get("Protocol", "")).lower() == "lambda" and function:
                     sources.append(
                         EventSourceSpec(
@@ -228,7 +216,7 @@ def build_event_sources(
                     )
         elif rec.type == "AWS::Events::Rule":
             for n, target in enumerate(props.get("Targets") or []):
-                function = index.find(target.get("Arn"))
+                function = index.target(target.get("Arn"))
                 if not function:
                     service = str(target.get("Arn", "")).split(":")[2:3]
                     if service and service[0] not in ("sqs", "sns", "events"):
@@ -262,7 +250,7 @@ def build_event_sources(
             sources.extend(_s3_notifications(logical_id, rec, index, refuse))
         elif rec.type == "AWS::Scheduler::Schedule":
             target = props.get("Target") or {}
-            function = index.find(target.get("Arn"))
+            function = index.target(target.get("Arn"))
             if function is None:
                 refuse(
                     "Target.Arn",

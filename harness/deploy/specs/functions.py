@@ -21,8 +21,10 @@ class FunctionIndex:
 
     def __init__(self, records: Mapping[str, ResourceRecord]) -> None:
         self.by_key: dict[str, str] = {}
+        self.physical: dict[str, str] = {}
         for logical_id, rec in records.items():
             if rec.type == "AWS::Lambda::Function":
+                self.physical[logical_id] = rec.physical_id
                 for key in (logical_id, rec.physical_id, rec.arn or ""):
                     if key:
                         self.by_key[key] = logical_id
@@ -37,6 +39,26 @@ class FunctionIndex:
             name = reference.split(":function:", 1)[1].split("/", 1)[0].split(":", 1)[0]
             return self.by_key.get(name)
         return None
+
+    def target(self, reference: Any) -> str | None:
+        """What an event source invokes: the function's logical id, or ``<name>:<qualifier>``
+        when the reference names an alias or a version (the runtime resolves it per call)."""
+        found = self.find(reference)
+        qualifier = qualifier_of(reference)
+        if found is not None and qualifier:
+            return f"{self.physical[found]}:{qualifier}"
+        return found
+
+
+def qualifier_of(reference: Any) -> str | None:
+    """``live`` of ``arn:aws:lambda:r:a:function:name:live`` or ``name:live``, else None."""
+    if not isinstance(reference, str) or "/" in reference:
+        return None
+    tail = reference.split(":function:", 1)[-1] if reference.startswith("arn:") else reference
+    if reference.startswith("arn:") and ":function:" not in reference:
+        return None
+    name, _, qualifier = tail.partition(":")
+    return qualifier if name and qualifier else None
 
 
 def _policy_documents(
