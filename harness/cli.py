@@ -98,6 +98,16 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _deployed(state_dir: Path) -> dict[str, dict[str, Any]]:
+    """Per deployed stack: its resource count and, for a nested stack, its parent."""
+    from harness.model import load_stacks
+
+    return {
+        name: {"resources": len(stack.resources), "parent": stack.parent or None}
+        for name, stack in sorted(load_stacks(state_dir).items())
+    }
+
+
 def _not_honoured(state_dir: Path) -> dict[str, list[str]]:
     """Per deployed stack, what `deploy --allow-unsupported` let through (one line each)."""
     from harness.deploy.unsupported import Unsupported
@@ -125,6 +135,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 1
     healthy = all(h.healthy for h in health)
     not_honoured = _not_honoured(env.state_dir)
+    deployed = _deployed(env.state_dir)
     if args.json:
         _print_json(
             {
@@ -134,12 +145,16 @@ def cmd_status(args: argparse.Namespace) -> int:
                 "endpoints": env.endpoints,
                 "components": [h.to_json() for h in health],
                 "not_honoured": not_honoured,
+                "stacks": deployed,
             }
         )
     else:
         for h in health:
             mark = "ok  " if h.healthy else "DOWN"
             print(f"  {mark} {h.name:<10} {h.detail}")
+        for name, info in deployed.items():
+            nested = f", nested in {info['parent']}" if info["parent"] else ""
+            print(f"  stack {name} ({info['resources']} resources{nested})")
         if healthy:
             print("healthy")
         elif any(h.name.startswith("stack:") for h in health) and all(

@@ -77,6 +77,12 @@ class FunctionSpec:
     path: list[str] = field(default_factory=list)  # dependencies, /opt, runtime SDK, in order
     opt_dir: str = ""  # the merged layers (Lambda's /opt)
     task_root: str = ""  # the built artifact when it is not code_dir (Node.js with node_modules)
+    # a published version's snapshot has its number here ($LATEST: the function itself); the
+    # runtime serves it as "<name>:<version>" (harness.deploy.specs.functions)
+    version: str = "$LATEST"
+    # AWS::Lambda::Alias: name -> {"version": "2", "weights": {"1": 0.1}} (RoutingConfig's
+    # AdditionalVersionWeights: the fraction of invocations the other version gets)
+    aliases: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -218,6 +224,8 @@ class DeployedStack:
     # what the template asks for that is not honoured, kept by `deploy --allow-unsupported`:
     # each {file, logical_id, property, reason, backend} (harness/deploy/unsupported.py)
     unsupported: list[dict[str, str]] = field(default_factory=list)
+    # a nested stack's parent (AWS::CloudFormation::Stack / AWS::Serverless::Application), or ""
+    parent: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

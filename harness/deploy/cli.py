@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.deploy.local_urls import local_outputs
+from harness.deploy.local_urls import local_outputs, nested_stacks
 from harness.errors import ConfigError
 from harness.model import DeployedStack, stack_file
 
@@ -69,7 +69,7 @@ def summary(stack: DeployedStack, state_dir: Path) -> dict[str, Any]:
             for e in stack.event_sources
         ],
         "outputs": stack.outputs,
-        "local_outputs": local_outputs(stack),
+        "local_outputs": local_outputs(stack, nested_stacks(state_dir, stack.name)),
         "parameters": stack.parameters,
         "fake_servers": stack.fake_servers,
         "not_honoured": list(stack.unsupported),

@@ -40,7 +40,8 @@ from harness.deploy.specs import (
     build_event_sources,
     build_functions,
 )
-from harness.deploy.template import StackSource, lint, load_source, transform
+from harness.deploy.specs.functions import check_aliases
+from harness.deploy.template import StackSource, lint, load_child_source, load_source, transform
 from harness.deploy.unsupported import Unsupported, enforce, property_refusals
 from harness.model import DeployedStack, ResourceRecord, load_stacks, stack_file
 from harness.profile import FixturesSpec, load_fixtures
@@ -227,6 +228,10 @@ def _check_resource(
     if not isinstance(props, dict):
         raise DeployError("Properties must be a mapping.", file=file, logical_id=logical_id)
     found.extend(property_refusals(file, logical_id, type_, props, module))
+    attributes = getattr(module, "definition_refusals", None)  # e.g. an alias's UpdatePolicy
+    if attributes is not None:
+        for prop, reason in attributes(definition):
+            found.append(Unsupported(file, logical_id, prop, reason, module.BACKEND))
     check = getattr(module, "check", None)
     if check is not None:  # a module's own up-front check of its literal properties
         check(file, logical_id, props)
@@ -245,11 +250,17 @@ def _check_attributes(
     for where, fragment in places:
         for resource, attribute in sorted(attribute_references(fragment)):
             module = handlers.get(resource)
-            if module is None or attribute in module.ATTRIBUTES:
+            if module is None:
+                continue
+            known = tuple(module.ATTRIBUTES)
+            per_resource = getattr(module, "attributes_of", None)  # a nested stack's Outputs.X
+            if per_resource is not None:
+                known += per_resource(file, resource, active[resource].get("Properties") or {})
+            if attribute in known:
                 continue
             raise DeployError(
                 f"Fn::GetAtt {resource}.{attribute}: the local {active[resource]['Type']} has no "
-                f"attribute '{attribute}' (it has: {', '.join(module.ATTRIBUTES) or 'none'}).",
+                f"attribute '{attribute}' (it has: {', '.join(known) or 'none'}).",
                 file=file,
                 logical_id=where,
                 backend=module.BACKEND,
@@ -438,6 +449,25 @@ def _deploy(
     return stack
 
 
+def _deploy_nested(
+    env: Environment,
+    parent: str,
+    name: str,
+    template: Path,
+    params: dict[str, str],
+    *,
+    allow_unsupported: bool,
+) -> DeployedStack:
+    """Deploy (or update) a nested stack's child as the stack ``name`` and save it; the parent
+    holds the stack lock already."""
+    source = load_child_source(template, name)
+    stack, _ = _deploy_resources(env, source, params, allow_unsupported=allow_unsupported)
+    stack.parent = parent
+    stack.save(env.state_dir)
+    logger.info("deployed nested stack %s (%d resources)", name, len(stack.resources))
+    return stack
+
+
 def _deploy_resources(
     env: Environment, source: StackSource, params: dict[str, str], *, allow_unsupported: bool
 ) -> tuple[DeployedStack, bool]:
@@ -468,6 +498,14 @@ def _deploy_resources(
         work_dir=state_dir / "stacks" / f"{source.name}.code",
     )
 
+    def deploy_nested(name: str, template: Path, child_params: dict[str, str]) -> DeployedStack:
+        return _deploy_nested(
+            env, source.name, name, template, child_params, allow_unsupported=allow_unsupported
+        )
+
+    ctx.deploy_nested = deploy_nested
+    ctx.destroy_nested = lambda name: _destroy(env, name, nested=True)
+
     def ssm_lookup(name: str) -> str:
         return str(ctx.client("ssm").get_parameter(Name=name)["Parameter"]["Value"])
 
@@ -496,6 +534,7 @@ def _apply(
     records: dict[str, ResourceRecord] = {}
     resolver.records = records
     old_records = dict(old.resources) if old else {}
+    ctx.old_records = old_records
     created: list[ResourceRecord] = []
     updated: list[tuple[ResourceRecord, ResourceRecord]] = []
     try:
@@ -522,10 +561,17 @@ def _apply(
                 logger.info("creating %s (%s)", logical_id, type_)
                 rec = module.create(ctx, logical_id, props)
                 rec.type = type_
+                if type_ == "AWS::Lambda::Version" and definition.get("DeletionPolicy") == "Retain":
+                    rec.attributes["Retained"] = True  # kept when it leaves the template
                 created.append(rec)
             records[logical_id] = rec
             ctx.records = records
         resolver.context = None
+        # a retained Lambda version (SAM publishes each with DeletionPolicy Retain) outlives the
+        # template revision that published it: an alias may still route to it
+        for logical_id, rec in old_records.items():
+            if logical_id not in records and rec.attributes.get("Retained"):
+                records[logical_id] = rec
         # what only the resolved records show (an API's integrations, an event source's kind,
         # a function's layers and build hints)
         late: list[Unsupported] = []
@@ -545,6 +591,7 @@ def _apply(
         )
         apis = build_apis(records, plan.source.profile, unsupported=late, file=ctx.file)
         event_sources = build_event_sources(records, unsupported=late, file=ctx.file)
+        check_aliases(records, ctx.file)
         unsupported = plan.unsupported + enforce(late, allow=allow_unsupported)
         outputs, exports = _outputs(plan, resolver)
         _publish_outputs(ctx, plan.source.name, outputs, exports, old)
@@ -581,7 +628,7 @@ def _apply(
         unsupported=[u.to_json() for u in unsupported],
         profile=plan.source.profile,
         exports=exports,
-        order=list(plan.order),
+        order=[*plan.order, *(lid for lid in records if lid not in plan.order)],
     )
 
 
@@ -677,9 +724,20 @@ def destroy_stack(env: Environment, name: str) -> None:
     reload_runtime(env.endpoints)
 
 
-def _destroy(env: Environment, name: str) -> None:
+def _destroy(env: Environment, name: str, *, nested: bool = False) -> None:
     state_dir = env.state_dir
     stacks = load_stacks(state_dir)
+    if nested and name not in stacks:
+        return  # a nested stack whose deploy failed (and rolled itself back)
+    if not nested and name in stacks and stacks[name].parent in stacks:
+        parent = stacks[name].parent
+        raise DeployError(
+            f"stack '{name}' is nested in '{parent}' (its resource "
+            f"{name[len(parent) + 1 :]}); it is destroyed with its parent.",
+            file=str(stack_file(state_dir, name)),
+            fix=f"destroy the parent (`harness destroy {parent}`), or remove the nested stack "
+            "from the parent's template and deploy the parent again.",
+        )
     # first, so that a deploy that crashed before saving the stack leaves no server running
     stop_fake_servers(state_dir, name)
     if name not in stacks:
@@ -698,6 +756,7 @@ def _destroy(env: Environment, name: str) -> None:
         file=stack.template_path,
         client_factory=env.client,
     )
+    ctx.destroy_nested = lambda child: _destroy(env, child, nested=True)
     order = [lid for lid in stack.order if lid in stack.resources] or list(stack.resources)
     order += [lid for lid in stack.resources if lid not in order]
     for logical_id in reversed(order):

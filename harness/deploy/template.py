@@ -100,6 +100,54 @@ def load_source(stack_dir: Path) -> StackSource:
     return StackSource(name, stack_dir, path, text, template, profile)
 
 
+def load_child_source(template_path: Path, name: str) -> StackSource:
+    """A nested stack's template file as a :class:`StackSource` named ``name`` (its folder is
+    the template's own: CodeUri and includes are relative to it, as in SAM CLI)."""
+    path = Path(template_path).resolve()
+    text = path.read_text(encoding="utf-8")
+    return StackSource(name, path.parent, path, text, load_template_text(text, str(path)))
+
+
+def _remote_applications(
+    template: dict[str, Any], file: str, unsupported: list[Unsupported] | None
+) -> dict[str, Any]:
+    """SAM applications from the Serverless Application Repository (``Location`` with
+    ``ApplicationId``/``SemanticVersion``) or a remote URL: refused, and removed before the SAM
+    transform (whose plugin would call the repository)."""
+    from harness.deploy.unsupported import Unsupported
+
+    resources = template.get("Resources")
+    if not isinstance(resources, dict):
+        return template
+    found = []
+    for logical_id, resource in resources.items():
+        if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Application":
+            continue
+        location = (resource.get("Properties") or {}).get("Location")
+        if isinstance(location, dict):
+            why = (
+                "an application from the Serverless Application Repository "
+                f"({location.get('ApplicationId', '?')} {location.get('SemanticVersion', '')}) "
+                "would be downloaded from AWS; only a template file relative to the parent "
+                "template is deployed locally (as `sam local` does)"
+            )
+        elif isinstance(location, str) and location.startswith(("s3://", "http://", "https://")):
+            why = (
+                f"the nested application's template {location} is remote; only a template file "
+                "relative to the parent template is deployed locally (as `sam local` does)"
+            )
+        else:
+            continue
+        item = Unsupported(file, logical_id, "Location", why, "harness deploy (nested stack)")
+        if unsupported is None:
+            raise DeployError(why, file=file, logical_id=logical_id, property="Location")
+        unsupported.append(item)
+        found.append(logical_id)
+    if not found:
+        return template
+    return {**template, "Resources": {k: v for k, v in resources.items() if k not in found}}
+
+
 def _transforms(template: dict[str, Any]) -> list[str]:
     value = template.get("Transform") or []
     return [value] if isinstance(value, str) else list(value)
@@ -148,6 +196,25 @@ def _local_uri(value: Any) -> bool:
     return isinstance(value, str) and not value.startswith("s3://")
 
 
+def _publish_with_code(props: dict[str, Any], globals_fn: dict[str, Any], stack_dir: Path) -> None:
+    """AutoPublishAlias publishes a new version when the code changes: SAM names the version
+    by a hash of the code's S3 location, which ``sam deploy`` changes with the code but a local
+    folder's path never does, so the folder's fingerprint is given as AutoPublishCodeSha256
+    (unless the template sets it)."""
+    from harness.deploy.specs.functions import code_fingerprint
+
+    alias = props.get("AutoPublishAlias") or globals_fn.get("AutoPublishAlias")
+    code = props.get("CodeUri") or globals_fn.get("CodeUri")
+    local = f"s3://{LOCAL_CODE_BUCKET}/"
+    if isinstance(code, str) and code.startswith(local):  # Globals' CodeUri, passed through
+        code = code[len(local) :]
+    if not alias or "AutoPublishCodeSha256" in props or not _local_uri(code):
+        return
+    folder = (stack_dir / str(code)).resolve()
+    if folder.exists():
+        props["AutoPublishCodeSha256"] = code_fingerprint([str(folder)])
+
+
 def _prepare_sam(template: dict[str, Any], stack_dir: Path, file: str) -> dict[str, Any]:
     template = copy.deepcopy(template)
     globals_fn = (template.get("Globals") or {}).get("Function") or {}
@@ -160,6 +227,8 @@ def _prepare_sam(template: dict[str, Any], stack_dir: Path, file: str) -> dict[s
         if not isinstance(props, dict):
             continue
         kind = resource.get("Type")
+        if kind == "AWS::Serverless::Function":
+            _publish_with_code(props, globals_fn, stack_dir)
         if kind == "AWS::Serverless::Function" and _local_uri(props.get("CodeUri")):
             props["CodeUri"] = f"s3://{LOCAL_CODE_BUCKET}/{props['CodeUri']}"
         if kind == "AWS::Serverless::LayerVersion" and _local_uri(props.get("ContentUri")):
@@ -348,6 +417,7 @@ def transform(
         s3_reader=s3_reader,
         unsupported=unsupported,
     )
+    template = _remote_applications(template, str(source.template_path), unsupported)
     transforms = _transforms(template)
     other = [t for t in transforms if t != SAM_TRANSFORM]
     if other:

@@ -78,6 +78,32 @@ def _function_key(name_or_arn: str) -> str:
     return parts[0] if len(parts) == 2 else name_or_arn.split(":", 1)[0]
 
 
+def split_qualifier(name_or_arn: str) -> tuple[str, str | None]:
+    """``name[:qualifier]``, ``arn:aws:lambda:r:a:function:name[:qualifier]`` (or its
+    ``a:function:name[:qualifier]`` form) → (name, qualifier or None)."""
+    parts = name_or_arn.split(":")
+    if "function" in parts:
+        index = parts.index("function")
+        if index + 1 < len(parts):
+            rest = parts[index + 1 :]
+            return rest[0], rest[1] if len(rest) > 1 else None
+    if len(parts) == 2:
+        return parts[0], parts[1]
+    return _function_key(name_or_arn), None
+
+
+def pick_version(alias: dict[str, Any], rng: random.Random) -> str:
+    """The version one invocation of an alias runs: each additional version with its weight's
+    chance (RoutingConfig.AdditionalVersionWeights), the alias's own version otherwise."""
+    draw = rng.random()
+    total = 0.0
+    for version, weight in (alias.get("weights") or {}).items():
+        total += float(weight)
+        if draw < total:
+            return str(version)
+    return str(alias.get("version", "$LATEST"))
+
+
 SOURCE_SETUP_WAIT_S = 15.0
 
 
@@ -94,6 +120,7 @@ class Runtime:
         self.state_dir = Path(state_dir)
         self.config = config or RuntimeConfig.load()
         self.functions: dict[str, FunctionPool] = {}
+        self._alias_random = random.Random()  # an alias's weighted pick between two versions
         self._logical: dict[tuple[str, str], str] = {}  # (stack, logical id) → name
         self.pools = WorkerPools(
             self.config, self.state_dir / "logs" / "functions", self.state_dir / "runtime-pids"
@@ -298,10 +325,26 @@ class Runtime:
     # -- lookup -------------------------------------------------------------------------------
 
     def resolve(self, name_or_arn: str) -> FunctionPool:
-        pool = self.functions.get(name_or_arn) or self.functions.get(_function_key(name_or_arn))
+        """The pool that runs ``name_or_arn``: a name or ARN, qualified by a version (its own
+        pool, ``name:3``), an alias (a version picked by its routing weights, per call) or
+        ``$LATEST``; an unknown qualifier is not found, as on Lambda."""
+        pool = self.functions.get(name_or_arn)
+        if pool is not None:
+            return pool
+        base, qualifier = split_qualifier(name_or_arn)
+        pool = self.functions.get(base)
         if pool is None:
             raise FunctionNotFound(name_or_arn)
-        return pool
+        if qualifier is None or qualifier == "$LATEST":
+            return pool
+        alias = pool.spec.aliases.get(qualifier)
+        version = pick_version(alias, self._alias_random) if alias is not None else qualifier
+        if version == "$LATEST":
+            return pool
+        found = self.functions.get(f"{base}:{version}")
+        if found is None:
+            raise FunctionNotFound(name_or_arn)
+        return found
 
     def function_arn(self, pool: FunctionPool) -> str:
         if pool.spec.arn:
@@ -447,7 +490,9 @@ class Runtime:
             request_id=request_id,
             payload=body,
             function_error=function_error,
-            log_result=tail_text(request_id, lines, report) if tail else None,
+            log_result=tail_text(request_id, lines, report, version=pool.spec.version)
+            if tail
+            else None,
             duration_ms=duration,
             timed_out=timed_out,
             cold=cold,

@@ -30,9 +30,10 @@ def tail_text(
     lines: list[list[str]],
     report: dict[str, Any],
     extra: list[str] | None = None,
+    version: str = "$LATEST",
 ) -> str:
     """Base64 of the last 4 KB of the invocation's log, as ``X-Amz-Log-Result`` carries it."""
-    parts = [f"START RequestId: {request_id} Version: $LATEST"]
+    parts = [f"START RequestId: {request_id} Version: {version}"]
     parts += [text for _, _, text in lines]
     parts += extra or []
     parts.append(f"END RequestId: {request_id}")

@@ -136,9 +136,9 @@ def function_environ(spec: FunctionSpec, aws: dict[str, str], log_stream: str) -
         **aws,
         **spec.environment,
         # Reserved variables: the function's own configuration cannot override these.
-        "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+        "AWS_LAMBDA_FUNCTION_NAME": spec.name.split(":", 1)[0],  # a version runs as "name:3"
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
         "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group or f"/aws/lambda/{spec.name}",
         "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
         "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
@@ -405,7 +405,7 @@ class WorkerPools:
         spec = pool.spec
         worker = Worker(spec.name, pool.generation)
         worker.provisioned = provisioned
-        stream = time.strftime("%Y/%m/%d") + f"/[$LATEST]{secrets.token_hex(16)}"
+        stream = time.strftime("%Y/%m/%d") + f"/[{spec.version}]{secrets.token_hex(16)}"
         env = function_environ(spec, self.aws_env, stream)
         if provisioned:
             env["AWS_LAMBDA_INITIALIZATION_TYPE"] = "provisioned-concurrency"

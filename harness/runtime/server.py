@@ -135,6 +135,9 @@ class RuntimeApi:
         headers = request.headers
         invocation_type = headers.get(b"x-amz-invocation-type", b"RequestResponse").decode()
         payload = request.body
+        qualifier = parse_qs(request.query).get("Qualifier", [""])[0]
+        if qualifier and ":" not in name.split(":function:")[-1]:
+            name = f"{name}:{qualifier}"  # Invoke's ?Qualifier= (a version or an alias)
         try:
             pool = runtime.resolve(name)
         except FunctionNotFound:
@@ -166,7 +169,10 @@ class RuntimeApi:
             result = await self.runtime.invoke(pool, payload, tail=tail)
         except Throttled as exc:
             return _aws_error(429, "TooManyRequestsException", exc.message, {"Reason": exc.reason})
-        out = [("x-amzn-requestid", result.request_id), ("x-amz-executed-version", "$LATEST")]
+        out = [
+            ("x-amzn-requestid", result.request_id),
+            ("x-amz-executed-version", pool.spec.version),  # the version an alias picked
+        ]
         if len(result.payload) > SYNC_LIMIT:
             message = (
                 f"Response payload size ({len(result.payload)} bytes) exceeded maximum "
@@ -206,7 +212,7 @@ class RuntimeApi:
             "Handler": spec.handler,
             "Timeout": int(spec.timeout),
             "MemorySize": spec.memory_mb,
-            "Version": "$LATEST",
+            "Version": spec.version,
             "State": "Active",
             "LastUpdateStatus": "Successful",
             "PackageType": "Zip",

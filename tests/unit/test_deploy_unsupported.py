@@ -338,7 +338,7 @@ Resources:
     assert "SigV4-signed requests" in text and "response streaming" in text
 
 
-def test_weighted_alias_routing_is_refused_plain_aliases_are_not(tmp_path: Path) -> None:
+def test_weighted_alias_routing_is_planned_bad_weights_are_refused(tmp_path: Path) -> None:
     alias = """
 Resources:
   Alias:
@@ -350,10 +350,72 @@ Resources:
 {routing}
 """
     weighted = "      RoutingConfig: {AdditionalVersionWeights: [{FunctionVersion: '1', FunctionWeight: 0.1}]}"
-    with pytest.raises(DeployError, match="weighted routing between versions"):
-        plan_stack(load_source(_stack(tmp_path, alias.format(routing=weighted))), run_lint=False)
+    plan = plan_stack(load_source(_stack(tmp_path, alias.format(routing=weighted))), run_lint=False)
+    assert plan.order == ["Alias"]
+    two = (
+        "      RoutingConfig: {AdditionalVersionWeights: [{FunctionVersion: '1', "
+        "FunctionWeight: 0.1}, {FunctionVersion: '3', FunctionWeight: 0.2}]}"
+    )
+    with pytest.raises(DeployError, match="at most one"):
+        plan_stack(load_source(_stack(tmp_path, alias.format(routing=two))), run_lint=False)
+    heavy = weighted.replace("0.1", "1.5")
+    with pytest.raises(DeployError, match=r"weight 1.5 is not between 0.0 and 1.0"):
+        plan_stack(load_source(_stack(tmp_path, alias.format(routing=heavy))), run_lint=False)
     plan = plan_stack(load_source(_stack(tmp_path, alias.format(routing=""))), run_lint=False)
     assert plan.order == ["Alias"]
+
+
+def test_deployment_preference_all_at_once_is_planned_shifting_and_hooks_refused(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.py").write_text("def handler(event, context):\n    return 1\n")
+    body = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/
+      Handler: app.handler
+      Runtime: python3.11
+      AutoPublishAlias: live
+      DeploymentPreference:
+        Type: {kind}
+{hooks}
+  Hook:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/
+      Handler: app.handler
+      Runtime: python3.11
+"""
+    hooks = "        Hooks: {PreTraffic: !Ref Hook}"
+    plan = plan_stack(
+        load_source(_stack(tmp_path, body.format(kind="AllAtOnce", hooks=""))), run_lint=False
+    )
+    types = {plan.template["Resources"][k]["Type"] for k in plan.order}
+    assert {"AWS::CodeDeploy::DeploymentGroup", "AWS::Lambda::Alias"} <= types
+    for kind, words in [
+        ("Canary10Percent5Minutes", ["Canary10Percent5Minutes", "gradual traffic shifting"]),
+        ("Linear10PercentEvery1Minute", ["Linear10PercentEvery1Minute", "AllAtOnce"]),
+    ]:
+        with pytest.raises(DeployError) as info:
+            plan_stack(
+                load_source(_stack(tmp_path, body.format(kind=kind, hooks=""))), run_lint=False
+            )
+        text = str(info.value)
+        assert "property 'DeploymentConfigName'" in text
+        for word in words:
+            assert word in text
+    with pytest.raises(DeployError) as info:
+        plan_stack(
+            load_source(_stack(tmp_path, body.format(kind="AllAtOnce", hooks=hooks))),
+            run_lint=False,
+        )
+    text = str(info.value)
+    assert "UpdatePolicy.CodeDeployLambdaAliasUpdate.BeforeAllowTrafficHook" in text
+    assert "never be invoked" in text
 
 
 def test_a_zip_layer_content_uri_is_unpacked_and_a_missing_one_diagnosed(tmp_path: Path) -> None:

@@ -19,10 +19,10 @@ class FakeRuntime:
     def __init__(self, error: str | None) -> None:
         self.error = error
 
-    def resolve(self, name: str) -> str:
-        return name
+    def resolve(self, name: str) -> Any:
+        return SimpleNamespace(name=name, spec=SimpleNamespace(version="$LATEST"))
 
-    async def invoke(self, pool: str, payload: bytes, tail: bool = False) -> Any:
+    async def invoke(self, pool: Any, payload: bytes, tail: bool = False) -> Any:
         body = (
             {"errorMessage": "no tenant at sign-up", "errorType": "SignUpRefused"}
             if self.error

@@ -50,6 +50,12 @@ class Context:
     profile: dict[str, Any] = field(default_factory=dict)
     work_dir: Path | None = None  # where inline code (ZipFile) is written
     current_type: str = ""  # the type of the resource being handled (modules serving several)
+    # nested stacks (cloudformation_stack.py): deploy a child (name, template file, parameters)
+    # and return its DeployedStack; destroy one by name. Set by the engine on a live deploy.
+    deploy_nested: Callable[[str, Path, dict[str, str]], Any] | None = None
+    destroy_nested: Callable[[str], None] | None = None
+    # the stack's records before this deploy (a new Lambda version takes the next number)
+    old_records: dict[str, ResourceRecord] = field(default_factory=dict)
     _clients: dict[str, Any] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:

@@ -73,6 +73,19 @@ def _at(refuse: Refuse, where: str) -> Refuse:
     return placed
 
 
+def _lambda_arn(uri: Any) -> str | None:
+    """``arn:aws:lambda:...:function:NAME`` inside an integration URI, or None."""
+    if not isinstance(uri, str) or "arn:aws:lambda:" not in uri or ":function:" not in uri:
+        return None
+    return uri[uri.index("arn:aws:lambda:") :].split("/", 1)[0]
+
+
+def _qualified(uri: Any) -> str | None:
+    """The function ARN when it names a version or an alias (``...:function:NAME:live``)."""
+    arn = _lambda_arn(uri)
+    return arn if arn is not None and len(arn.split(":")) == 8 else None
+
+
 def _integration(
     raw: Mapping[str, Any], index: FunctionIndex, rest: bool, refuse: Refuse = _ignore
 ) -> IntegrationSpec:
@@ -83,7 +96,9 @@ def _integration(
     if kind == "aws_proxy" and not subtype:
         return IntegrationSpec(
             type="lambda",
-            function=index.find(uri),
+            # a version or alias (qualified ARN), or another stack's function (a nested stack's
+            # output), is found by its ARN at run time
+            function=_qualified(uri) or index.find(uri) or _lambda_arn(uri),
             payload_format=str(raw.get("payloadFormatVersion", "1.0" if rest else "2.0")),
             timeout_ms=timeout,
         )

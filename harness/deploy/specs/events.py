@@ -38,7 +38,7 @@ def _mapping(
     refuse: Callable[[str, str], None],
 ) -> EventSourceSpec | None:
     props = rec.properties
-    function = index.find(props.get("FunctionName"))
+    function = index.target(props.get("FunctionName"))
     source = str(props.get("EventSourceArn", ""))
     if function is None:
         refuse(
@@ -133,7 +133,7 @@ def _s3_notifications(
     ):
         for n, entry in enumerate(config.get(key) or []):
             target = str(entry.get(arn_key, ""))
-            function = index.find(target) if key == "LambdaConfigurations" else None
+            function = index.target(target) if key == "LambdaConfigurations" else None
             if key == "LambdaConfigurations" and function is None:
                 refuse(
                     f"NotificationConfiguration.{key}[{n}].Function",
@@ -182,7 +182,7 @@ def build_event_sources(
             rec.type == "AWS::SNS::Subscription"
             and str(props.get("Protocol", "")).lower() == "lambda"
         ):
-            function = index.find(props.get("Endpoint"))
+            function = index.target(props.get("Endpoint"))
             if function is None:
                 refuse(
                     "Endpoint",
@@ -203,7 +203,7 @@ def build_event_sources(
                 )
         elif rec.type == "AWS::SNS::Topic":
             for n, sub in enumerate(props.get("Subscription") or []):
-                function = index.find(sub.get("Endpoint"))
+                function = index.target(sub.get("Endpoint"))
                 if str(sub.get("Protocol", "")).lower() == "lambda" and function:
                     sources.append(
                         EventSourceSpec(
@@ -216,7 +216,7 @@ def build_event_sources(
                     )
         elif rec.type == "AWS::Events::Rule":
             for n, target in enumerate(props.get("Targets") or []):
-                function = index.find(target.get("Arn"))
+                function = index.target(target.get("Arn"))
                 if not function:
                     service = str(target.get("Arn", "")).split(":")[2:3]
                     if service and service[0] not in ("sqs", "sns", "events"):
@@ -250,7 +250,7 @@ def build_event_sources(
             sources.extend(_s3_notifications(logical_id, rec, index, refuse))
         elif rec.type == "AWS::Scheduler::Schedule":
             target = props.get("Target") or {}
-            function = index.find(target.get("Arn"))
+            function = index.target(target.get("Arn"))
             if function is None:
                 refuse(
                     "Target.Arn",

@@ -11,7 +11,7 @@ from typing import Any
 
 from harness.model import FunctionSpec, ResourceRecord
 
-__all__ = ["FunctionIndex", "build_functions", "code_fingerprint"]
+__all__ = ["FunctionIndex", "build_functions", "check_aliases", "code_fingerprint"]
 
 logger = logging.getLogger(__name__)
 
@@ -21,8 +21,10 @@ class FunctionIndex:
 
     def __init__(self, records: Mapping[str, ResourceRecord]) -> None:
         self.by_key: dict[str, str] = {}
+        self.physical: dict[str, str] = {}
         for logical_id, rec in records.items():
             if rec.type == "AWS::Lambda::Function":
+                self.physical[logical_id] = rec.physical_id
                 for key in (logical_id, rec.physical_id, rec.arn or ""):
                     if key:
                         self.by_key[key] = logical_id
@@ -37,6 +39,26 @@ class FunctionIndex:
             name = reference.split(":function:", 1)[1].split("/", 1)[0].split(":", 1)[0]
             return self.by_key.get(name)
         return None
+
+    def target(self, reference: Any) -> str | None:
+        """What an event source invokes: the function's logical id, or ``<name>:<qualifier>``
+        when the reference names an alias or a version (the runtime resolves it per call)."""
+        found = self.find(reference)
+        qualifier = qualifier_of(reference)
+        if found is not None and qualifier:
+            return f"{self.physical[found]}:{qualifier}"
+        return found
+
+
+def qualifier_of(reference: Any) -> str | None:
+    """``live`` of ``arn:aws:lambda:r:a:function:name:live`` or ``name:live``, else None."""
+    if not isinstance(reference, str) or "/" in reference:
+        return None
+    tail = reference.split(":function:", 1)[-1] if reference.startswith("arn:") else reference
+    if reference.startswith("arn:") and ":function:" not in reference:
+        return None
+    name, _, qualifier = tail.partition(":")
+    return qualifier if name and qualifier else None
 
 
 def _policy_documents(
@@ -187,7 +209,107 @@ def build_functions(
             opt_dir=built.opt_dir if built else "",
             task_root=built.task_root if built else "",
         )
+    _add_versions(records, specs, index)
     return specs
+
+
+def _versions(records: Mapping[str, ResourceRecord], index: FunctionIndex) -> dict[str, set[str]]:
+    """Per function (logical id), the numbers of its published versions."""
+    found: dict[str, set[str]] = {}
+    for rec in records.values():
+        if rec.type == "AWS::Lambda::Version":
+            target = index.find(rec.attributes.get("FunctionArn"))
+            if target:
+                found.setdefault(target, set()).add(str(rec.attributes.get("Version")))
+    return found
+
+
+def _alias_routes(rec: ResourceRecord) -> tuple[str, dict[str, float]]:
+    routing = rec.properties.get("RoutingConfig") or {}
+    weights = {
+        str(item.get("FunctionVersion")): float(item.get("FunctionWeight", 0))
+        for item in routing.get("AdditionalVersionWeights") or []
+    }
+    return str(rec.properties.get("FunctionVersion", "$LATEST")), weights
+
+
+def check_aliases(records: Mapping[str, ResourceRecord], file: str) -> None:
+    """Every version an alias routes to is $LATEST or one this stack published, and no Node.js
+    function has versions (its build artifact is not snapshotted)."""
+    from harness.deploy.errors import DeployError
+
+    index = FunctionIndex(records)
+    published = _versions(records, index)
+    for versioned in published:
+        runtime = str(records[versioned].properties.get("Runtime", ""))
+        if runtime.startswith("nodejs"):
+            raise DeployError(
+                f"{versioned} ({runtime}) has published versions, but a Node.js function runs from "
+                "its current build artifact (node_modules), which is not snapshotted per "
+                "version: every version would run the current code.",
+                file=file,
+                logical_id=versioned,
+                property="AutoPublishAlias / AWS::Lambda::Version",
+                fix="test versions and aliases with a Python function, or remove the version.",
+            )
+    for logical_id, rec in records.items():
+        if rec.type != "AWS::Lambda::Alias":
+            continue
+        target = index.find(rec.properties.get("FunctionName"))
+        if target is None:
+            continue
+        main, weights = _alias_routes(rec)
+        for version in (main, *weights):
+            if version != "$LATEST" and version not in published.get(target, set()):
+                raise DeployError(
+                    f"alias {rec.properties.get('Name')} routes to version {version} of "
+                    f"{target}, which this stack has not published (published: "
+                    f"{', '.join(sorted(published.get(target, set()))) or 'none'}).",
+                    file=file,
+                    logical_id=logical_id,
+                    property="FunctionVersion",
+                    fix="point the alias at !GetAtt <AWS::Lambda::Version>.Version.",
+                )
+
+
+def _add_versions(
+    records: Mapping[str, ResourceRecord], specs: dict[str, FunctionSpec], index: FunctionIndex
+) -> None:
+    """One spec per published version (``<LogicalId>:<n>``, served as ``<name>:<n>``): the
+    function's spec with the version's code snapshot and configuration; and each alias's
+    routing on the function's own spec."""
+    import dataclasses
+
+    for rec in records.values():
+        target = index.find(rec.attributes.get("FunctionArn"))
+        if target is None or target not in specs:
+            continue
+        base = specs[target]
+        if rec.type == "AWS::Lambda::Alias":
+            main, weights = _alias_routes(rec)
+            base.aliases[str(rec.properties.get("Name"))] = {"version": main, "weights": weights}
+        if rec.type != "AWS::Lambda::Version":
+            continue
+        number = str(rec.attributes.get("Version"))
+        snapshot = str(rec.attributes.get("SnapshotDir") or base.code_dir)
+        frozen = rec.attributes.get("FunctionProperties") or {}
+        variables = (frozen.get("Environment") or {}).get("Variables") or {}
+        specs[f"{target}:{number}"] = dataclasses.replace(
+            base,
+            name=f"{base.name}:{number}",
+            arn=f"{base.arn}:{number}",
+            version=number,
+            code_dir=snapshot,
+            task_root=snapshot if base.task_root in ("", base.code_dir) else base.task_root,
+            handler=str(frozen.get("Handler", base.handler)),
+            environment={str(k): _text(v) for k, v in variables.items()}
+            if frozen
+            else dict(base.environment),
+            timeout=float(frozen.get("Timeout", base.timeout)),
+            memory_mb=int(frozen.get("MemorySize", base.memory_mb)),
+            code_fingerprint=code_fingerprint([snapshot, *base.layers]),
+            aliases={},
+        )
 
 
 def _text(value: Any) -> str:
