@@ -77,6 +77,9 @@ def _ephemeral_range() -> tuple[int, int]:
         return 49152, 65535
 
 
+_HANDED_OUT: set[int] = set()  # ports free_port() returned in this process (never twice)
+
+
 def free_port() -> int:
     """A TCP port on loopback that nobody listens on right now.
 
@@ -89,11 +92,14 @@ def free_port() -> int:
         rng = random.SystemRandom()
         for _attempt in range(100):
             port = rng.randrange(LOWEST_PICKED_PORT, low)
+            if port in _HANDED_OUT:  # given to a component that may not have bound it yet
+                continue
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
                 try:
                     sock.bind((LOOPBACK, port))
                 except OSError:
                     continue
+                _HANDED_OUT.add(port)
                 return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
