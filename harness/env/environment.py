@@ -56,6 +56,16 @@ class ComponentHealth:
         }
 
 
+def redeploy_folder(stacks: dict[str, Any], name: str, fallback: str) -> str:
+    """The folder to ``harness deploy`` to recreate stack ``name``: a nested stack's root
+    parent's (a child is deployed through its parent), else its own (``fallback`` if unknown)."""
+    stack, seen = stacks.get(name), {name}
+    while stack is not None and stack.parent in stacks and stack.parent not in seen:
+        seen.add(stack.parent)
+        stack = stacks[stack.parent]
+    return str(stack.stack_dir) if stack is not None else fallback
+
+
 class Environment:
     """The running local system: emulators, Redis, the AWS edge and the gateway/runtime daemon."""
 
@@ -306,13 +316,17 @@ class Environment:
         by_stack: dict[str, list[Any]] = {}
         for item in missing:
             by_stack.setdefault(item.stack, []).append(item)
+        from harness.model import load_stacks
+
+        stacks = load_stacks(self.state_dir)
         for name, items in sorted(by_stack.items()):
             detail = "; ".join(item.describe() for item in items)
+            folder = redeploy_folder(stacks, name, items[0].stack_dir)
             result.append(
                 ComponentHealth(
                     f"stack:{name}",
                     False,
-                    f"{detail}. Run `harness deploy {items[0].stack_dir}` to recreate them, or "
+                    f"{detail}. Run `harness deploy {folder}` to recreate them, or "
                     "`harness down` then `harness up` for a fresh environment.",
                 )
             )
