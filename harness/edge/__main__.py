@@ -11,6 +11,8 @@ import signal
 from pathlib import Path
 
 from harness.edge.proxy import EdgeProxy, serve
+from harness.edge.tracing import EdgeTracer
+from harness.obs.spans import TraceConfig, recorder_for
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -69,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         call_log=JsonLinesLog(Path(args.state_dir) / "logs" / "edge-calls.log")
         if args.state_dir
         else None,
+        tracer=_tracer(Path(args.state_dir)) if args.state_dir else None,
     )
 
     async def run() -> None:
@@ -82,8 +85,17 @@ def main(argv: list[str] | None = None) -> None:
             await task
         if proxy.call_log is not None:
             proxy.call_log.close()
+        if proxy.tracer is not None:
+            proxy.tracer.close()
 
     asyncio.run(run())
+
+
+def _tracer(state_dir: Path) -> EdgeTracer | None:
+    """A span per traced AWS call (harness/edge/tracing.py); ``None`` when HARNESS_TRACING=0."""
+    config = TraceConfig.from_env()
+    recorder = recorder_for("aws", state_dir, config)
+    return EdgeTracer(recorder, state_dir, config) if recorder is not None else None
 
 
 if __name__ == "__main__":

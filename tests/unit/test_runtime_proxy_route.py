@@ -22,7 +22,9 @@ class FakeRuntime:
     def resolve(self, name: str) -> str:
         return name
 
-    async def invoke(self, pool: str, payload: bytes, tail: bool = False) -> Any:
+    async def invoke(
+        self, pool: str, payload: bytes, tail: bool = False, trace: str | None = None
+    ) -> Any:
         body = (
             {"errorMessage": "no tenant at sign-up", "errorType": "SignUpRefused"}
             if self.error
