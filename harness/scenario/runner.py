@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from harness.errors import ConfigError
 from harness.report.data import Expectation as Verdict
 from harness.report.data import PhaseStats, RunData, save_run
+from harness.report.traces import attach_traces
 from harness.scenario.expectations import Observations, evaluate
 from harness.scenario.live import LiveView
 from harness.scenario.model import Probe, Scenario
@@ -1106,6 +1107,8 @@ class ScenarioRunner:
                 "interrupted": self.state.interrupted,
             }
         )
+        if self.state.env is not None:  # each failed expectation's evidence, as traces
+            attach_traces(run, self.state.env.state_dir)
         return run
 
     def _collect_fault_log(self) -> None:
