@@ -73,7 +73,6 @@ def emit(recorder: SpanRecorder, ctx: RequestContext, status: int) -> None:
             "http.response.status_code": status,
             "aws.request_id": ctx.request_id,
             "correlation_id": ctx.correlation_id,
-            "xray.trace_id": xray_root(ctx.trace_id),
             "tenant": ctx.tenant,
             "stack": api.stack.name if api else None,
             "api": api.spec.logical_id if api else None,

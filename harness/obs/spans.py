@@ -1,25 +1,26 @@
 """Live spans: recorded by the gateway, the runtime and the edge while requests run.
 
 Each process that serves traffic (the gateway workers, the runtime server, the AWS edge) owns one
-:class:`SpanRecorder`. A span is an OpenTelemetry SDK :class:`~opentelemetry.sdk.trace.ReadableSpan`
-(trace id, span id, parent, start/end in ns, kind, status, attributes, the process's
-``service.name`` resource) handed to the SDK span processors when it ends:
+:class:`SpanRecorder`. A span is recorded when it has ended (trace id, span id, parent, start/end
+in ns, kind, error status, attributes, the process's ``service.name``):
 
-* :class:`SpanStoreProcessor` — JSON lines, one span a line, in
+* into :class:`SpanStoreProcessor` (an SDK ``SpanProcessor``) — JSON lines, one span a line, in
   ``<state_dir>/traces/<run>/<service>-<pid>.jsonl`` (``<run>`` is one environment's lifetime,
   ``HARNESS_TRACE_RUN``, set by ``harness up``). Buffered like the access log (one ``write`` per
   256 spans or 0.5 s). Bounded: when a file passes ``HARNESS_TRACE_MAX_MB`` (default 32) it is
   renamed ``.1`` (replacing an older ``.1``) and a new one begun, so a process keeps at most twice
   the limit on disk; the oldest spans go first.
-* a ``BatchSpanProcessor`` with the OTLP/HTTP exporter when ``HARNESS_OTLP_ENDPOINT`` names a
-  receiver (Jaeger, Tempo, an OpenTelemetry collector).
+* as an SDK :class:`~opentelemetry.sdk.trace.ReadableSpan` into a ``BatchSpanProcessor`` with the
+  OTLP/HTTP exporter when ``HARNESS_OTLP_ENDPOINT`` names a receiver (Jaeger, Tempo, an
+  OpenTelemetry collector).
 
-Why spans are built as ``ReadableSpan`` after the fact instead of with ``tracer.start_span()``:
-the SDK's tracer costs ~20 us a span on this machine (locks, sampler, bounded attributes,
-context) — 104 us for a request's five spans, half the gateway's whole CPU per request (190 us,
-benchmarks/results/gateway.json) — while the gateway's chain only needs a ``perf_counter`` per
-step and one span object per step at the end (~5 us each). The processors and exporters are the
-SDK's own, so a span is the same object the SDK would have made.
+Cost (measured on this 2-core machine, the budget being < 10% of the gateway path's CPU): the
+SDK's ``tracer.start_span()`` costs ~20 us a span (locks, sampler, bounded attributes, context):
+104 us for a request's five spans, over half the gateway's own 190 us per request
+(benchmarks/results/gateway.json). So the gateway's chain only notes a ``perf_counter`` per step
+and the spans are recorded after the response; the store takes a row (a tuple, serialised with
+orjson when written, ~3 us a span); ``ReadableSpan`` objects (~5 us each) are built only when an
+SDK exporter is configured. ``SpanStoreProcessor.on_end`` takes SDK spans too.
 
 Context travels as AWS does, in the X-Ray header: ``Root=1-<8 hex>-<24 hex>`` is the OpenTelemetry
 trace id (32 hex, as the AWS X-Ray propagator maps it), ``Parent=<16 hex>`` the caller's span id.
@@ -59,6 +60,7 @@ __all__ = [
     "parse_xray",
     "recorder_for",
     "span_record",
+    "span_row",
     "xray_header",
     "xray_root",
 ]
@@ -172,30 +174,70 @@ class TraceConfig:
         )
 
 
-def span_record(span: ReadableSpan) -> dict[str, Any]:
-    """The JSON-lines form of a span (what ``harness trace`` reads back)."""
+_KIND_NAMES = {kind: kind.name for kind in SpanKind}
+_hex_cache: dict[int, str] = {}
+
+
+def _trace_hex(trace_id: int) -> str:
+    """The 32-hex form, cached: a request's spans share one trace id."""
+    text = _hex_cache.get(trace_id)
+    if text is None:
+        if len(_hex_cache) > 1024:
+            _hex_cache.clear()
+        text = _hex_cache[trace_id] = f"{trace_id:032x}"
+    return text
+
+
+# (trace_id, span_id, parent_id or 0, name, service, kind, start_ns, end_ns, error or None,
+# attributes): what the store keeps of a span until it writes it
+SpanRow = tuple[int, int, int, str, str, str, int, int, "str | None", Mapping[str, Any]]
+
+
+def span_row(span: ReadableSpan) -> SpanRow:
+    """The store's row of an SDK span."""
     ctx = span.context
     assert ctx is not None
     parent = span.parent
     status = span.status
     resource = span.resource.attributes if span.resource is not None else {}
+    return (
+        ctx.trace_id,
+        ctx.span_id,
+        parent.span_id if parent is not None else 0,
+        span.name,
+        str(resource.get("service.name", "harness")),
+        _KIND_NAMES[span.kind],
+        span.start_time or 0,
+        span.end_time or 0,
+        status.description or "error" if status.status_code is StatusCode.ERROR else None,
+        dict(span.attributes or {}),
+    )
+
+
+def span_record(row: SpanRow) -> dict[str, Any]:
+    """The JSON-lines form of a span (what ``harness trace`` reads back)."""
+    trace_id, span_id, parent, name, service, kind, start_ns, end_ns, error, attributes = row
     return {
-        "trace_id": f"{ctx.trace_id:032x}",
-        "span_id": f"{ctx.span_id:016x}",
-        "parent_id": f"{parent.span_id:016x}" if parent is not None else None,
-        "name": span.name,
-        "service": resource.get("service.name", "harness"),
-        "kind": span.kind.name,
-        "start_ns": span.start_time,
-        "end_ns": span.end_time,
-        "status": status.status_code.name,
-        "status_message": status.description,
-        "attributes": dict(span.attributes or {}),
+        "trace_id": _trace_hex(trace_id),
+        "span_id": f"{span_id:016x}",
+        "parent_id": f"{parent:016x}" if parent else None,
+        "name": name,
+        "service": service,
+        "kind": kind,
+        "start_ns": start_ns,
+        "end_ns": end_ns,
+        "status": "ERROR" if error is not None else "UNSET",
+        "status_message": error,
+        "attributes": {k: v for k, v in attributes.items() if v is not None},
     }
 
 
 class SpanStoreProcessor(SpanProcessor):
-    """SDK span processor writing JSON lines, buffered and rotated at ``max_bytes``."""
+    """SDK span processor writing JSON lines, buffered and rotated at ``max_bytes``.
+
+    Spans are serialised when the buffer is written: every ``flush_spans`` spans (by the thread
+    that ends the last one) or by one flusher thread, started with the first span, every
+    ``flush_interval`` seconds."""
 
     def __init__(
         self, path: Path, max_bytes: int, flush_spans: int = 256, flush_interval: float = 0.5
@@ -204,34 +246,52 @@ class SpanStoreProcessor(SpanProcessor):
         self.max_bytes = max_bytes
         self.flush_spans = flush_spans
         self.flush_interval = flush_interval
-        self._buffer: list[ReadableSpan] = []
+        self._buffer: list[SpanRow] = []
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._size = 0
-        self._last_flush = time.monotonic()
-        self._timer: threading.Timer | None = None
+        self._flusher: threading.Thread | None = None
+        self._stop = threading.Event()
         self.rotations = 0
 
     def on_end(self, span: ReadableSpan) -> None:
-        with self._lock:
-            self._buffer.append(span)
-            due = len(self._buffer) >= self.flush_spans
-            if not due and self._timer is None:
-                self._timer = threading.Timer(self.flush_interval, self.force_flush)
-                self._timer.daemon = True
-                self._timer.start()
-        if due:
+        self.add(span_row(span))
+
+    def add(self, row: SpanRow) -> None:
+        """The fast path :class:`SpanRecorder` uses: a row, serialised when written."""
+        buffer = self._buffer
+        buffer.append(row)  # list.append is atomic under the GIL
+        if len(buffer) >= self.flush_spans:
             self.force_flush()
+        elif self._flusher is None:
+            self._start_flusher()
+
+    def _start_flusher(self) -> None:
+        with self._lock:
+            if self._flusher is not None:
+                return
+            self._flusher = threading.Thread(
+                target=self._flush_loop, name="span-store-flush", daemon=True
+            )
+            self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(self.flush_interval):
+            if self._buffer:
+                self.force_flush()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         with self._lock:
             spans, self._buffer = self._buffer, []
-            timer, self._timer = self._timer, None
-            if timer is not None:
-                timer.cancel()
             if not spans:
                 return True
-            data = b"".join(orjson.dumps(span_record(s), default=str) + b"\n" for s in spans)
+            dumps = orjson.dumps
+            data = b"".join(
+                [
+                    dumps(span_record(s), default=str, option=orjson.OPT_APPEND_NEWLINE)
+                    for s in spans
+                ]
+            )
             try:
                 self._write(data)
             except OSError as exc:
@@ -253,6 +313,7 @@ class SpanStoreProcessor(SpanProcessor):
         self._size += len(data)
 
     def shutdown(self) -> None:
+        self._stop.set()
         self.force_flush()
         with self._lock:
             if self._fd is not None:
@@ -264,12 +325,19 @@ Attributes = Mapping[str, Any]
 
 
 class SpanRecorder:
-    """Builds finished spans and hands them to the SDK processors (see the module docstring)."""
+    """Records finished spans (see the module docstring): a row straight into the store, and an
+    SDK ``ReadableSpan`` for the other processors (the OTLP exporter) when there are any."""
 
-    def __init__(self, service: str, processors: Sequence[SpanProcessor]) -> None:
+    def __init__(
+        self,
+        service: str,
+        processors: Sequence[SpanProcessor],
+        store: SpanStoreProcessor | None = None,
+    ) -> None:
         self.service = service
         self.resource = Resource({"service.name": service})
         self.processors = list(processors)
+        self.store = store
 
     def record(
         self,
@@ -283,6 +351,15 @@ class SpanRecorder:
         kind: SpanKind = SpanKind.INTERNAL,
         error: str | None = None,
     ) -> None:
+        if self.store is not None:
+            self.store.add(
+                (
+                    trace_id, span_id, parent, name, self.service, _KIND_NAMES[kind],
+                    start_ns, end_ns, error, attributes,
+                )
+            )  # fmt: skip
+        if not self.processors:
+            return
         span = ReadableSpan(
             name=name,
             context=SpanContext(trace_id, span_id, False, _SAMPLED),
@@ -301,12 +378,15 @@ class SpanRecorder:
             except Exception:  # a span must never fail the request it describes
                 logger.exception("span processor %r failed", processor)
 
+    def _all(self) -> list[SpanProcessor]:
+        return ([self.store] if self.store is not None else []) + self.processors
+
     def flush(self) -> None:
-        for processor in self.processors:
+        for processor in self._all():
             processor.force_flush()
 
     def shutdown(self) -> None:
-        for processor in self.processors:
+        for processor in self._all():
             processor.shutdown()
 
 
@@ -318,7 +398,7 @@ def recorder_for(
     if not config.enabled:
         return None
     path = Path(state_dir) / TRACES_DIR / config.run / f"{service}-{os.getpid()}.jsonl"
-    processors: list[SpanProcessor] = [SpanStoreProcessor(path, config.max_bytes)]
+    processors: list[SpanProcessor] = []
     if config.otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -327,4 +407,4 @@ def recorder_for(
         if not endpoint.endswith("/v1/traces"):
             endpoint += "/v1/traces"
         processors.append(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
-    return SpanRecorder(service, processors)
+    return SpanRecorder(service, processors, SpanStoreProcessor(path, config.max_bytes))
