@@ -258,11 +258,15 @@ class EdgeProxy:
                     # Never answer; hold the connection until the client gives up.
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(reader.read(), timeout=3600)
+                    if call is not None:  # no answer: status 0, until the client gave up
+                        self._span(call, info, target, headers, body, b"", started, True)
                     return False
                 if decision.reset:
                     transport = writer.transport
                     if hasattr(transport, "abort"):
                         transport.abort()
+                    if call is not None:
+                        self._span(call, info, target, headers, body, b"", started, True)
                     return False
                 if decision.response is not None:
                     self.errors[f"{info.service}:{info.operation}"] += 1

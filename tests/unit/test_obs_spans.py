@@ -202,3 +202,18 @@ def test_the_edge_span_says_fault_retry_and_resource_and_carries_put_events(
     assert carried.lookup(["e-1", "e-3"], wait_s=0.0) == [call.header(), own]
     # a faulted publish delivers nothing, so it carries nothing
     assert len((tmp_path / "traces" / "r" / "carry.jsonl").read_bytes().splitlines()) == 2
+
+
+def test_a_blackholed_or_reset_call_is_a_faulted_span_with_no_status(tmp_path: Path) -> None:
+    from harness.edge.tracing import EdgeTracer
+
+    collect = _Collect()
+    tracer = EdgeTracer(SpanRecorder("aws", [collect]), tmp_path, TraceConfig(run="r"))
+    call = tracer.begin(xray_header(TRACE, 7))
+    assert call is not None
+    sqs = RequestInfo(service="sqs", region="us-east-1", operation="SendMessage")
+    tracer.end(call, sqs, "/", b"{}", None, b"", 0.0, fault=True)
+    span = collect.spans[-1]
+    assert span.attributes["http.response.status_code"] == 0  # type: ignore[attr-defined]
+    assert span.attributes["fault.injected"] is True  # type: ignore[attr-defined]
+    assert span.status.description == "fault injected"  # type: ignore[attr-defined]
