@@ -77,6 +77,7 @@ class RequestContext:
     # (step, perf_counter at its start) in chain order; a step ends where the next begins
     marks: list[tuple[str, float]] = field(default_factory=list)
     integration_span: int = 0
+    authorizer_span: int = 0  # the authorizer step's span, when a Lambda authorizer was invoked
 
     def header(self, name: str) -> str | None:
         """A request header by lower-case name; repeated headers joined with commas."""

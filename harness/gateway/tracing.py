@@ -26,7 +26,7 @@ from harness.obs.spans import (
     xray_root,
 )
 
-__all__ = ["begin", "emit", "lambda_trace_header", "response_header"]
+__all__ = ["authorizer_trace_header", "begin", "emit", "lambda_trace_header", "response_header"]
 
 
 def begin(ctx: RequestContext) -> None:
@@ -45,6 +45,13 @@ def lambda_trace_header(ctx: RequestContext) -> str:
     """``X-Amzn-Trace-Id`` for the function: this request's root, the integration span as parent."""
     ctx.integration_span = new_span_id()
     return xray_header(ctx.trace_id, ctx.integration_span)
+
+
+def authorizer_trace_header(ctx: RequestContext) -> str:
+    """``X-Amzn-Trace-Id`` for a Lambda authorizer: this request's root, the authorizer step's
+    span as parent."""
+    ctx.authorizer_span = new_span_id()
+    return xray_header(ctx.trace_id, ctx.authorizer_span)
 
 
 def response_header(ctx: RequestContext) -> tuple[bytes, bytes]:
@@ -95,10 +102,12 @@ def emit(recorder: SpanRecorder, ctx: RequestContext, status: int) -> None:
                 step_error = ctx.integration_error
             if ctx.target is not None:
                 attrs["function"] = ctx.target.function_name
+        elif step == "authorizer":
+            span_id = ctx.authorizer_span or new_span_id()
+            if ctx.authorizer_error:
+                step_error = ctx.authorizer_error
         else:
             span_id = new_span_id()
-            if step == "authorizer" and ctx.authorizer_error:
-                step_error = ctx.authorizer_error
         if i + 1 == len(marks) and status >= 400 and step_error is None and step != "integration":
             step_error = ctx.error_type or f"HTTP {status}"  # the step that answered
         recorder.record(

@@ -74,7 +74,7 @@ def test_one_request_fanning_out_is_one_trace_with_every_hop_and_the_fault(
     try:
         status, headers = _get(
             stack.apis["Api"].base_url + "/order",
-            {"traceparent": f"00-{trace_id}-{client_span}-01"},
+            {"traceparent": f"00-{trace_id}-{client_span}-01", "Authorization": "allow"},
         )
     finally:
         faults.clear()
@@ -108,7 +108,9 @@ def test_one_request_fanning_out_is_one_trace_with_every_hop_and_the_fault(
     root = one(lambda s: s["service"] == "gateway" and s["parent_id"] == client_span)
     assert root["attributes"]["http.response.status_code"] == 503
     steps = {s["name"]: s for s in spans if s["parent_id"] == root["span_id"]}
-    assert set(steps) == {"route", "throttle", "integration"}, steps
+    assert set(steps) == {"route", "authorizer", "throttle", "integration"}, steps
+    # the Lambda authorizer's invocation is a child of the authorizer step
+    assert invocation("Gate")["parent_id"] == steps["authorizer"]["span_id"]
     order = invocation("Order")
     assert order["parent_id"] == steps["integration"]["span_id"]
     calls = {s["name"]: s for s in spans if s["parent_id"] == order["span_id"]}
@@ -146,7 +148,7 @@ def test_an_x_ray_header_from_the_client_is_continued_too(
     parent = os.urandom(8).hex()
     status, headers = _get(
         stack.apis["Api"].base_url + "/order",
-        {"X-Amzn-Trace-Id": f"Root={root};Parent={parent};Sampled=1"},
+        {"X-Amzn-Trace-Id": f"Root={root};Parent={parent};Sampled=1", "Authorization": "allow"},
     )
     assert status == 200
     assert headers["x-amzn-trace-id"] == f"Root={root}"
