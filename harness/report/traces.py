@@ -75,11 +75,19 @@ def _duration(span: dict[str, Any]) -> int:
     return int(span.get("end_ns") or 0) - int(span.get("start_ns") or 0)
 
 
+def _origin(run: RunData) -> float:
+    """The run clock's t=0 as an epoch: when the timeline began (phases and faults are relative
+    to it), else when the run began."""
+    value = run.environment.get("timeline_started_at")
+    return float(value) if isinstance(value, int | float) else run.started_at
+
+
 def _phase_window(run: RunData, exp: Expectation) -> tuple[float, float]:
+    origin = _origin(run)
     for phase in run.phases:
         if phase.name and (phase.name in exp.name or f"phase:{phase.name}" in str(exp.target)):
-            return run.started_at + phase.start_s, run.started_at + phase.end_s
-    return run.started_at, run.started_at + max(run.duration_s, 1.0)
+            return origin + phase.start_s, origin + phase.end_s
+    return origin, origin + max(run.duration_s, 1.0)
 
 
 def _tokens(exp: Expectation) -> list[str]:
@@ -109,7 +117,7 @@ def _candidates(run: RunData, exp: Expectation, state_dir: Path) -> list[tuple[s
             )
     if exp.kind in ("recovery", "alarm") or (run.faults and not out):
         for fault in run.faults:
-            at = run.started_at + fault.start_s
+            at = _origin(run) + fault.start_s
             around = requests_between(state_dir, at + AROUND_FAULT[0], at + AROUND_FAULT[1])
             around.sort(key=lambda s: (_status(s) < 500, int(s.get("start_ns") or 0)))
             for span in around[:LIMIT]:

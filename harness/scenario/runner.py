@@ -1105,6 +1105,7 @@ class ScenarioRunner:
                 "rollbacks": self.state.rollbacks,
                 "queue_depths": obs.queue_depths,
                 "interrupted": self.state.interrupted,
+                "timeline_started_at": self.state.run_started,  # the run clock's t=0 (epoch)
             }
         )
         if self.state.env is not None:  # each failed expectation's evidence, as traces

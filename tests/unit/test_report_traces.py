@@ -56,7 +56,8 @@ def _run() -> RunData:
     return RunData(
         title="t",
         seed=1,
-        started_at=T0,
+        started_at=T0 - 40,  # the command began 40 s before the timeline (environment, deploy)
+        environment={"timeline_started_at": T0},  # phases and faults are relative to this
         duration_s=60,
         phases=[PhaseStats("warm", 0, 10), PhaseStats("peak", 10, 20)],
         faults=[FaultWindow("ddb-errors", 30, 40, "aws")],
