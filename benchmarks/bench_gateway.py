@@ -28,6 +28,11 @@ request is several times the bare server's, so these say what the ratio is made 
 
     .venv/bin/python benchmarks/bench_gateway.py [--runs 3] [--duration 15] [--users 32]
         [--target real|fake] [--server uvicorn|lean] [--channel on|off]
+
+``--tracing`` measures what live tracing costs instead: two gateway + runtime sets, tracing off
+(``HARNESS_TRACING=0``) and on, the same JWT route, alternating slices; CPU per request of each
+set's gateway workers, runtime server and runtime workers, and ``overhead`` = on / off - 1
+(target: the whole gateway path < 10%). Saves ``benchmarks/results/gateway_tracing.json``.
 """
 
 from __future__ import annotations
@@ -79,15 +84,16 @@ async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 LOCUSTFILE = """
 import os
-from locust import constant, task
+from locust import constant, constant_throughput, task
 from locust.contrib.fasthttp import FastHttpUser
 
 PATH = os.environ["BENCH_PATH"]
 HEADERS = {"Authorization": os.environ["BENCH_AUTH"]} if os.environ.get("BENCH_AUTH") else {}
+RATE = float(os.environ.get("BENCH_USER_RPS") or 0)  # per user; 0: as fast as answered
 
 
 class Client(FastHttpUser):
-    wait_time = constant(0)
+    wait_time = constant_throughput(RATE) if RATE else constant(0)
 
     @task
     def call(self):
@@ -206,12 +212,14 @@ def _tree_cpu(pid: int, part: str = "all") -> float:
 
 
 def _locust(
-    url: str, path: str, auth: str | None, users: int, duration: int, work: Path
-) -> dict[str, float]:
+    url: str, path: str, auth: str | None, users: int, duration: int, work: Path,
+    user_rps: float = 0.0,
+) -> dict[str, float]:  # fmt: skip
     locustfile = work / "locustfile.py"
     locustfile.write_text(LOCUSTFILE)
     prefix = work / f"stats-{time.time_ns()}"
-    env = {**os.environ, "BENCH_PATH": path, "BENCH_AUTH": auth or ""}
+    env = {**os.environ, "BENCH_PATH": path, "BENCH_AUTH": auth or "",
+           "BENCH_USER_RPS": str(user_rps)}  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(
         [
@@ -466,6 +474,185 @@ def run(
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _gateway_set(
+    work: Path, name: str, tracing: bool, workers: int, server: str, redis_port: int,
+    log: Any, procs: dict[str, subprocess.Popen[bytes]],
+) -> tuple[int, int, str]:  # fmt: skip
+    """A gateway daemon and a real runtime on their own state folder, tracing on or off
+    (``HARNESS_TRACING``); returns (gateway port, runtime port, bearer token)."""
+    from harness.env.secret import ensure_secret, register
+    from harness.tokens import LocalIssuer
+
+    state = work / name
+    state.mkdir(parents=True)
+    gw_port, rt_port = _free_port(), _free_port()
+    gateway_url = f"http://127.0.0.1:{gw_port}"
+    endpoints = {
+        "gateway_url": gateway_url,
+        "runtime_url": f"http://127.0.0.1:{rt_port}",
+        "aws_endpoint": f"http://127.0.0.1:{rt_port}",
+        "redis_url": f"redis://127.0.0.1:{redis_port}/0",
+        "region": "us-east-1",
+    }
+    (state / "state.json").write_text(
+        json.dumps({"format": 1, "backend": "bench", "endpoints": endpoints})
+    )
+    _stack(gateway_url).save(state)
+    token = LocalIssuer(state, gateway_url).mint(
+        "bench-user", tenant=f"bench-{name}", tier="bench", client_id="bench", expires_in=86400
+    )
+    ensure_secret(state)
+    register({"runtime_url": endpoints["runtime_url"]}, state)
+    env = {**os.environ, "HARNESS_TRACING": "1" if tracing else "0", "HARNESS_TRACE_RUN": name}
+    procs[f"runtime-{name}"] = subprocess.Popen(
+        [sys.executable, "-m", "harness.runtime", "--port", str(rt_port),
+         "--state-dir", str(state), "--log-level", "WARNING"],
+        stdout=log, stderr=log, cwd=str(ROOT), env=env,
+    )  # fmt: skip
+    procs[f"gateway-{name}"] = subprocess.Popen(
+        [sys.executable, "-m", "harness.daemon", "--port", str(gw_port),
+         "--workers", str(workers), "--state-dir", str(state), "--server", server],
+        stdout=log, stderr=log, cwd=str(ROOT), env=env,
+    )  # fmt: skip
+    _wait(rt_port, "/_harness/health")
+    _wait(gw_port, "/_harness/health")
+    return gw_port, rt_port, f"Bearer {token}"
+
+
+# what the gateway path costs without tracing on a quiet machine (results/gateway.json, medians:
+# gateway workers + runtime server + runtime workers), the denominator of the in-process figure
+QUIET_PATH_US = 190.9 + 83.3 + 146.4
+
+
+# the tracing comparison runs both sets at the same fixed rate (users x this, open enough to be
+# under capacity on a busy machine): CPU per request depends on throughput (batching in the event
+# loops), so "as fast as answered" would compare two different loads
+RATE_PER_USER = 10.0
+
+
+def run_tracing(
+    runs: int = 3, duration: int = 15, users: int = 16, workers: int | None = None,
+    server: str = "uvicorn",
+) -> dict[str, Any]:  # fmt: skip
+    """Tracing on vs off, side by side: two gateway + runtime sets (HARNESS_TRACING=1 / 0), the
+    same route, the same fixed rate (``users`` x ``RATE_PER_USER`` requests/s), alternating
+    5-second slices (off, on, off, ...); CPU
+    per request of each set's gateway workers, runtime server and runtime workers (the gateway
+    path). ``overhead`` = on / off - 1 per run, for the gateway workers alone and the whole path."""
+    workers = workers or os.cpu_count() or 2
+    work = Path(tempfile.mkdtemp(prefix="bench-gateway-tracing-"))
+    redis_port = _free_port()
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    log = open(work / "servers.log", "ab")  # noqa: SIM115
+    try:
+        procs["redis"] = subprocess.Popen(
+            ["redis-server", "--port", str(redis_port), "--save", "", "--bind", "127.0.0.1"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        sets = {
+            mode: _gateway_set(work, mode, mode == "on", workers, server, redis_port, log, procs)
+            for mode in ("off", "on")
+        }
+        for gw_port, _, token in sets.values():  # warm-up: environments, JIT-free caches
+            _locust(f"http://127.0.0.1:{gw_port}", GATEWAY_PATH, token, users, 3, work)
+        slices = max(1, duration // 5)
+        results: list[dict[str, Any]] = []
+        for index in range(runs):
+            measured: dict[str, dict[str, Any]] = {}
+            parts: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+            cpu = {m: {"gateway": 0.0, "runtime": 0.0, "workers": 0.0} for m in sets}
+            for _slice in range(slices):
+                for mode, (gw_port, _rt, token) in sets.items():
+                    gw, rt = procs[f"gateway-{mode}"].pid, procs[f"runtime-{mode}"].pid
+                    before = (_tree_cpu(gw), _tree_cpu(rt, "self"), _tree_cpu(rt, "children"))
+                    parts[mode].append(
+                        _locust(
+                            f"http://127.0.0.1:{gw_port}", GATEWAY_PATH, token, users, 5, work,
+                            RATE_PER_USER,
+                        )
+                    )  # fmt: skip
+                    cpu[mode]["gateway"] += _tree_cpu(gw) - before[0]
+                    cpu[mode]["runtime"] += _tree_cpu(rt, "self") - before[1]
+                    cpu[mode]["workers"] += _tree_cpu(rt, "children") - before[2]
+            for mode in sets:
+                merged = _merge(parts[mode])
+                n = max(1.0, merged["requests"])
+                per = {k: round(v / n * 1e6, 1) for k, v in cpu[mode].items()}
+                per["path"] = round(sum(per.values()), 1)
+                measured[mode] = {"load": merged, "cpu_us_per_request": per}
+            off, on = measured["off"]["cpu_us_per_request"], measured["on"]["cpu_us_per_request"]
+            result = {
+                "run": index + 1,
+                **measured,
+                "overhead": {
+                    "gateway_workers": round(on["gateway"] / off["gateway"] - 1, 4),
+                    "gateway_path": round(on["path"] / off["path"] - 1, 4),
+                },
+            }
+            results.append(result)
+            print(json.dumps(result["overhead"]), flush=True)
+        summary = {
+            "benchmark": "gateway-tracing",
+            "load": f"Locust {_locust_version()} FastHttpUser headless, {users} users at "
+            f"{RATE_PER_USER:g} requests/s each (constant_throughput), {slices} alternating 5 s "
+            "slices per set per run, one Locust process",
+            "sets": "tracing off (HARNESS_TRACING=0) and on (default), each a gateway daemon "
+            f"({server}, {workers} workers) and a real runtime on its own state folder, one Redis",
+            "route": "GET /bench/HttpApi/noop: JWT, route + usage-plan throttle, Lambda proxy "
+            "to a no-op Python handler (5 spans a request: request, route, authorizer, "
+            "throttle, integration; 1 invocation span)",
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            "target": "overhead.gateway_path < 0.10",
+            "runs": results,
+            "cpu_us_per_request": {
+                mode: {
+                    key: _spread([r[mode]["cpu_us_per_request"][key] for r in results])
+                    for key in results[0][mode]["cpu_us_per_request"]
+                }
+                for mode in ("off", "on")
+            },
+            "overhead": {
+                key: _spread([r["overhead"][key] for r in results])
+                for key in ("gateway_workers", "gateway_path")
+            },
+            "failures": {m: sum(r[m]["load"]["failures"] for r in results) for m in ("off", "on")},
+        }
+        from harness.bench.tracing_cost import in_process_cost
+
+        costs = [in_process_cost() for _ in range(runs)]
+        summary["in_process_us_per_request"] = {
+            key: _spread([c[key] for c in costs]) for key in ("gateway", "invocation", "total")
+        }
+        summary["in_process_share_of_path"] = {
+            "of_this_run_off_path": round(
+                statistics.median(c["total"] for c in costs)
+                / summary["cpu_us_per_request"]["off"]["path"]["median"],
+                4,
+            ),
+            "of_quiet_machine_path": round(
+                statistics.median(c["total"] for c in costs) / QUIET_PATH_US, 4
+            ),
+            "quiet_machine_path_us": QUIET_PATH_US,
+        }
+        summary["passed"] = (
+            summary["overhead"]["gateway_path"]["median"] < 0.10
+            and summary["in_process_share_of_path"]["of_quiet_machine_path"] < 0.10
+        )
+        return summary
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def _locust_version() -> str:
     try:
         from importlib.metadata import version
@@ -495,8 +682,24 @@ def main(argv: list[str] | None = None) -> int:
         "--channel", choices=("on", "off"), default="on",
         help="gateway to runtime over the invoke channel (on) or the Invoke API over HTTP (off)",
     )  # fmt: skip
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "gateway.json"))
+    parser.add_argument(
+        "--tracing", action="store_true",
+        help="instead of bare vs gateway: the gateway with tracing off vs on, side by side "
+        "(saves benchmarks/results/gateway_tracing.json)",
+    )  # fmt: skip
+    parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
+    if args.tracing:
+        summary = run_tracing(args.runs, args.duration, 16, args.workers, args.server)
+        out = Path(args.out or ROOT / "benchmarks" / "results" / "gateway_tracing.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(summary, indent=2))
+        print(json.dumps({k: summary[k] for k in ("cpu_us_per_request", "overhead", "failures",
+                                                   "in_process_us_per_request",
+                                                   "in_process_share_of_path", "passed")},
+                         indent=2))  # fmt: skip
+        return 0 if summary["passed"] else 1
+    args.out = args.out or str(ROOT / "benchmarks" / "results" / "gateway.json")
     summary = run(
         args.runs, args.duration, args.users, args.workers, args.target, args.server,
         args.channel == "on",

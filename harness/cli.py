@@ -40,6 +40,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         backend=getattr(args, "backend", None),
         localstack_url=getattr(args, "localstack_url", None),
         state_dir=getattr(args, "state_dir", None),
+        otlp_endpoint=getattr(args, "otlp", None),
+        tracing=False if getattr(args, "no_tracing", False) else None,
     )
 
 
@@ -402,6 +404,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--localstack-url",
         default=_env("LOCALSTACK_URL"),
         help="use this running LocalStack (env HARNESS_LOCALSTACK_URL)",
+    )
+    up.add_argument(
+        "--otlp",
+        metavar="URL",
+        default=None,
+        help="also send the live spans with OTLP/HTTP to this receiver, e.g. "
+        "http://127.0.0.1:4318 (env HARNESS_OTLP_ENDPOINT)",
+    )
+    up.add_argument(
+        "--no-tracing",
+        action="store_true",
+        help="record no spans (env HARNESS_TRACING=0); harness trace then rebuilds them from logs",
     )
     up.add_argument("--json", action="store_true", default=bool(_env("JSON")), help="print JSON")
 

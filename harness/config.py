@@ -44,6 +44,12 @@ class Settings:
     runtime: bool = True
     # Keep the emulators' state (<state_dir>/data: S3 objects, signing keys...) after `down`.
     keep_data: bool = False
+    # Live spans of the gateway, runtime and edge (harness/obs/spans.py), kept under
+    # <state_dir>/traces/<run>/, each process's file rotated at trace_max_mb; sent with OTLP/HTTP
+    # to otlp_endpoint too when one is named.
+    tracing: bool = True
+    trace_max_mb: int = 32
+    otlp_endpoint: str | None = None
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -51,6 +57,20 @@ class Settings:
                 f"unknown backend '{self.backend}'.",
                 source="--backend / HARNESS_BACKEND",
                 fix=f"use one of: {', '.join(BACKENDS)}.",
+            )
+        if self.trace_max_mb < 1:
+            raise ConfigError(
+                f"trace_max_mb {self.trace_max_mb} is below 1.",
+                source="HARNESS_TRACE_MAX_MB",
+                fix="give the size in MB at which a process's span file is rotated, e.g. 32.",
+            )
+        if self.otlp_endpoint is not None and not self.otlp_endpoint.startswith(
+            ("http://", "https://")
+        ):
+            raise ConfigError(
+                f"OTLP endpoint {self.otlp_endpoint!r} is not an http(s) URL.",
+                source="--otlp / HARNESS_OTLP_ENDPOINT",
+                fix="name an OTLP/HTTP receiver, e.g. http://127.0.0.1:4318.",
             )
         for name in ("redis_port", "aws_port", "gateway_port"):
             port = getattr(self, name)

@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, str] = {
     "isolation": "harness.bench.isolation:run",
     "load-engine": "harness.bench.load_engine:run",
     "syncwell-capacity": "harness.bench.syncwell_capacity:run",
+    "tracing-cost": "harness.bench.tracing_cost:run",
 }
 
 

@@ -55,7 +55,15 @@ from harness.load.engine import run_load
 from harness.load.profile import LoadProfile, Stage
 from harness.load.result import LoadResult
 
-__all__ = ["PARTS", "run", "shares"]
+__all__ = [
+    "PARTS",
+    "drain_queues",
+    "measure_step",
+    "print_step",
+    "run",
+    "shares",
+    "with_bench_tenants",
+]
 
 P99_MS = 500.0
 MAX_ERROR_RATE = 0.01
@@ -166,7 +174,7 @@ def _cpu_of(procs: dict[int, tuple[str, psutil.Process]]) -> dict[int | str, flo
     return out
 
 
-def _step(
+def measure_step(
     env: Environment, state_dir: Path, base_url: str, traffic: Any, tokens: Any,
     rate: float, duration: float, seed: int,
 ) -> dict[str, Any]:  # fmt: skip
@@ -247,7 +255,7 @@ def _summary(
     }
 
 
-def _drain(env: Environment, stack: Any, timeout_s: float = 60.0) -> None:
+def drain_queues(env: Environment, stack: Any, timeout_s: float = 60.0) -> None:
     from harness.scenario.sampler import queue_depth, queues_of
 
     sqs = env.client("sqs", direct=True)
@@ -259,7 +267,7 @@ def _drain(env: Environment, stack: Any, timeout_s: float = 60.0) -> None:
         time.sleep(1.0)
 
 
-def _print(label: str, s: dict[str, Any]) -> None:
+def print_step(label: str, s: dict[str, Any]) -> None:
     shares = ", ".join(f"{g} {v}%" for g, v in list(s["cpu_share_percent"].items())[:5])
     print(
         f"{label} {s['target_rps']:g} rps: achieved {s['achieved_rps']}, p99 {s['p99_ms']} ms, "
@@ -270,7 +278,7 @@ def _print(label: str, s: dict[str, Any]) -> None:
     )
 
 
-def _with_bench_tenants(
+def with_bench_tenants(
     env: Environment, stack: Any, stack_dir: Path, profile: Any, traffic: Any
 ) -> Any:
     """The profile's six tenants plus ``BENCH_TENANTS`` FREE users seeded by the stack's own hook:
@@ -311,13 +319,15 @@ def run(settings: Settings, runs: int = 3, quick: bool = False) -> dict[str, Any
         with Environment(dataclasses.replace(settings, state_dir=state_dir)) as env:
             stack = deploy_stack(env, stack_dir)
             base_url = stack.apis[str((stack.profile or {}).get("api"))].base_url
-            traffic = _with_bench_tenants(env, stack, stack_dir, profile, traffic)
+            traffic = with_bench_tenants(env, stack, stack_dir, profile, traffic)
             tokens = StackTokens(state_dir, stack.name)
 
             def step(rate: float, duration: float, seed: int, label: str) -> dict[str, Any]:
-                summary = _step(env, state_dir, base_url, traffic, tokens, rate, duration, seed)
-                _print(label, summary)
-                _drain(env, stack)
+                summary = measure_step(
+                    env, state_dir, base_url, traffic, tokens, rate, duration, seed
+                )
+                print_step(label, summary)
+                drain_queues(env, stack)
                 return summary
 
             step(10, 20.0, 0, "warm-up")

@@ -11,6 +11,8 @@ import signal
 from pathlib import Path
 
 from harness.edge.proxy import EdgeProxy, serve
+from harness.edge.tracing import EdgeTracer
+from harness.obs.spans import TraceConfig, recorder_for
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -71,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         else None,
         # DynamoDB backups and point-in-time recovery (harness/edge/backups.py)
         backups_dir=Path(args.state_dir) if args.state_dir else None,
+        tracer=_tracer(Path(args.state_dir)) if args.state_dir else None,
     )
 
     async def run() -> None:
@@ -84,8 +87,17 @@ def main(argv: list[str] | None = None) -> None:
             await task
         if proxy.call_log is not None:
             proxy.call_log.close()
+        if proxy.tracer is not None:
+            proxy.tracer.close()
 
     asyncio.run(run())
+
+
+def _tracer(state_dir: Path) -> EdgeTracer | None:
+    """A span per traced AWS call (harness/edge/tracing.py); ``None`` when HARNESS_TRACING=0."""
+    config = TraceConfig.from_env()
+    recorder = recorder_for("aws", state_dir, config)
+    return EdgeTracer(recorder, state_dir, config) if recorder is not None else None
 
 
 if __name__ == "__main__":

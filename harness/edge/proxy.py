@@ -34,6 +34,7 @@ from harness.obs import JsonLinesLog, trace_root
 if TYPE_CHECKING:
     from harness.edge.alarms import EdgeAlarms
     from harness.edge.iam_guard import IamGuard
+    from harness.edge.tracing import CallTrace, EdgeTracer
     from harness.env.secret import ControlGuard
 
 __all__ = ["EdgeProxy", "FaultDecision", "Upstream", "is_control_path"]
@@ -131,8 +132,10 @@ class EdgeProxy:
         alarms: EdgeAlarms | None = None,
         call_log: JsonLinesLog | None = None,
         backups_dir: Path | None = None,
+        tracer: EdgeTracer | None = None,
     ) -> None:
         self.call_log = call_log  # one JSON line per AWS call, for `harness logs`
+        self.tracer = tracer  # a span per AWS call made under a trace (harness/edge/tracing.py)
         self.upstreams = {service: Upstream(url) for service, url in routes.items()}
         self.default = Upstream(default)
         self.fault_hook = fault_hook
@@ -236,6 +239,9 @@ class EdgeProxy:
         info = classify(method, target, headers, body)
         self.calls[f"{info.service}:{info.operation}"] += 1
         started = time.perf_counter()
+        call = (
+            self.tracer.begin(headers.get("x-amzn-trace-id")) if self.tracer is not None else None
+        )
         iam = self.iam
         if iam is not None and iam.sessions and info.service == "dynamodb":
             session = iam.session_of(headers.get("authorization", ""))
@@ -259,17 +265,25 @@ class EdgeProxy:
                     # Never answer; hold the connection until the client gives up.
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(reader.read(), timeout=3600)
+                    if call is not None:  # no answer: status 0, until the client gave up
+                        self._span(call, info, target, headers, body, b"", started, True)
                     return False
                 if decision.reset:
                     transport = writer.transport
                     if hasattr(transport, "abort"):
                         transport.abort()
+                    if call is not None:
+                        self._span(call, info, target, headers, body, b"", started, True)
                     return False
                 if decision.response is not None:
                     self.errors[f"{info.service}:{info.operation}"] += 1
                     observe(info, body, decision.response, 0.0)
                     if self.call_log is not None:
                         self._log_call(info, headers, decision.response, started, fault=True)
+                    if call is not None:
+                        self._span(
+                            call, info, target, headers, body, decision.response, started, True
+                        )
                     writer.write(decision.response)
                     await writer.drain()
                     return client_keepalive
@@ -281,6 +295,8 @@ class EdgeProxy:
             observe(info, body, restored, (time.perf_counter() - started) * 1000)
             if self.call_log is not None:
                 self._log_call(info, headers, restored, started, fault=False)
+            if call is not None:
+                self._span(call, info, target, headers, body, restored, started, False)
             writer.write(restored)
             await writer.drain()
             return client_keepalive
@@ -299,6 +315,8 @@ class EdgeProxy:
             lower = name.lower()
             if lower in (b"expect", b"transfer-encoding", b"content-length", b"connection"):
                 continue
+            if call is not None and lower == b"x-amzn-trace-id":
+                value = call.header().encode()  # downstream continues from this call's span
             out += name + b": " + value + b"\r\n"
         if body or method in ("POST", "PUT", "PATCH"):
             out += b"Content-Length: " + str(len(body)).encode() + b"\r\n"
@@ -319,11 +337,39 @@ class EdgeProxy:
             task.add_done_callback(self._observing.discard)
         if self.call_log is not None:
             self._log_call(info, headers, response, started, fault=injected)
+        if call is not None:
+            self._span(call, info, target, headers, body, response, started, injected)
         if iam is not None and info.operation == "AssumeRole" and info.service == "sts":
             iam.observe_assume_role(body, target, response)
         writer.write(response)
         await writer.drain()
         return client_keepalive
+
+    def _span(
+        self,
+        call: CallTrace,
+        info: RequestInfo,
+        target: str,
+        headers: dict[str, str],
+        body: bytes,
+        response: bytes,
+        started: float,
+        fault: bool,
+    ) -> None:
+        assert self.tracer is not None
+        try:
+            self.tracer.end(
+                call,
+                info,
+                target,
+                body,
+                headers.get("amz-sdk-request"),
+                response,
+                started,
+                fault=fault,
+            )
+        except Exception:  # a span must never fail the call it describes
+            logger.exception("edge: span of %s.%s failed", info.service, info.operation)
 
     def _log_call(
         self,

@@ -14,6 +14,7 @@ import glob
 import os
 import shutil
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,11 +51,27 @@ class StartContext:
     log_dir: Path
     records: list[ProcessRecord] = field(default_factory=list)
     edge_port: int | None = None  # known before the backend starts, for URLs emulators generate
+    # this start's span folder name (<state_dir>/traces/<run>): one per environment lifetime
+    trace_run: str = field(
+        default_factory=lambda: time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
+    )
     _pending: list[tuple[ProcessRecord, str | None, float]] = field(default_factory=list)
 
     @property
     def state_dir(self) -> Path:
         return self.log_dir.parent
+
+    def trace_env(self) -> dict[str, str]:
+        """What the gateway, runtime and edge read their tracing from (TraceConfig.from_env)."""
+        settings = self.settings
+        env = {
+            "HARNESS_TRACING": "1" if settings.tracing else "0",
+            "HARNESS_TRACE_MAX_MB": str(settings.trace_max_mb),
+            "HARNESS_TRACE_RUN": self.trace_run,
+        }
+        if settings.otlp_endpoint:
+            env["HARNESS_OTLP_ENDPOINT"] = settings.otlp_endpoint
+        return env
 
     def data_dir(self, name: str) -> Path:
         """``<state_dir>/data/<name>``, owner-only: where the emulator ``name`` keeps its state."""
@@ -76,7 +93,7 @@ class StartContext:
     ) -> ProcessRecord:
         """Spawn a process; wait until it answers unless ``wait`` is False (see :meth:`wait_all`)."""
         # Every child carries the environment's id, so a process can be traced to its owner.
-        env = {**(env or {}), "HARNESS_ENV_ID": str(self.log_dir.parent)}
+        env = {**(env or {}), "HARNESS_ENV_ID": str(self.log_dir.parent), **self.trace_env()}
         record = spawn(
             name,
             argv,

@@ -14,6 +14,7 @@ from typing import Any
 from harness.gateway.context import RequestContext
 from harness.gateway.payload import format_time
 from harness.obs import JsonLinesLog, trace_root
+from harness.obs.spans import xray_root
 
 __all__ = ["AccessLog", "entry"]
 
@@ -52,7 +53,9 @@ def entry(ctx: RequestContext, status: int, length: int) -> dict[str, Any]:
         "principalId": ctx.principal_id,
         "apiKeyId": ctx.api_key_id,
         "correlationId": ctx.correlation_id,
-        "traceId": trace_root(ctx.header("x-amzn-trace-id")),
+        "traceId": (
+            xray_root(ctx.trace_id) if ctx.trace_id else trace_root(ctx.header("x-amzn-trace-id"))
+        ),
         "userAgent": ctx.header("user-agent"),
     }
 

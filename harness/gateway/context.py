@@ -70,6 +70,14 @@ class RequestContext:
     error_type: str = ""
     # -- response --
     extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    # -- tracing (harness/obs/spans.py): 0 = not traced --
+    trace_id: int = 0
+    trace_parent: int = 0  # the client's span (traceparent / X-Amzn-Trace-Id Parent)
+    span_id: int = 0
+    # (step, perf_counter at its start) in chain order; a step ends where the next begins
+    marks: list[tuple[str, float]] = field(default_factory=list)
+    integration_span: int = 0
+    authorizer_span: int = 0  # the authorizer step's span, when a Lambda authorizer was invoked
 
     def header(self, name: str) -> str | None:
         """A request header by lower-case name; repeated headers joined with commas."""

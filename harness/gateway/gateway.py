@@ -7,7 +7,8 @@
     authorize                  JWT / Cognito (jwt_auth.py) or Lambda (lambda_auth.py) → 401/403
     api key + tenant + throttle (throttle.py) → 403 / 429
     integrate (integration.py, services.py) → the response, or 502/503/504
-    respond                    headers (request id, correlation id, CORS), access log, metrics
+    respond                    headers (request id, correlation id, CORS), access log, metrics,
+                               spans (tracing.py: the request and each step above)
 
 Every failure becomes one of API Gateway's own answers (errors.py); an unexpected exception is
 logged and answered 500 — never a stack trace to the client, never a dead worker.
@@ -38,8 +39,10 @@ from harness.gateway.ratelimit import RateLimiter
 from harness.gateway.registry import Registry
 from harness.gateway.services import ServiceIntegrations
 from harness.gateway.throttle import check_api_key, resolve_tenant, throttle
+from harness.gateway.tracing import begin, emit, response_header
 from harness.metrics import configure as configure_metrics
 from harness.metrics.publishers import api_request
+from harness.obs.spans import recorder_for
 
 __all__ = ["MAX_PAYLOAD", "Gateway"]
 
@@ -74,6 +77,7 @@ class Gateway:
         self.metrics = Metrics()
         configure_metrics(self.state_dir, "gateway")  # AWS/ApiGateway, <state_dir>/metrics
         self.access_log = AccessLog(self.state_dir / "logs" / "access.log")
+        self.tracer = recorder_for("gateway", self.state_dir)  # None: HARNESS_TRACING=0
         self.invoker = Invoker(None)
         self.services = ServiceIntegrations(None)
         self.limiter = RateLimiter(None)
@@ -118,6 +122,8 @@ class Gateway:
 
     async def close(self) -> None:
         self.access_log.close()
+        if self.tracer is not None:
+            self.tracer.shutdown()
         self.invoker.close()
         self.services.close()
         self.keystore.close()
@@ -157,6 +163,10 @@ class Gateway:
         head += sum(len(name) + len(value) + 4 for name, value in ctx.headers)
         if head > MAX_HEADER_BYTES:
             raise errors.headers_too_large()
+        traced = self.tracer is not None
+        if traced:
+            begin(ctx)
+            ctx.marks.append(("route", ctx.start))
         api, rest_path = self.registry.find(ctx.path)
         ctx.api = api
         ctx.request_id = new_request_id(api is not None and api.spec.kind == "rest")
@@ -187,6 +197,8 @@ class Gateway:
         auth = target.authorizer
         if auth is not None:
             started = time.perf_counter()
+            if traced:
+                ctx.marks.append(("authorizer", started))
             if auth.result_ttl_s == -1 and auth.type == "none":
                 ctx.authorizer_error = f"unknown authorizer {auth.name}"
                 raise errors.internal_error(ctx.is_rest)
@@ -196,9 +208,13 @@ class Gateway:
                 await self.lambda_auth.authorize(ctx, auth)
             if not ctx.authorizer_latency_ms:
                 ctx.authorizer_latency_ms = (time.perf_counter() - started) * 1000
+        if traced:
+            ctx.marks.append(("throttle", time.perf_counter()))
         check_api_key(ctx)
         resolve_tenant(ctx)
         await throttle(ctx, self.limiter)
+        if traced:
+            ctx.marks.append(("integration", time.perf_counter()))
         return await integrate(ctx, self.invoker, self.services)
 
     async def _read_body(self, ctx: RequestContext, receive: Receive) -> None:
@@ -241,6 +257,8 @@ class Gateway:
         headers.append((b"apigw-requestid", rid))
         if ctx.correlation_id:
             headers.append((b"x-correlation-id", ctx.correlation_id.encode("latin-1")))
+        if ctx.trace_id:
+            headers.append(response_header(ctx))
         api = ctx.api
         if api is not None and api.spec.cors is not None and response.status != 204:
             cors = cors_headers(ctx, api.spec.cors)
@@ -280,6 +298,8 @@ class Gateway:
             self.access_log.write(entry(ctx, response.status, len(response.body)))
         except Exception:  # logging must never fail a request
             logger.exception("gateway: access log entry failed")
+        if ctx.trace_id and self.tracer is not None:
+            emit(self.tracer, ctx, response.status)
 
     # -- control-API views ---------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from harness.gateway.jsonutil import dumps
 from harness.gateway.payload import build_event
 from harness.gateway.response import MalformedResponse, map_lambda_result
 from harness.gateway.services import ServiceIntegrations
+from harness.gateway.tracing import lambda_trace_header
 
 __all__ = ["integrate"]
 
@@ -42,7 +43,13 @@ async def integrate(
         if not target.function_name:
             ctx.integration_error = "route has no function"
             raise errors.internal_error(rest)
-        if ctx.header("x-amzn-trace-id") is None:
+        if ctx.trace_id:  # traced: this request's root, the integration span as parent
+            ctx.headers = [(k, v) for k, v in ctx.headers if k.lower() != "x-amzn-trace-id"]
+            ctx.headers.append(
+                ("X-Amzn-Trace-Id" if rest else "x-amzn-trace-id", lambda_trace_header(ctx))
+            )
+            ctx._lower = None
+        elif ctx.header("x-amzn-trace-id") is None:
             ctx.headers.append(("X-Amzn-Trace-Id" if rest else "x-amzn-trace-id", _trace_id()))
             ctx._lower = None
         event = build_event(ctx)

@@ -22,6 +22,7 @@ from harness.gateway import errors
 from harness.gateway.context import RequestContext
 from harness.gateway.jsonutil import loads
 from harness.gateway.payload import build_v1, query_pairs
+from harness.gateway.tracing import authorizer_trace_header
 
 __all__ = ["LambdaAuthorizer", "evaluate_policy", "identity_values", "method_arn"]
 
@@ -207,8 +208,16 @@ class LambdaAuthorizer:
             ctx.authorizer_error = f"authorizer {auth.name} has no function"
             raise errors.internal_error(ctx.is_rest)
         event = _event_v2(ctx, identity, arn) if v2 else _event_v1(ctx, auth, identity, arn)
+        extra: list[tuple[bytes, bytes]] | None = None
+        if ctx.trace_id:  # the authorizer's invocation is a child of the authorizer step's span
+            trace = authorizer_trace_header(ctx)
+            headers = event.get("headers")
+            if isinstance(headers, dict):  # REQUEST: in its headers, as API Gateway passes it
+                headers["x-amzn-trace-id" if v2 else "X-Amzn-Trace-Id"] = trace
+            else:  # TOKEN: no headers; the Invoke API's X-Amzn-Trace-Id
+                extra = [(b"x-amzn-trace-id", trace.encode())]
         started = time.perf_counter()
-        outcome = await self.invoker.invoke(function, event, timeout_s=10.0)
+        outcome = await self.invoker.invoke(function, event, timeout_s=10.0, extra_headers=extra)
         ctx.authorizer_latency_ms = (time.perf_counter() - started) * 1000
         if outcome.kind == "function_error" and _UNAUTHORIZED.search(
             outcome.body.decode("utf-8", "replace")

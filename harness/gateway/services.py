@@ -18,6 +18,7 @@ from harness.gateway.client import HttpPool, Unreachable
 from harness.gateway.context import RequestContext
 from harness.gateway.jsonutil import dumps, loads
 from harness.gateway.mapping import evaluate, substitute
+from harness.gateway.tracing import lambda_trace_header
 
 __all__ = ["ServiceIntegrations"]
 
@@ -124,6 +125,8 @@ class ServiceIntegrations:
         self, ctx: RequestContext, headers: list[tuple[bytes, bytes]], payload: Any, region: str
     ) -> tuple[int, bytes]:
         assert self.pool is not None and ctx.target is not None
+        if ctx.trace_id:  # the edge's span of this call is a child of the integration span
+            headers = [*headers, (b"x-amzn-trace-id", lambda_trace_header(ctx).encode())]
         started = time.perf_counter()
         try:
             response = await self.pool.request(

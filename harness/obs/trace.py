@@ -1,6 +1,9 @@
-"""``harness trace ID``: one request's spans, rebuilt from the environment's joined logs.
+"""``harness trace ID``: one request's spans — the live ones when the environment recorded them,
+else rebuilt from the environment's joined logs.
 
-The records ``harness logs --trace ID`` finds become spans: the gateway's access-log line is the
+Live spans (harness/obs/spans.py, read back by harness/obs/store.py) carry their own trace and
+parent ids across every hop. Without them (``HARNESS_TRACING=0``, or an older environment) the
+records ``harness logs --trace ID`` finds become spans: the gateway's access-log line is the
 request span (start = ``requestTimeEpoch``, duration = ``responseLatency``), each function
 invocation's ``REPORT`` line an invocation span (it is written at the end, so start = its time
 minus ``durationMs``; cold start and init duration from ``initDurationMs``; the lines the handler
@@ -22,7 +25,15 @@ from typing import Any
 
 from harness.logs_cli import LogReader, LogRecord, iso_time
 
-__all__ = ["Span", "build_spans", "cmd_trace", "configure_parser", "export_otlp", "render_tree"]
+__all__ = [
+    "Span",
+    "build_spans",
+    "cmd_trace",
+    "configure_parser",
+    "export_otlp",
+    "load_spans",
+    "render_tree",
+]
 
 
 @dataclass
@@ -34,6 +45,28 @@ class Span:
     duration_ms: float
     attributes: dict[str, Any] = field(default_factory=dict)
     parent_id: str | None = None
+    trace_id: str | None = None
+    error: str | None = None  # a live span's ERROR status description
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Span:
+        """A live span as the store keeps it (harness/obs/spans.py ``span_record``)."""
+        start_ns = int(record.get("start_ns") or 0)
+        end_ns = int(record.get("end_ns") or start_ns)
+        error = None
+        if record.get("status") == "ERROR":
+            error = str(record.get("status_message") or "error")
+        return cls(
+            span_id=str(record.get("span_id")),
+            name=str(record.get("name")),
+            service=str(record.get("service")),
+            start=start_ns / 1e9,
+            duration_ms=(end_ns - start_ns) / 1e6,
+            attributes=dict(record.get("attributes") or {}),
+            parent_id=record.get("parent_id"),
+            trace_id=record.get("trace_id"),
+            error=error,
+        )
 
     @property
     def end(self) -> float:
@@ -41,8 +74,10 @@ class Span:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "trace_id": self.trace_id,
             "span_id": self.span_id,
             "parent_id": self.parent_id,
+            "error": self.error,
             "name": self.name,
             "service": self.service,
             "start": iso_time(self.start),
@@ -187,14 +222,19 @@ def render_tree(spans: list[Span], width: int = 30) -> str:
             bar = " " * lead + "#" * min(size, width - lead if width > lead else 1)
             note = ""
             attrs = span.attributes
-            if span.service == "gateway":
-                note = f" status={attrs.get('status')}"
-            elif span.service == "lambda":
-                note = f" status={attrs.get('status')}" + (
-                    " cold" if attrs.get("cold_start") else ""
-                )
-            else:
-                note = f" status={attrs.get('status')}" + (" FAULT" if attrs.get("fault") else "")
+            status = attrs.get("status", attrs.get("http.response.status_code"))
+            if status is not None:
+                note = f" status={status}"
+            if attrs.get("cold_start") or attrs.get("faas.coldstart"):
+                note += " cold"
+            if attrs.get("fault") or attrs.get("fault.injected"):
+                note += " FAULT"
+            if attrs.get("aws.retries"):
+                note += f" retry={attrs['aws.retries']}"
+            if attrs.get("aws.resource"):
+                note += f" {attrs['aws.resource']}"
+            if span.error and not attrs.get("fault.injected"):
+                note += f" ERROR({span.error})"
             out.append(
                 f"{(span.start - origin) * 1000:9.1f} ms {span.duration_ms:9.1f} ms "
                 f"|{bar:<{width}}| {'  ' * depth}{span.name} [{span.service}]{note}"
@@ -247,7 +287,8 @@ def export_otlp(spans: list[Span], endpoint: str, timeout_s: float = 5.0) -> str
         )
         status = span.attributes.get("status")
         failed = (
-            span.attributes.get("fault") is True
+            span.error is not None
+            or span.attributes.get("fault") is True
             or (isinstance(status, int) and status >= 500)
             or status in ("error", "timeout")
         )
@@ -268,14 +309,29 @@ def export_otlp(spans: list[Span], endpoint: str, timeout_s: float = 5.0) -> str
     return None if result is SpanExportResult.SUCCESS else "the endpoint did not accept the spans"
 
 
+def load_spans(state_dir: Path, ident: str, source: str = "auto") -> tuple[list[Span], str]:
+    """The spans of ``ident`` and where they came from: ``"live"`` (the span store) or
+    ``"logs"`` (rebuilt; with ``source="auto"`` when the store has none of them)."""
+    from harness.obs.store import find_trace
+
+    if source in ("auto", "live"):
+        live = find_trace(state_dir, ident)
+        if live or source == "live":
+            return [Span.from_record(r) for r in live], "live"
+    return build_spans(LogReader(state_dir, trace=ident).read()), "logs"
+
+
 def cmd_trace(args: argparse.Namespace) -> int:
     from harness.config import Settings
 
     state_dir = Path(args.state_dir) if args.state_dir else Settings.load().state_dir
-    records = LogReader(state_dir, trace=args.id).read()
-    spans = build_spans(records)
+    spans, source = load_spans(state_dir, args.id, args.source)
     if args.json:
-        print(json.dumps({"id": args.id, "spans": [s.to_json() for s in spans]}, indent=2))
+        print(
+            json.dumps(
+                {"id": args.id, "source": source, "spans": [s.to_json() for s in spans]}, indent=2
+            )
+        )
     elif spans:
         print(render_tree(spans))
     if spans and args.otlp:
@@ -302,6 +358,13 @@ def cmd_trace(args: argparse.Namespace) -> int:
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("id", help="a gateway request id, a correlation id or an X-Ray trace root")
     parser.add_argument("--json", action="store_true", help="print the spans as JSON")
+    parser.add_argument(
+        "--source",
+        choices=("auto", "live", "logs"),
+        default="auto",
+        help="live: the recorded spans; logs: rebuilt from the joined logs; auto (default): "
+        "live when recorded, else rebuilt",
+    )
     parser.add_argument(
         "--otlp",
         metavar="URL",

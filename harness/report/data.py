@@ -138,6 +138,8 @@ class RunData:
     isolation: dict[str, Any] = field(default_factory=dict)
     # harness.scenario.alarm_checks.report_section: timelines, per-fault detect/recover times
     alarms: dict[str, Any] = field(default_factory=dict)
+    # harness.report.traces.attach_traces: expectation name -> the traces of its evidence
+    traces: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:

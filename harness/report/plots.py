@@ -17,18 +17,18 @@ from matplotlib.figure import Figure
 
 from harness.report.data import RunData
 
-__all__ = ["PLOTS", "all_plots"]
+__all__ = ["PLOTS", "all_plots", "figure", "svg"]
 
 _FAULT_COLOURS = ["#ef9a9a", "#ffcc80", "#ce93d8", "#90caf9", "#a5d6a7"]
 
 
-def _figure(height: float = 3.2) -> tuple[Figure, Axes]:
+def figure(height: float = 3.2) -> tuple[Figure, Axes]:
     fig, ax = plt.subplots(figsize=(10, height), dpi=100)
     ax.grid(True, alpha=0.3)
     return fig, ax
 
 
-def _svg(fig: Figure) -> str:
+def svg(fig: Figure) -> str:
     buffer = io.StringIO()
     fig.tight_layout()
     fig.savefig(buffer, format="svg")
@@ -65,7 +65,7 @@ def _no_data(ax: Axes, what: str) -> None:
 
 
 def plot_rps(run: RunData) -> str:
-    fig, ax = _figure()
+    fig, ax = figure()
     series = run.load_series
     if series:
         t = [p["t"] for p in series]
@@ -87,11 +87,11 @@ def plot_rps(run: RunData) -> str:
         ax.legend(loc="upper right", fontsize="small")
     else:
         _no_data(ax, "load")
-    return _svg(fig)
+    return svg(fig)
 
 
 def plot_latency(run: RunData) -> str:
-    fig, ax = _figure()
+    fig, ax = figure()
     series = run.load_series
     if series:
         t = [p["t"] for p in series]
@@ -105,11 +105,11 @@ def plot_latency(run: RunData) -> str:
         ax.legend(loc="upper right", fontsize="small")
     else:
         _no_data(ax, "latency")
-    return _svg(fig)
+    return svg(fig)
 
 
 def plot_errors(run: RunData) -> str:
-    fig, ax = _figure()
+    fig, ax = figure()
     series = run.load_series
     codes = sorted({code for p in series for code in (p.get("errors") or {})})
     if series and codes:
@@ -125,7 +125,7 @@ def plot_errors(run: RunData) -> str:
         ax.legend(title="status", loc="upper right", fontsize="small")
     else:
         _no_data(ax, "errors")
-    return _svg(fig)
+    return svg(fig)
 
 
 def plot_tenants(run: RunData) -> str:
@@ -157,11 +157,11 @@ def plot_tenants(run: RunData) -> str:
     else:
         _no_data(ax, "per-tenant results")
         _no_data(ax2, "throttles")
-    return _svg(fig)
+    return svg(fig)
 
 
 def plot_queues(run: RunData) -> str:
-    fig, ax = _figure()
+    fig, ax = figure()
     series = run.queue_series
     names = sorted({n for p in series for n in (p.get("queues") or {})})
     dlqs = sorted({n for p in series for n in (p.get("dlqs") or {})})
@@ -184,11 +184,11 @@ def plot_queues(run: RunData) -> str:
         ax.legend(loc="upper right", fontsize="small")
     else:
         _no_data(ax, "queue depths")
-    return _svg(fig)
+    return svg(fig)
 
 
 def plot_lambda(run: RunData) -> str:
-    fig, ax = _figure()
+    fig, ax = figure()
     series = run.lambda_series
     functions = sorted({f for p in series for f in (p.get("functions") or {})})
     if series and functions:
@@ -207,7 +207,7 @@ def plot_lambda(run: RunData) -> str:
         ax.legend(loc="upper right", fontsize="x-small")
     else:
         _no_data(ax, "Lambda metrics")
-    return _svg(fig)
+    return svg(fig)
 
 
 PLOTS: list[tuple[str, str, Callable[[RunData], str]]] = [

@@ -40,7 +40,10 @@ def summary_json(run: RunData) -> dict[str, Any]:
         "started_at": run.started_at,
         "duration_s": round(run.duration_s, 3),
         "phases": [p.summary() for p in run.phases],
-        "expectations": [e.summary() for e in run.expectations],
+        "expectations": [
+            {**e.summary(), "trace_ids": [t["trace_id"] for t in run.traces.get(e.name, [])]}
+            for e in run.expectations
+        ],
         "faults": [
             {"label": f.label, "start_s": f.start_s, "end_s": f.end_s, "kind": f.kind}
             for f in run.faults
@@ -130,7 +133,8 @@ def write_html(run: RunData, folder: Path) -> Path:
         f"<tr class='{marks[e.status][0]}{'' if e.passed else ' bad'}' data-status='{e.status}'>"
         f"<td title='{e.status}'>{marks[e.status][1]} {e.status}</td>"
         f"<td>{html.escape(e.name)}</td><td>{html.escape(_fmt(e.observed))}</td>"
-        f"<td>{html.escape(_fmt(e.target))}</td><td>{html.escape(e.detail)}</td></tr>"
+        f"<td>{html.escape(_fmt(e.target))}</td><td>{html.escape(e.detail)}"
+        f"{_trace_link(run, e.name)}</td></tr>"
         for e in run.expectations
     )
     phase_rows = "".join(
@@ -180,6 +184,7 @@ figure svg {{ width: 100%; height: auto; }} .meta {{ color: #666; }}
 {f"<h2>Faults</h2><table><tr><th>fault</th><th>kind</th><th>start</th><th>end</th></tr>{fault_rows}</table>" if fault_rows else ""}
 <h2>Plots</h2>
 {figures}
+{_traces_section(run)}
 {extra}
 <script>
 // Marks how many plots the browser laid out with a real size (read by the headless-browser test
@@ -196,6 +201,40 @@ window.addEventListener("load", function () {{
     path = folder / "report.html"
     path.write_text(document)
     return path
+
+
+def _trace_link(run: RunData, name: str) -> str:
+    entries = run.traces.get(name)
+    if not entries:
+        return ""
+    return f" <a href='#traces-{_slug(name)}'>{len(entries)} trace(s)</a>"
+
+
+def _traces_section(run: RunData) -> str:
+    """The traces of each failed expectation's evidence, with their waterfalls."""
+    from harness.report.traces import waterfall_svg
+
+    if not run.traces:
+        return ""
+    parts = ["<h2 id='traces'>Traces of the failed expectations</h2>"]
+    note = run.traces.get("")
+    if note:
+        parts.append(f"<p>{html.escape(str(note[0].get('note', '')))}</p>")
+    for exp in run.expectations:
+        entries = run.traces.get(exp.name)
+        if entries is None:
+            continue
+        parts.append(f"<h3 id='traces-{_slug(exp.name)}'>{html.escape(exp.name)}</h3>")
+        if not entries:
+            parts.append("<p>no stored trace matches this expectation's evidence</p>")
+        for entry in entries:
+            trace_id = html.escape(str(entry["trace_id"]))
+            parts.append(
+                f"<figure class='trace'><figcaption>trace <code>{trace_id}</code> — "
+                f"{html.escape(str(entry['why']))} (<code>harness trace {trace_id}</code>)"
+                f"</figcaption>{waterfall_svg(entry)}</figure>"
+            )
+    return "".join(parts)
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:

@@ -39,6 +39,7 @@ class AsyncEvent:
     received: float = field(default_factory=time.time)
     attempts: int = 0
     throttles: int = 0
+    trace: str | None = None  # the producer's X-Ray header: every attempt continues its trace
 
 
 class AsyncInvoker:
@@ -46,9 +47,15 @@ class AsyncInvoker:
         self.rt = rt
         self.slots: asyncio.Semaphore | None = None
 
-    def submit(self, pool: FunctionPool, payload: bytes, request_id: str | None = None) -> str:
+    def submit(
+        self,
+        pool: FunctionPool,
+        payload: bytes,
+        request_id: str | None = None,
+        trace: str | None = None,
+    ) -> str:
         """Queue an ``Event`` invocation: retried, then sent to the failure destination."""
-        event = AsyncEvent(pool.name, payload, request_id or new_request_id())
+        event = AsyncEvent(pool.name, payload, request_id or new_request_id(), trace=trace)
         pool.metrics.async_queued += 1
         self.rt._spawn_task(self._run_async(event))
         return event.request_id
@@ -82,8 +89,9 @@ class AsyncInvoker:
             try:
                 async with self.slots:
                     last = await self.rt.invoke(
-                        pool, event.payload, request_id=event.request_id, wait=True
-                    )
+                        pool, event.payload, request_id=event.request_id, wait=True,
+                        trace=event.trace,
+                    )  # fmt: skip
                 if last.ok:
                     if spec.on_success_arn:
                         await self._deliver_async_result(pool, event, last, "Success")

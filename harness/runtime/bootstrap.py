@@ -87,39 +87,55 @@ def parse_handler(handler: str) -> tuple[str, str]:
     return module, func
 
 
-def trace_header(event: Any, active: bool) -> str:
-    """``_X_AMZN_TRACE_ID`` of one invocation, as Lambda sets it: the caller's X-Ray root (API
-    Gateway passes ``X-Amzn-Trace-Id``) or a new one, a new parent, sampled when the function's
-    tracing is ``Active`` (unless the caller decided)."""
-    root = sampled = None
+def _trace_parts(value: str) -> tuple[str | None, str | None, str | None]:
+    root = parent = sampled = None
+    for part in value.split(";"):
+        name, _, text = part.strip().partition("=")
+        if name == "Root" and text:
+            root = text
+        elif name == "Parent" and text:
+            parent = text
+        elif name == "Sampled" and text in ("0", "1"):
+            sampled = text
+    return root, parent, sampled
+
+
+def caller_trace(event: Any, carried: str | None = None) -> str | None:
+    """The X-Ray header this invocation continues, where Lambda finds it: the one its invoker
+    passed (``carried``: the Invoke API's ``X-Amzn-Trace-Id``, an SNS or EventBridge delivery),
+    API Gateway's ``X-Amzn-Trace-Id`` request header, or an SQS batch's first ``AWSTraceHeader``
+    system attribute."""
+    if carried:
+        return carried
     headers = event.get("headers") if isinstance(event, dict) else None
     if isinstance(headers, dict):
         for key, value in headers.items():
             if key.lower() == "x-amzn-trace-id" and isinstance(value, str):
-                for part in value.split(";"):
-                    name, _, text = part.strip().partition("=")
-                    if name == "Root" and text:
-                        root = text
-                    elif name == "Sampled" and text in ("0", "1"):
-                        sampled = text
-    if root is None and isinstance(event, dict):
-        # an SQS batch continues its first message's trace (the AWSTraceHeader system attribute)
-        records = event.get("Records")
-        first = records[0] if isinstance(records, list) and records else None
-        attrs = first.get("attributes") if isinstance(first, dict) else None
-        carried = attrs.get("AWSTraceHeader") if isinstance(attrs, dict) else None
-        if isinstance(carried, str):
-            for part in carried.split(";"):
-                name, _, text = part.strip().partition("=")
-                if name == "Root" and text:
-                    root = text
-                elif name == "Sampled" and text in ("0", "1") and sampled is None:
-                    sampled = text
+                return value
+    records = event.get("Records") if isinstance(event, dict) else None
+    first = records[0] if isinstance(records, list) and records else None
+    attrs = first.get("attributes") if isinstance(first, dict) else None
+    found = attrs.get("AWSTraceHeader") if isinstance(attrs, dict) else None
+    return found if isinstance(found, str) else None
+
+
+def trace_header(event: Any, active: bool, carried: str | None = None) -> tuple[str, str | None]:
+    """``_X_AMZN_TRACE_ID`` of one invocation, as Lambda sets it, and the caller's span (its
+    ``Parent``, the invocation span's parent): the caller's X-Ray root (see :func:`caller_trace`)
+    or a new one, a new ``Parent`` (the invocation's own span id, which the handler's AWS calls
+    name as theirs), sampled when the function's tracing is ``Active`` unless the caller
+    decided."""
+    root = parent = sampled = None
+    caller = caller_trace(event, carried)
+    if caller is not None:
+        root, parent, sampled = _trace_parts(caller)
+        if root is None:
+            parent = sampled = None
     if root is None:
         root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
     if sampled is None:
         sampled = "1" if active else "0"
-    return f"Root={root};Parent={os.urandom(8).hex()};Sampled={sampled}"
+    return f"Root={root};Parent={os.urandom(8).hex()};Sampled={sampled}", parent
 
 
 def error_payload(
@@ -412,6 +428,8 @@ class _Runtime:
         self.init_error: dict[str, Any] | None = None
         self.page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
         self.correlation_id = ""
+        self.trace = ""  # this invocation's _X_AMZN_TRACE_ID, sent back with the result
+        self.trace_parent: str | None = None
         self._out = _Capture(self.logs, "stdout")
         self._err = _Capture(self.logs, "stderr")
 
@@ -518,6 +536,10 @@ class _Runtime:
             header["logs"] = logs
         if self.correlation_id:
             header["cid"] = self.correlation_id
+        if self.trace:  # the runtime's invocation span: its trace, id and parent
+            header["trace"] = self.trace
+            if self.trace_parent:
+                header["tparent"] = self.trace_parent
         if fatal:
             header["fatal"] = True
         write_frame(self.out_fd, header, body)
@@ -525,6 +547,8 @@ class _Runtime:
     def invoke(self, header: dict[str, Any], body: bytes) -> None:
         self.request_id = header["id"]
         self.correlation_id = ""
+        self.trace = ""
+        self.trace_parent = None
         try:
             event = json.loads(body) if body else {}
         except ValueError as exc:
@@ -545,9 +569,10 @@ class _Runtime:
                     if key.lower() == "x-correlation-id" and isinstance(value, str):
                         self.correlation_id = value
                         break
-        os.environ["_X_AMZN_TRACE_ID"] = trace_header(
-            event, os.environ.get("HARNESS_TRACING_MODE") == "Active"
+        self.trace, self.trace_parent = trace_header(
+            event, os.environ.get("HARNESS_TRACING_MODE") == "Active", header.get("trace")
         )
+        os.environ["_X_AMZN_TRACE_ID"] = self.trace
         context = LambdaContext(header)
         fault = _Fault(header["fault"]) if header.get("fault") else None
         self._capture_start()
@@ -657,6 +682,7 @@ def main() -> None:
             runtime.request_id = header["id"]
             err = dict(runtime.init_error, requestId=header["id"])
             runtime.correlation_id = ""
+            runtime.trace = ""
             runtime._send_result(True, err, [], 0.0, True)
             continue
         runtime.invoke(header, body)

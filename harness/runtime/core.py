@@ -22,6 +22,8 @@ from harness.chaos.capacity import GatewayOutage
 from harness.chaos.lambda_faults import LambdaFault, LambdaFaultEngine
 from harness.metrics.publishers import emf_lines, lambda_invocation, lambda_throttle
 from harness.model import DeployedStack, EventSourceSpec, FunctionSpec, load_stacks
+from harness.obs.carry import CarriedTraces
+from harness.obs.spans import TraceConfig, new_span_id, parse_xray, recorder_for, xray_header
 from harness.runtime.asyncinvoke import AsyncInvoker
 from harness.runtime.bootstrap import error_payload
 from harness.runtime.caller import CallerGone, is_gone
@@ -41,6 +43,7 @@ from harness.runtime.logs import FunctionLog, billed, tail_text
 from harness.runtime.pollers import Poller, create_poller
 from harness.runtime.pollers.schedule_poller import AmbiguousSchedule, schedule_names
 from harness.runtime.pool import FunctionNotFound, FunctionPool, Throttled, WorkerPools
+from harness.runtime.tracing import record_invocation
 from harness.runtime.worker import WorkerDied
 
 __all__ = ["FunctionNotFound", "InvokeResult", "Runtime", "Throttled"]
@@ -64,6 +67,16 @@ class InvokeResult:
 
     def json(self) -> Any:
         return json.loads(self.payload) if self.payload else None
+
+
+def _error_type(body: bytes) -> str | None:
+    """``errorType`` of a handler's error payload (for the invocation span)."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    found = payload.get("errorType") if isinstance(payload, dict) else None
+    return found if isinstance(found, str) else None
 
 
 def _function_key(name_or_arn: str) -> str:
@@ -119,6 +132,12 @@ class Runtime:
     def __init__(self, state_dir: Path, config: RuntimeConfig | None = None) -> None:
         self.state_dir = Path(state_dir)
         self.config = config or RuntimeConfig.load()
+        trace_config = TraceConfig.from_env()
+        self.tracer = recorder_for("lambda", self.state_dir, trace_config)  # None: tracing off
+        # SNS / EventBridge deliveries' producer traces (noted by the edge)
+        self.carried = (
+            CarriedTraces(self.state_dir, trace_config) if self.tracer is not None else None
+        )
         self.functions: dict[str, FunctionPool] = {}
         self._alias_random = random.Random()  # an alias's weighted pick between two versions
         self._logical: dict[tuple[str, str], str] = {}  # (stack, logical id) → name
@@ -170,6 +189,8 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
         await self.pools.close(list(self.functions.values()))
+        if self.tracer is not None:
+            self.tracer.shutdown()
         for pool in self.functions.values():
             pool.log.close()
         for poller in self.pollers.values():
@@ -364,8 +385,12 @@ class Runtime:
         wait: bool = False,
         tail: bool = False,
         invoked_arn: str | None = None,
+        trace: str | None = None,
     ) -> InvokeResult:
-        """Run one invocation to completion (raises :class:`Throttled` when over a limit)."""
+        """Run one invocation to completion (raises :class:`Throttled` when over a limit).
+
+        ``trace`` is the invoker's X-Ray header (the Invoke API's ``X-Amzn-Trace-Id``, an SNS or
+        EventBridge delivery's producer): the invocation continues that trace."""
         request_id = request_id or new_request_id()
         metrics = pool.metrics
         try:
@@ -397,6 +422,8 @@ class Runtime:
         timed_out = False
         correlation = request_id
         max_rss_kb = 0
+        worker_trace = worker_trace_parent = ""
+        error_type: str | None = None
         started = time.perf_counter()
         try:
             if worker.init_error is not None:
@@ -420,6 +447,7 @@ class Runtime:
                             deadline_ms,
                             invoked_arn or self.function_arn(pool),
                             fault,
+                            trace,
                         )
                     except WorkerDied:
                         if not worker.expired:
@@ -455,6 +483,9 @@ class Runtime:
                         lines += result.logs
                         max_rss_kb = result.max_rss_kb
                         correlation = result.correlation_id or request_id
+                        worker_trace, worker_trace_parent = result.trace, result.trace_parent
+                        if result.error:
+                            error_type = _error_type(body)
                         if not result.error:
                             function_error = None
         except Exception as exc:  # never let one invocation take the server down
@@ -486,6 +517,28 @@ class Runtime:
         if extra:
             lines += [["runtime", "ERROR", text] for text in extra]
         pool.log.write(request_id, correlation, lines, report)
+        if self.tracer is not None:
+            if not worker_trace and trace:  # the environment sent none back (Node.js, a crash)
+                context = parse_xray(trace)
+                if context is not None:
+                    worker_trace = xray_header(context.trace_id, new_span_id())
+                    worker_trace_parent = f"{context.parent:016x}" if context.parent else ""
+            record_invocation(
+                self.tracer,
+                function=pool.name,
+                stack=pool.stack,
+                request_id=request_id,
+                correlation_id=correlation,
+                trace=worker_trace,
+                trace_parent=worker_trace_parent,
+                started_perf=started,
+                duration_ms=duration,
+                cold=cold,
+                init_ms=worker.init_ms,
+                status=str(report["status"]),
+                error_type=("Sandbox.Timedout" if timed_out else error_type or function_error),
+                trigger=None,
+            )
         return InvokeResult(
             request_id=request_id,
             payload=body,
@@ -588,10 +641,14 @@ class Runtime:
     # -- asynchronous invocation ----------------------------------------------------------------
 
     def submit_async(
-        self, pool: FunctionPool, payload: bytes, request_id: str | None = None
+        self,
+        pool: FunctionPool,
+        payload: bytes,
+        request_id: str | None = None,
+        trace: str | None = None,
     ) -> str:
         """Queue an ``Event`` invocation (see :mod:`harness.runtime.asyncinvoke`)."""
-        return self.async_invoker.submit(pool, payload, request_id)
+        return self.async_invoker.submit(pool, payload, request_id, trace)
 
     # -- for pollers (other threads) -----------------------------------------------------------
 
@@ -602,6 +659,7 @@ class Runtime:
         *,
         asynchronous: bool = False,
         timeout: float | None = None,
+        trace: str | None = None,
     ) -> InvokeResult | str:
         """Invoke from a poller thread: waits for capacity instead of throttling."""
         assert self.loop is not None
@@ -609,8 +667,8 @@ class Runtime:
         async def run() -> InvokeResult | str:
             pool = self.resolve(function)
             if asynchronous:
-                return self.submit_async(pool, payload)
-            return await self.invoke(pool, payload, wait=True)
+                return self.submit_async(pool, payload, trace=trace)
+            return await self.invoke(pool, payload, wait=True, trace=trace)
 
         future = asyncio.run_coroutine_threadsafe(run(), self.loop)
         return future.result(timeout)

@@ -138,12 +138,17 @@ class RuntimeApi:
         qualifier = parse_qs(request.query).get("Qualifier", [""])[0]
         if qualifier and ":" not in name.split(":function:")[-1]:
             name = f"{name}:{qualifier}"  # Invoke's ?Qualifier= (a version or an alias)
+        # Lambda's Invoke API takes the caller's X-Ray context in X-Amzn-Trace-Id
+        raw_trace = headers.get(b"x-amzn-trace-id")
+        trace = raw_trace.decode("latin-1") if raw_trace else None
         try:
             pool = runtime.resolve(name)
         except FunctionNotFound:
             return self._not_found(name)
         if invocation_type == "RequestResponse":
-            return await self._invoke_sync(pool, payload, headers.get(b"x-amz-log-type") == b"Tail")
+            return await self._invoke_sync(
+                pool, payload, headers.get(b"x-amz-log-type") == b"Tail", trace
+            )
         if invocation_type == "DryRun":
             return Response(204, b"", [("x-amzn-requestid", str(uuid.uuid4()))])
         if invocation_type == "Event":
@@ -152,13 +157,15 @@ class RuntimeApi:
                     413, "RequestTooLargeException",
                     f"Request must be smaller than {ASYNC_LIMIT} bytes for the InvokeAsync operation",
                 )  # fmt: skip
-            request_id = runtime.submit_async(pool, payload)
+            request_id = runtime.submit_async(pool, payload, trace=trace)
             return Response(202, b"", [("x-amzn-requestid", request_id)])
         return _aws_error(
             400, "InvalidParameterValueException", f"Unsupported invocation type: {invocation_type}"
         )
 
-    async def _invoke_sync(self, pool: FunctionPool, payload: bytes, tail: bool) -> Response:
+    async def _invoke_sync(
+        self, pool: FunctionPool, payload: bytes, tail: bool, trace: str | None = None
+    ) -> Response:
         """A RequestResponse invocation, answered as the Invoke API answers it."""
         if len(payload) > SYNC_LIMIT:
             return _aws_error(
@@ -166,7 +173,7 @@ class RuntimeApi:
                 f"Request must be smaller than {SYNC_LIMIT} bytes for the InvokeFunction operation",
             )  # fmt: skip
         try:
-            result = await self.runtime.invoke(pool, payload, tail=tail)
+            result = await self.runtime.invoke(pool, payload, tail=tail, trace=trace)
         except Throttled as exc:
             return _aws_error(429, "TooManyRequestsException", exc.message, {"Reason": exc.reason})
         out = [

@@ -51,6 +51,8 @@ class WorkerResult:
     logs: list[list[str]] = field(default_factory=list)
     correlation_id: str = ""
     fatal: bool = False
+    trace: str = ""  # the invocation's _X_AMZN_TRACE_ID (its Parent is the invocation span)
+    trace_parent: str = ""  # the caller's span id (16 hex), "" when none
 
 
 class _WorkerProtocol(asyncio.SubprocessProtocol):
@@ -264,6 +266,7 @@ class Worker:
         deadline_ms: float,
         arn: str,
         fault: dict[str, Any] | None = None,
+        trace: str | None = None,
     ) -> WorkerResult:
         """Send one event and wait for the answer (the caller applies the timeout).
 
@@ -272,6 +275,8 @@ class Worker:
         header: dict[str, Any] = {"id": request_id, "deadline": deadline_ms, "arn": arn}
         if fault is not None:
             header["fault"] = fault
+        if trace:
+            header["trace"] = trace
         raw = json.dumps(header).encode()
         if self.stdin.is_closing():
             self.dead = True
@@ -292,6 +297,8 @@ class Worker:
             logs=header.get("logs") or [],
             correlation_id=header.get("cid", ""),
             fatal=bool(header.get("fatal")),
+            trace=header.get("trace", ""),
+            trace_parent=header.get("tparent", ""),
         )
         if result.fatal:
             self.dead = True

@@ -200,8 +200,13 @@ class ScenarioRunner:
                 "rollbacks": state.rollbacks,
                 "queue_depths": obs.queue_depths,
                 "interrupted": state.interrupted,
+                "timeline_started_at": state.run_started,  # the run clock's t=0 (epoch)
             }
         )
+        if state.env is not None:  # each failed expectation's evidence, as traces
+            from harness.report.traces import attach_traces
+
+            attach_traces(run, state.env.state_dir)
         return run
 
 

@@ -107,3 +107,13 @@ profile_slos: {{enabled: false, reason: cold starts are not what this test judge
     assert sorted(p["name"] for p in during) == ["health (during hold)", "median (during hold)"]
     assert during[0]["passed"], during  # the gateway answered its health check mid-phase
     assert "over the phase's" in during[1]["detail"]  # judged on the phase's own requests
+    # the failed SLO is linked to its slowest requests' traces, drawn in the report
+    traces = json.loads((report / "raw.json").read_text())["traces"]["p99 under a microsecond"]
+    assert len(traces) == 3 and all("slowest request" in t["why"] for t in traces), traces
+    durations = [t["spans"][0]["duration_ms"] for t in traces]
+    assert durations == sorted(durations, reverse=True)
+    assert all(any(s["service"] == "lambda" for s in t["spans"]) for t in traces)
+    failed_slo = next(e for e in summary["expectations"] if e["name"] == "p99 under a microsecond")
+    assert failed_slo["trace_ids"] == [t["trace_id"] for t in traces]
+    html = (report / "report.html").read_text()
+    assert "3 trace(s)</a>" in html and html.count("<figure class='trace'>") == 3

@@ -102,7 +102,10 @@ def test_trace_joins_request_function_and_faulted_aws_call(
     assert {x["record"].get("requestId") for x in again if x["source"] == "gateway"} == {request_id}
     # the same request as a trace: request span > invocation span > the two AWS-call spans
     capsys.readouterr()
-    assert main(["trace", request_id, "--state-dir", str(env.state_dir), "--json"]) == 0
+    assert (
+        main(["trace", request_id, "--state-dir", str(env.state_dir), "--json", "--source", "logs"])
+        == 0
+    )
     spans = json.loads(capsys.readouterr().out)["spans"]
     by_id = {s["span_id"]: s for s in spans}
     root = next(s for s in spans if s["service"] == "gateway")
@@ -128,7 +131,9 @@ def test_the_queued_jobs_consumer_continues_the_requests_trace(
     deadline = time.time() + 20  # the SQS poller, then the consumer, then the logs' flush
     while time.time() < deadline:
         capsys.readouterr()
-        code = main(["trace", request_id, "--state-dir", str(env.state_dir), "--json"])
+        code = main(
+            ["trace", request_id, "--state-dir", str(env.state_dir), "--json", "--source", "logs"]
+        )
         spans = json.loads(capsys.readouterr().out)["spans"]
         assert code == (0 if spans else 1)
         if sum(1 for s in spans if s["name"] == "dynamodb.PutItem") >= 2:

@@ -196,3 +196,33 @@ def test_rest_token_authorizer_policy_and_context() -> None:
     assert "integrationLatency" in ctx.authorizer
     deny = FakeInvoker({"principalId": "u1", "policyDocument": policy(("Deny", arn))})
     assert authorize(auth, deny, [("Authorization", "tok")], kind="rest")[0] == 403
+
+
+def test_a_traced_request_passes_its_trace_to_the_authorizer() -> None:
+    from harness.obs.spans import parse_xray
+
+    class Recording(FakeInvoker):
+        async def invoke(self, name, event, timeout_s, extra_headers=None):
+            self.extra = extra_headers
+            return await super().invoke(name, event, timeout_s, extra_headers)
+
+    def traced(auth, invoker, headers, kind):
+        ctx = ctx_for(_api(auth, kind), "GET", "/pets/1", headers=headers)
+        ctx.trace_id = 0x5759E988BD862E3FE1BE46A994272793
+        asyncio.run(LambdaAuthorizer(invoker).authorize(ctx, auth))
+        return ctx
+
+    request = Recording({"isAuthorized": True})
+    ctx = traced(SIMPLE, request, [("authorization", "x")], "http")
+    carried = parse_xray(request.events[0]["headers"]["x-amzn-trace-id"])
+    assert carried is not None and carried.trace_id == ctx.trace_id
+    assert carried.parent == ctx.authorizer_span != 0  # the authorizer step's span
+    assert request.extra is None  # REQUEST: in the event's headers, as API Gateway does
+    token = AuthorizerSpec(name="a", type="lambda_token", payload_format="1.0",
+                           identity_sources=["method.request.header.Authorization"])  # fmt: skip
+    arn = "arn:aws:execute-api:us-east-1:123456789012:api-id/prod/GET/pets/1"
+    allow = Recording({"principalId": "u1", "policyDocument": policy(("Allow", arn))})
+    ctx = traced(token, allow, [("Authorization", "tok")], "rest")
+    assert "headers" not in allow.events[0]  # the TOKEN event keeps AWS's shape
+    ((name, value),) = allow.extra
+    assert name == b"x-amzn-trace-id" and parse_xray(value.decode()).parent == ctx.authorizer_span

@@ -375,20 +375,33 @@ def test_each_invocation_gets_an_x_ray_trace_header_like_lambda() -> None:
     import re
 
     caller = {"headers": {"X-Amzn-Trace-Id": "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=0"}}
-    kept = trace_header(caller, active=True)
+    kept, parent = trace_header(caller, active=True)
     assert kept.startswith("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=")
     assert kept.endswith(";Sampled=0")  # the caller's sampling decision wins
+    assert parent is None  # the caller named no parent span
     message = {
-        "attributes": {"AWSTraceHeader": "Root=1-5759e988-00000000000000000000abcd;Sampled=1"}
+        "attributes": {
+            "AWSTraceHeader": "Root=1-5759e988-00000000000000000000abcd;Parent=00000000000000aa;Sampled=1"
+        }
     }
-    consumer = trace_header({"Records": [message, {"attributes": {}}]}, active=False)
+    consumer, parent = trace_header({"Records": [message, {"attributes": {}}]}, active=False)
     assert consumer.startswith("Root=1-5759e988-00000000000000000000abcd;Parent=")
     assert consumer.endswith(";Sampled=1")  # the producer's decision travels with the message
-    fresh = trace_header({"Records": []}, active=True)
+    assert parent == "00000000000000aa"  # the invocation span's parent: the producer's send
+    assert "Parent=00000000000000aa" not in consumer  # the invocation's own span id is new
+    fresh, parent = trace_header({"Records": []}, active=True)
     assert re.fullmatch(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=1", fresh)
-    assert trace_header(None, active=False).endswith(";Sampled=0")
+    assert parent is None
+    assert trace_header(None, active=False)[0].endswith(";Sampled=0")
     assert trace_header(
         {"headers": {"x-amzn-trace-id": "Root=1-a-b"}}, active=False
     ) != trace_header(
         {"headers": {"x-amzn-trace-id": "Root=1-a-b"}}, active=False
     )  # a new parent segment per invocation
+    # an SNS or EventBridge delivery: the invoker's header wins over the event's
+    carried = "Root=1-5759e988-bd862e3fe1be46a9942727ff;Parent=00000000000000bb;Sampled=1"
+    header, parent = trace_header(caller, active=False, carried=carried)
+    assert (
+        header.startswith("Root=1-5759e988-bd862e3fe1be46a9942727ff;")
+        and parent == "00000000000000bb"
+    )

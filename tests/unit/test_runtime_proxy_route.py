@@ -22,7 +22,9 @@ class FakeRuntime:
     def resolve(self, name: str) -> Any:
         return SimpleNamespace(name=name, spec=SimpleNamespace(version="$LATEST"))
 
-    async def invoke(self, pool: Any, payload: bytes, tail: bool = False) -> Any:
+    async def invoke(
+        self, pool: Any, payload: bytes, tail: bool = False, trace: str | None = None
+    ) -> Any:
         body = (
             {"errorMessage": "no tenant at sign-up", "errorType": "SignUpRefused"}
             if self.error

@@ -55,6 +55,7 @@ class EventBridgePoller(Poller):
         if not messages:
             return False
         self.metrics.batch(len(messages), None, time.time())
+        events: list[Any] = []
         for message in messages:
             if self.source.input is not None:
                 event: Any = json.loads(self.source.input)  # constant Input, whatever matched
@@ -63,7 +64,13 @@ class EventBridgePoller(Poller):
                     event = json.loads(message.get("Body") or "null")
                 except ValueError:
                     event = message.get("Body")
-            self.invoke_async(event)
+            events.append(event)
+        # EventBridge invokes its target with the PutEvents caller's X-Ray context
+        traces = self.carried_traces(
+            [str(e.get("id") or "") if isinstance(e, dict) else None for e in events]
+        )
+        for event, trace in zip(events, traces, strict=True):
+            self.invoke_async(event, trace)
         delete_messages(self.fast, self.queue_url, [m["ReceiptHandle"] for m in messages])
         return True
 

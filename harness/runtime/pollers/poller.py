@@ -91,9 +91,19 @@ class Poller(ABC):
         assert isinstance(result, InvokeResult)
         return result
 
-    def invoke_async(self, event: Any) -> str:
+    def carried_traces(self, idents: list[str | None]) -> list[str | None]:
+        """The producers' X-Ray headers of delivered messages/events by id (see
+        :mod:`harness.obs.carry`); all ``None`` when tracing is off."""
+        carried = self.runtime.carried
+        if carried is None:
+            return [None] * len(idents)
+        return carried.lookup(idents)
+
+    def invoke_async(self, event: Any, trace: str | None = None) -> str:
+        """An ``Event`` invocation; ``trace``: the producer's X-Ray header, which SNS and
+        EventBridge pass on to the function they invoke."""
         result = self.runtime.invoke_from_thread(
-            self.function, json.dumps(event).encode(), asynchronous=True
+            self.function, json.dumps(event).encode(), asynchronous=True, trace=trace
         )
         assert isinstance(result, str)
         return result

@@ -51,6 +51,7 @@ class SnsPoller(Poller):
         if not messages:
             return False
         self.metrics.batch(len(messages), None, time.time())
+        notifications: list[dict[str, Any]] = []
         for message in messages:
             try:
                 notification = json.loads(message.get("Body") or "{}")
@@ -61,8 +62,12 @@ class SnsPoller(Poller):
                     "Message": message.get("Body", ""),
                     "TopicArn": self.source.source_arn,
                 }
+            notifications.append(notification)
+        # SNS invokes the function with the publisher's X-Ray context (harness/obs/carry.py)
+        traces = self.carried_traces([str(n.get("MessageId") or "") for n in notifications])
+        for notification, trace in zip(notifications, traces, strict=True):
             record = sns_record(notification, self.subscription_arn)
-            self.invoke_async({"Records": [record]})
+            self.invoke_async({"Records": [record]}, trace)
         delete_messages(self.fast, self.queue_url, [m["ReceiptHandle"] for m in messages])
         return True
 
