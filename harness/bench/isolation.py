@@ -112,6 +112,7 @@ def measure_stack(env: Any, stack: Any, *, steps: int, seed: int) -> dict[str, A
         "invocations": functions["invocations"],
         "function_s": functions["function_s"],
         "cold_starts": functions["cold_starts"],
+        "init_max_ms": functions["init_max_ms"],
         "endpoints_covered": len(endpoints),
         "tenants_covered": len(tenants),
         "tenants": sorted(tenants),
@@ -166,6 +167,7 @@ def _function_totals(env: Any) -> dict[str, dict[str, float]] | None:
             "invocations": float(figures.get("invocations") or 0),
             "ms": float((figures.get("duration_ms") or {}).get("total") or 0.0),
             "cold_starts": float(figures.get("cold_starts") or 0),
+            "init_max_ms": float((figures.get("init_duration_ms") or {}).get("max") or 0.0),
         }
         for name, figures in (document.get("functions") or {}).items()
     }
@@ -176,8 +178,8 @@ def _function_delta(
 ) -> dict[str, Any]:
     """What the stack's functions did between two :func:`_function_totals` (None: unknown)."""
     if before is None or after is None:
-        return {"invocations": None, "function_s": None, "cold_starts": None}
-    zero = {"invocations": 0.0, "ms": 0.0, "cold_starts": 0.0}
+        return {"invocations": None, "function_s": None, "cold_starts": None, "init_max_ms": None}
+    zero = {"invocations": 0.0, "ms": 0.0, "cold_starts": 0.0, "init_max_ms": 0.0}
 
     def total(key: str) -> float:
         return sum(after[n][key] - before.get(n, zero)[key] for n in after)
@@ -186,6 +188,9 @@ def _function_delta(
         "invocations": int(total("invocations")),
         "function_s": round(total("ms") / 1000, 2),
         "cold_starts": int(total("cold_starts")),
+        # the longest init (imports) of any environment so far, cold starts of the deploy's
+        # seeding and the warm-up included
+        "init_max_ms": round(max((f["init_max_ms"] for f in after.values()), default=0.0), 1),
     }
 
 
@@ -216,6 +221,7 @@ RUN_FIGURES = (
     "invocations",
     "function_s",
     "cold_starts",
+    "init_max_ms",
 )
 
 
