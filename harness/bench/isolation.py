@@ -98,6 +98,9 @@ def measure_stack(env: Any, stack: Any, *, steps: int, seed: int) -> dict[str, A
         "seconds": round(seconds, 2),
         "cpu_s": round(cpu_s, 2),
         "http_s": round(http_s, 2),
+        # the harness's own share (its CPU, Hypothesis, 429 waits, the scheduler on a loaded
+        # machine): what no stack latency explains
+        "harness_s": round(seconds - http_s, 2),
         "load_start": [round(x, 2) for x in load_start],
         "load_end": [round(x, 2) for x in load_end],
         "steps": total_steps,
@@ -210,6 +213,7 @@ RUN_FIGURES = (
     "seconds_per_1000_steps",
     "cpu_s",
     "http_s",
+    "harness_s",
     "load_start",
     "load_end",
     "steps",
