@@ -2,8 +2,8 @@
 
 Starts a private environment in a temporary folder and, per shipped stack (``stacks/``
 catalog, cloudsaas, codexflow, synchub, syncwell; ``HARNESS_BENCH_ISOLATION_STACKS=a,b`` picks
-some) and run, deploys it afresh (deploy starts its fake servers and runs its seed hooks; a
-run's records would slow the next run's listings), warms its functions with one untimed example
+some) and run, deploys it afresh (deploy starts its fake servers and runs its seed hooks; each
+run starts from the same data), warms its functions with one untimed example
 (a cold start on a loaded machine can take seconds: deploy's cost, reported as ``warmup_s``),
 then drives the state machine through the real gateway until at least 1,000 steps have run
 (batches of examples with consecutive seeds), timing the machine only. Reports min/median/max
@@ -270,9 +270,8 @@ def run(settings: Settings, *, runs: int = 3, quick: bool = False) -> dict[str, 
             samples, warmups, violations = [], [], []
             checks: list[dict[str, Any]] = []
             for n in range(runs):
-                # each run on a fresh deployment: a run's records slow the next run's listings
-                # (SyncHub's GET /groups reads every group of the caller), and the 3 runs
-                # measure the spread of one run, not the growth of the data
+                # each run on a fresh deployment, so the 3 runs start from the same data and
+                # measure the spread of one run, not the records earlier runs left behind
                 if n:
                     destroy_stack(env, name)
                 stack = deploy_stack(env, root / "stacks" / name)
