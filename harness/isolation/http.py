@@ -24,7 +24,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-__all__ = ["Call", "RecordingClient"]
+__all__ = ["CLIENT_TIMEOUT_S", "Call", "RecordingClient"]
+
+# The gateway answers every call within its integration timeout (API Gateway's: 30 s for an HTTP
+# API, 29 s for a REST API; a slower function gets a 504 from the gateway), so the client waits
+# longer than that: what the harness sees is the gateway's answer, never its own impatience. A
+# cold start on a loaded machine can take 10-20 s (CodexFlow's POST /projects did, with a 10 s
+# client timeout, and the retry that followed started a second cold environment).
+CLIENT_TIMEOUT_S = 35.0
 
 
 @dataclass
@@ -50,7 +57,7 @@ class Call:
 
 
 class RecordingClient:
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, timeout: float = CLIENT_TIMEOUT_S) -> None:
         parts = urlsplit(base_url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 80
@@ -61,10 +68,14 @@ class RecordingClient:
         self.max_throttled = 8
         self.retry_after = 1.0
         self._conn: http.client.HTTPConnection | None = None
+        self._answered = 0  # answers received on the current (kept-alive) connection
+        self.requests = 0  # HTTP requests sent (a paginated call is several)
+        self.http_s = 0.0  # wall time spent waiting for answers (sending included)
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
             self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            self._answered = 0
         return self._conn
 
     def close(self) -> None:
@@ -190,25 +201,40 @@ class RecordingClient:
     def _exchange(
         self, method: str, path: str, payload: bytes | None, headers: dict[str, str]
     ) -> tuple[int, bytes]:
-        for attempt in (1, 2):
+        """One request on the kept-alive connection. It is sent again (on a new connection)
+        only when a connection that had already answered was found closed before this request
+        got any answer (the server dropped an idle keep-alive connection), never after a
+        timeout: a request that timed out may have been handled, and sending a POST twice
+        creates a second record (and, for a cold function, a second cold environment)."""
+        while True:
             conn = self._connection()
+            reused = self._answered > 0
+            started = time.perf_counter()
             try:
+                self.requests += 1
                 conn.request(method, path, body=payload, headers=headers)
                 response = conn.getresponse()
                 raw = response.read()
-                if response.getheader("retry-after"):
-                    try:
-                        self.retry_after = max(
-                            0.05, min(float(response.getheader("retry-after") or 1), 1.0)
-                        )
-                    except ValueError:
-                        self.retry_after = 1.0
-                return response.status, raw
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.close()
+                if reused:
+                    continue
+                raise
             except (http.client.HTTPException, OSError):
                 self.close()
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+                raise
+            self.http_s += time.perf_counter() - started
+            self._answered += 1
+            if response.will_close:
+                self.close()
+            if response.getheader("retry-after"):
+                try:
+                    self.retry_after = max(
+                        0.05, min(float(response.getheader("retry-after") or 1), 1.0)
+                    )
+                except ValueError:
+                    self.retry_after = 1.0
+            return response.status, raw
 
 
 def json_path(document: Any, path: str | None) -> Any:

@@ -64,7 +64,8 @@ class IsolationViolation(AssertionError):
         self.kind = kind
         self.all_calls = calls  # every call of the failing run, for the replay file
         # which call shows the violation, and how a replay re-checks it:
-        # not-denied | listed (foreign_ids appear) | not-ok (owner lost access) | server-error
+        # not-denied | not-refused (with a tenant hint: any 4xx refuses) | listed (foreign_ids
+        # appear) | not-ok (owner lost access) | server-error
         self.evidence = evidence if evidence >= 0 else len(calls) + evidence
         self.mode = mode
         self.foreign_ids = foreign_ids or []
@@ -163,6 +164,21 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
     creatable = [k for k in kinds if spec.resources[k].create is not None]
     # 401 is a refusal too: a principal whose token the stack does not accept reaches nothing.
     denied = set(spec.denied) | {401}
+
+    def refused(status: int, hint: Hint | None) -> bool:
+        """Whether an attack on another principal's resource was refused: one of the spec's
+        ``denied`` statuses; with a tenant hint also any other 4xx, since the hint itself can
+        make the request invalid (a body field the API does not know is a 400 from a strict
+        API, e.g. pydantic's ``extra="forbid"``, whoever owns the record), and a 4xx changes
+        and returns nothing (update and delete then check the owner's record still reads)."""
+        return status in denied or (hint is not None and 400 <= status < 500)
+
+    def refusal(hint: Hint | None) -> str:
+        return f"one of {sorted(denied)}" + (" or another 4xx" if hint is not None else "")
+
+    def refusal_mode(hint: Hint | None) -> str:
+        """How a replay re-checks the call (:func:`harness.isolation.replay.replay`)."""
+        return "not-refused" if hint is not None else "not-denied"
 
     class IsolationMachine(RuleBasedStateMachine):
         resources = Bundle("resources")
@@ -367,6 +383,7 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
                 res,
                 f"read {res.kind} of another{hint_label(hint, res)}",
                 hint_label(hint, res),
+                hint=hint,
                 **kwargs,
             )
 
@@ -409,17 +426,17 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
             res: Owned,
             label: str,
             context: str,
+            hint: Hint | None = None,
             **kwargs: Any,
         ) -> None:
-            """``attacker`` reads ``res``; anything but a denial is a foreign read."""
-            call = self.call(
-                label, endpoint, attacker, res.id, expected=f"one of {sorted(denied)}", **kwargs
-            )
-            if call.status not in denied:
+            """``attacker`` reads ``res``; anything but a refusal is a foreign read."""
+            call = self.call(label, endpoint, attacker, res.id, expected=refusal(hint), **kwargs)
+            if not refused(call.status, hint):
                 self.fail(
                     "foreign-read",
                     f"{attacker} read {res!r}{context}: HTTP {call.status} "
                     f"{str(call.response)[:300]}",
+                    mode=refusal_mode(hint),
                 )
 
         @rule(data=st.data(), kind=st.sampled_from(kinds))
@@ -512,13 +529,14 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
                 endpoint,
                 attacker,
                 res.id,
-                expected=f"one of {sorted(denied)}",
+                expected=refusal(hint),
                 **kwargs,
             )
-            if call.status not in denied:
+            if not refused(call.status, hint):
                 self.fail(
                     "foreign-update",
                     f"{attacker} updated {res!r}{hint_label(hint, res)}: HTTP {call.status}",
+                    mode=refusal_mode(hint),
                 )
             self.owner_unchanged(res)
 
@@ -538,13 +556,14 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
                 endpoint,
                 attacker,
                 res.id,
-                expected=f"one of {sorted(denied)}",
+                expected=refusal(hint),
                 **kwargs,
             )
-            if call.status not in denied:
+            if not refused(call.status, hint):
                 self.fail(
                     "foreign-delete",
                     f"{attacker} deleted {res!r}{hint_label(hint, res)}: HTTP {call.status}",
+                    mode=refusal_mode(hint),
                 )
             self.owner_unchanged(res)
 

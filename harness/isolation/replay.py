@@ -5,8 +5,9 @@ A replay file (JSON) holds the seed, the tenants, every call of the minimal fail
 path, query, headers, body, tenant and user — a token is re-minted for them on replay, never
 stored; a listing followed to the end and a tampered page token are recorded as recipes,
 ``paginate`` and ``derive``, so a replay re-does them on the data it meets), what was expected and
-what came back, and which check failed on which call (``check.mode``: not-denied, listed,
-not-ok, server-error, or data-layer with the rule re-checked in the emulators); from
+what came back, and which check failed on which call (``check.mode``: not-denied, not-refused
+(a call carrying a tenant hint, where any 4xx is a refusal too), listed, not-ok, server-error,
+or data-layer with the rule re-checked in the emulators); from
 :func:`harness.isolation.run.run_isolation` also the stack (``stack``, ``stack_dir``), the
 template parameters it was deployed with (``params``) and, from ``harness isolation``, whether it
 reproduced on a fresh and on a pre-filled deployment (``confirmed``).
@@ -258,6 +259,12 @@ def replay(
     elif mode == "server-error":
         reproduced = got.status >= 500
         how = f"answered {got.status} (recorded {recorded['status']})"
+    elif mode == "not-refused":  # a call carrying a tenant hint: any 4xx refuses it too
+        reproduced = got.status not in denied and not 400 <= got.status < 500
+        how = (
+            f"answered {got.status} (recorded {recorded['status']}; a refusal is one of "
+            f"{sorted(denied)} or another 4xx)"
+        )
     else:
         reproduced = got.status not in denied
         how = f"answered {got.status} (recorded {recorded['status']}; a denial is one of {sorted(denied)})"

@@ -32,6 +32,7 @@ from harness.isolation.replay import (
 __all__ = [
     "IsolationResult",
     "created_id",
+    "data_layer_check",
     "deploy_params",
     "judge",
     "minimize_calls",
@@ -79,6 +80,9 @@ class IsolationResult:
     violations: list[str] = field(default_factory=list)
     steps_per_example: int = 0
     throttled: int = 0  # 429s waited out (usage plans; not an isolation signal)
+    examples_run: int = 0  # examples Hypothesis executed (generation and shrinking)
+    requests: int = 0  # HTTP requests sent (a listing followed to its end is several)
+    http_seconds: float = 0.0  # wall time spent waiting for the stack's answers
     tampering: list[dict[str, Any]] = field(default_factory=list)
     data_layer: dict[str, Any] = field(default_factory=dict)
     # The edge's IAM decisions during the run (DynamoDB calls made with assumed-role keys).
@@ -126,6 +130,9 @@ class IsolationResult:
             "steps_per_example": self.steps_per_example,
             "calls": self.calls,
             "throttled": self.throttled,
+            "examples_run": self.examples_run,
+            "requests": self.requests,
+            "http_seconds": round(self.http_seconds, 2),
             "seconds": round(self.seconds, 2),
             "endpoints_covered": self.endpoints_covered,
             "endpoints": self.endpoints,
@@ -162,7 +169,8 @@ def run_machine(
     machine = build_machine(config)
     seen_calls: list[Call] = []
     replay_calls: list[Call] = []  # made while minimizing a failure
-    counters = {"steps": 0, "throttled": 0}
+    counters: dict[str, float] = {"steps": 0, "throttled": 0, "examples": 0, "requests": 0}
+    counters["http_s"] = 0.0
     no_token: set[str] = set()
     original_teardown = machine.teardown
 
@@ -170,6 +178,9 @@ def run_machine(
         seen_calls.extend(self.client.calls)
         counters["steps"] += self.steps
         counters["throttled"] += self.client.throttled
+        counters["examples"] += 1
+        counters["requests"] += self.client.requests
+        counters["http_s"] += self.client.http_s
         no_token.update(self.no_token)
         original_teardown(self)
 
@@ -219,7 +230,7 @@ def run_machine(
         passed=violation is None,
         seed=seed_value,
         examples=examples,
-        steps=counters["steps"],
+        steps=int(counters["steps"]),
         calls=len(seen_calls),
         seconds=elapsed,
         endpoints=sorted({f"{c.method} {_shape(c.path)}" for c in seen_calls}),
@@ -227,7 +238,10 @@ def run_machine(
         violation=violation,
         violations=[violation["summary"]] if violation else [],
         steps_per_example=steps,
-        throttled=counters["throttled"],
+        throttled=int(counters["throttled"]),
+        examples_run=int(counters["examples"]),
+        requests=int(counters["requests"]),
+        http_seconds=counters["http_s"],
         owned=_owned(config, seen_calls + replay_calls),
         statuses=_statuses(seen_calls),
         tenants_without_token=sorted(no_token),
@@ -312,13 +326,7 @@ def run_isolation(
     ``report_dir/isolation-replay.json``. Safe to call while load and faults run (the
     gameday runner does); a 429 from a usage plan is waited out, never counted as a violation.
     """
-    from harness.isolation.datalayer import (
-        EmulatorData,
-        check_data,
-        data_findings,
-        role_policies,
-        snapshot,
-    )
+    from harness.isolation.datalayer import EmulatorData, data_findings, snapshot
     from harness.isolation.stack import machine_config, spec_of
     from harness.isolation.tampering import tamper_stack
 
@@ -345,15 +353,7 @@ def run_isolation(
     )
     after = snapshot(reader, spec.data)
     tenants = sorted({*config.tenants, *result.tenants})
-    policies: list[dict[str, Any]] | None = None
-    table_arn = ""
-    if spec.data.iam is not None:
-        policies, _ = role_policies(stack, spec.data.iam.role)
-        table_record = stack.resources.get(spec.data.iam.table)
-        table_arn = str(getattr(table_record, "arn", "") or "")
-    figures, data_violations = check_data(
-        spec.data, before, after, tenants, result.owned, policies=policies, table_arn=table_arn
-    )
+    figures, data_violations = data_layer_check(stack, spec, before, after, tenants, result.owned)
     result.stack = stack.name
     result.tampering = tamper_cases
     result.data_layer = figures
@@ -383,6 +383,25 @@ def run_isolation(
         report_dir.mkdir(parents=True, exist_ok=True)
         (report_dir / "isolation.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
     return result
+
+
+def data_layer_check(
+    stack: Any, spec: Any, before: Any, after: Any, tenants: list[str], owned: dict[str, str]
+) -> tuple[dict[str, Any], list[str]]:
+    """The data-layer invariants (and the IAM policy check, when the spec names a role) over the
+    records written between the ``before`` and ``after`` snapshots: figures per rule and one
+    line per violation."""
+    from harness.isolation.datalayer import check_data, role_policies
+
+    policies: list[dict[str, Any]] | None = None
+    table_arn = ""
+    if spec.data.iam is not None:
+        policies, _ = role_policies(stack, spec.data.iam.role)
+        table_record = stack.resources.get(spec.data.iam.table)
+        table_arn = str(getattr(table_record, "arn", "") or "")
+    return check_data(
+        spec.data, before, after, tenants, owned, policies=policies, table_arn=table_arn
+    )
 
 
 def judge(result: IsolationResult) -> IsolationResult:

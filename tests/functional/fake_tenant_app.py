@@ -25,6 +25,7 @@ VARIANTS = (
     "page2_leak",  # pages after the first restart over every tenant's orders
     "filter_leak",  # the documented ?status= filter forgets the tenant
     "owner_move",  # PATCH's body tenant_id moves the order
+    "strict_body",  # correct, and a body with an unknown field is a 400 (pydantic extra=forbid)
 )
 
 PAGE = 2
@@ -83,6 +84,10 @@ def make_handler(variant: str, store: dict[str, dict[str, object]]) -> type[Base
             if tenant is None:
                 return self.answer(401, {"message": "Unauthorized"})
             segments = [s for s in parts.path.split("/") if s]
+            if variant == "strict_body" and set(body or {}) - {"note"}:
+                # validated before any lookup, as CodexFlow's models do: the same 400 for a
+                # foreign and an own order
+                return self.answer(400, {"message": "unknown fields", "fields": sorted(body)})
             if segments == ["orders"] and method == "POST":
                 order = {
                     "order_id": str(uuid.uuid4()),

@@ -177,3 +177,35 @@ def test_each_new_class_is_found_shrunk_and_replayed_fresh_and_prefilled(
     with serve("correct") as fixed:
         reproduced, how, _ = replay(document, fixed, tokens)
     assert not reproduced, how
+
+
+def test_a_strict_api_answering_400_to_a_hinted_body_is_not_a_violation(tmp_path: Path) -> None:
+    """CodexFlow's models forbid unknown fields: a foreign update carrying ``tenant_id`` in its
+    body is a 400 before any lookup. A 4xx to a hinted attack is a refusal (it changed and
+    returned nothing), not a foreign update (the bench's false alarm on CodexFlow)."""
+    with serve("strict_body") as url:
+        result = run_machine(config(url), examples=60, steps=12, seed_value=1, report_dir=tmp_path)
+    refused = [
+        c
+        for c in result.made
+        if " of another claiming body:" in c.step and c.status == 400 and c.tenant
+    ]
+    assert refused, "no hinted foreign call with a body hint was refused with a 400"
+    assert result.passed, result.violation
+
+
+def test_a_hinted_finding_replays_as_not_refused(tmp_path: Path) -> None:
+    """A foreign update/delete that honours ``?tenant=`` is found; its replay counts any 4xx
+    as a refusal (mode not-refused): the strict-but-correct variant answers the replayed call
+    with a 404 or 400 and does not reproduce it, the broken one does."""
+    with serve("tenant_param_on_write") as url:
+        result = run_machine(config(url), examples=150, steps=12, seed_value=3, report_dir=tmp_path)
+    assert result.violation is not None
+    assert result.violation["check"]["mode"] == "not-refused", result.violation
+    document = json.loads(Path(str(result.replay_file)).read_text())
+    with serve("tenant_param_on_write") as fresh:
+        reproduced, how, _ = replay(document, fresh, tokens)
+        assert reproduced, how
+    with serve("strict_body") as fixed:
+        reproduced, how, _ = replay(document, fixed, tokens)
+    assert not reproduced, how
