@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
 
         alarms = EdgeAlarms(Path(args.state_dir))
         alarms.edge_url = f"http://{args.host}:{args.port}"
+        alarms.sqs_url = routes.get("sqs", args.default).rstrip("/")
     proxy = EdgeProxy(
         routes,
         args.default,

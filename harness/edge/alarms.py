@@ -40,7 +40,7 @@ from harness.metrics.definitions import load as load_definitions
 from harness.metrics.monitor import AlarmMonitor, Transition
 from harness.metrics.store import MetricStore
 
-__all__ = ["EdgeAlarms", "alarm_message"]
+__all__ = ["SQS_GAUGES", "EdgeAlarms", "alarm_message"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ REGION_NAMES = {
     "eu-central-1": "EU (Frankfurt)",
 }
 _CW_TARGET = "GraniteServiceVersion20100801"
+# AWS/SQS metrics CloudWatch samples from the queue (not counted per call): the edge samples them
+SQS_GAUGES = ("ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage")
 
 
 def _iso(ts: float) -> str:
@@ -120,6 +122,8 @@ class EdgeAlarms:
         self.actions: list[dict[str, Any]] = []
         self._signature: tuple[tuple[str, float], ...] | None = None
         self._scale = 1.0
+        self.sqs_url: str | None = None  # the SQS emulator (the queue peeks go straight to it)
+        self._sample_problems: dict[str, str] = {}
 
     # -- definitions and evaluation -----------------------------------------------------------
 
@@ -153,14 +157,16 @@ class EdgeAlarms:
             return self.monitor.tick(now)
 
     def _sample_queues(self) -> None:
-        """AWS/SQS ApproximateNumberOfMessagesVisible is a gauge CloudWatch samples; sample it
-        once a second for the queues an alarm watches (GetQueueAttributes through the edge)."""
-        names = {
-            a.dimensions.get("QueueName")
-            for a in self.monitor.alarms.values()
-            if a.namespace == "AWS/SQS" and a.metric_name == "ApproximateNumberOfMessagesVisible"
-        } - {None}
-        if not names or self.edge_url is None:
+        """The SQS gauges CloudWatch samples, sampled once a second for the queues an alarm
+        watches: ``ApproximateNumberOfMessagesVisible`` (GetQueueAttributes through the edge)
+        and ``ApproximateAgeOfOldestMessage`` (a side-effect-free peek at the queue, see
+        :meth:`_oldest_age`)."""
+        wanted: dict[str, set[str]] = {}
+        for a in self.monitor.alarms.values():
+            name = a.dimensions.get("QueueName")
+            if a.namespace == "AWS/SQS" and a.metric_name in SQS_GAUGES and name:
+                wanted.setdefault(a.metric_name, set()).add(name)
+        if not wanted or self.edge_url is None:
             return
         from harness.model import load_stacks
 
@@ -171,14 +177,17 @@ class EdgeAlarms:
             if rec.type == "AWS::SQS::Queue"
         }
         second = int(time.time())
-        for name in sorted(n for n in names if n):
-            url = urls.get(name)
-            if url is None:
-                continue
-            depth = self._queue_depth(url)
-            if depth is not None:
-                self.store.add("AWS/SQS", "ApproximateNumberOfMessagesVisible",
-                               {"QueueName": name}, second, [float(depth)])  # fmt: skip
+        for metric in sorted(wanted):
+            for name in sorted(wanted[metric]):
+                url = urls.get(name)
+                if url is None:
+                    continue
+                if metric == "ApproximateNumberOfMessagesVisible":
+                    value = self._queue_depth(url)
+                else:
+                    value = self._oldest_age(url, name)
+                if value is not None:
+                    self.store.add("AWS/SQS", metric, {"QueueName": name}, second, [float(value)])
 
     def _queue_depth(self, url: str) -> int | None:
         stamp = time.strftime("%Y%m%d", time.gmtime())
@@ -201,6 +210,95 @@ class EdgeAlarms:
         except (OSError, ValueError) as exc:
             logger.info("alarms: cannot sample %s: %s", url, exc)
             return None
+
+    def _oldest_age(self, url: str, name: str) -> int | None:
+        """``ApproximateAgeOfOldestMessage``: seconds since the oldest message still in the
+        queue (visible or in flight, not delayed) was sent; 0 for an empty queue. Neither
+        emulator answers the attribute (it is a CloudWatch metric, not a queue attribute), so
+        the edge peeks at the queue without side effects (no receive count, no visibility
+        change): LocalStack's ``/_aws/sqs/messages?ShowInvisible=true`` developer endpoint, or
+        ministack's ``/_ministack/sqs/messages`` (with the environment's secret). A queue that
+        cannot be peeked is named in :attr:`problems` (the alarm would only see missing data)."""
+        if self.sqs_url is None:
+            self._sample_problem(name, "the edge was not told where SQS is served")
+            return None
+        sent: list[float] = []
+        errors: list[str] = []
+        for peek in (self._peek_localstack, self._peek_ministack):
+            try:
+                found = peek(url)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                errors.append(f"{peek.__name__[6:]}: {exc}")
+                continue
+            if found is not None:
+                sent = found
+                break
+        else:
+            self._sample_problem(name, "; ".join(errors) or "no peek endpoint answered")
+            return None
+        self._sample_problems.pop(name, None)
+        if not sent:
+            return 0
+        return max(0, int(time.time() - min(sent)))
+
+    def _peek_localstack(self, url: str) -> list[float] | None:
+        body = json.dumps({"QueueUrl": url}).encode()
+        request = urllib.request.Request(
+            f"{self.sqs_url}/_aws/sqs/messages?ShowInvisible=true",
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/x-amz-json-1.0",
+                "X-Amz-Target": "AmazonSQS.ReceiveMessage",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                doc = json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code in (404, 405):
+                return None  # not LocalStack
+            raise
+        return [
+            int(m["Attributes"]["SentTimestamp"]) / 1000.0
+            for m in doc.get("Messages") or []
+            if m.get("Attributes", {}).get("IsDelayed", "false") != "true"
+        ]
+
+    def _peek_ministack(self, url: str) -> list[float] | None:
+        from urllib.parse import quote
+
+        from harness.env.secret import read_secret
+
+        secret = read_secret(self.state_dir)
+        request = urllib.request.Request(
+            f"{self.sqs_url}/_ministack/sqs/messages?QueueUrl={quote(url, safe='')}",
+            headers={"X-Harness-Secret": secret} if secret else {},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                doc = json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code in (404, 405):
+                return None
+            raise
+        sent: list[float] = []
+        for regions in (doc.get("messages") or {}).values():
+            for queues in regions.values():
+                for messages in queues.values():
+                    for m in messages:
+                        stamp = (m.get("Attributes") or {}).get("SentTimestamp")
+                        sent.append(int(stamp) / 1000.0 if stamp else float(m["SentTimestamp"]))
+        return sent
+
+    def _sample_problem(self, queue: str, why: str) -> None:
+        if queue not in self._sample_problems:
+            logger.warning("alarms: cannot sample ApproximateAgeOfOldestMessage of %s: %s",
+                           queue, why)  # fmt: skip
+        self._sample_problems[queue] = (
+            f"AWS/SQS ApproximateAgeOfOldestMessage of queue {queue} cannot be sampled ({why}): "
+            "an alarm on it sees missing data only"
+        )
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -301,7 +399,7 @@ class EdgeAlarms:
             **self.monitor.snapshot(),
             "now": time.time(),
             "actions": list(self.actions),
-            "problems": list(self.problems),
+            "problems": [*self.problems, *self._sample_problems.values()],
         }
 
     # -- the CloudWatch API ----------------------------------------------------------------------

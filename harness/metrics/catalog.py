@@ -30,8 +30,11 @@ PRODUCED: dict[str, dict[str, tuple[tuple[str, ...], ...]]] = {
             "Duration",
             "ConcurrentExecutions",
             "ProvisionedConcurrencySpilloverInvocations",
+            "IteratorAge",  # stream event source mappings (DynamoDB streams, Kinesis)
         )
     },
+    # recorded by the runtime's Kinesis event source mapping for its stream
+    "AWS/Kinesis": {"GetRecords.IteratorAgeMilliseconds": (("StreamName",),)},
     "AWS/SQS": {
         m: (("QueueName",),)
         for m in (
@@ -39,6 +42,7 @@ PRODUCED: dict[str, dict[str, tuple[tuple[str, ...], ...]]] = {
             "NumberOfMessagesReceived",
             "NumberOfMessagesDeleted",
             "ApproximateNumberOfMessagesVisible",  # sampled once a second by the edge
+            "ApproximateAgeOfOldestMessage",  # the edge peeks at the queue once a second
         )
     },
     "AWS/DynamoDB": {

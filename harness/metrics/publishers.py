@@ -9,6 +9,10 @@ runtime and the AWS edge call on their hot paths (keys are built once and cached
   ``ConcurrentExecutions`` (in flight when it started), ``Throttles`` (a refused invocation),
   ``ProvisionedConcurrencySpilloverInvocations``; without dimensions, per ``FunctionName``
   and per ``FunctionName+Resource``.
+* Stream event source mappings (per batch handed to the function): ``AWS/Lambda``
+  ``IteratorAge`` (ms, the batch's last record, per ``FunctionName``, ``FunctionName+Resource``
+  and without dimensions) and, for Kinesis, ``AWS/Kinesis`` ``GetRecords.IteratorAgeMilliseconds``
+  per ``StreamName`` (as the mapping's GetRecords saw it; other consumers are not observed).
 * Custom metrics (per output line of a function): Embedded Metric Format, :func:`emf_lines`.
 * The edge's per-call metrics live in :mod:`harness.edge.metrics`.
 """
@@ -19,7 +23,7 @@ import logging
 
 from harness.metrics.recorder import MetricKey, key, put
 
-__all__ = ["api_request", "emf_lines", "lambda_invocation", "lambda_throttle"]
+__all__ = ["api_request", "emf_lines", "iterator_age", "lambda_invocation", "lambda_throttle"]
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +106,19 @@ def lambda_invocation(
 
 def lambda_throttle(function: str) -> None:
     put(_lambda_keys(function)[4], 1.0)
+
+
+def iterator_age(function: str, age_ms: float, kinesis_stream: str | None = None) -> None:
+    """A stream batch handed to ``function``; ``age_ms``: now minus its last record's arrival."""
+    sets: tuple[dict[str, str], ...] = (
+        {},
+        {"FunctionName": function},
+        {"FunctionName": function, "Resource": function},
+    )
+    put(key("AWS/Lambda", "IteratorAge", *sets), round(max(0.0, age_ms), 1))
+    if kinesis_stream:
+        dims = {"StreamName": kinesis_stream}
+        put(key("AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", dims), round(max(0.0, age_ms)))
 
 
 def emf_lines(lines: list[list[str]]) -> int:

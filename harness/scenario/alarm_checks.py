@@ -325,9 +325,32 @@ def declared_alarms(stack_dir: Path) -> dict[str, tuple[str, Any]]:
     return found
 
 
+def _breaching_windows(stack_dir: Path) -> dict[str, float]:
+    """Seconds of breaching data each metric alarm of the template with literal values needs
+    to page (DatapointsToAlarm, else EvaluationPeriods, x Period), by every name it answers to."""
+    from harness.deploy.template import load_source
+
+    source = load_source(stack_dir)
+    found: dict[str, float] = {}
+    for logical_id, definition in (source.template.get("Resources") or {}).items():
+        if not isinstance(definition, dict) or definition.get("Type") != "AWS::CloudWatch::Alarm":
+            continue
+        props = definition.get("Properties") or {}
+        try:
+            period = float(props["Period"])
+            needed = float(props.get("DatapointsToAlarm") or props["EvaluationPeriods"])
+        except (KeyError, TypeError, ValueError):
+            continue  # not literal (a Ref): judged at run time
+        for ref in (logical_id, f"{source.name}/{logical_id}", props.get("AlarmName")):
+            if isinstance(ref, str):
+                found[ref] = period * needed
+    return found
+
+
 def check_scenario_alarms(scenario: Any, stack_dirs: list[Path], source: str) -> None:
-    """Before anything runs: alarm expectations name alarms the stacks declare, and the scale
-    factor leaves every literal period at one second or more."""
+    """Before anything runs: alarm expectations name alarms the stacks declare, a quiet check's
+    phase is long enough for the alarm to page in it, and the scale factor leaves every literal
+    period at one second or more."""
     from harness.errors import ConfigError
 
     declared: dict[str, tuple[str, Any]] = {}
@@ -345,6 +368,24 @@ def check_scenario_alarms(scenario: Any, stack_dirs: list[Path], source: str) ->
                 "alarm of its harness.yaml's `alarms:`.",
             )
     scale = float(scenario.alarm_period_scale)
+    windows: dict[str, float] = {}
+    for stack_dir in stack_dirs:
+        windows.update(_breaching_windows(stack_dir))
+    phases = {phase.name: float(phase.duration) for phase in scenario.timeline}
+    for i, exp in enumerate(scenario.expectations):
+        window = windows.get(str(exp.alarm)) if exp.kind == "alarm_quiet" else None
+        length = phases.get(str(exp.phase))
+        if window is not None and length is not None and length < window / scale:
+            raise ConfigError(
+                f"expectation '{exp.label}' watches phase '{exp.phase}' ({length:g}s) for a "
+                f"page of '{exp.alarm}', which needs {window / scale:g}s of breaching data "
+                f"(DatapointsToAlarm x Period / alarm_period_scale {scale:g}): a page could not "
+                "show in it, so the quiet check could never fail.",
+                source=source,
+                field=f"expectations[{i}].phase",
+                fix=f"lengthen the phase to {window / scale:g}s or raise alarm_period_scale to "
+                f"{window / length:g}.",
+            )
     for where, period in declared.values():
         literal = (
             isinstance(period, int | float | str) and str(period).replace(".", "", 1).isdigit()

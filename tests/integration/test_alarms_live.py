@@ -2,7 +2,9 @@
 breaches AWS/Lambda Errors and a Powertools EMF metric, both alarms and their composite go to
 ALARM within their evaluation window, the SNS action reaches the subscribed runbook function
 with CloudWatch's alarm message, and everything returns to OK after; DescribeAlarms,
-DescribeAlarmHistory and SetAlarmState answer through aws_endpoint with the live state."""
+DescribeAlarmHistory and SetAlarmState answer through aws_endpoint with the live state. The SQS
+gauges: a queue's visible messages, and the age of its oldest message while its consumer fails
+(ALARM) and after the message is consumed (OK)."""
 
 from __future__ import annotations
 
@@ -144,6 +146,35 @@ def test_fault_pages_through_sns_and_recovers(deployed: tuple[Environment, Deplo
     _wait("the backlog alarm", lambda: states()[backlog] == "ALARM", 40)
     sqs.purge_queue(QueueUrl=queue_url)
     _wait("the backlog drained", lambda: states()[backlog] == "OK", 40)
+
+    # the age of the oldest message: the consumer fails until `fail_until`, the message is
+    # received and returned again and again (in flight counts: it is not deleted), ages past
+    # the 4 s threshold, then is consumed and deleted, and the empty queue's age is 0
+    oldest = f"{stack.name}-oldest-job"
+    _wait("the oldest-job alarm evaluated OK", lambda: states()[oldest] == "OK", 30)
+    jobs_url = stack.resources["Jobs"].physical_id
+    sent = time.time()
+    sqs.send_message(QueueUrl=jobs_url, MessageBody=json.dumps({"fail_until": sent + 10}))
+    _wait("the oldest-job alarm", lambda: states()[oldest] == "ALARM", 30)
+    detected = time.time() - sent
+    # age >= 4 s, in a 2 s period, evaluated 2 s after it closes: 6-8 s; slack for load
+    assert 4 <= detected < 20, detected
+    _wait("the job consumed and the alarm back to OK", lambda: states()[oldest] == "OK", 60)
+    assert time.time() - sent >= 10  # not before the consumer recovered
+    assert (
+        sqs.get_queue_attributes(QueueUrl=jobs_url, AttributeNames=["ApproximateNumberOfMessages"])[
+            "Attributes"
+        ]["ApproximateNumberOfMessages"]
+        == "0"
+    )
+    with urllib.request.urlopen(
+        urllib.request.Request(
+            f"{env.endpoints['aws_endpoint']}/_harness/edge/alarms",
+            headers=control_headers(env.endpoints),
+        ),
+        timeout=10,
+    ) as answer:
+        assert json.loads(answer.read())["problems"] == []
 
     with pytest.raises(cw.exceptions.ResourceNotFound):
         cw.set_alarm_state(AlarmName="no-such-alarm", StateValue="OK", StateReason="x")

@@ -7,6 +7,7 @@ import collections
 import importlib.util
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -354,6 +355,20 @@ def test_dynamodb_stream_delivers_records(world: Any) -> None:
     assert first["dynamodb"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     assert first["dynamodb"]["SequenceNumber"]
     assert first["eventID"]
+    # AWS/Lambda IteratorAge (ms): now minus the arrival of each batch's last record, recorded
+    # by the runtime's mapping as CloudWatch has it (the alarms of a stack can watch it)
+    from harness.metrics import MetricStore, series_key
+
+    store = MetricStore(world["rt"].state_dir / "metrics")
+    age = series_key("AWS/Lambda", "IteratorAge", {"FunctionName": "onstream"})
+
+    def recorded() -> float | None:
+        store.refresh()
+        return store.datapoint(age, 0, time.time() + 5, "SampleCount")
+
+    wait_for(lambda: bool(recorded()), timeout=15)
+    oldest = store.datapoint(age, 0, time.time() + 5, "Maximum")
+    assert oldest is not None and 0 <= oldest < 30_000, oldest
 
 
 def test_dynamodb_stream_failure_bisects_then_goes_to_destination(world: Any) -> None:

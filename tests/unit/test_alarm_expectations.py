@@ -144,9 +144,18 @@ def test_scenario_alarm_names_and_scale_are_checked_against_the_stacks(tmp_path:
     )
     for name in ("ErrorsAlarm", "x-errors", "x/ErrorsAlarm", "slow"):
         exp = [{"kind": "alarm_quiet", "alarm": name, "phase": "steady"}]
+        scenario = _scenario(expectations=exp, alarm_period_scale=6)  # 60 s -> 10 s: fits
+        check_scenario_alarms(Scenario.model_validate(scenario), [stack], "s.yaml")
+    # unscaled, the 60 s period cannot page in the 10 s phase: the quiet check could never fail
+    with pytest.raises(ConfigError) as info:
+        exp = [{"kind": "alarm_quiet", "alarm": "x-errors", "phase": "steady"}]
         check_scenario_alarms(
             Scenario.model_validate(_scenario(expectations=exp)), [stack], "s.yaml"
         )
+    assert info.value.field == "expectations[0].phase"
+    assert "needs 60s of breaching data" in str(
+        info.value
+    ) and "raise alarm_period_scale to 6" in str(info.value)
     with pytest.raises(ConfigError) as info:
         exp = [{"kind": "alarm_quiet", "alarm": "Ghost", "phase": "steady"}]
         check_scenario_alarms(

@@ -45,7 +45,7 @@ def test_a_good_alarm_plans(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "prop", "words"),
     [
-        ("MetricName: Errors", "MetricName: IteratorAge", "MetricName", "does not produce"),
+        ("MetricName: Errors", "MetricName: PostRuntimeExtensionsDuration", "MetricName", "does not produce"),
         ("Namespace: AWS/Lambda", "Namespace: AWS/EC2", "MetricName", "no AWS/EC2"),
         ("Statistic: Sum", "Statistic: Median", "Statistic", "unknown statistic"),
         ("Statistic: Sum", "ExtendedStatistic: tm90", "ExtendedStatistic", "unknown statistic"),

@@ -127,3 +127,64 @@ def test_alarm_message_shape() -> None:
     assert message["Trigger"]["StatisticType"] == "ExtendedStatistic"
     assert message["Trigger"]["ExtendedStatistic"] == "p99" and message["Trigger"]["Period"] == 60
     assert message["StateChangeTime"].endswith("+0000") and message["AlarmArn"] == "arn:x"
+
+
+def test_oldest_message_age_from_a_peek_and_a_queue_that_cannot_be_peeked(tmp_path: Path) -> None:
+    """ApproximateAgeOfOldestMessage: LocalStack's developer endpoint is absent (404), so the
+    ministack peek answers (with the environment's secret); the oldest SentTimestamp, visible
+    or in flight, gives the age; an empty queue is 0; an SQS that cannot be peeked records no
+    datapoint and is named in the snapshot's problems."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    (tmp_path / "control-secret").write_text("s3cret")
+    now_ms = int(time.time() * 1000)
+    messages: list[dict[str, object]] = [
+        {"MessageId": "a", "SentTimestamp": now_ms // 1000 - 30, "IsVisible": False,
+         "Attributes": {"SentTimestamp": str(now_ms - 30_000)}},
+        {"MessageId": "b", "SentTimestamp": now_ms // 1000 - 5, "IsVisible": True,
+         "Attributes": {"SentTimestamp": str(now_ms - 5_000)}},
+    ]  # fmt: skip
+    seen: list[tuple[str, str | None]] = []
+
+    class Fake(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # LocalStack's endpoint: not this emulator
+            seen.append((self.path, None))
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            seen.append((self.path, self.headers.get("X-Harness-Secret")))
+            url = "http://127.0.0.1:1/000000000000/jobs"
+            body = json.dumps(
+                {"messages": {"000000000000": {"us-east-1": {url: list(messages)}}}}
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Fake)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        edge = EdgeAlarms(tmp_path)
+        edge.sqs_url = f"http://127.0.0.1:{server.server_address[1]}"
+        age = edge._oldest_age("http://127.0.0.1:1/000000000000/jobs", "jobs")
+        assert age is not None and 29 <= age <= 31, age
+        assert seen[0][0] == "/_aws/sqs/messages?ShowInvisible=true"
+        assert seen[1][0].startswith("/_ministack/sqs/messages?QueueUrl=http%3A%2F%2F")
+        assert seen[1][1] == "s3cret"
+        messages.clear()
+        assert edge._oldest_age("http://127.0.0.1:1/000000000000/jobs", "jobs") == 0
+        assert edge.snapshot()["problems"] == []
+    finally:
+        server.shutdown()
+        server.server_close()
+    # SQS gone: no datapoint (the alarm sees missing data), and the snapshot says why
+    assert edge._oldest_age("http://127.0.0.1:1/000000000000/jobs", "jobs") is None
+    problems = edge.snapshot()["problems"]
+    assert len(problems) == 1 and "ApproximateAgeOfOldestMessage of queue jobs" in problems[0]

@@ -98,6 +98,32 @@ def _http(status: int, body: bytes) -> bytes:
     return f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
 
 
+def test_stream_iterator_age(store: MetricStore) -> None:
+    """A stream mapping's batch: AWS/Lambda IteratorAge (ms) per function, its Resource and
+    without dimensions; AWS/Kinesis GetRecords.IteratorAgeMilliseconds per stream for Kinesis
+    only; a negative age (clock skew) is recorded as 0."""
+    from harness.runtime.pollers.kinesis_poller import KinesisPoller
+
+    publishers.iterator_age("f", 1500.0, "clicks")
+    publishers.iterator_age("f", 500.0)
+    publishers.iterator_age("g", -3.0)
+    _read(store)
+    lam = ("AWS/Lambda", "IteratorAge")
+    assert _sum(store, *lam, {"FunctionName": "f"}, "Maximum") == 1500.0
+    assert _sum(store, *lam, {"FunctionName": "f"}, "SampleCount") == 2
+    assert _sum(store, *lam, {"FunctionName": "f", "Resource": "f"}, "Minimum") == 500.0
+    assert _sum(store, *lam, {}, "SampleCount") == 3
+    assert _sum(store, *lam, {"FunctionName": "g"}, "Maximum") == 0.0
+    kinesis = ("AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds")
+    assert _sum(store, *kinesis, {"StreamName": "clicks"}, "SampleCount") == 1
+    # the stream's name from its ARN (an ARN without one names no stream)
+    poller = KinesisPoller.__new__(KinesisPoller)
+    poller.source = type("S", (), {"source_arn": "arn:aws:kinesis:us-east-1:1:stream/clicks"})()  # type: ignore[assignment]
+    assert poller.kinesis_stream() == "clicks"
+    poller.source = type("S", (), {"source_arn": ""})()  # type: ignore[assignment]
+    assert poller.kinesis_stream() is None
+
+
 def test_edge_calls(store: MetricStore) -> None:
     ddb = RequestInfo("dynamodb", "us-east-1", "PutItem")
     put_body = json.dumps({"TableName": "t", "Item": {}}).encode()

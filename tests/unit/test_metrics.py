@@ -192,5 +192,12 @@ def test_catalog_refuses_metrics_the_harness_does_not_produce() -> None:
     assert check_metric("AWS/Lambda", "Errors", []) is None
     assert check_metric("MyApp", "Anything", ["x"]) is None
     assert "no AWS/EC2" in str(check_metric("AWS/EC2", "CPUUtilization", []))
-    assert "IteratorAge" in str(check_metric("AWS/Lambda", "IteratorAge", ["FunctionName"]))
+    assert "PostRuntimeExtensionsDuration" in str(
+        check_metric("AWS/Lambda", "PostRuntimeExtensionsDuration", ["FunctionName"])
+    )
+    # the sampled SQS age and the stream mappings' iterator age are recorded
+    assert check_metric("AWS/SQS", "ApproximateAgeOfOldestMessage", ["QueueName"]) is None
+    assert check_metric("AWS/Lambda", "IteratorAge", ["FunctionName"]) is None
+    assert check_metric("AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", ["StreamName"]) is None
+    assert "exactly" in str(check_metric("AWS/SQS", "ApproximateAgeOfOldestMessage", []))
     assert "exactly" in str(check_metric("AWS/Lambda", "Errors", ["Function"]))

@@ -14,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from harness.metrics.publishers import iterator_age
 from harness.runtime.events import (
     ddb_batch_info,
     ddb_record,
@@ -54,6 +55,15 @@ class DynamoDBPoller(Poller):
         # the records' own ARN: the stream's, in the environment's region
         arn = records[0].get("eventSourceARN") if records else None
         return ddb_batch_info(records, shard_id, arn or self.source.source_arn or "")
+
+    def function_name(self) -> str:
+        try:
+            return self.runtime.resolve(self.function).name
+        except Exception:  # deleted meanwhile: the name it was registered with
+            return self.function.rsplit(":", 1)[-1]
+
+    def kinesis_stream(self) -> str | None:
+        return None
 
     def setup(self) -> None:
         if not self.source.source_arn:
@@ -126,6 +136,9 @@ class DynamoDBPoller(Poller):
                 created = self.created(records[0])
                 age = now - created if created is not None else None
                 self.metrics.batch(len(records), age, now)
+                last = self.created(records[-1])
+                if last is not None:  # AWS/Lambda IteratorAge: the batch's last record
+                    iterator_age(self.function_name(), (now - last) * 1000, self.kinesis_stream())
                 self._process(shard_id, records, 0)
             if last_sequence is not None:
                 self.checkpoints[shard_id] = last_sequence

@@ -90,5 +90,9 @@ class KinesisPoller(DynamoDBPoller):
         ts = record["kinesis"].get("approximateArrivalTimestamp")
         return float(ts) if isinstance(ts, int | float) else None
 
+    def kinesis_stream(self) -> str | None:
+        arn = self.source.source_arn or ""
+        return arn.rsplit("/", 1)[-1] if ":stream/" in arn else None
+
     def batch_info(self, records: list[dict[str, Any]], shard_id: str) -> dict[str, Any]:
         return kinesis_batch_info(records, shard_id, self.source.source_arn or "")
