@@ -7,6 +7,7 @@ re-exported here for existing callers.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, seed, settings
-from hypothesis.errors import Flaky
+from hypothesis.errors import Flaky, FlakyStrategyDefinition
 from hypothesis.stateful import get_state_machine_test
 
 from harness.isolation.http import Call, json_path
@@ -28,6 +29,8 @@ from harness.isolation.replay import (
     replay_basis,
     write_replay,
 )
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "IsolationResult",
@@ -101,6 +104,9 @@ class IsolationResult:
     # Why the run had nothing to judge (no state-machine step or no HTTP call executed); such a
     # run is not a pass: ``passed`` is false and ``status`` is "inconclusive".
     inconclusive: str | None = None
+    # generation restarted with the next seed because the live stack answered the same calls
+    # differently between examples (Hypothesis's FlakyStrategyDefinition; not a finding)
+    restarts: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -201,9 +207,22 @@ def run_machine(
     )
     started = time.perf_counter()
     violation: dict[str, Any] | None = None
+    restarts: list[str] = []
     try:
         with _shrink_budget(shrink_budget_s):
-            seed(seed_value)(test)()
+            for attempt in range(RESTARTS + 1):
+                try:
+                    seed(seed_value + attempt)(test)()
+                    break
+                except FlakyStrategyDefinition as exc:
+                    # the stack's answers decided which choices came next (a create refused in
+                    # one example and not in another that began alike): Hypothesis cannot go on
+                    # generating from that tree; a fresh one (the next seed) can. Not a finding.
+                    if _violations(exc) or attempt == RESTARTS:
+                        raise
+                    restarts.append(f"seed {seed_value + attempt}: {str(exc).splitlines()[0]}")
+                    logger.warning("isolation: generation restarted with seed %d (%s)",
+                                   seed_value + attempt + 1, restarts[-1])  # fmt: skip
     except (IsolationViolation, Flaky, BaseExceptionGroup) as exc:
         found = _violations(exc)
         if not found:
@@ -246,6 +265,7 @@ def run_machine(
         statuses=_statuses(seen_calls),
         tenants_without_token=sorted(no_token),
         made=seen_calls,
+        restarts=restarts,
     )
     if violation is not None and report_dir is not None:
         result.replay_file = str(write_replay(report_dir, config, result, extra=replay_extra))
@@ -297,6 +317,9 @@ def _shape(path: str) -> str:
 
 
 # -- the whole isolation run against a deployed stack ---------------------------------------------
+
+
+RESTARTS = 2  # generation restarts with the next seed after a FlakyStrategyDefinition
 
 
 def run_isolation(

@@ -209,3 +209,47 @@ def test_a_hinted_finding_replays_as_not_refused(tmp_path: Path) -> None:
     with serve("strict_body") as fixed:
         reproduced, how, _ = replay(document, fixed, tokens)
     assert not reproduced, how
+
+
+def _flaky_first(monkeypatch: pytest.MonkeyPatch, failures: int) -> None:
+    """Generation fails ``failures`` times the way a live stack makes it fail (Hypothesis's
+    FlakyStrategyDefinition), then runs for real."""
+    from hypothesis.errors import FlakyStrategyDefinition
+
+    import harness.isolation.run as run_module
+
+    real = run_module.get_state_machine_test
+    left = [failures]
+
+    def wrapped(machine: object, **kwargs: object) -> object:
+        test = real(machine, **kwargs)  # type: ignore[arg-type]
+
+        def run() -> None:
+            if left[0] > 0:
+                left[0] -= 1
+                raise FlakyStrategyDefinition("Inconsistent data generation! (simulated)")
+            test()
+
+        return run
+
+    monkeypatch.setattr(run_module, "get_state_machine_test", wrapped)
+
+
+def test_generation_restarts_with_the_next_seed_when_the_stack_made_it_flaky(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _flaky_first(monkeypatch, 1)
+    with serve("correct") as url:
+        result = run_machine(config(url), examples=5, steps=8, seed_value=3, report_dir=tmp_path)
+    assert result.passed and result.steps > 0
+    assert len(result.restarts) == 1 and "seed 3" in result.restarts[0]
+
+
+def test_generation_that_stays_flaky_is_an_error_not_a_pass(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from hypothesis.errors import FlakyStrategyDefinition
+
+    _flaky_first(monkeypatch, 10)
+    with serve("correct") as url, pytest.raises(FlakyStrategyDefinition):
+        run_machine(config(url), examples=5, steps=8, seed_value=3, report_dir=tmp_path)
