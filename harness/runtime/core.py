@@ -270,7 +270,12 @@ class Runtime:
         for name, (stack_name, spec) in wanted.items():
             pool = self.functions.get(name)
             if pool is None:
-                log = FunctionLog(log_dir / f"{name}.log", name, self.config.log_buffer_lines)
+                # one log per function, as one log group holds every version's streams on AWS
+                # (`name:1` writes to `name.log`; harness logs and the tests read that file)
+                base = name.split(":", 1)[0]
+                log = next(
+                    (p.log for p in self.functions.values() if p.log.function == base), None
+                ) or FunctionLog(log_dir / f"{base}.log", base, self.config.log_buffer_lines)
                 self.functions[name] = FunctionPool(spec, stack_name, log)
             elif pool.spec != spec or endpoints_changed:
                 pool.spec = spec

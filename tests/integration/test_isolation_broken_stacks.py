@@ -91,6 +91,13 @@ def test_the_correct_stack_passes(
     if seed != 0:
         return  # other seeds: 0 violations is the point; seed 0 also proves what was exercised
     steps = {c.step.split(" claiming")[0] for c in result.made}
+    if "list note with a tampered token" not in steps:
+        # the token attack needs a foreign attacker drawn against a paginating holder: when
+        # seed 0's examples never drew one (seen once in the full suite), a second seed does;
+        # both runs must be free of false alarms
+        again = run_isolation(env, stack, examples=examples, seed=100, report_dir=tmp_path)
+        assert again.passed, again.violations
+        steps |= {c.step.split(" claiming")[0] for c in again.made}
     # every new attack ran against the correct stack, and none is a false alarm
     assert {"list note with a tampered token", "update note of another"} <= steps, sorted(steps)
     assert any(s.startswith("update note setting") for s in steps), sorted(steps)

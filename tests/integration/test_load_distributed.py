@@ -74,14 +74,23 @@ class Workers:
 
 @pytest.fixture
 def workers() -> Iterator[Workers]:
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
     started = Workers()
     yield started
     started.stop()
+
+    # what this test started and left (a session-wide environment's gateway, whose command line
+    # has --workers, is not this test's)
+    def ours(p: psutil.Process) -> bool:
+        argv = p.cmdline()
+        return any(m in argv for m in ("--worker", "load-worker")) or "harness.load." in " ".join(
+            argv
+        )
+
     left = [
         p
         for p in psutil.Process().children(recursive=True)
-        if p.status() != psutil.STATUS_ZOMBIE
-        and any(m in " ".join(p.cmdline()) for m in ("harness.load.", "--worker"))
+        if p.pid not in before and p.status() != psutil.STATUS_ZOMBIE and ours(p)
     ]
     assert left == []
     assert "locust" not in sys.modules and "gevent.monkey" not in sys.modules

@@ -72,6 +72,7 @@ class DynamoDBPoller(Poller):
         self.iterators: dict[str, str | None] = {}
         self.checkpoints: dict[str, str] = {}  # shard → last sequence number handled
         self.positions: dict[str, str] = {}  # shard → iterator type it started from
+        self.caught_up: dict[str, float] = {}  # shard → when a read last reached its end
         self.done_shards: set[str] = set()
         self.last_describe = 0.0
         self._discover(initial=True)
@@ -112,16 +113,18 @@ class DynamoDBPoller(Poller):
         for shard_id, iterator in list(self.iterators.items()):
             if iterator is None or self.stopped:
                 continue
+            limit = max(1, min(self.source.batch_size, 1000))
+            asked = time.time()
             try:
-                response = self.streams.get_records(
-                    ShardIterator=iterator, Limit=max(1, min(self.source.batch_size, 1000))
-                )
+                response = self.streams.get_records(ShardIterator=iterator, Limit=limit)
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
                 if code not in ("TrimmedDataAccessException", "ExpiredIteratorException"):
                     raise
                 # DynamoDB Local answers TrimmedDataAccess for TRIM_HORIZON on an empty shard;
                 # iterators also expire after 15 minutes. Start again from the checkpoint.
+                if code == "TrimmedDataAccessException":
+                    self.caught_up[shard_id] = asked  # empty when asked
                 self.iterators[shard_id] = self._iterator(shard_id)
                 continue
             records = [self.convert(r, shard_id) for r in response.get("Records", [])]
@@ -130,15 +133,25 @@ class DynamoDBPoller(Poller):
                 kept = [r for r in records if matches_any(self.source.filter_patterns, r)]
                 self.metrics.add(filtered=len(records) - len(kept))
                 records = kept
+            # a shard read to its end at ``asked`` held nothing newer: what the next read finds
+            # was created after it, whatever the record's own stamp says (DynamoDB Local rounds
+            # ApproximateCreationDateTime down to the minute, which made ages up to 60 s)
+            floor = self.caught_up.get(shard_id, 0.0)
+            if len(response.get("Records", [])) < limit:
+                self.caught_up[shard_id] = asked
             if records:
                 found = True
                 now = time.time()
                 created = self.created(records[0])
-                age = now - created if created is not None else None
+                age = now - max(created, floor) if created is not None else None
                 self.metrics.batch(len(records), age, now)
                 last = self.created(records[-1])
                 if last is not None:  # AWS/Lambda IteratorAge: the batch's last record
-                    iterator_age(self.function_name(), (now - last) * 1000, self.kinesis_stream())
+                    iterator_age(
+                        self.function_name(),
+                        (now - max(last, floor)) * 1000,
+                        self.kinesis_stream(),
+                    )
                 self._process(shard_id, records, 0)
             if last_sequence is not None:
                 self.checkpoints[shard_id] = last_sequence
