@@ -772,43 +772,33 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
             # drawn before any call: how many variants the token has depends on the stack
             pick = data.draw(st.integers(0, 7), label="tampered variant")
             holder = victim if replayed else attacker
-            first = self.call(
-                f"list {kind} (first page, for its token)",
-                endpoint,
-                holder,
-                expected="a page token",
-                paginate=paging(endpoint, 1),
-            )
-            answer = first.response if isinstance(first.response, dict) else {}
-            if first.status < 300 and answer.get("first_token") is None:
-                # one page only: the holder gets records of its own, two more than that page
-                # held (enough for a next token when the page was short), instead of the
-                # attack waiting for a run that happened to create them
-                more = {"first_page": int(answer.get("first_page") or 0) + 2}
-                if self.own_records(kind, holder, more):
-                    first = self.call(
-                        f"list {kind} (first page, for its token)",
-                        endpoint,
-                        holder,
-                        expected="a page token",
-                        paginate=paging(endpoint, 1),
-                    )
-                    answer = first.response if isinstance(first.response, dict) else {}
-            if first.status >= 300 or answer.get("first_token") is None:
-                return  # the stack does not paginate: no token to tamper
-            if self.own_records(kind, holder, answer):
-                # the holder's own records now fill its first page (so the token exists on a
-                # fresh deployment too); take the token from a listing made after them
-                first = self.call(
+
+            def first_page() -> tuple[int, dict[str, Any]]:
+                call = self.call(
                     f"list {kind} (first page, for its token)",
                     endpoint,
                     holder,
                     expected="a page token",
                     paginate=paging(endpoint, 1),
                 )
-                answer = first.response if isinstance(first.response, dict) else {}
+                return call.status, call.response if isinstance(call.response, dict) else {}
+
+            status, answer = first_page()
+            if status < 300 and answer.get("first_token") is None:
+                # one page only: the holder gets records of its own, two more than that page
+                # held (enough for a next token when the page was short), instead of the
+                # attack waiting for a run that happened to create them
+                more = {"first_page": int(answer.get("first_page") or 0) + 2}
+                if self.own_records(kind, holder, more):
+                    status, answer = first_page()
+            if status >= 300 or answer.get("first_token") is None:
+                return  # the stack does not paginate: no token to tamper
+            if self.own_records(kind, holder, answer):
+                # the holder's own records now fill its first page (so the token exists on a
+                # fresh deployment too); take the token from a listing made after them
+                status, answer = first_page()
             token, param = answer.get("first_token"), answer.get("token_param")
-            if first.status >= 300 or token is None or not param:
+            if status >= 300 or token is None or not param:
                 return
             path = endpoint.next or "$.next"
             # rewound variants (numbers set to 0) first: what they yield does not depend on
