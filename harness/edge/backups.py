@@ -174,8 +174,7 @@ class DynamoBackups:
                     "TableName": source["TableName"],
                     "TableId": source["TableId"],
                     "TableArn": source["TableArn"],
-                    **{k: details[k] for k in details if k != "BackupSizeBytes"},
-                    "BackupSizeBytes": details["BackupSizeBytes"],
+                    **details,
                 }
             )
         limit = int(params.get("Limit") or 0)
@@ -337,6 +336,12 @@ class DynamoBackups:
                 if not pending:
                     break
                 await asyncio.sleep(0.05)
+            if pending:  # never a restore that says it succeeded with items left out
+                raise _Refused(
+                    "InternalServerError",
+                    f"restoring {target}: items still unprocessed after 20 attempts",
+                    500,
+                )
         description = dict(created.get("TableDescription") or {})
         description["RestoreSummary"] = summary
         description["ItemCount"] = len(items)
