@@ -165,8 +165,13 @@ def _restore_start(
             pending: dict[str, Any] = {
                 table: [{"PutRequest": {"Item": i}} for i in restored[start : start + 25]]
             }
-            while pending:
+            for _attempt in range(20):
                 pending = ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                time.sleep(0.05)
+            if pending:  # the swap must not end with restored items left out
+                raise RuntimeError(f"dr:restore: items of {table} still unprocessed after 20 tries")
         ended = time.time()
         now = {json.dumps(_key(i, names), sort_keys=True) for i in _scan(ddb, table)}
     finally:
