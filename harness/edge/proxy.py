@@ -212,7 +212,9 @@ class EdgeProxy:
         if length is not None and length > STREAM_ABOVE and info.service == "s3":
             if headers.get("expect", "").lower() == "100-continue":
                 writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            return await self._stream(reader, writer, method, target, raw_headers, info, length)
+            return await self._stream(
+                reader, writer, method, target, raw_headers, headers, info, length
+            )
         if length is not None and length > MAX_BUFFERED_BODY:
             raise _BadRequest(413, f"request body of {length} bytes is over the edge's limit")
         if headers.get("expect", "").lower() == "100-continue":
@@ -402,26 +404,53 @@ class EdgeProxy:
         method: str,
         target: str,
         raw_headers: list[tuple[bytes, bytes]],
+        headers: dict[str, str],
         info: RequestInfo,
         length: int,
     ) -> bool:
-        """Forward a large S3 upload chunk by chunk: memory stays bounded by STREAM_CHUNK."""
+        """Forward a large S3 upload chunk by chunk: memory stays bounded by STREAM_CHUNK. Faults,
+        the call log and the call's span as for a buffered call (the span without a body: an
+        S3 call names its bucket in the path)."""
         self.calls[f"{info.service}:{info.operation}"] += 1
+        started = time.perf_counter()
+        call = (
+            self.tracer.begin(headers.get("x-amzn-trace-id")) if self.tracer is not None else None
+        )
+        injected = False
         if self.fault_hook is not None:
-            decision = await self.fault_hook(info, {}, b"")
-            if decision is not None and (decision.response or decision.blackhole or decision.reset):
-                # answer the fault, and close: the body was not read
+            decision = await self.fault_hook(info, headers, b"")
+            if decision is not None:
+                injected = True
                 if decision.delay:
                     await asyncio.sleep(decision.delay)
-                if decision.response is not None:
-                    writer.write(decision.response)
-                    await writer.drain()
-                return False
+                if decision.response or decision.blackhole or decision.reset:
+                    answer = decision.response or b""
+                    if decision.response is not None:
+                        # the body read and dropped first, so the client reads the answer (an
+                        # early answer and close would reset a client still sending)
+                        await _skip_body(reader, headers, length)
+                        self.errors[f"{info.service}:{info.operation}"] += 1
+                        if self.call_log is not None:
+                            self._log_call(info, headers, answer, started, fault=True)
+                        writer.write(answer)
+                        await writer.drain()
+                    elif decision.blackhole:  # never answer, until the client gives up
+                        with contextlib.suppress(Exception):
+                            while await asyncio.wait_for(reader.read(STREAM_CHUNK), 3600):
+                                pass
+                    elif hasattr(writer.transport, "abort"):
+                        writer.transport.abort()
+                    if call is not None:
+                        self._span(call, info, target, headers, b"", answer, started, True)
+                    return False
         upstream = self.upstream_for(info.service)
         out = bytearray(f"{method} {target} HTTP/1.1\r\n".encode("latin-1"))
         for name, value in raw_headers:
-            if name.lower() in (b"expect", b"transfer-encoding", b"content-length", b"connection"):
+            lower = name.lower()
+            if lower in (b"expect", b"transfer-encoding", b"content-length", b"connection"):
                 continue
+            if call is not None and lower == b"x-amzn-trace-id":
+                value = call.header().encode()
             out += name + b": " + value + b"\r\n"
         out += b"Content-Length: " + str(length).encode() + b"\r\nConnection: close\r\n\r\n"
         try:
@@ -429,26 +458,29 @@ class EdgeProxy:
                 upstream.host, upstream.port, limit=MAX_HEAD * 4
             )
         except OSError as exc:
-            writer.write(_aws_unreachable(upstream, exc))
-            return False
-        try:
-            up_writer.write(bytes(out))
-            remaining = length
-            while remaining:
-                chunk = await asyncio.wait_for(
-                    reader.read(min(STREAM_CHUNK, remaining)), HEAD_TIMEOUT_S
-                )
-                if not chunk:
-                    raise _ClientGone
-                remaining -= len(chunk)
-                up_writer.write(chunk)
-                await up_writer.drain()
-            _status, response, _keep = await _read_response(up_reader, method)
-        except (ConnectionError, asyncio.IncompleteReadError) as exc:
-            writer.write(_aws_unreachable(upstream, exc))
-            return False
-        finally:
-            up_writer.close()
+            response = _aws_unreachable(upstream, exc)
+        else:
+            try:
+                up_writer.write(bytes(out))
+                remaining = length
+                while remaining:
+                    chunk = await asyncio.wait_for(
+                        reader.read(min(STREAM_CHUNK, remaining)), HEAD_TIMEOUT_S
+                    )
+                    if not chunk:
+                        raise _ClientGone
+                    remaining -= len(chunk)
+                    up_writer.write(chunk)
+                    await up_writer.drain()
+                _status, response, _keep = await _read_response(up_reader, method)
+            except (ConnectionError, asyncio.IncompleteReadError) as exc:
+                response = _aws_unreachable(upstream, exc)
+            finally:
+                up_writer.close()
+        if self.call_log is not None:
+            self._log_call(info, headers, response, started, fault=injected)
+        if call is not None:
+            self._span(call, info, target, headers, b"", response, started, injected)
         writer.write(response)
         await writer.drain()
         return False

@@ -43,6 +43,7 @@ Module._initPaths();
 // -- capture ---------------------------------------------------------------------------------
 let logs = [];
 let requestId = "";
+let trace = { trace: "", parent: null }; // this invocation's _X_AMZN_TRACE_ID and its caller's span
 const realStdoutWrite = process.stdout.write.bind(process.stdout);
 const realStderrWrite = process.stderr.write.bind(process.stderr);
 
@@ -185,25 +186,48 @@ async function init() {
 }
 
 // -- invoke ----------------------------------------------------------------------------------
-function traceHeader(event) {
-  let root = null;
-  let sampled = null;
-  const headers = event && typeof event === "object" ? event.headers : null;
+// The X-Ray header this invocation continues, where Lambda finds it (bootstrap.py caller_trace):
+// the one its invoker passed (the Invoke API's X-Amzn-Trace-Id, an SNS or EventBridge
+// delivery), API Gateway's X-Amzn-Trace-Id request header, or an SQS batch's first
+// AWSTraceHeader system attribute.
+function callerTrace(event, carried) {
+  if (typeof carried === "string" && carried) return carried;
+  if (!event || typeof event !== "object") return null;
+  const headers = event.headers;
   if (headers && typeof headers === "object") {
     for (const [key, value] of Object.entries(headers)) {
-      if (key.toLowerCase() === "x-amzn-trace-id" && typeof value === "string") {
-        for (const part of value.split(";")) {
-          const [name, text] = part.trim().split("=", 2);
-          if (name === "Root" && text) root = text;
-          if (name === "Sampled" && (text === "0" || text === "1")) sampled = text;
-        }
-      }
+      if (key.toLowerCase() === "x-amzn-trace-id" && typeof value === "string") return value;
     }
+  }
+  const first = Array.isArray(event.Records) && event.Records.length ? event.Records[0] : null;
+  const attrs = first && typeof first === "object" ? first.attributes : null;
+  const found = attrs && typeof attrs === "object" ? attrs.AWSTraceHeader : null;
+  return typeof found === "string" ? found : null;
+}
+
+// _X_AMZN_TRACE_ID of one invocation and the caller's span id (bootstrap.py trace_header): the
+// caller's root or a new one, a new Parent (the invocation span's id, which the handler's AWS
+// calls name as theirs), sampled when the function's tracing is Active unless the caller decided.
+function traceHeader(event, carried) {
+  let root = null;
+  let parent = null;
+  let sampled = null;
+  const caller = callerTrace(event, carried);
+  if (caller !== null) {
+    for (const part of caller.split(";")) {
+      const at = part.indexOf("=");
+      const name = (at < 0 ? part : part.slice(0, at)).trim();
+      const text = at < 0 ? "" : part.slice(at + 1).trim();
+      if (name === "Root" && text) root = text;
+      else if (name === "Parent" && text) parent = text;
+      else if (name === "Sampled" && (text === "0" || text === "1")) sampled = text;
+    }
+    if (root === null) parent = sampled = null;
   }
   const hex = (n) => require("crypto").randomBytes(n).toString("hex");
   if (root === null) root = `1-${Math.floor(Date.now() / 1000).toString(16).padStart(8, "0")}-${hex(12)}`;
   if (sampled === null) sampled = process.env.HARNESS_TRACING_MODE === "Active" ? "1" : "0";
-  return `Root=${root};Parent=${hex(8)};Sampled=${sampled}`;
+  return { trace: `Root=${root};Parent=${hex(8)};Sampled=${sampled}`, parent };
 }
 
 function correlationId(event) {
@@ -294,6 +318,11 @@ function send(error, payload, ms, fatal, rss, cid) {
   if (logs.length) header.logs = logs;
   if (cid) header.cid = cid;
   if (fatal) header.fatal = true;
+  if (trace.trace) {
+    // the runtime's invocation span: its trace, id and parent (as bootstrap.py sends them)
+    header.trace = trace.trace;
+    if (trace.parent) header.tparent = trace.parent;
+  }
   writeFrame(header, Buffer.from(JSON.stringify(payload === undefined ? null : payload)));
 }
 
@@ -315,6 +344,7 @@ function dieOom(cid) {
 async function invoke(header, body) {
   requestId = header.id;
   logs = [];
+  trace = { trace: "", parent: null };
   let event;
   try {
     event = body.length ? JSON.parse(body.toString("utf8")) : {};
@@ -323,7 +353,8 @@ async function invoke(header, body) {
     return;
   }
   const cid = correlationId(event);
-  process.env._X_AMZN_TRACE_ID = traceHeader(event);
+  trace = traceHeader(event, header.trace);
+  process.env._X_AMZN_TRACE_ID = trace.trace;
   const context = makeContext(header);
   const sampler = setInterval(() => {
     if (rssKb() > memoryLimitKb) dieOom(cid);

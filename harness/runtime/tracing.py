@@ -4,7 +4,8 @@ Its trace, id and parent come back from the execution environment with the resul
 (bootstrap.py ``trace_header``): the trace is the caller's (API Gateway's header, the invoker's
 ``X-Amzn-Trace-Id``, an SQS message's ``AWSTraceHeader``) or a new one; its id is the ``Parent``
 of the environment's ``_X_AMZN_TRACE_ID``, so the AWS calls the handler makes through the edge
-are its children. An environment that sends no trace (the Node.js bootstrap) gets a new trace.
+are its children (bootstrap.js does the same for Node.js). An environment that sends no trace
+(a crash) gets a new one, or continues its invoker's.
 Attributes: function, request id, cold start and init duration, duration, status and error
 type, as Lambda's REPORT line and X-Ray's ``Initialization``/``Invocation`` subsegments say.
 """

@@ -7,12 +7,13 @@ import json
 import logging
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.edge import proxy as edge_proxy
-from harness.edge.proxy import EdgeProxy
+from harness.edge.proxy import EdgeProxy, FaultDecision
 from tests.functional.test_edge_proxy import SIGNED_DDB, FakeUpstream, _request, edge
 
 __all__ = ["edge"]
@@ -124,6 +125,53 @@ def test_a_large_s3_upload_is_streamed(edge: Edge) -> None:
     assert _status(response) == 200
     payload = json.loads(response.split(b"\r\n\r\n", 1)[1])
     assert payload["upstream"] == "other" and len(payload["body"]) == size
+
+
+def test_a_streamed_upload_is_traced_logged_and_faultable(edge: Edge, tmp_path: Path) -> None:
+    """A streamed upload is a call like any other: its span (a child of the caller's, the
+    forwarded header naming the span), its call-log line, and a fault answered as a faulted span."""
+    from harness.edge.tracing import EdgeTracer
+    from harness.obs import JsonLinesLog
+    from harness.obs.spans import SpanRecorder, TraceConfig, xray_header
+    from tests.unit.test_obs_spans import _Collect
+
+    port, _ddb, _other, proxy = edge
+    collect = _Collect()
+    proxy.tracer = EdgeTracer(SpanRecorder("aws", [collect]), tmp_path, TraceConfig(run="r"))
+    proxy.call_log = JsonLinesLog(tmp_path / "calls.jsonl", flush_lines=1)
+    trace = 0x5759E988BD862E3FE1BE46A994272793
+    size = 2 * 1024 * 1024
+    raw = (
+        b"PUT /bucket/big HTTP/1.1\r\nHost: x\r\n"
+        + SIGNED_S3
+        + b"X-Amzn-Trace-Id: " + xray_header(trace, 7).encode() + b"\r\n"
+        + b"Content-Length: " + str(size).encode() + b"\r\n\r\n"
+        + b"x" * size
+    )  # fmt: skip
+    try:
+        assert _status(_request(port, raw)) == 200
+        span = collect.spans[-1]
+        attrs = span.attributes  # type: ignore[attr-defined]
+        assert span.name == "s3.PutObject"  # type: ignore[attr-defined]
+        assert span.parent.span_id == 7  # type: ignore[attr-defined]
+        assert attrs["aws.resource"] == "bucket" and attrs["fault.injected"] is False
+        logged = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+        assert logged[-1]["operation"] == "PutObject" and logged[-1]["status"] == 200
+
+        async def hook(info: Any, _headers: Any, _body: bytes) -> FaultDecision | None:
+            body = b'{"message":"injected"}'
+            head = f"HTTP/1.1 503 X\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            return FaultDecision(response=head + body) if info.service == "s3" else None
+
+        proxy.fault_hook = hook
+        assert _status(_request(port, raw)) == 503
+        faulted = collect.spans[-1]
+        assert faulted.attributes["fault.injected"] is True  # type: ignore[attr-defined]
+        assert faulted.attributes["http.response.status_code"] == 503  # type: ignore[attr-defined]
+    finally:
+        proxy.fault_hook = None
+        proxy.tracer = None
+        proxy.call_log = None
 
 
 def test_streaming_keeps_the_edges_memory_bounded() -> None:

@@ -161,3 +161,37 @@ def test_an_x_ray_header_from_the_client_is_continued_too(
         time.sleep(0.3)
     requests = [s for s in spans if s["service"] == "gateway" and s["name"].startswith("GET ")]
     assert len(requests) == 1 and requests[0]["parent_id"] == parent, spans
+
+
+def test_a_node_js_invocation_continues_the_request_trace(
+    env: Environment, stack: DeployedStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace_id = os.urandom(16).hex()
+    client_span = os.urandom(8).hex()
+    request = urllib.request.Request(
+        stack.apis["Api"].base_url + "/node",
+        headers={"traceparent": f"00-{trace_id}-{client_span}-01", "Authorization": "allow"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        seen = json.loads(answer.read())["trace"]
+    xray = f"1-{trace_id[:8]}-{trace_id[8:]}"
+    assert seen.startswith(f"Root={xray};Parent="), seen  # the handler's env continues it
+    handler_span = seen.split(";")[1].removeprefix("Parent=")
+    spans: list[dict[str, Any]] = []
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        spans = _trace(env, trace_id, capsys)["spans"]
+        if any(
+            s["service"] == "lambda" and "NodeEcho" in s["attributes"]["faas.name"] for s in spans
+        ):
+            break
+        time.sleep(0.3)
+    node = [
+        s for s in spans if s["service"] == "lambda" and "NodeEcho" in s["attributes"]["faas.name"]
+    ]
+    assert len(node) == 1, spans
+    # its span is the Parent the handler saw (its AWS calls are its children), under the
+    # gateway's integration step: one trace, as for Python functions
+    assert node[0]["span_id"] == handler_span
+    integration = [s for s in spans if s["name"] == "integration"]
+    assert integration and node[0]["parent_id"] in {s["span_id"] for s in integration}
