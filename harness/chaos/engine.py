@@ -21,7 +21,7 @@ from harness.chaos.rules import FaultRule
 from harness.edge.proxy import FaultDecision
 from harness.edge.routing import RequestInfo
 
-__all__ = ["FaultEngine", "InjectedFault"]
+__all__ = ["FaultEngine", "InjectedFault", "sdk_attempt"]
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +134,8 @@ class FaultEngine:
                 continue
             if rule.tenant is not None and not _tenant_matches(rule, body):
                 continue
+            if rule.attempts is not None and sdk_attempt(headers) not in rule.attempts:
+                continue
             slot.matches += 1
             if rule.probability < 1.0 and slot.rng.random() >= rule.probability:
                 continue
@@ -162,6 +164,17 @@ class FaultEngine:
             self.counts[f"{rule.id}:{rule.effect}"] += 1
             return decision
         return None
+
+
+def sdk_attempt(headers: dict[str, str]) -> int:
+    """Which attempt of a call this is, from the AWS SDKs' ``amz-sdk-request: attempt=N; max=M``
+    header (botocore, the JavaScript and Java SDKs send it); 1 without it."""
+    value = headers.get("amz-sdk-request", "")
+    for part in value.split(";"):
+        name, _, number = part.strip().partition("=")
+        if name == "attempt" and number.isdigit():
+            return int(number)
+    return 1
 
 
 def _tenant_matches(rule: FaultRule, body: bytes) -> bool:

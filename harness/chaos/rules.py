@@ -3,7 +3,8 @@
 LocalStack's fields keep their names and meaning (``service``, ``region``, ``operation``,
 ``probability``, ``error: {statusCode, code}``; ``[{}]`` faults every call with a 503
 ``ServiceUnavailable``). On top: ``latency`` (fixed or a distribution), ``blackhole`` (never
-answer), ``reset`` (close the connection), a ``tenant`` selector, a time window
+answer), ``reset`` (close the connection), a ``tenant`` selector, an ``attempts`` selector (which SDK
+attempts of a call: ``[1]`` lets retries through), a time window
 (``start_at``/``duration_s``), ``max_injections`` and a ``seed``, so the same seed gives the same
 decisions for the n-th matching call.
 """
@@ -14,7 +15,7 @@ import json
 import random
 import time
 import uuid
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -104,6 +105,9 @@ class FaultRule(_Model):
     blackhole: bool = False
     reset: bool = False
     tenant: TenantSelector | None = None
+    # only these SDK attempts of a call (the AWS SDKs' ``amz-sdk-request: attempt=N`` header; a
+    # call without it is attempt 1): ``[1]`` hits first attempts and lets every retry through
+    attempts: list[Annotated[int, Field(ge=1)]] | None = Field(None, min_length=1)
     start_at: float | None = Field(None, description="epoch seconds; default: now")
     duration_s: float | None = Field(None, gt=0)
     max_injections: int | None = Field(None, ge=1)

@@ -9,7 +9,7 @@ start and stop.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -62,6 +62,17 @@ class AwsPlainParameters(ParamsModel):
 
     percentage: float | None = Field(None, gt=0, le=100, description="FIS: share of calls, 1-100")
     probability: float | None = Field(None, gt=0, le=1)
+    attempts: list[Annotated[int, Field(ge=1)]] | None = Field(
+        None,
+        min_length=1,
+        description="only these SDK attempts of a call (1 = the first; retries are 2, 3...)",
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> AwsPlainParameters:
+        if self.percentage is not None and self.probability is not None:
+            raise ValueError("give 'percentage' or 'probability', not both")
+        return self
 
     @property
     def chance(self) -> float:
@@ -74,12 +85,6 @@ class AwsErrorParameters(AwsPlainParameters):
     statusCode: int = Field(503, ge=400, le=599)
     code: str = "ServiceUnavailable"
     message: str | None = None
-
-    @model_validator(mode="after")
-    def _one(self) -> AwsErrorParameters:
-        if self.percentage is not None and self.probability is not None:
-            raise ValueError("give 'percentage' or 'probability', not both")
-        return self
 
 
 class AwsLatencyParameters(AwsPlainParameters):

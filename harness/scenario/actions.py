@@ -182,6 +182,8 @@ def _aws_start(effect: str) -> Start:
         else:
             extra = {effect: True}
         assert isinstance(params, AwsPlainParameters)
+        if params.attempts:
+            extra["attempts"] = params.attempts
         rule = _aws_rule(spec, targets, extra, params.chance, ctx, start_at)
         return _faults(ctx).add("aws", rule)["id"]
 

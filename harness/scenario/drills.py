@@ -6,15 +6,28 @@
 * ``dr:restore``: the runbook. The table is restored through ``aws_endpoint`` as on AWS
   (``RestoreTableToPointInTime`` to a point ``rewind`` before the action, or the latest
   restorable time; or ``RestoreTableFromBackup`` of the newest on-demand backup), into a new
-  table, and swapped in: the application's table gets the restored items back (and loses what
-  the restore does not hold), so the stack serves the recovered data without a redeploy. Its
-  handle keeps the restore point and when the swap ended.
+  table, and cut over one of two ways:
+
+  - ``cutover: swap`` (default): the application's table gets the restored items back (and
+    loses what the restore does not hold), so the stack serves the recovered data without a
+    redeploy or a configuration change;
+  - ``cutover: appconfig``: the stack's own lever, as seed 001's runbook does it: the restored
+    table is kept (point-in-time recovery turned on for it, as the runbook must), and the
+    table-name key of the stack's AppConfig profile (``key``, e.g. ``resources.tableName``) is
+    changed with a new hosted version and a deployment, waited until COMPLETE. The
+    application repoints itself as its configuration cache expires.
+
+  Its handle keeps the restore point and when the cutover ended.
 
 A ``{kind: dr, drill: RESTORE, after_fault: DISASTER, rpo: 15m, rto: 1h}`` expectation judges
 them: the recovery point objective against the seconds of writes between the restore point and
 the disaster (and it says how many logged writes that window held), the recovery time objective
-against the time from the disaster to the end of the swap; the swap is verified (the table holds
-exactly the restored keys) or the expectation fails.
+against the time from the disaster to the restored table serving. A swap is verified (the table
+holds the restored keys) or the expectation fails; an AppConfig cutover is verified by what the
+application did: its first write to the restored table ends the recovery time (none: the
+cutover did not take, a failure), and no write may reach the old table once ``settle`` (the
+functions' configuration cache age) has passed after the deployment (a function that ignores
+the configuration, e.g. reads its table name from an environment variable).
 """
 
 from __future__ import annotations
@@ -25,7 +38,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.scenario.actions import ActionContext, ActionKind, register
 from harness.scenario.model import Duration
@@ -33,7 +46,14 @@ from harness.scenario.model import Duration
 if TYPE_CHECKING:
     from harness.scenario.model import FaultSpec
 
-__all__ = ["CorruptParameters", "RestoreParameters", "TableTargets", "change_count"]
+__all__ = [
+    "AppConfigCutover",
+    "CorruptParameters",
+    "RestoreParameters",
+    "TableTargets",
+    "change_count",
+    "first_write",
+]
 
 
 class _Model(BaseModel):
@@ -52,11 +72,36 @@ class CorruptParameters(_Model):
     mode: Literal["delete", "overwrite"] = "delete"
 
 
+class AppConfigCutover(_Model):
+    """Where the stack keeps its table name: logical ids of its AppConfig resources, and the
+    dotted key of the (JSON) profile that holds the name."""
+
+    application: str
+    environment: str
+    profile: str
+    strategy: str
+    key: str = Field("resources.tableName", pattern=r"^[^.]+(\.[^.]+)*$")
+    settle: Duration = Field(60.0, ge=0, description="the functions' configuration cache age")
+
+
 class RestoreParameters(_Model):
     source: Literal["pitr", "backup"] = "pitr"
     rewind: Duration | None = Field(
         None, ge=0, description="pitr: restore to this long before the action (default: latest)"
     )
+    cutover: Literal["swap", "appconfig"] = "swap"
+    appconfig: AppConfigCutover | None = None
+
+    @model_validator(mode="after")
+    def _lever(self) -> RestoreParameters:
+        if self.cutover == "appconfig" and self.appconfig is None:
+            raise ValueError(
+                "cutover appconfig needs 'appconfig': {application, environment, profile, "
+                "strategy} (logical ids of the stack's AppConfig resources) and 'key'"
+            )
+        if self.cutover == "swap" and self.appconfig is not None:
+            raise ValueError("'appconfig' is only for cutover: appconfig")
+        return self
 
 
 def _state_dir(ctx: ActionContext) -> Path:
@@ -67,13 +112,18 @@ def _state_dir(ctx: ActionContext) -> Path:
     return Settings.load().state_dir
 
 
-def _table(ctx: ActionContext, targets: TableTargets) -> str:
+def _stack(ctx: ActionContext, name: str) -> Any:
     from harness.model import load_stacks
 
     stacks = load_stacks(_state_dir(ctx))
-    stack = stacks.get(targets.stack)
+    stack = stacks.get(name)
     if stack is None:
-        raise ValueError(f"no deployed stack '{targets.stack}' (deployed: {sorted(stacks)})")
+        raise ValueError(f"no deployed stack '{name}' (deployed: {sorted(stacks)})")
+    return stack
+
+
+def _table(ctx: ActionContext, targets: TableTargets) -> str:
+    stack = _stack(ctx, targets.stack)
     record = stack.resources.get(targets.table)
     if record is None or record.type != "AWS::DynamoDB::Table":
         tables = sorted(k for k, r in stack.resources.items() if r.type == "AWS::DynamoDB::Table")
@@ -154,6 +204,16 @@ def _restore_start(
         )["TableDescription"]
     point = described["RestoreSummary"]["RestoreDateTime"]
     point = point.timestamp() if hasattr(point, "timestamp") else float(point)
+    handle: dict[str, Any] = {"action": "dr:restore", "table": table, "source": params.source,
+                              "point": point, "started": started, "cutover": params.cutover,
+                              "state_dir": str(_state_dir(ctx))}  # fmt: skip
+    if params.appconfig is not None:
+        try:
+            handle |= _repoint(ctx, targets.stack, params.appconfig, temporary, ddb)
+        except Exception:
+            ddb.delete_table(TableName=temporary)  # the cutover failed: nothing points at it
+            raise
+        return handle | {"items": len(_scan(ddb, temporary)), "ended": time.time()}
     try:
         names = _key_names(ddb, table)
         restored = _scan(ddb, temporary)
@@ -176,13 +236,100 @@ def _restore_start(
         now = {json.dumps(_key(i, names), sort_keys=True) for i in _scan(ddb, table)}
     finally:
         ddb.delete_table(TableName=temporary)
-    return {"action": "dr:restore", "table": table, "source": params.source, "point": point,
-            "started": started, "ended": ended, "items": len(restored),
-            "verified": wanted <= now, "state_dir": str(_state_dir(ctx))}  # fmt: skip
+    return handle | {"ended": ended, "items": len(restored), "verified": wanted <= now}
+
+
+def _repoint(
+    ctx: ActionContext, stack_name: str, lever: AppConfigCutover, restored: str, ddb: Any
+) -> dict[str, Any]:
+    """Seed 001's runbook: the restored table protected (PITR on) and named in the stack's
+    AppConfig profile by a new hosted version and a deployment, waited until COMPLETE."""
+    from harness.aws import client_for
+
+    stack = _stack(ctx, stack_name)
+
+    def physical(logical: str, field: str) -> str:
+        record = stack.resources.get(logical)
+        if record is None:
+            raise ValueError(
+                f"dr:restore appconfig.{field}: stack '{stack_name}' has no resource '{logical}'"
+            )
+        return str(record.physical_id)
+
+    app = physical(lever.application, "application")
+    environment = physical(lever.environment, "environment")
+    profile = physical(lever.profile, "profile")
+    strategy = physical(lever.strategy, "strategy")
+    ddb.update_continuous_backups(
+        TableName=restored,
+        PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+    )
+    appconfig = client_for(ctx.endpoints, "appconfig")
+    versions = (
+        appconfig.list_hosted_configuration_versions(
+            ApplicationId=app, ConfigurationProfileId=profile
+        ).get("Items")
+        or []
+    )
+    if not versions:
+        raise ValueError(f"dr:restore appconfig.profile: '{lever.profile}' has no hosted version")
+    latest = max(int(v["VersionNumber"]) for v in versions)
+    answer = appconfig.get_hosted_configuration_version(
+        ApplicationId=app, ConfigurationProfileId=profile, VersionNumber=latest
+    )
+    document = json.loads(answer["Content"].read() or b"{}")
+    *parents, last = lever.key.split(".")
+    node = document
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"dr:restore appconfig.key: '{lever.key}' is not an object path")
+    previous = node.get(last)
+    node[last] = restored
+    version = appconfig.create_hosted_configuration_version(
+        ApplicationId=app,
+        ConfigurationProfileId=profile,
+        Content=json.dumps(document).encode(),
+        ContentType="application/json",
+        Description=f"dr:restore: {lever.key} -> {restored}",
+    )["VersionNumber"]
+    deployment = appconfig.start_deployment(
+        ApplicationId=app,
+        EnvironmentId=environment,
+        DeploymentStrategyId=strategy,
+        ConfigurationProfileId=profile,
+        ConfigurationVersion=str(version),
+        Description="dr:restore cutover",
+    )
+    number = deployment["DeploymentNumber"]
+    deadline = time.time() + 120
+    state = str(deployment.get("State", ""))
+    while state != "COMPLETE":
+        if state in ("ROLLED_BACK", "REVERTED") or time.time() > deadline:
+            raise RuntimeError(f"dr:restore: the AppConfig deployment {number} is {state!r}")
+        time.sleep(0.5)
+        state = str(appconfig.get_deployment(
+            ApplicationId=app, EnvironmentId=environment, DeploymentNumber=number
+        ).get("State", ""))  # fmt: skip
+    return {"restored_table": restored, "old_table": previous, "deployed": time.time(),
+            "settle_s": lever.settle, "key": lever.key, "deployment": number}  # fmt: skip
 
 
 def _no_stop(ctx: ActionContext, handle: Any) -> None:
     """A drill is done when its start returns: nothing to undo at the window's end."""
+
+
+def first_write(state_dir: Path, table: str, after: float) -> float | None:
+    """When the edge first logged a write to ``table`` after ``after`` (None: no write, or no
+    log: the table has no point-in-time recovery)."""
+    from harness.env.private import DATA_DIR
+
+    log = state_dir / DATA_DIR / "dynamodb-backups" / f"pitr-{table}.log"
+    if not log.is_file():
+        return None
+    with open(log, encoding="utf-8") as lines:
+        times = (float(json.loads(line)["t"]) for line in lines if line.strip())
+        return min((t for t in times if t > after), default=None)
 
 
 def change_count(state_dir: Path, table: str, after: float, until: float) -> int | None:
@@ -210,7 +357,8 @@ register(
 register(
     ActionKind(
         "dr:restore",
-        "a DR drill: the table restored (PITR or the newest backup) and swapped in",
+        "a DR drill: the table restored (PITR or the newest backup), swapped in or repointed "
+        "through the stack's AppConfig",
         TableTargets,
         RestoreParameters,
         _restore_start,

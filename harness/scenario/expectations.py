@@ -15,6 +15,7 @@ A stack's check (``checks.py``) says it had nothing to judge by returning a mapp
 from __future__ import annotations
 
 import operator
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -77,12 +78,14 @@ class Observations:
     steady_state: list[dict[str, Any]] = field(default_factory=list)
     alarms: Any = None  # harness.scenario.alarm_checks.AlarmObservations
     drills: dict[str, Any] = field(default_factory=dict)  # fault label -> DR action's handle
+    ended: float | None = None  # epoch s the timeline (and its load) ended
 
 
 def _dr(exp: Expectation, obs: Observations) -> Verdict:
     """A DR drill: the recovery point (seconds of writes between the restore point and the
-    disaster, and how many logged writes that was) and the recovery time (disaster to the end of
-    the swap) against the objectives; the swap must be verified."""
+    disaster, and how many logged writes that was) and the recovery time (disaster to the
+    restored table serving: the end of a swap, or the application's first write to a table it
+    was repointed to) against the objectives; the cutover must be verified."""
     targets = [f"RPO <= {exp.rpo:g}s" if exp.rpo is not None else "",
                f"RTO <= {exp.rto:g}s" if exp.rto is not None else ""]  # fmt: skip
     shown = ", ".join(t for t in targets if t)
@@ -91,30 +94,63 @@ def _dr(exp: Expectation, obs: Observations) -> Verdict:
         return _inconclusive(exp, shown, f"no dr:restore named '{exp.drill}' ran", "dr")
     if not isinstance(disaster, dict) or "at" not in disaster:
         return _inconclusive(exp, shown, f"no disaster '{exp.after_fault}' ran", "dr")
-    rpo = float(disaster["at"]) - float(restore["point"])
-    rto = float(restore["ended"]) - float(disaster["at"])
     from pathlib import Path
 
-    from harness.scenario.drills import change_count
+    from harness.scenario.drills import change_count, first_write
 
-    lost = change_count(Path(restore["state_dir"]), restore["table"], restore["point"],
-                        disaster["at"])  # fmt: skip
-    if float(restore["point"]) >= float(disaster["at"]):
-        return Verdict(exp.label, False, {"rpo_s": None, "rto_s": round(rto, 3)}, shown,
-                       f"the restore point is {float(restore['point']) - float(disaster['at']):.1f}s "
+    state_dir = Path(restore["state_dir"])
+    struck = float(disaster["at"])
+    rpo = struck - float(restore["point"])
+    lost = change_count(state_dir, restore["table"], restore["point"], struck)
+    if float(restore["point"]) >= struck:
+        return Verdict(exp.label, False, {"rpo_s": None}, shown,
+                       f"the restore point is {float(restore['point']) - struck:.1f}s "
                        f"after the disaster '{exp.after_fault}': the damage was restored with the "
                        "data (rewind to before it)", "dr")  # fmt: skip
-    passed = bool(restore.get("verified"))
-    passed = passed and (exp.rpo is None or rpo <= exp.rpo) and (exp.rto is None or rto <= exp.rto)
+    problem = ""
+    if restore.get("cutover") == "appconfig":
+        target = str(restore["restored_table"])
+        served = first_write(state_dir, target, float(restore["started"]))
+        settled = float(restore["deployed"]) + float(restore["settle_s"])
+        if served is None:
+            problem = (f"; the application never wrote to the restored table {target} after "
+                       f"{restore['key']} was deployed: the cutover did not take")  # fmt: skip
+            rto = None
+        else:
+            rto = served - struck
+        ended = obs.ended if obs.ended is not None else time.time()
+        if ended < settled and served is not None:
+            return _inconclusive(exp, shown, f"the run ended {ended - float(restore['deployed']):.0f}s "
+                                 f"after the AppConfig cutover, before its settle time "
+                                 f"({float(restore['settle_s']):g}s): whether the old table was "
+                                 "still written to is not known", "dr")  # fmt: skip
+        stale = change_count(state_dir, restore["table"], settled, max(ended, settled))
+        if stale:
+            problem += (f"; {stale} write(s) reached the old table {restore['table']} more than "
+                        f"{float(restore['settle_s']):g}s after the cutover")  # fmt: skip
+        served_by = f"first write to {target}"
+    else:
+        rto = float(restore["ended"]) - struck
+        if not restore.get("verified"):
+            problem = "; the swap did not hold every restored item"
+        served_by = "end of the swap"
+    passed = (
+        not problem
+        and rto is not None
+        and (exp.rpo is None or rpo <= exp.rpo)
+        and (exp.rto is None or rto <= exp.rto)
+    )
     detail = (
         f"restored {restore['table']} ({restore['source']}, {restore['items']} items) to "
         f"{rpo:.1f}s before the disaster: RPO {rpo:.1f}s"
         + (f" ({lost} logged writes lost)" if lost is not None else "")
-        + f", RTO {rto:.1f}s (must be {shown})"
-        + ("" if restore.get("verified") else "; the swap did not hold every restored item")
+        + (f", RTO {rto:.1f}s to the {served_by}" if rto is not None else "")
+        + f" (must be {shown})"
+        + problem
     )
-    return Verdict(exp.label, passed, {"rpo_s": round(rpo, 3), "rto_s": round(rto, 3),
-                                       "lost_writes": lost}, shown, detail, "dr")  # fmt: skip
+    observed = {"rpo_s": round(rpo, 3), "rto_s": None if rto is None else round(rto, 3),
+                "lost_writes": lost}  # fmt: skip
+    return Verdict(exp.label, passed, observed, shown, detail, "dr")
 
 
 def _inconclusive(exp: Expectation, target: Any, why: str, kind: str) -> Verdict:

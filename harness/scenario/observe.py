@@ -37,6 +37,8 @@ LAMBDA_COUNTERS = ("invocations", "errors", "throttles", "cold_starts")
 def observe(ctx: RunContext) -> Observations:
     state = ctx.state
     obs = Observations(load=state.load, run_end_s=ctx.scenario.duration_s)
+    if state.run_started is not None:
+        obs.ended = state.run_started + ctx.scenario.duration_s
     if state.sampler is not None:
         state.sampler.stop()
     if state.load is not None:

@@ -97,3 +97,67 @@ def test_restoring_to_after_the_disaster_keeps_the_damage_and_fails(
     assert items and all(i.get("corrupted") for i in items)  # what was restored is the damage
     verdict = _judge({"corrupt": corrupt, "restore": restore}, rpo="15m", rto="1h")
     assert not verdict.passed and "after the disaster" in verdict.detail
+
+
+def _deployed_config(env: Environment) -> dict[str, Any]:
+    import json
+
+    from harness.model import load_stacks
+
+    res = load_stacks(env.state_dir)["drtable"].resources
+    client = env.client("appconfig")
+    versions = client.list_hosted_configuration_versions(
+        ApplicationId=res["Config"].physical_id,
+        ConfigurationProfileId=res["ConfigProfile"].physical_id,
+    )["Items"]
+    latest = max(v["VersionNumber"] for v in versions)
+    content = client.get_hosted_configuration_version(
+        ApplicationId=res["Config"].physical_id,
+        ConfigurationProfileId=res["ConfigProfile"].physical_id,
+        VersionNumber=latest,
+    )["Content"].read()
+    return dict(json.loads(content))
+
+
+LEVER = {"application": "Config", "environment": "ConfigEnv", "profile": "ConfigProfile",
+         "strategy": "ConfigNow", "key": "resources.tableName", "settle": "1s"}  # fmt: skip
+
+
+def test_an_appconfig_cutover_repoints_and_is_judged_by_what_the_application_wrote(
+    env: Environment, table: str
+) -> None:
+    """Seed 001's runbook: restore into a new table, name it in AppConfig. The restored table is
+    kept and protected; the RTO ends at the application's first write to it; writes that still
+    reach the old table after the settle time, or no write to the new one, fail the drill."""
+    _put(env, table, 0, 10)
+    before = _keys(env, table)  # with what the tests before this one left
+    time.sleep(1.2)
+    corrupt = _run(env, "dr:corrupt", "corrupt", percent=50, mode="delete")
+    time.sleep(0.3)
+    restore = _run(
+        env, "dr:restore", "restore", rewind=time.time() - corrupt["at"] + 1.0,
+        cutover="appconfig", appconfig=LEVER,
+    )  # fmt: skip
+    restored = restore["restored_table"]
+    assert restore["old_table"] == table and restored != table
+    assert _deployed_config(env)["resources"]["tableName"] == restored  # the rest kept
+    assert _deployed_config(env)["logLevel"] == "INFO"
+    assert _keys(env, restored) == before
+    backups = env.client("dynamodb").describe_continuous_backups(TableName=restored)
+    pitr = backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    assert pitr["PointInTimeRecoveryStatus"] == "ENABLED"  # the restored table is protected too
+    drills = {"corrupt": corrupt, "restore": restore}
+    # nothing wrote to the restored table yet: the cutover did not take
+    never = _judge(drills, rpo="15m", rto="1h")
+    assert not never.passed and "never wrote to the restored table" in never.detail
+    time.sleep(1.2)  # past the settle time
+    _put(env, restored, 100, 102)  # the application, repointed, writes to the restored table
+    time.sleep(0.5)  # the edge logs a write after answering it
+    good = _judge(drills, rpo="15m", rto="1h")
+    assert good.passed, good.detail
+    assert "first write to" in good.detail and good.observed["rto_s"] > 0
+    # a function that ignores the configuration keeps writing to the old table: caught
+    _put(env, table, 200, 201)
+    time.sleep(0.5)
+    stale = _judge(drills, rpo="15m", rto="1h")
+    assert not stale.passed and "reached the old table" in stale.detail

@@ -38,6 +38,7 @@ def spec(action: str, targets: dict[str, Any] | None = None, **parameters: Any) 
         ("lambda:throttle", {"functions": ["Worker"]}, {}),
         ("lambda:cold-start", {"stack": "syncwell"}, {}),
         ("az:failure", {}, {"share": 0.5}),
+        ("aws:connection-reset", {"service": "dynamodb"}, {"percentage": 50, "attempts": [1]}),
         ("dns:failure", {"stack": "syncwell"}, {"endpoints": ["providers"]}),
         ("thirdparty:latency", {"provider": "strava"}, {"latency_ms": 800}),
         ("thirdparty:rate-limit", {}, {"retry_after": 2}),
@@ -59,6 +60,22 @@ def test_valid_actions(action: str, targets: dict[str, Any], parameters: dict[st
         ("lambda:denylist", {}, {"deny_list": ["("]}, "not a regex"),
         ("lambda:exception", {"function": ["x"]}, {}, "function"),
         ("az:failure", {}, {"share": 1.5}, "share"),
+        ("aws:connection-reset", {}, {"attempts": [0]}, "attempts"),
+        ("dr:restore", {"stack": "s", "table": "T"}, {"cutover": "appconfig"}, "needs 'appconfig'"),
+        (
+            "dr:restore",
+            {"stack": "s", "table": "T"},
+            {
+                "appconfig": {
+                    "application": "A",
+                    "environment": "E",
+                    "profile": "P",
+                    "strategy": "S",
+                }
+            },
+            "only for cutover",
+        ),
+        ("aws:blackhole", {}, {"percentage": 5, "probability": 0.1}, "not both"),
         ("dns:failure", {}, {}, "hosts"),
         ("thirdparty:error", {}, {"status": 404}, "status"),
         ("thirdparty:token-revocation", {}, {"ownerId": "u-1"}, "provider"),

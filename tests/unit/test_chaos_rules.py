@@ -34,6 +34,8 @@ def test_latency_only_rule_has_no_error() -> None:
         {"latency": {"distribution": "uniform"}},
         {"tenant": {}},
         {"servce": "dynamodb"},
+        {"attempts": []},
+        {"attempts": [0]},
     ],
 )
 def test_invalid_rules_are_refused(bad: dict) -> None:
@@ -82,6 +84,19 @@ def test_time_window_and_max_injections() -> None:
     assert [engine.decide(GET, {}, b"") is not None for _ in range(4)] == [True, True, False, False]
     expired = FaultRule(id="over", start_at=1.0, duration_s=1.0)
     assert not expired.active(now=5.0) and expired.active(now=1.5)
+
+
+def test_attempts_selector_hits_first_attempts_and_lets_retries_through() -> None:
+    """An AZ's connections reset: the SDK's retry goes through a healthy AZ (az-failure.yaml)."""
+    engine = FaultEngine()
+    engine.add([FaultRule(reset=True, attempts=[1])])
+    first = {"amz-sdk-request": "attempt=1; max=3"}
+    retry = {"amz-sdk-request": "attempt=2; max=3"}
+    assert engine.decide(GET, first, b"") is not None
+    assert engine.decide(GET, retry, b"") is None
+    assert engine.decide(GET, {}, b"") is not None  # no header: a first attempt
+    engine.replace([FaultRule(attempts=[2, 3])])
+    assert engine.decide(GET, first, b"") is None and engine.decide(GET, retry, b"") is not None
 
 
 def test_tenant_selector_by_partition_key_prefix() -> None:
