@@ -15,7 +15,10 @@ it up, then:
    until one breaks the SLO, then one step halfway between the last good rate and the first
    bad one; the job queues drain between steps so no backlog carries over;
 2. **confirm**: the highest good rate held for 5 minutes (``--quick``: 30 s), ``runs`` times,
-   reported as min/median/max.
+   reported as min/median/max;
+3. **overload and recovery**: 1.5x that rate for 60 s (``--quick``: 20 s), then straight back to
+   it for 90 s (45 s) with no drain: the seconds until its SLO holds again over every following
+   5-s window (:func:`recovered_after`), which must be within 30 s for the benchmark to pass.
 
 Every step records the CPU seconds per request of each group of processes: the load generator
 (its processes and the parent), the gateway (daemon and workers), the runtime server, the
@@ -72,6 +75,9 @@ MAX_DROPPED = 0.01
 MAX_THROTTLED = 0.05  # of the requests answered 429 by the tenants' usage plans
 RAMP_IN_S = 8.0
 RATES = (10, 20, 40, 60, 80, 100, 130, 160, 200, 250, 300, 400, 500, 700, 1000)
+OVERLOAD = 1.5  # the overload step's rate, x the highest good rate
+RECOVER_WITHIN_S = 30.0  # issue 26: after it, the good rate holds its SLO within this
+RECOVERY_WINDOW_S = 5  # the SLO judged over sliding windows of this many seconds
 BENCH_TENANTS = 30  # FREE users added to the profile's six, so the usage plans do not bind
 
 # env process name -> CPU group
@@ -269,6 +275,68 @@ def _summary(
     }
 
 
+def recovered_after(
+    timeline: list[dict[str, Any]], start_s: float, window_s: int = RECOVERY_WINDOW_S
+) -> float | None:
+    """Seconds from ``start_s`` (the end of an overload, on the load's clock) until the SLO
+    holds for good: the start of the first ``window_s``-second window after which every sliding
+    window to the end of the timeline has p99 < P99_MS (the worst second's p99: conservative)
+    and fewer than MAX_ERROR_RATE errors (429s apart: the usage plans' refusals are not lost
+    capacity). None when it never holds (or no complete window follows ``start_s``)."""
+    rows = sorted((r for r in timeline if float(r["t"]) >= start_s), key=lambda r: float(r["t"]))
+    if len(rows) < window_s:
+        return None
+
+    def holds(window: list[dict[str, Any]]) -> bool:
+        sent = sum(int(r.get("sent") or r.get("rps") or 0) for r in window)
+        failed = sum(
+            max(0, int(r.get("errors", 0)) - int((r.get("statuses") or {}).get("429", 0)))
+            for r in window
+        )
+        worst = max(float(r.get("p99_ms") or 0.0) for r in window)
+        return sent > 0 and worst < P99_MS and failed < MAX_ERROR_RATE * sent
+
+    verdicts = [holds(rows[i : i + window_s]) for i in range(len(rows) - window_s + 1)]
+    for i in range(len(verdicts)):
+        if all(verdicts[i:]):
+            return float(rows[i]["t"]) - start_s
+    return None
+
+
+def overload_step(
+    env: Environment, state_dir: Path, base_url: str, traffic: Any, tokens: Any,
+    good: float, overload_s: float, after_s: float, seed: int,
+) -> dict[str, Any]:  # fmt: skip
+    """``OVERLOAD`` x the good rate for ``overload_s``, then straight back to the good rate (no
+    drain, no ramp) for ``after_s``: how long until the good rate holds its SLO again."""
+    high = round(good * OVERLOAD, 1)
+    profile = LoadProfile(
+        stages=[Stage.hold(high, overload_s, "overload"), Stage.hold(good, after_s, "after")],
+        max_users=2000,
+        timeout=10,
+    )
+    result = run_load(
+        base_url, profile, traffic.mix, traffic.tenants, tokens, seed=seed, warn=False
+    )
+    after = recovered_after(result.timeline, overload_s)
+    phase = result.group("phase:after") or result.total
+    return {
+        "overload_rps": high,
+        "overload_s": overload_s,
+        "rate": good,
+        "after_s": after_s,
+        "recovered_after_s": after,
+        "target_s": RECOVER_WITHIN_S,
+        "recovered": after is not None and after <= RECOVER_WITHIN_S,
+        "after_p99_ms": round(phase.p99_ms, 1),
+        "after_statuses": phase.statuses,
+        "seconds": [
+            {k: r[k] for k in ("t", "target", "sent", "errors", "statuses", "p99_ms")}
+            for r in result.timeline
+        ],
+    }
+
+
 def drain_queues(env: Environment, stack: Any, timeout_s: float = 60.0) -> None:
     from harness.scenario.sampler import queue_depth, queues_of
 
@@ -369,6 +437,23 @@ def run(settings: Settings, runs: int = 3, quick: bool = False) -> dict[str, Any
                 if good is not None
                 else []
             )
+            recovery: dict[str, Any] | None = None
+            if good is not None:
+                recovery = overload_step(
+                    env, state_dir, base_url, traffic, tokens, good,
+                    20.0 if quick else 60.0, 45.0 if quick else 90.0, 7,
+                )  # fmt: skip
+                print(
+                    f"overload {recovery['overload_rps']:g} rps then {good:g} rps: SLO held "
+                    + (
+                        f"again after {recovery['recovered_after_s']:.0f} s"
+                        if recovery["recovered_after_s"] is not None
+                        else "never again"
+                    )
+                    + f" (target {RECOVER_WITHIN_S:g} s)",
+                    flush=True,
+                )
+                drain_queues(env, stack)
     breaking = next((s for s in reversed(search) if not s["slo_held"]), None)
     figures = {
         name: spread([float(c[name]) for c in confirm])
@@ -401,7 +486,11 @@ def run(settings: Settings, runs: int = 3, quick: bool = False) -> dict[str, Any
         # nothing confirmed) is no pass
         "passed": good is not None
         and bool(held)
-        and statistics.median(1.0 if h else 0.0 for h in held) >= 0.5,
+        and statistics.median(1.0 if h else 0.0 for h in held) >= 0.5
+        and recovery is not None
+        and bool(recovery["recovered"]),
+        # after OVERLOAD x the highest good rate, that rate holds its SLO again within 30 s
+        "overload_recovery": recovery,
         "bottleneck_at_breaking_rate": breaking["bottleneck"] if breaking else None,
         "cpu_ms_per_request_at_breaking_rate": breaking["cpu_ms_per_request"] if breaking else {},
         "cpu_ms_per_request_at_highest_good_rate": (

@@ -44,3 +44,28 @@ def test_function_share_is_the_median_of_the_confirmation_runs() -> None:
     steps = [{"shares": {"functions": v}} for v in (0.3, 0.5, 0.4)]
     assert _median_share(steps, "functions") == 0.4
     assert _median_share([], "functions") is None
+
+
+def _second(t: int, p99: float = 80.0, sent: int = 40, errors: int = 0, throttled: int = 0) -> dict:
+    statuses = {"200": sent - errors}
+    if throttled:
+        statuses["429"] = throttled
+    return {"t": t, "sent": sent, "errors": errors + throttled, "statuses": statuses,
+            "p99_ms": p99}  # fmt: skip
+
+
+def test_recovery_is_the_first_window_after_which_the_slo_always_holds() -> None:
+    from harness.bench.syncwell_capacity import recovered_after
+
+    overload = [_second(t, p99=9000.0, errors=10) for t in range(0, 20)]
+    slow = [_second(t, p99=2000.0) for t in range(20, 32)]  # the backlog still draining
+    good = [_second(t) for t in range(32, 60)]
+    assert recovered_after(overload + slow + good, 20.0) == 12.0
+    # a relapse later pushes recovery past it: holding once is not recovering
+    relapse = [*good[:10], _second(42, p99=700.0), *good[11:]]
+    assert recovered_after(overload + slow + relapse, 20.0) == 23.0
+    # 429s are the usage plans' refusals, not errors; other errors over 1% of a window are
+    assert recovered_after([_second(t, throttled=5) for t in range(20, 40)], 20.0) == 0.0
+    assert recovered_after([_second(t, errors=1) for t in range(20, 40)], 20.0) is None  # 2.5%
+    # no complete window after the overload: nothing to judge, not a recovery
+    assert recovered_after(overload + [_second(20), _second(21)], 20.0) is None
