@@ -1210,6 +1210,37 @@ def _jobs_of(world: World, user: str) -> list[dict[str, Any]]:
     )
 
 
+def test_a_cached_config_counts_only_for_the_table_it_was_read_from(world: World) -> None:
+    """After a DR restore is cut over (AppConfig resources.tableName), what the config cache
+    holds from the damaged table is a miss: the restored connection is found at once, not after
+    the cache's 15 minutes (scenarios/syncwell-dr.yaml: 10% 404s after the cutover)."""
+    from syncwell.store import Table
+    from syncwell.users import load_user_config
+
+    seed(world, "dr1")
+    ddb = world.env.client("dynamodb")
+    backup = ddb.create_backup(TableName=world.table, BackupName="dr1")["BackupDetails"]
+    restored = f"{world.table}-dr1"
+    ddb.restore_table_from_backup(TargetTableName=restored, BackupArn=backup["BackupArn"])
+    try:
+        # the bad migration: a connection deleted, and the damaged view cached
+        ddb.delete_item(TableName=world.table,
+                        Key={"PK": {"S": "USER#dr1"}, "SK": {"S": "CONN#conn_fitbit_dr1"}})  # fmt: skip
+        world.env.redis().delete("config##dr1")
+        damaged = load_user_config(Table(world.table), "dr1") or {}
+        assert "conn_fitbit_dr1" not in damaged["connections"]
+        assert world.env.redis().exists("config##dr1")
+        # repointed at the restored table: the cached entry is not its data
+        back = load_user_config(Table(restored), "dr1") or {}
+        assert "conn_fitbit_dr1" in back["connections"]
+        assert "_table" not in back  # the marker stays in the cache
+        again = load_user_config(Table(restored), "dr1") or {}  # now cached for the new table
+        assert "conn_fitbit_dr1" in again["connections"]
+    finally:
+        ddb.delete_table(TableName=restored)
+        world.env.redis().delete("config##dr1")
+
+
 # -- deletion and the invariants -------------------------------------------------------------------
 
 

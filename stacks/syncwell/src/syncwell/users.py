@@ -70,22 +70,30 @@ def ensure_profile(table: Table, user_id: str, tier: str = "FREE") -> dict[str, 
 
 def load_user_config(table: Table, user_id: str) -> dict[str, Any] | None:
     """Connections and sync configs of a user: cache-aside (``config##{userId}``, 15 minutes),
-    with a 1-minute negative entry for users that have nothing. Redis down: straight to DynamoDB."""
+    with a 1-minute negative entry for users that have nothing. Redis down: straight to DynamoDB.
+
+    An entry remembers the table it was read from (``_table``) and counts only for that table:
+    after a DR restore repoints the functions at a restored table (AppConfig
+    ``resources.tableName``), what was cached from the damaged table is a miss, not 15 minutes
+    of "no such connection" for what the restore brought back (scenarios/syncwell-dr.yaml found
+    it: 10% of the requests after the cutover were such 404s)."""
     key = f"config##{user_id}"
     try:
         cached = cache.cache_get(key)
     except cache.CacheUnavailable:
         cached = None
+    if isinstance(cached, dict) and cached.get("_table", table.name) != table.name:
+        cached = None  # read from another table: a restore was cut over since
     metric("CacheHitRate", 100.0 if cached is not None else 0.0, "Percent", Cache="config")
-    if cached is cache.NEGATIVE:
+    if cached is cache.NEGATIVE or (isinstance(cached, dict) and cached.get("_none")):
         return None
     if isinstance(cached, dict):
-        return cached
+        return {k: v for k, v in cached.items() if not k.startswith("_")}
     pk = user_pk(user_id)
     connections = {i["SK"][5:]: _public_conn(i) for i in table.query(pk, "CONN#", consistent=True)}
     configs = {i["SK"][11:]: _strip(i) for i in table.query(pk, "SYNCCONFIG#", consistent=True)}
     if not connections and not configs:
-        cache.cache_set(key, cache.NEGATIVE, cache.NEGATIVE_TTL_S)
+        cache.cache_set(key, {"_none": True, "_table": table.name}, cache.NEGATIVE_TTL_S)
         return None
     profile = table.get(pk, "PROFILE") or {}
     value = {
@@ -93,7 +101,7 @@ def load_user_config(table: Table, user_id: str) -> dict[str, Any] | None:
         "syncConfigs": configs,
         "settings": profile.get("settings") or {},  # PUT /v1/users/me/settings
     }
-    cache.cache_set(key, value, cache.CONFIG_TTL_S)
+    cache.cache_set(key, {**value, "_table": table.name}, cache.CONFIG_TTL_S)
     return value
 
 
