@@ -25,7 +25,6 @@ from harness.model import DeployedStack, EventSourceSpec, FunctionSpec, load_sta
 from harness.obs.carry import CarriedTraces
 from harness.obs.spans import TraceConfig, new_span_id, parse_xray, recorder_for, xray_header
 from harness.runtime.asyncinvoke import AsyncInvoker
-from harness.runtime.bootstrap import error_payload
 from harness.runtime.caller import CallerGone, is_gone
 from harness.runtime.config import RuntimeConfig
 from harness.runtime.debug import (
@@ -38,13 +37,14 @@ from harness.runtime.debug import (
     port_refusal,
 )
 from harness.runtime.destinations import AwsClients
-from harness.runtime.events import iso_ms, new_request_id
-from harness.runtime.logs import FunctionLog, billed, tail_text
+from harness.runtime.events import new_request_id
+from harness.runtime.logs import FunctionLog, tail_text
+from harness.runtime.outcome import Outcome, settle
 from harness.runtime.pollers import Poller, create_poller
 from harness.runtime.pollers.schedule_poller import AmbiguousSchedule, schedule_names
 from harness.runtime.pool import FunctionNotFound, FunctionPool, Throttled, WorkerPools
 from harness.runtime.tracing import record_invocation
-from harness.runtime.worker import WorkerDied
+from harness.runtime.worker import Worker, WorkerResult
 
 __all__ = ["FunctionNotFound", "InvokeResult", "Runtime", "Throttled"]
 
@@ -67,16 +67,6 @@ class InvokeResult:
 
     def json(self) -> Any:
         return json.loads(self.payload) if self.payload else None
-
-
-def _error_type(body: bytes) -> str | None:
-    """``errorType`` of a handler's error payload (for the invocation span)."""
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return None
-    found = payload.get("errorType") if isinstance(payload, dict) else None
-    return found if isinstance(found, str) else None
 
 
 def _function_key(name_or_arn: str) -> str:
@@ -395,165 +385,134 @@ class Runtime:
         """Run one invocation to completion (raises :class:`Throttled` when over a limit).
 
         ``trace`` is the invoker's X-Ray header (the Invoke API's ``X-Amzn-Trace-Id``, an SNS or
-        EventBridge delivery's producer): the invocation continues that trace."""
+        EventBridge delivery's producer): the invocation continues that trace. How it ended is
+        :mod:`harness.runtime.outcome`'s to say."""
         request_id = request_id or new_request_id()
+        worker, cold = await self._acquire(pool, wait)
         metrics = pool.metrics
-        try:
-            worker, cold = await self.pools.acquire(pool, wait=wait)
-        except Throttled:
-            metrics.throttles += 1
-            lambda_throttle(pool.name)
-            raise
-        except CallerGone:
-            metrics.abandoned += 1
-            raise Throttled("CallerGone", "The caller left before the invocation ran.") from None
-        if (
-            not wait and is_gone()
-        ):  # left while its environment started: keep the environment, skip the call
-            self.pools.release(pool, worker)
-            self.pools.abandoned += 1
-            metrics.abandoned += 1
-            raise Throttled("CallerGone", "The caller left before the invocation ran.")
-        spec = pool.spec
         metrics.invocations += 1
         concurrent = pool.inflight
-        lines: list[list[str]] = []
-        extra: list[str] = []
         if cold:
             metrics.cold_starts += 1
             metrics.init_durations.append(worker.init_ms)
-            lines = list(worker.init_logs)
-        function_error: str | None = "Unhandled"
-        timed_out = False
-        correlation = request_id
-        max_rss_kb = 0
-        worker_trace = worker_trace_parent = ""
-        error_type: str | None = None
         started = time.perf_counter()
+
+        async def call() -> WorkerResult:
+            return await self._call_worker(pool, worker, request_id, payload, invoked_arn, trace)
+
         try:
-            if worker.init_error is not None:
-                body = json.dumps(dict(worker.init_error, requestId=request_id)).encode()
-                worker.dead = True
-                duration = 0.0
-            else:
-                deadline_ms = time.time() * 1000 + spec.timeout * 1000
-                try:
-                    assert self.loop is not None
-                    timer = Deadline(self.loop, spec.timeout, worker.expire, worker.debug_port)
-                    fault = (
-                        self.faults.decide(pool.name, spec.logical_id, pool.stack, request_id)
-                        if self.faults.slots
-                        else None
-                    )
-                    try:
-                        result = await worker.invoke(
-                            request_id,
-                            payload,
-                            deadline_ms,
-                            invoked_arn or self.function_arn(pool),
-                            fault,
-                            trace,
-                        )
-                    except WorkerDied:
-                        if not worker.expired:
-                            raise
-                        timed_out = True
-                        duration = (time.perf_counter() - started) * 1000
-                        metrics.timeouts += 1
-                        message = f"{iso_ms()} {request_id} Task timed out after {duration / 1000:.2f} seconds"
-                        extra.append(message)
-                        body = json.dumps(
-                            {"errorMessage": message, "errorType": "Sandbox.Timedout"}
-                        ).encode()
-                        result = None
-                    finally:
-                        timer.cancel()
-                except WorkerDied as exc:
-                    duration = (time.perf_counter() - started) * 1000
-                    reason = exc.describe()
-                    extra.append(f"RequestId: {request_id} Error: {reason}")
-                    body = json.dumps(
-                        error_payload(
-                            "Runtime.ExitError",
-                            f"RequestId: {request_id} Error: {reason}",
-                            request_id,
-                        )
-                    ).encode()
-                else:
-                    if result is None:
-                        pass  # timed out: body and duration are set
-                    else:
-                        duration = result.duration_ms
-                        body = result.body
-                        lines += result.logs
-                        max_rss_kb = result.max_rss_kb
-                        correlation = result.correlation_id or request_id
-                        worker_trace, worker_trace_parent = result.trace, result.trace_parent
-                        if result.error:
-                            error_type = _error_type(body)
-                        if not result.error:
-                            function_error = None
-        except Exception as exc:  # never let one invocation take the server down
-            logger.exception("invocation %s of %s failed in the runtime", request_id, pool.name)
-            duration = (time.perf_counter() - started) * 1000
-            worker.kill()
-            body = json.dumps(
-                error_payload(
-                    "Runtime.Unknown", f"RequestId: {request_id} Error: {exc}", request_id
-                )
-            ).encode()
+            outcome = await settle(worker, request_id, pool.name, started, call)
         finally:
             self.pools.release(pool, worker)
-        if function_error is not None:
-            metrics.errors += 1
-        metrics.durations.append(duration)
-        metrics.duration_total_ms += duration
-        lambda_invocation(pool.name, duration, function_error is not None, concurrent)
+        lines = [*(worker.init_logs if cold else []), *outcome.logs]
+        failed = outcome.function_error is not None
+        metrics.timeouts += int(outcome.timed_out)
+        metrics.errors += int(failed)
+        metrics.durations.append(outcome.duration_ms)
+        metrics.duration_total_ms += outcome.duration_ms
+        lambda_invocation(pool.name, outcome.duration_ms, failed, concurrent)
         if lines:
             emf_lines(lines)
-        report = {
-            "durationMs": round(duration, 3),
-            "billedDurationMs": billed(duration),
-            "memorySizeMB": spec.memory_mb,
-            "maxMemoryUsedMB": max_rss_kb // 1024,
-            "initDurationMs": round(worker.init_ms, 3) if cold else None,
-            "status": "timeout" if timed_out else "error" if function_error else "success",
-        }
-        if extra:
-            lines += [["runtime", "ERROR", text] for text in extra]
+        report = outcome.report(pool.spec.memory_mb, worker.init_ms if cold else None)
+        lines += [["runtime", "ERROR", text] for text in outcome.runtime_lines]
+        correlation = outcome.correlation_id or request_id
         pool.log.write(request_id, correlation, lines, report)
         if self.tracer is not None:
-            if not worker_trace and trace:  # the environment sent none back (Node.js, a crash)
-                context = parse_xray(trace)
-                if context is not None:
-                    worker_trace = xray_header(context.trace_id, new_span_id())
-                    worker_trace_parent = f"{context.parent:016x}" if context.parent else ""
-            record_invocation(
-                self.tracer,
-                function=pool.name,
-                stack=pool.stack,
-                request_id=request_id,
-                correlation_id=correlation,
-                trace=worker_trace,
-                trace_parent=worker_trace_parent,
-                started_perf=started,
-                duration_ms=duration,
-                cold=cold,
-                init_ms=worker.init_ms,
-                status=str(report["status"]),
-                error_type=("Sandbox.Timedout" if timed_out else error_type or function_error),
-                trigger=None,
+            self._trace(
+                pool, request_id, correlation, trace, started, cold, worker.init_ms, outcome
             )
+        log_result = (
+            tail_text(request_id, lines, report, version=pool.spec.version) if tail else None
+        )
         return InvokeResult(
             request_id=request_id,
-            payload=body,
-            function_error=function_error,
-            log_result=tail_text(request_id, lines, report, version=pool.spec.version)
-            if tail
-            else None,
-            duration_ms=duration,
-            timed_out=timed_out,
+            payload=outcome.body,
+            function_error=outcome.function_error,
+            log_result=log_result,
+            duration_ms=outcome.duration_ms,
+            timed_out=outcome.timed_out,
             cold=cold,
+        )
+
+    async def _acquire(self, pool: FunctionPool, wait: bool) -> tuple[Worker, bool]:
+        """A worker for one invocation of ``pool`` (and whether it started cold), or
+        :class:`Throttled`: over a limit, or the caller left (``CallerGone``)."""
+        try:
+            worker, cold = await self.pools.acquire(pool, wait=wait)
+        except Throttled:
+            pool.metrics.throttles += 1
+            lambda_throttle(pool.name)
+            raise
+        except CallerGone:
+            pool.metrics.abandoned += 1
+            raise Throttled("CallerGone", "The caller left before the invocation ran.") from None
+        if not wait and is_gone():  # left while its environment started: keep it, skip the call
+            self.pools.release(pool, worker)
+            self.pools.abandoned += 1
+            pool.metrics.abandoned += 1
+            raise Throttled("CallerGone", "The caller left before the invocation ran.")
+        return worker, cold
+
+    async def _call_worker(
+        self,
+        pool: FunctionPool,
+        worker: Worker,
+        request_id: str,
+        payload: bytes,
+        invoked_arn: str | None,
+        trace: str | None,
+    ) -> WorkerResult:
+        """The invocation in ``worker`` under the function's timeout (the worker is killed at
+        the deadline: :class:`WorkerDied` with ``worker.expired``) and its Lambda faults."""
+        spec = pool.spec
+        deadline_ms = time.time() * 1000 + spec.timeout * 1000
+        assert self.loop is not None
+        timer = Deadline(self.loop, spec.timeout, worker.expire, worker.debug_port)
+        try:
+            fault = (
+                self.faults.decide(pool.name, spec.logical_id, pool.stack, request_id)
+                if self.faults.slots
+                else None
+            )
+            arn = invoked_arn or self.function_arn(pool)
+            return await worker.invoke(request_id, payload, deadline_ms, arn, fault, trace)
+        finally:
+            timer.cancel()
+
+    def _trace(
+        self,
+        pool: FunctionPool,
+        request_id: str,
+        correlation: str,
+        trace: str | None,
+        started: float,
+        cold: bool,
+        init_ms: float,
+        outcome: Outcome,
+    ) -> None:
+        """The invocation's span (see :mod:`harness.runtime.tracing`)."""
+        assert self.tracer is not None
+        worker_trace, worker_trace_parent = outcome.trace, outcome.trace_parent
+        if not worker_trace and trace:  # the environment sent none back (Node.js, a crash)
+            context = parse_xray(trace)
+            if context is not None:
+                worker_trace = xray_header(context.trace_id, new_span_id())
+                worker_trace_parent = f"{context.parent:016x}" if context.parent else ""
+        record_invocation(
+            self.tracer,
+            function=pool.name,
+            stack=pool.stack,
+            request_id=request_id,
+            correlation_id=correlation,
+            trace=worker_trace,
+            trace_parent=worker_trace_parent,
+            started_perf=started,
+            duration_ms=outcome.duration_ms,
+            cold=cold,
+            init_ms=init_ms,
+            status=outcome.status,
+            error_type=outcome.span_error_type,
+            trigger=None,
         )
 
     # -- harness debug / harness deploy --watch ------------------------------------------------
