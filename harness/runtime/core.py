@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from harness.aws import aws_environ
-from harness.chaos.capacity import GatewayOutage
 from harness.chaos.lambda_faults import LambdaFault, LambdaFaultEngine
 from harness.metrics.publishers import emf_lines, lambda_invocation, lambda_throttle
 from harness.model import DeployedStack, EventSourceSpec, FunctionSpec, load_stacks
@@ -26,6 +25,7 @@ from harness.obs.carry import CarriedTraces
 from harness.obs.spans import TraceConfig, new_span_id, parse_xray, recorder_for, xray_header
 from harness.runtime.asyncinvoke import AsyncInvoker
 from harness.runtime.caller import CallerGone, is_gone
+from harness.runtime.capacity import CapacityFactory
 from harness.runtime.config import RuntimeConfig
 from harness.runtime.debug import (
     DEBUG_HOST,
@@ -119,7 +119,15 @@ def _wait_ready(pollers: list[Poller], timeout: float) -> None:
 
 
 class Runtime:
-    def __init__(self, state_dir: Path, config: RuntimeConfig | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        config: RuntimeConfig | None = None,
+        *,
+        capacity: CapacityFactory,
+    ) -> None:
+        """``capacity`` builds the capacity faults (:mod:`harness.runtime.capacity`; the
+        runtime's server passes :class:`harness.chaos.capacity.CapacityChaos`)."""
         self.state_dir = Path(state_dir)
         self.config = config or RuntimeConfig.load()
         trace_config = TraceConfig.from_env()
@@ -132,9 +140,11 @@ class Runtime:
         self._alias_random = random.Random()  # an alias's weighted pick between two versions
         self._logical: dict[tuple[str, str], str] = {}  # (stack, logical id) → name
         self.pools = WorkerPools(
-            self.config, self.state_dir / "logs" / "functions", self.state_dir / "runtime-pids"
+            self.config,
+            self.state_dir / "logs" / "functions",
+            self.state_dir / "runtime-pids",
+            functions=lambda: list(self.functions.values()),
         )
-        self.pools._pools_ref = lambda: list(self.functions.values())  # type: ignore[method-assign]
         self.pollers: dict[str, Poller] = {}
         self.endpoints: dict[str, Any] = {}
         self.aws: AwsClients | None = None
@@ -150,9 +160,7 @@ class Runtime:
         self.load_errors: list[str] = []
         self.faults = LambdaFaultEngine()
         self.pools.throttle_hook = self._throttled
-        self._outage: dict[str, Any] | None = None
-        self._outage_gateway: GatewayOutage | None = None
-        self._outage_timer: asyncio.TimerHandle | None = None
+        self.capacity = capacity(self.pools, self.state_dir, self.faults.record)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -170,7 +178,7 @@ class Runtime:
         """Stop pollers, drop queued async events, kill every worker. Called after the HTTP
         server stopped taking requests, so every other task on the loop is ours to cancel
         (including invocations that poller threads are waiting on)."""
-        self.end_az_failure()
+        self.capacity.end_az_failure()
         for poller in self.pollers.values():
             poller.stop()
         current = asyncio.current_task()
@@ -566,7 +574,7 @@ class Runtime:
         for worker in list(pool.workers):
             if worker.debug_port is not None:
                 worker.kill()  # busy (or waiting for a client): release() retires it
-        self.pools._notify()
+        self.pools.wake_all()
 
     def _debug_pool(self, function: str, stack: str | None) -> FunctionPool:
         name = self._logical.get((stack, function), function) if stack else function
@@ -686,22 +694,9 @@ class Runtime:
     def recycle(
         self, functions: list[str], stack: str | None, description: str | None = None
     ) -> dict[str, Any]:
-        """A cold-start storm: every environment of the functions goes (idle ones now, busy
-        ones when their invocation ends), so the next invocations start cold."""
-        pools = self._select(functions, stack)
-        entry: dict[str, Any] = {
-            "time": round(time.time(), 6),
-            "kind": "lambda",
-            "mode": "cold-start",
-            "effect": "recycled all environments",
-            "target": ",".join(sorted(p.name for p in pools)),
-            "recycled": {p.name: len(p.workers) for p in pools},
-            "description": description,
-        }
-        for pool in pools:
-            self.pools.drain(pool)
-        self.faults.record(entry)
-        return entry
+        """A cold-start storm on ``functions`` (names or logical ids; all of ``stack``'s, or
+        every function, when empty): see :mod:`harness.runtime.capacity`."""
+        return self.capacity.recycle(self._select(functions, stack), description)
 
     def begin_az_failure(
         self,
@@ -713,56 +708,22 @@ class Runtime:
     ) -> dict[str, Any]:
         """Lose ``share`` of the execution environments and of the gateway's worker processes
         at once; capacity returns after ``duration_s``."""
-        assert self.loop is not None
-        if self._outage is not None:
-            raise ValueError("an AZ failure is already in progress; clear it first")
-        rng = random.Random(f"az:{seed}")
-        killed = self.pools.kill_share(list(self.functions.values()), share, rng)
-        self.pools.capacity_factor = 1.0 - share
-        gateway = GatewayOutage(self.state_dir)
-        entry: dict[str, Any] = {
-            "time": round(time.time(), 6),
-            "kind": "az",
-            "mode": "az-failure",
-            "target": "runtime+gateway",
-            "effect": f"lost {share:.0%} of capacity for {duration_s:g}s",
-            "environments_killed": killed,
-            "max_workers": self.pools.max_workers,
-            "seed": seed,
-            "duration_s": duration_s,
-            "description": description,
-            **gateway.begin(share, rng, spare=spare_pids or []),
-        }
-        self._outage, self._outage_gateway = entry, gateway
-        self._outage_timer = self.loop.call_later(duration_s, self.end_az_failure)
-        self.faults.record(entry)
-        return entry
+        return self.capacity.begin_az_failure(
+            list(self.functions.values()),
+            duration_s=duration_s,
+            seed=seed,
+            share=share,
+            description=description,
+            spare_pids=spare_pids or [],
+        )
 
     def end_az_failure(self) -> dict[str, Any] | None:
-        if self._outage is None:
-            return None
-        if self._outage_timer is not None:
-            self._outage_timer.cancel()
-            self._outage_timer = None
-        self.pools.capacity_factor = 1.0
-        if self._outage_gateway is not None:
-            self._outage_gateway.end()
-        entry = {
-            "time": round(time.time(), 6),
-            "kind": "az",
-            "mode": "az-recovered",
-            "target": "runtime+gateway",
-            "effect": "capacity restored",
-            "max_workers": self.pools.max_workers,
-        }
-        self._outage = self._outage_gateway = None
-        self.faults.record(entry)
-        return entry
+        return self.capacity.end_az_failure()
 
     def fault_state(self) -> dict[str, Any]:
         return {
             "rules": self.faults.status(),
-            "az_failure": self._outage,
+            "az_failure": self.capacity.outage,
             "capacity": self.pools.snapshot(),
         }
 

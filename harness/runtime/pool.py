@@ -17,9 +17,10 @@
 * Provisioned concurrency (``FunctionSpec.provisioned_concurrency``): that many environments are
   started ahead of demand (``AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency``), kept
   out of idle recycling, and started again when lost (:meth:`WorkerPools.ensure_provisioned`).
-* Faults: ``throttle_hook`` (a throttle fault = reserved concurrency 0), ``capacity_factor``
-  (an "AZ failure" halves the worker processes), :meth:`WorkerPools.kill_share` (lose a share
-  of the environments at once) and :meth:`WorkerPools.drain` (a cold-start storm).
+* Faults (driven by :mod:`harness.chaos` through :mod:`harness.runtime.capacity`):
+  ``throttle_hook`` (a throttle fault = reserved concurrency 0), ``capacity_factor`` (an "AZ
+  failure" halves the worker processes), :meth:`WorkerPools.kill` (lose an environment now)
+  and :meth:`WorkerPools.drain` (a cold-start storm).
 * Warm reuse is LIFO (the most recently used worker first), so a burst that shrinks leaves the
   least recently used workers idle, and the reaper recycles those after ``idle_timeout_s``.
 * Waiting: a call waiting for a worker of its function is woken alone (first come, first
@@ -36,7 +37,6 @@ import collections
 import functools
 import logging
 import os
-import random
 import secrets
 import time
 from collections.abc import Callable
@@ -184,8 +184,17 @@ class FunctionPool:
 class WorkerPools:
     """Hands out warm workers under the concurrency limits; owns every worker process."""
 
-    def __init__(self, config: RuntimeConfig, log_dir: Path, pid_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        config: RuntimeConfig,
+        log_dir: Path,
+        pid_dir: Path | None = None,
+        *,
+        functions: Callable[[], list[FunctionPool]] | None = None,
+    ) -> None:
         self.config = config
+        # every function's pool (the runtime's): where an idle worker may be recycled from
+        self.functions: Callable[[], list[FunctionPool]] = functions or (lambda: [])
         self.log_dir = log_dir
         # one file per live execution environment, named by its pid, holding its function: a
         # forked environment's /proc environ is its template's, so this is how the control
@@ -194,7 +203,7 @@ class WorkerPools:
         self.aws_env: dict[str, str] = {}
         self.total_inflight = 0
         self.total_workers = 0
-        self._waiting: set[asyncio.Future[None]] = set()  # every waiter (woken by _notify)
+        self._waiting: set[asyncio.Future[None]] = set()  # every waiter (woken by wake_all)
         self._limit_waiters = 0  # waiters for a concurrency limit (not for a worker)
         self._reaping: set[asyncio.Task[None]] = set()
         self.capacity_factor = 1.0
@@ -214,7 +223,7 @@ class WorkerPools:
 
     # -- waiting ---------------------------------------------------------------------------
 
-    def _notify(self) -> None:
+    def wake_all(self) -> None:
         """Wake every waiter: something changed that any of them may be waiting for."""
         if self._waiting:
             for future in self._waiting:
@@ -279,7 +288,7 @@ class WorkerPools:
             self._waiting.discard(future)
             if pool is None:
                 self._limit_waiters -= 1
-            elif future in pool.waiting:  # not taken by _wake_one (woken by _notify, or leaving)
+            elif future in pool.waiting:  # not taken by _wake_one (woken by wake_all, or leaving)
                 pool.waiting.remove(future)
 
     # -- acquire / release -------------------------------------------------------------------
@@ -322,7 +331,7 @@ class WorkerPools:
             self.total_inflight -= 1
             if isinstance(exc, CallerGone):
                 self.abandoned += 1
-            self._notify()
+            self.wake_all()
             raise
 
     async def _worker(
@@ -380,7 +389,7 @@ class WorkerPools:
     def _evict_idle(self, exclude: FunctionPool) -> bool:
         """Recycle the least recently used idle worker of another function."""
         best: tuple[FunctionPool, Worker] | None = None
-        for pool in self._pools_ref():
+        for pool in self.functions():
             if pool is exclude or not pool.idle:
                 continue
             candidate = pool.idle[0]
@@ -391,9 +400,6 @@ class WorkerPools:
         best[0].idle.remove(best[1])
         self.retire(best[0], best[1])
         return True
-
-    def _pools_ref(self) -> list[FunctionPool]:  # replaced by the runtime
-        return []
 
     async def _spawn(
         self,
@@ -523,9 +529,9 @@ class WorkerPools:
             # still re-check, as does everyone when nobody of this function waits.
             if self._wake_one(pool):
                 if self._limit_waiters:
-                    self._notify()
+                    self.wake_all()
                 return
-        self._notify()
+        self.wake_all()
 
     def retire(self, pool: FunctionPool, worker: Worker) -> None:
         if worker in pool.workers:
@@ -536,7 +542,7 @@ class WorkerPools:
         task = asyncio.get_running_loop().create_task(worker.reap())
         self._reaping.add(task)
         task.add_done_callback(self._reaping.discard)
-        self._notify()
+        self.wake_all()
 
     def drain(self, pool: FunctionPool) -> None:
         """Stop the idle workers now; busy ones stop when their invocation ends."""
@@ -589,34 +595,18 @@ class WorkerPools:
             worker.last_used = time.monotonic()
             pool.idle.insert(0, worker)  # LIFO reuse takes on-demand workers first
             started += 1
-            self._notify()
+            self.wake_all()
         return started
 
-    def kill_share(
-        self, pools: list[FunctionPool], share: float, rng: random.Random
-    ) -> list[dict[str, Any]]:
-        """Kill ``share`` of every execution environment at once (busy ones too: their
-        invocations fail with ``Runtime.ExitError``). The choice is drawn from ``rng`` over the
-        environments in a stable order (function, then age), so one seed picks the same ones."""
-        everyone = [
-            (pool, w)
-            for pool in sorted(pools, key=lambda p: p.name)
-            for w in sorted(pool.workers, key=lambda w: w.pid or 0)
-        ]
-        count = int(len(everyone) * share + 0.5)
-        chosen = rng.sample(range(len(everyone)), count) if count else []
-        killed = []
-        for index in sorted(chosen):
-            pool, worker = everyone[index]
-            killed.append(
-                {"function": pool.name, "pid": worker.pid, "busy": worker not in pool.idle}
-            )
-            if worker in pool.idle:
-                pool.idle.remove(worker)
-                self.retire(pool, worker)
-            else:
-                worker.kill()  # the invocation ends with Runtime.ExitError; release() retires it
-        return killed
+    def kill(self, pool: FunctionPool, worker: Worker) -> bool:
+        """Lose one execution environment now; True if it was busy (its invocation then ends
+        with ``Runtime.ExitError`` and :meth:`release` retires it)."""
+        if worker in pool.idle:
+            pool.idle.remove(worker)
+            self.retire(pool, worker)
+            return False
+        worker.kill()
+        return True
 
     async def close(self, pools: list[FunctionPool]) -> None:
         for pool in pools:
