@@ -13,109 +13,42 @@ import json
 import logging
 import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.aws import aws_environ
 from harness.chaos.lambda_faults import LambdaFault, LambdaFaultEngine
 from harness.metrics.publishers import emf_lines, lambda_invocation, lambda_throttle
-from harness.model import DeployedStack, EventSourceSpec, FunctionSpec, load_stacks
+from harness.model import DeployedStack, FunctionSpec, load_stacks
 from harness.obs.carry import CarriedTraces
-from harness.obs.spans import TraceConfig, new_span_id, parse_xray, recorder_for, xray_header
+from harness.obs.spans import TraceConfig, recorder_for
 from harness.runtime.asyncinvoke import AsyncInvoker
 from harness.runtime.caller import CallerGone, is_gone
 from harness.runtime.capacity import CapacityFactory
 from harness.runtime.config import RuntimeConfig
-from harness.runtime.debug import (
-    DEBUG_HOST,
-    Deadline,
-    DebugRefused,
-    DebugSession,
-    client_attached,
-    debugpy_path,
-    port_refusal,
-)
+from harness.runtime.debug import Deadline, end_session, sessions, start_session
 from harness.runtime.destinations import AwsClients
 from harness.runtime.events import new_request_id
 from harness.runtime.logs import FunctionLog, tail_text
-from harness.runtime.outcome import Outcome, settle
-from harness.runtime.pollers import Poller, create_poller
+from harness.runtime.names import pick_version, select_pools, split_qualifier
+from harness.runtime.outcome import InvokeResult, settle
+from harness.runtime.pollers import Poller
 from harness.runtime.pollers.schedule_poller import AmbiguousSchedule, schedule_names
 from harness.runtime.pool import FunctionNotFound, FunctionPool, Throttled, WorkerPools
-from harness.runtime.tracing import record_invocation
+from harness.runtime.sources import SOURCE_SETUP_WAIT_S, sync_pollers, wait_ready, wanted_sources
+from harness.runtime.tracing import trace_outcome
 from harness.runtime.worker import Worker, WorkerResult
 
-__all__ = ["FunctionNotFound", "InvokeResult", "Runtime", "Throttled"]
+__all__ = [
+    "FunctionNotFound",
+    "InvokeResult",
+    "Runtime",
+    "Throttled",
+    "pick_version",
+    "split_qualifier",
+]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class InvokeResult:
-    request_id: str
-    payload: bytes
-    function_error: str | None = None  # "Unhandled" when the function failed
-    log_result: str | None = None  # base64 tail, when asked for
-    duration_ms: float = 0.0
-    timed_out: bool = False
-    cold: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.function_error is None
-
-    def json(self) -> Any:
-        return json.loads(self.payload) if self.payload else None
-
-
-def _function_key(name_or_arn: str) -> str:
-    """``name``, ``arn:aws:lambda:r:a:function:name[:qualifier]`` or ``a:function:name`` → name."""
-    if ":" not in name_or_arn:
-        return name_or_arn
-    parts = name_or_arn.split(":")
-    if "function" in parts:
-        index = parts.index("function")
-        if index + 1 < len(parts):
-            return parts[index + 1]
-    return parts[0] if len(parts) == 2 else name_or_arn.split(":", 1)[0]
-
-
-def split_qualifier(name_or_arn: str) -> tuple[str, str | None]:
-    """``name[:qualifier]``, ``arn:aws:lambda:r:a:function:name[:qualifier]`` (or its
-    ``a:function:name[:qualifier]`` form) → (name, qualifier or None)."""
-    parts = name_or_arn.split(":")
-    if "function" in parts:
-        index = parts.index("function")
-        if index + 1 < len(parts):
-            rest = parts[index + 1 :]
-            return rest[0], rest[1] if len(rest) > 1 else None
-    if len(parts) == 2:
-        return parts[0], parts[1]
-    return _function_key(name_or_arn), None
-
-
-def pick_version(alias: dict[str, Any], rng: random.Random) -> str:
-    """The version one invocation of an alias runs: each additional version with its weight's
-    chance (RoutingConfig.AdditionalVersionWeights), the alias's own version otherwise."""
-    draw = rng.random()
-    total = 0.0
-    for version, weight in (alias.get("weights") or {}).items():
-        total += float(weight)
-        if draw < total:
-            return str(version)
-    return str(alias.get("version", "$LATEST"))
-
-
-SOURCE_SETUP_WAIT_S = 15.0
-
-
-def _wait_ready(pollers: list[Poller], timeout: float) -> None:
-    """Wait (at most ``timeout`` in all) until every poller has set its source up."""
-    deadline = time.monotonic() + timeout
-    for poller in pollers:
-        if not poller.wait_ready(max(0.0, deadline - time.monotonic())):
-            logger.warning("event source %s is not set up yet; reload goes on", poller.name)
 
 
 class Runtime:
@@ -240,7 +173,7 @@ class Runtime:
         # as on AWS, a deploy is over once its subscriptions and mappings exist: a message
         # published right after `harness deploy` returns must not miss a poller still setting up
         pollers = list(self.pollers.values())
-        await self.loop.run_in_executor(None, _wait_ready, pollers, SOURCE_SETUP_WAIT_S)
+        await self.loop.run_in_executor(None, wait_ready, pollers, SOURCE_SETUP_WAIT_S)
         await self.ensure_provisioned()
         return self.describe()
 
@@ -282,34 +215,8 @@ class Runtime:
         self._apply_sources(stacks, restart_all=endpoints_changed)
 
     def _apply_sources(self, stacks: dict[str, DeployedStack], restart_all: bool) -> None:
-        wanted: dict[str, tuple[str, str, EventSourceSpec]] = {}
-        for stack in stacks.values():
-            for index, source in enumerate(stack.event_sources):
-                if not source.enabled:
-                    continue
-                function = self._logical.get((stack.name, source.function), source.function)
-                key = json.dumps(
-                    [stack.name, source.name or index, function, source.__dict__], sort_keys=True
-                )
-                wanted[key] = (stack.name, function, source)
-        for key in list(self.pollers):
-            if key not in wanted:
-                self.pollers.pop(key).stop(teardown=True)
-            elif restart_all:
-                self.pollers.pop(key).stop()
-        if self.aws is None:
-            return
-        for key, (stack_name, function, source) in wanted.items():
-            if key in self.pollers:
-                continue
-            try:
-                poller = create_poller(source, function, self)
-            except Exception:
-                logger.exception("cannot create the %s poller for %s", source.kind, function)
-                continue
-            poller.stack = stack_name
-            self.pollers[key] = poller
-            poller.start()
+        wanted = wanted_sources(stacks, self._logical)
+        sync_pollers(self.pollers, wanted, self, restart_all=restart_all, start=bool(self.aws))
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -426,8 +333,16 @@ class Runtime:
         correlation = outcome.correlation_id or request_id
         pool.log.write(request_id, correlation, lines, report)
         if self.tracer is not None:
-            self._trace(
-                pool, request_id, correlation, trace, started, cold, worker.init_ms, outcome
+            trace_outcome(
+                self.tracer,
+                pool.name,
+                pool.stack,
+                request_id,
+                correlation,
+                trace,
+                started,
+                worker.init_ms if cold else None,
+                outcome,
             )
         log_result = (
             tail_text(request_id, lines, report, version=pool.spec.version) if tail else None
@@ -487,42 +402,6 @@ class Runtime:
         finally:
             timer.cancel()
 
-    def _trace(
-        self,
-        pool: FunctionPool,
-        request_id: str,
-        correlation: str,
-        trace: str | None,
-        started: float,
-        cold: bool,
-        init_ms: float,
-        outcome: Outcome,
-    ) -> None:
-        """The invocation's span (see :mod:`harness.runtime.tracing`)."""
-        assert self.tracer is not None
-        worker_trace, worker_trace_parent = outcome.trace, outcome.trace_parent
-        if not worker_trace and trace:  # the environment sent none back (Node.js, a crash)
-            context = parse_xray(trace)
-            if context is not None:
-                worker_trace = xray_header(context.trace_id, new_span_id())
-                worker_trace_parent = f"{context.parent:016x}" if context.parent else ""
-        record_invocation(
-            self.tracer,
-            function=pool.name,
-            stack=pool.stack,
-            request_id=request_id,
-            correlation_id=correlation,
-            trace=worker_trace,
-            trace_parent=worker_trace_parent,
-            started_perf=started,
-            duration_ms=outcome.duration_ms,
-            cold=cold,
-            init_ms=init_ms,
-            status=outcome.status,
-            error_type=outcome.span_error_type,
-            trigger=None,
-        )
-
     # -- harness debug / harness deploy --watch ------------------------------------------------
 
     def debug_start(self, function: str, port: int, stack: str | None = None) -> dict[str, Any]:
@@ -530,29 +409,8 @@ class Runtime:
         environment waits for a debugpy client on 127.0.0.1:``port`` (see
         :mod:`harness.runtime.debug`). :class:`DebugRefused` says why it cannot."""
         pool = self._debug_pool(function, stack)
-        if pool.spec.runtime.startswith("nodejs"):
-            raise DebugRefused(
-                f"{pool.name} runs on {pool.spec.runtime}: harness debug attaches debugpy, a "
-                "Python debugger; Node.js functions cannot be debugged this way"
-            )
-        for other in self.functions.values():
-            if other.debug is not None and other is not pool and other.debug.port == port:
-                raise DebugRefused(
-                    f"port {port} is already the debug port of {other.name}; "
-                    f"stop that session (harness debug --stop) or pick another --port"
-                )
-        if pool.debug is None or pool.debug.port != port:
-            if pool.debug is not None:
-                self._debug_end(pool)
-            refusal = port_refusal(port)
-            if refusal is not None:
-                raise DebugRefused(refusal)
-            folder = self.state_dir / "runtime-debug" / "path"
-            pool.debug = DebugSession(pool.name, port, debugpy_path(folder))
-            self.pools.drain(pool)  # the next environment of the function is the debugged one
-            logger.info(
-                "debugging %s: its next environment waits on %s:%d", pool.name, DEBUG_HOST, port
-            )
+        folder = self.state_dir / "runtime-debug" / "path"
+        start_session(pool, port, list(self.functions.values()), self.pools, folder)
         return self.debug_state()
 
     def debug_stop(self, function: str | None = None, stack: str | None = None) -> dict[str, Any]:
@@ -565,16 +423,8 @@ class Runtime:
         )
         stopped = [p.name for p in pools if p.debug is not None]
         for pool in pools:
-            self._debug_end(pool)
+            end_session(pool, self.pools)
         return {"stopped": stopped, **self.debug_state()}
-
-    def _debug_end(self, pool: FunctionPool) -> None:
-        pool.debug = None
-        self.pools.drain(pool)
-        for worker in list(pool.workers):
-            if worker.debug_port is not None:
-                worker.kill()  # busy (or waiting for a client): release() retires it
-        self.pools.wake_all()
 
     def _debug_pool(self, function: str, stack: str | None) -> FunctionPool:
         name = self._logical.get((stack, function), function) if stack else function
@@ -590,14 +440,7 @@ class Runtime:
         return pool
 
     def debug_state(self) -> dict[str, Any]:
-        sessions = []
-        for pool in self.functions.values():
-            if pool.debug is not None:
-                pids = sorted(
-                    w.pid for w in pool.workers if w.debug_port is not None and w.pid is not None
-                )
-                sessions.append(pool.debug.describe(client_attached(pool.debug.port), pids))
-        return {"sessions": sessions}
+        return {"sessions": sessions(list(self.functions.values()))}
 
     def swap_code(self, functions: list[str], stack: str | None = None) -> dict[str, Any]:
         """``harness deploy --watch``: drain the warm environments of ``functions`` (names, or
@@ -661,29 +504,7 @@ class Runtime:
         )
 
     def _select(self, functions: list[str], stack: str | None) -> list[FunctionPool]:
-        """The pools named (by name or logical id) in ``stack`` (or all); ValueError if a name
-        or the stack is unknown, so a typo fails when the fault is added."""
-        pools = list(self.functions.values())
-        if stack is not None:
-            stacks = sorted({p.stack for p in pools})
-            if stack not in stacks:
-                raise ValueError(
-                    f"no deployed stack named {stack!r} in the runtime; deployed: {', '.join(stacks) or 'none'}"
-                )
-            pools = [p for p in pools if p.stack == stack]
-        if not functions:
-            return pools
-        chosen = []
-        for name in functions:
-            match = [p for p in pools if name in (p.name, p.spec.logical_id)]
-            if not match:
-                known = ", ".join(sorted(p.spec.logical_id for p in pools)) or "none"
-                raise ValueError(
-                    f"no function named {name!r}{f' in stack {stack}' if stack else ''}; "
-                    f"known (logical ids): {known}"
-                )
-            chosen += match
-        return chosen
+        return select_pools(list(self.functions.values()), functions, stack)
 
     def add_faults(self, rules: list[LambdaFault]) -> list[dict[str, Any]]:
         for rule in rules:

@@ -14,7 +14,8 @@
 * anything else went wrong in the runtime itself: ``Runtime.Unknown``, the worker is killed
   (one invocation never takes the runtime down).
 
-:meth:`Outcome.report` is the REPORT line's data (status ``success``/``error``/``timeout``).
+:meth:`Outcome.report` is the REPORT line's data (status ``success``/``error``/``timeout``);
+:class:`InvokeResult` is what the invoker gets back.
 """
 
 from __future__ import annotations
@@ -31,7 +32,16 @@ from harness.runtime.events import iso_ms
 from harness.runtime.logs import billed
 from harness.runtime.worker import Worker, WorkerDied, WorkerResult
 
-__all__ = ["Outcome", "completed", "exited", "failed", "init_failed", "settle", "timed_out"]
+__all__ = [
+    "InvokeResult",
+    "Outcome",
+    "completed",
+    "exited",
+    "failed",
+    "init_failed",
+    "settle",
+    "timed_out",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +85,26 @@ class Outcome:
             "initDurationMs": round(init_ms, 3) if init_ms is not None else None,
             "status": self.status,
         }
+
+
+@dataclass(slots=True)
+class InvokeResult:
+    """One invocation as its invoker sees it (the Invoke API's answer)."""
+
+    request_id: str
+    payload: bytes
+    function_error: str | None = None  # "Unhandled" when the function failed
+    log_result: str | None = None  # base64 tail, when asked for
+    duration_ms: float = 0.0
+    timed_out: bool = False
+    cold: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.function_error is None
+
+    def json(self) -> Any:
+        return json.loads(self.payload) if self.payload else None
 
 
 def error_type_of(body: bytes) -> str | None:
