@@ -29,6 +29,14 @@ from urllib.parse import parse_qs, urlsplit
 from harness.edge.backups import BACKUP_OPERATIONS, WRITE_OPERATIONS, DynamoBackups
 from harness.edge.metrics import observe
 from harness.edge.routing import RequestInfo, classify
+from harness.http1 import (
+    MAX_HEAD,
+    NO_BODY_STATUS,
+    BadMessage,
+    IdleConnections,
+    read_chunked,
+    read_response,
+)
 from harness.obs import JsonLinesLog, trace_root
 
 if TYPE_CHECKING:
@@ -41,7 +49,6 @@ __all__ = ["EdgeProxy", "FaultDecision", "Upstream", "is_control_path"]
 
 logger = logging.getLogger(__name__)
 
-MAX_HEAD = 64 * 1024  # a request head above this is answered 400 (StreamReader limit)
 # a request head must arrive whole within this, once it has begun (HARNESS_HEAD_TIMEOUT_S)
 HEAD_TIMEOUT_S = float(os.environ.get("HARNESS_HEAD_TIMEOUT_S") or 20.0)
 IDLE_TIMEOUT_S = 120.0  # a kept-alive connection with no new request is closed after this
@@ -52,16 +59,6 @@ MAX_BUFFERED_BODY = 16 * 1024 * 1024
 STREAM_ABOVE = 1024 * 1024
 MAX_STREAMED_BODY = 5 * 1024**3
 STREAM_CHUNK = 256 * 1024
-_NO_BODY_STATUS = {204, 304}
-
-
-class _BadRequest(Exception):
-    """A malformed request: answered with ``status`` and ``message``, then the connection closes."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass
@@ -88,29 +85,33 @@ class Upstream:
     """One emulator: where it listens, and a pool of idle kept-alive connections to it."""
 
     url: str
-    host: str = field(init=False)
-    port: int = field(init=False)
-    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = field(default_factory=list)
+    connections: IdleConnections = field(init=False)
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
-        self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or 80
+        self.connections = IdleConnections(parts.hostname or "127.0.0.1", parts.port or 80, 64)
+
+    @property
+    def host(self) -> str:
+        return self.connections.host
+
+    @property
+    def port(self) -> int:
+        return self.connections.port
+
+    @port.setter
+    def port(self, port: int) -> None:  # where new connections go (tests move it)
+        self.connections.port = port
+
+    @property
+    def idle(self) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+        return self.connections.idle
 
     async def connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
-        while self.idle:
-            reader, writer = self.idle.pop()
-            if not writer.is_closing() and not reader.at_eof():
-                return reader, writer, True
-            writer.close()
-        reader, writer = await asyncio.open_connection(self.host, self.port, limit=MAX_HEAD * 4)
-        return reader, writer, False
+        return await self.connections.get()
 
     def release(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self.idle) < 64 and not writer.is_closing():
-            self.idle.append((reader, writer))
-        else:
-            writer.close()
+        self.connections.put(reader, writer)
 
 
 class _ClientGone(Exception):
@@ -159,7 +160,7 @@ class EdgeProxy:
                 keep = await self._one(reader, writer)
                 if not keep:
                     break
-        except _BadRequest as exc:
+        except BadMessage as exc:
             self.errors[f"protocol:{exc.status}"] += 1
             with contextlib.suppress(Exception):
                 writer.write(_plain(exc.status, exc.message))
@@ -186,19 +187,19 @@ class EdgeProxy:
         try:
             method, target, version = request_line.split(" ", 2)
         except ValueError:
-            raise _BadRequest(400, "bad request line") from None
+            raise BadMessage(400, "bad request line") from None
         if not version.startswith("HTTP/1.") or not method.isalpha():
-            raise _BadRequest(400, "bad request line")
+            raise BadMessage(400, "bad request line")
         headers: dict[str, str] = {}
         raw_headers: list[tuple[bytes, bytes]] = []
         for line in lines[1:]:
             name, colon, value = line.partition(b":")
             if not colon or not name or name != name.strip():
-                raise _BadRequest(400, "malformed header line")
+                raise BadMessage(400, "malformed header line")
             value = value.strip()
             key = name.decode("latin-1").lower()
             if key in headers and key in ("content-length", "transfer-encoding", "host"):
-                raise _BadRequest(400, f"duplicate {key} header")
+                raise BadMessage(400, f"duplicate {key} header")
             headers[key] = value.decode("latin-1")
             raw_headers.append((name, value))
         length = _body_length(headers)
@@ -214,7 +215,7 @@ class EdgeProxy:
                 writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             return await self._stream(reader, writer, method, target, raw_headers, info, length)
         if length is not None and length > MAX_BUFFERED_BODY:
-            raise _BadRequest(413, f"request body of {length} bytes is over the edge's limit")
+            raise BadMessage(413, f"request body of {length} bytes is over the edge's limit")
         if headers.get("expect", "").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         body = await _read_body(reader, headers, length)
@@ -568,32 +569,32 @@ async def _read_head(reader: asyncio.StreamReader) -> bytes:
     try:
         rest = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT_S)
     except asyncio.LimitOverrunError:
-        raise _BadRequest(400, f"request head larger than {MAX_HEAD} bytes") from None
+        raise BadMessage(400, f"request head larger than {MAX_HEAD} bytes") from None
     except TimeoutError:
-        raise _BadRequest(400, f"request head not complete within {HEAD_TIMEOUT_S:g} s") from None
+        raise BadMessage(400, f"request head not complete within {HEAD_TIMEOUT_S:g} s") from None
     except asyncio.IncompleteReadError:
         raise _ClientGone from None
     head = first + rest
     if len(head) > MAX_HEAD:
-        raise _BadRequest(400, f"request head larger than {MAX_HEAD} bytes")
+        raise BadMessage(400, f"request head larger than {MAX_HEAD} bytes")
     return head
 
 
 def _body_length(headers: dict[str, str]) -> int | None:
-    """The declared body length (``None``: chunked); :class:`_BadRequest` if malformed."""
+    """The declared body length (``None``: chunked); :class:`BadMessage` if malformed."""
     encoding = headers.get("transfer-encoding", "").strip().lower()
     if encoding:
         if encoding != "chunked":
-            raise _BadRequest(501, f"unsupported Transfer-Encoding {encoding!r}")
+            raise BadMessage(501, f"unsupported Transfer-Encoding {encoding!r}")
         if "content-length" in headers:
-            raise _BadRequest(400, "both Content-Length and Transfer-Encoding")
+            raise BadMessage(400, "both Content-Length and Transfer-Encoding")
         return None
     raw = headers.get("content-length", "0").strip() or "0"
     if not raw.isdigit() or len(raw) > 18:
-        raise _BadRequest(400, f"bad Content-Length {raw[:40]!r}")
+        raise BadMessage(400, f"bad Content-Length {raw[:40]!r}")
     length = int(raw)
     if length > MAX_STREAMED_BODY:
-        raise _BadRequest(413, f"request body of {length} bytes is over the edge's limit")
+        raise BadMessage(413, f"request body of {length} bytes is over the edge's limit")
     return length
 
 
@@ -601,14 +602,14 @@ async def _read_body(
     reader: asyncio.StreamReader, headers: dict[str, str], length: int | None = 0
 ) -> bytes:
     if length is None or headers.get("transfer-encoding", "").lower() == "chunked":
-        return await _read_chunked(reader)
+        return await read_chunked(reader, limit=MAX_BUFFERED_BODY, timeout=HEAD_TIMEOUT_S)
     length = length if length is not None else int(headers.get("content-length", "0") or 0)
     if not length:
         return b""
     try:
         return await asyncio.wait_for(reader.readexactly(length), HEAD_TIMEOUT_S + length / 1e6)
     except TimeoutError:
-        raise _BadRequest(400, "request body not received in time") from None
+        raise BadMessage(400, "request body not received in time") from None
 
 
 async def _skip_body(
@@ -616,7 +617,7 @@ async def _skip_body(
 ) -> None:
     """Read and drop a body (bounded memory), so the connection can serve the next request."""
     if length is None:
-        await _read_chunked(reader, keep=False)
+        await read_chunked(reader, limit=MAX_BUFFERED_BODY, keep=False, timeout=HEAD_TIMEOUT_S)
         return
     remaining = length
     while remaining:
@@ -626,71 +627,24 @@ async def _skip_body(
         remaining -= len(chunk)
 
 
-async def _read_chunked(
-    reader: asyncio.StreamReader, limit: int = MAX_BUFFERED_BODY, keep: bool = True
-) -> bytes:
-    """A chunked body, decoded; malformed sizes are 400 and bodies over ``limit`` 413."""
-    data = bytearray()
-    total = 0
-    while True:
-        try:
-            size_line = await asyncio.wait_for(reader.readuntil(b"\r\n"), HEAD_TIMEOUT_S)
-        except asyncio.LimitOverrunError:
-            raise _BadRequest(400, "chunk size line too long") from None
-        except TimeoutError:
-            raise _BadRequest(400, "request body not received in time") from None
-        text = size_line.split(b";", 1)[0].strip()
-        if not text or len(text) > 16 or any(c not in b"0123456789abcdefABCDEF" for c in text):
-            raise _BadRequest(400, f"bad chunk size {text[:20]!r}")
-        size = int(text, 16)
-        if size == 0:
-            # trailers, up to the blank line
-            while (await asyncio.wait_for(reader.readuntil(b"\r\n"), HEAD_TIMEOUT_S)) != b"\r\n":
-                pass
-            return bytes(data)
-        total += size
-        if total > limit:
-            raise _BadRequest(413, f"chunked body over {limit} bytes")
-        chunk = await asyncio.wait_for(reader.readexactly(size), HEAD_TIMEOUT_S + size / 1e6)
-        if keep:
-            data += chunk
-        if await reader.readexactly(2) != b"\r\n":
-            raise _BadRequest(400, "chunk not followed by CRLF")
-
-
 async def _read_response(reader: asyncio.StreamReader, method: str) -> tuple[int, bytes, bool]:
-    """Read one response; return (status, bytes to relay, upstream connection reusable)."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head[:-4].split(b"\r\n")
-    status_line = lines[0]
-    status = int(status_line.split(b" ", 2)[1])
-    headers: dict[bytes, bytes] = {}
-    kept: list[bytes] = [status_line]
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        lower = name.strip().lower()
-        headers[lower] = value.strip()
-        if lower in (b"transfer-encoding", b"content-length", b"connection", b"keep-alive"):
-            continue
-        kept.append(line)
-    keep = headers.get(b"connection", b"").lower() != b"close" and status_line.startswith(
-        b"HTTP/1.1"
-    )
-    if method == "HEAD" or status in _NO_BODY_STATUS or 100 <= status < 200:
+    """Read one response; return (status, bytes to relay, upstream connection reusable). The
+    relayed head drops the upstream's framing (the body is relayed whole, with its length)."""
+    raw = await read_response(reader, method, limit=MAX_STREAMED_BODY, timeout=HEAD_TIMEOUT_S)
+    kept = [raw.status_line]
+    for line in raw.lines:
+        if line.partition(b":")[0].strip().lower() not in _FRAMING:
+            kept.append(line)
+    bodiless = method == "HEAD" or raw.status in NO_BODY_STATUS or 100 <= raw.status < 200
+    if bodiless and b"content-length" in raw.headers:
         # HEAD keeps the upstream's Content-Length: it describes the object, not this body.
-        if b"content-length" in headers:
-            kept.append(b"Content-Length: " + headers[b"content-length"])
-        body = b""
-    elif headers.get(b"transfer-encoding", b"").lower() == b"chunked":
-        body = await _read_chunked(reader, limit=MAX_STREAMED_BODY)
-    elif b"content-length" in headers:
-        body = await reader.readexactly(int(headers[b"content-length"]))
-    else:
-        body = await reader.read()
-        keep = False
-    if method != "HEAD" and status not in _NO_BODY_STATUS:
-        kept.append(b"Content-Length: " + str(len(body)).encode())
-    return status, b"\r\n".join(kept) + b"\r\n\r\n" + body, keep
+        kept.append(b"Content-Length: " + raw.headers[b"content-length"])
+    if method != "HEAD" and raw.status not in NO_BODY_STATUS:
+        kept.append(b"Content-Length: " + str(len(raw.body)).encode())
+    return raw.status, b"\r\n".join(kept) + b"\r\n\r\n" + raw.body, raw.keep
+
+
+_FRAMING = frozenset({b"transfer-encoding", b"content-length", b"connection", b"keep-alive"})
 
 
 # Paths no tenant code may use: the harness's own control API (but its health), the emulators'
