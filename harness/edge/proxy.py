@@ -7,7 +7,9 @@ faults are injected (see ``harness.chaos``), which is why it is ours and not a g
 must see every call, know its service and operation, and answer for AWS when told to.
 
 Written on asyncio streams rather than an HTTP framework because it sits on the hot path of every
-AWS call a handler makes; parsing only the request head keeps its cost per call small.
+AWS call a handler makes; parsing only the request head keeps its cost per call small. Reading the
+wire within the edge's limits is :mod:`harness.edge.wire`; its own answers (control paths, AWS
+errors, unknown services) are :mod:`harness.edge.answers`.
 """
 
 from __future__ import annotations
@@ -16,9 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import time
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,17 +26,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from harness.edge import wire
+from harness.edge.answers import (
+    amz_json,
+    aws_unreachable,
+    is_control_path,
+    json_response,
+    known_services,
+    plain,
+    unknown_service_response,
+)
 from harness.edge.backups import BACKUP_OPERATIONS, WRITE_OPERATIONS, DynamoBackups
 from harness.edge.metrics import observe
 from harness.edge.routing import RequestInfo, classify
-from harness.http1 import (
-    MAX_HEAD,
-    NO_BODY_STATUS,
-    BadMessage,
-    IdleConnections,
-    read_chunked,
-    read_response,
-)
+from harness.http1 import MAX_HEAD, BadMessage, IdleConnections
 from harness.obs import JsonLinesLog, trace_root
 
 if TYPE_CHECKING:
@@ -45,20 +48,9 @@ if TYPE_CHECKING:
     from harness.edge.tracing import CallTrace, EdgeTracer
     from harness.env.secret import ControlGuard
 
-__all__ = ["EdgeProxy", "FaultDecision", "Upstream", "is_control_path"]
+__all__ = ["EdgeProxy", "FaultDecision", "Upstream", "is_control_path", "known_services", "serve"]
 
 logger = logging.getLogger(__name__)
-
-# a request head must arrive whole within this, once it has begun (HARNESS_HEAD_TIMEOUT_S)
-HEAD_TIMEOUT_S = float(os.environ.get("HARNESS_HEAD_TIMEOUT_S") or 20.0)
-IDLE_TIMEOUT_S = 120.0  # a kept-alive connection with no new request is closed after this
-# Bodies: JSON/query-protocol calls (DynamoDB's largest batch is 16 MB) are read whole up to
-# MAX_BUFFERED_BODY; an S3 upload above STREAM_ABOVE is streamed to the emulator in chunks (never
-# held in memory) up to S3's single-PUT limit; anything larger is 413.
-MAX_BUFFERED_BODY = 16 * 1024 * 1024
-STREAM_ABOVE = 1024 * 1024
-MAX_STREAMED_BODY = 5 * 1024**3
-STREAM_CHUNK = 256 * 1024
 
 
 @dataclass
@@ -114,10 +106,6 @@ class Upstream:
         self.connections.put(reader, writer)
 
 
-class _ClientGone(Exception):
-    pass
-
-
 class EdgeProxy:
     """Route AWS SDK requests by service to upstream emulators."""
 
@@ -163,10 +151,10 @@ class EdgeProxy:
         except BadMessage as exc:
             self.errors[f"protocol:{exc.status}"] += 1
             with contextlib.suppress(Exception):
-                writer.write(_plain(exc.status, exc.message))
+                writer.write(plain(exc.status, exc.message))
                 await writer.drain()
         except (
-            _ClientGone,
+            wire.ClientGone,
             ConnectionError,
             asyncio.IncompleteReadError,
             TimeoutError,
@@ -175,13 +163,13 @@ class EdgeProxy:
         except Exception:  # never let one request take the edge down
             logger.exception("edge: request failed")
             with contextlib.suppress(Exception):
-                writer.write(_plain(502, "edge proxy error"))
+                writer.write(plain(502, "edge proxy error"))
         finally:
             with contextlib.suppress(Exception):
                 writer.close()
 
     async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        head = await _read_head(reader)
+        head = await wire.read_head(reader)
         lines = head[:-4].split(b"\r\n")
         request_line = lines[0].decode("latin-1")
         try:
@@ -202,23 +190,23 @@ class EdgeProxy:
                 raise BadMessage(400, f"duplicate {key} header")
             headers[key] = value.decode("latin-1")
             raw_headers.append((name, value))
-        length = _body_length(headers)
+        length = wire.body_length(headers)
         info = classify(method, target, headers, b"")
         if _unknown_service(info.service, self):
             self.errors[f"{info.service}:unknown-service"] += 1
-            await _skip_body(reader, headers, length)
-            writer.write(_unknown_service_response(info.service))
+            await wire.skip_body(reader, headers, length)
+            writer.write(unknown_service_response(info.service))
             await writer.drain()
             return headers.get("connection", "").lower() != "close" and version == "HTTP/1.1"
-        if length is not None and length > STREAM_ABOVE and info.service == "s3":
+        if length is not None and length > wire.STREAM_ABOVE and info.service == "s3":
             if headers.get("expect", "").lower() == "100-continue":
                 writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             return await self._stream(reader, writer, method, target, raw_headers, info, length)
-        if length is not None and length > MAX_BUFFERED_BODY:
+        if length is not None and length > wire.MAX_BUFFERED_BODY:
             raise BadMessage(413, f"request body of {length} bytes is over the edge's limit")
         if headers.get("expect", "").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        body = await _read_body(reader, headers, length)
+        body = await wire.read_body(reader, headers, length)
         client_keepalive = (
             headers.get("connection", "").lower() != "close" and version == "HTTP/1.1"
         )
@@ -292,7 +280,7 @@ class EdgeProxy:
         backups = self.backups if info.service == "dynamodb" else None
         if backups is not None and info.operation in BACKUP_OPERATIONS:
             status, payload = await backups.answer(info.operation, body, info.region)
-            restored = _amz_json(status, payload)
+            restored = amz_json(status, payload)
             observe(info, body, restored, (time.perf_counter() - started) * 1000)
             if self.call_log is not None:
                 self._log_call(info, headers, restored, started, fault=False)
@@ -430,23 +418,23 @@ class EdgeProxy:
                 upstream.host, upstream.port, limit=MAX_HEAD * 4
             )
         except OSError as exc:
-            writer.write(_aws_unreachable(upstream, exc))
+            writer.write(aws_unreachable(upstream.url, exc))
             return False
         try:
             up_writer.write(bytes(out))
             remaining = length
             while remaining:
                 chunk = await asyncio.wait_for(
-                    reader.read(min(STREAM_CHUNK, remaining)), HEAD_TIMEOUT_S
+                    reader.read(min(wire.STREAM_CHUNK, remaining)), wire.HEAD_TIMEOUT_S
                 )
                 if not chunk:
-                    raise _ClientGone
+                    raise wire.ClientGone
                 remaining -= len(chunk)
                 up_writer.write(chunk)
                 await up_writer.drain()
-            _status, response, _keep = await _read_response(up_reader, method)
+            _status, response, _keep = await wire.relayed_response(up_reader, method)
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
-            writer.write(_aws_unreachable(upstream, exc))
+            writer.write(aws_unreachable(upstream.url, exc))
             return False
         finally:
             up_writer.close()
@@ -458,27 +446,27 @@ class EdgeProxy:
         """403 for a control call without the secret; recorded as a control-plane probe."""
         path = target.split("?", 1)[0]
         if self.control is None:
-            return _json_response(403, {"message": f"{method} {path}: no control secret"})
+            return json_response(403, {"message": f"{method} {path}: no control secret"})
         peer = writer.get_extra_info("peername")
         client = (str(peer[0]), int(peer[1])) if peer else None
         await asyncio.to_thread(self.control.record, method, target, client)
-        return _json_response(403, self.control.refusal(method, path))
+        return json_response(403, self.control.refusal(method, path))
 
     async def _forward(self, upstream: Upstream, request: bytes, method: str) -> tuple[int, bytes]:
         for attempt in (1, 2):
             try:
                 reader, writer, reused = await upstream.connection()
             except OSError as exc:
-                return 502, _aws_unreachable(upstream, exc)
+                return 502, aws_unreachable(upstream.url, exc)
             try:
                 writer.write(request)
                 await writer.drain()
-                status, response, keep = await _read_response(reader, method)
+                status, response, keep = await wire.relayed_response(reader, method)
             except (ConnectionError, asyncio.IncompleteReadError) as exc:
                 writer.close()
                 if reused and attempt == 1:
                     continue  # a stale pooled connection; retry once on a fresh one
-                return 502, _aws_unreachable(upstream, exc)
+                return 502, aws_unreachable(upstream.url, exc)
             if keep:
                 upstream.release(reader, writer)
             else:
@@ -521,11 +509,11 @@ class EdgeProxy:
         Health without the secret (``trusted`` False) names no emulator address."""
         path = target.split("?", 1)[0].rstrip("/")
         if path == "/_harness/edge/health" and not trusted:
-            return _json_response(
+            return json_response(
                 200, {"status": "ok", "uptime_s": round(time.time() - self.started, 3)}
             )
         if path == "/_harness/edge/health":
-            return _json_response(
+            return json_response(
                 200,
                 {
                     "status": "ok",
@@ -543,169 +531,20 @@ class EdgeProxy:
             query = parse_qs(target.partition("?")[2])
             since = float(query.get("since", ["0"])[0] or 0)
             denied_only = query.get("denied", ["0"])[0] in ("1", "true")
-            return _json_response(
+            return json_response(
                 200,
                 {**self.iam.summary(), "decisions": self.iam.log(since, denied_only)},
             )
         if self.alarms is not None:
             alarm_answer = self.alarms.admin(method, path, body)
             if alarm_answer is not None:
-                return _json_response(*alarm_answer)
+                return json_response(*alarm_answer)
         if self.admin_handler is not None:
             answer = self.admin_handler(method, path, target, body)
             if answer is not None:
                 status, payload = answer
-                return _json_response(status, payload)
-        return _json_response(404, {"message": f"no edge control endpoint {method} {path}"})
-
-
-async def _read_head(reader: asyncio.StreamReader) -> bytes:
-    """One request head: the next request may be idle for IDLE_TIMEOUT_S (keep-alive), but once
-    its first byte has come the whole head must within HEAD_TIMEOUT_S and MAX_HEAD bytes."""
-    try:
-        first = await asyncio.wait_for(reader.readexactly(1), IDLE_TIMEOUT_S)
-    except (asyncio.IncompleteReadError, TimeoutError):
-        raise _ClientGone from None
-    try:
-        rest = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT_S)
-    except asyncio.LimitOverrunError:
-        raise BadMessage(400, f"request head larger than {MAX_HEAD} bytes") from None
-    except TimeoutError:
-        raise BadMessage(400, f"request head not complete within {HEAD_TIMEOUT_S:g} s") from None
-    except asyncio.IncompleteReadError:
-        raise _ClientGone from None
-    head = first + rest
-    if len(head) > MAX_HEAD:
-        raise BadMessage(400, f"request head larger than {MAX_HEAD} bytes")
-    return head
-
-
-def _body_length(headers: dict[str, str]) -> int | None:
-    """The declared body length (``None``: chunked); :class:`BadMessage` if malformed."""
-    encoding = headers.get("transfer-encoding", "").strip().lower()
-    if encoding:
-        if encoding != "chunked":
-            raise BadMessage(501, f"unsupported Transfer-Encoding {encoding!r}")
-        if "content-length" in headers:
-            raise BadMessage(400, "both Content-Length and Transfer-Encoding")
-        return None
-    raw = headers.get("content-length", "0").strip() or "0"
-    if not raw.isdigit() or len(raw) > 18:
-        raise BadMessage(400, f"bad Content-Length {raw[:40]!r}")
-    length = int(raw)
-    if length > MAX_STREAMED_BODY:
-        raise BadMessage(413, f"request body of {length} bytes is over the edge's limit")
-    return length
-
-
-async def _read_body(
-    reader: asyncio.StreamReader, headers: dict[str, str], length: int | None = 0
-) -> bytes:
-    if length is None or headers.get("transfer-encoding", "").lower() == "chunked":
-        return await read_chunked(reader, limit=MAX_BUFFERED_BODY, timeout=HEAD_TIMEOUT_S)
-    length = length if length is not None else int(headers.get("content-length", "0") or 0)
-    if not length:
-        return b""
-    try:
-        return await asyncio.wait_for(reader.readexactly(length), HEAD_TIMEOUT_S + length / 1e6)
-    except TimeoutError:
-        raise BadMessage(400, "request body not received in time") from None
-
-
-async def _skip_body(
-    reader: asyncio.StreamReader, headers: dict[str, str], length: int | None
-) -> None:
-    """Read and drop a body (bounded memory), so the connection can serve the next request."""
-    if length is None:
-        await read_chunked(reader, limit=MAX_BUFFERED_BODY, keep=False, timeout=HEAD_TIMEOUT_S)
-        return
-    remaining = length
-    while remaining:
-        chunk = await asyncio.wait_for(reader.read(min(STREAM_CHUNK, remaining)), HEAD_TIMEOUT_S)
-        if not chunk:
-            raise _ClientGone
-        remaining -= len(chunk)
-
-
-async def _read_response(reader: asyncio.StreamReader, method: str) -> tuple[int, bytes, bool]:
-    """Read one response; return (status, bytes to relay, upstream connection reusable). The
-    relayed head drops the upstream's framing (the body is relayed whole, with its length)."""
-    raw = await read_response(reader, method, limit=MAX_STREAMED_BODY, timeout=HEAD_TIMEOUT_S)
-    kept = [raw.status_line]
-    for line in raw.lines:
-        if line.partition(b":")[0].strip().lower() not in _FRAMING:
-            kept.append(line)
-    bodiless = method == "HEAD" or raw.status in NO_BODY_STATUS or 100 <= raw.status < 200
-    if bodiless and b"content-length" in raw.headers:
-        # HEAD keeps the upstream's Content-Length: it describes the object, not this body.
-        kept.append(b"Content-Length: " + raw.headers[b"content-length"])
-    if method != "HEAD" and raw.status not in NO_BODY_STATUS:
-        kept.append(b"Content-Length: " + str(len(raw.body)).encode())
-    return raw.status, b"\r\n".join(kept) + b"\r\n\r\n" + raw.body, raw.keep
-
-
-_FRAMING = frozenset({b"transfer-encoding", b"content-length", b"connection", b"keep-alive"})
-
-
-# Paths no tenant code may use: the harness's own control API (but its health), the emulators'
-# control APIs the edge would otherwise forward (reset, chaos, state, moto's reset).
-_OPEN_CONTROL = frozenset(
-    {"/_harness/edge/health", "/_localstack/health", "/_ministack/health", "/_aws/health"}
-)
-_CONTROL_PREFIXES = ("/_harness/", "/_localstack/", "/_ministack/", "/moto-api/")
-
-
-def is_control_path(method: str, target: str) -> bool:
-    """Does ``target`` name a control API (which needs the environment's secret)?"""
-    path = target.split("?", 1)[0]
-    if path.rstrip("/") in _OPEN_CONTROL and method in ("GET", "HEAD"):
-        return False
-    return path.startswith(_CONTROL_PREFIXES) or path.rstrip("/") in (
-        "/_harness",
-        "/_localstack",
-        "/_ministack",
-        "/moto-api",
-    )
-
-
-def _json_response(status: int, payload: Any) -> bytes:
-    body = json.dumps(payload).encode()
-    reason = "OK" if status < 400 else "Error"
-    return (
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-
-
-def _amz_json(status: int, payload: Any) -> bytes:
-    """An AWS JSON 1.0 protocol answer (DynamoDB's)."""
-    body = json.dumps(payload).encode()
-    reason = "OK" if status < 400 else "Bad Request" if status < 500 else "Internal Server Error"
-    return (
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/x-amz-json-1.0\r\n"
-        f"x-amzn-RequestId: {uuid.uuid4()}\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-
-
-def _plain(status: int, text: str) -> bytes:
-    body = text.encode()
-    return (
-        f"HTTP/1.1 {status} Error\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
-        "Connection: close\r\n\r\n"
-    ).encode() + body
-
-
-def _aws_unreachable(upstream: Upstream, exc: BaseException) -> bytes:
-    body = json.dumps(
-        {
-            "__type": "ServiceUnavailable",
-            "message": f"harness edge: emulator at {upstream.url} is unreachable ({exc})",
-        }
-    ).encode()
-    return (
-        b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/x-amz-json-1.0\r\n"
-        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
-    )
+                return json_response(status, payload)
+        return json_response(404, {"message": f"no edge control endpoint {method} {path}"})
 
 
 def _unknown_service(service: str, proxy: EdgeProxy) -> bool:
@@ -713,59 +552,6 @@ def _unknown_service(service: str, proxy: EdgeProxy) -> bool:
     if service == "unknown" or service in proxy.upstreams:
         return False
     return service not in known_services()
-
-
-_KNOWN: frozenset[str] | None = None
-
-
-def known_services() -> frozenset[str]:
-    """Every AWS signing name and endpoint prefix botocore knows (loaded once)."""
-    global _KNOWN
-    if _KNOWN is None:
-        names: set[str] = set(_EXTRA_SERVICES)
-        with contextlib.suppress(Exception):
-            import botocore.loaders
-            import botocore.session
-
-            session = botocore.session.get_session()
-            names |= set(session.get_available_services())
-            endpoints = botocore.loaders.create_loader().load_data("endpoints")
-            for partition in endpoints.get("partitions", []):
-                names |= set(partition.get("services", {}))
-        _KNOWN = frozenset(names)
-    return _KNOWN
-
-
-_EXTRA_SERVICES = (
-    "dynamodbstreams",
-    "execute-api",
-    "monitoring",
-    "states",
-    "lambda",
-    "s3",
-    "sts",
-    "iam",
-    "cognito-idp",
-    "cognito-identity",
-    "events",
-    "sqs",
-    "sns",
-)
-
-
-def _unknown_service_response(service: str) -> bytes:
-    body = json.dumps(
-        {
-            "__type": "UnknownServiceException",
-            "message": f"harness edge: the request is signed for service {service!r}, which is "
-            "not an AWS service (check the client's service name / SigV4 credential scope)",
-        }
-    ).encode()
-    return (
-        b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\n"
-        b"x-amzn-ErrorType: UnknownServiceException\r\n"
-        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
-    )
 
 
 async def serve(proxy: EdgeProxy, host: str, port: int) -> None:
