@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 if TYPE_CHECKING:
+    from harness.runtime.capacity import AzFailure
     from harness.runtime.pool import FunctionPool, WorkerPools
 
 __all__ = ["CapacityChaos", "GatewayOutage", "gateway_processes", "kill_share"]
@@ -168,17 +169,9 @@ class CapacityChaos:
         self.record(entry)
         return entry
 
-    def begin_az_failure(
-        self,
-        pools: list[FunctionPool],
-        *,
-        duration_s: float,
-        seed: int,
-        share: float,
-        description: str | None,
-        spare_pids: list[int],
-    ) -> dict[str, Any]:
+    def begin_az_failure(self, pools: list[FunctionPool], failure: AzFailure) -> dict[str, Any]:
         """Runs on the runtime's event loop (the end is a timer on it)."""
+        duration_s, seed, share = failure.duration_s, failure.seed, failure.share
         if self._outage is not None:
             raise ValueError("an AZ failure is already in progress; clear it first")
         rng = random.Random(f"az:{seed}")
@@ -195,8 +188,8 @@ class CapacityChaos:
             "max_workers": self.pools.max_workers,
             "seed": seed,
             "duration_s": duration_s,
-            "description": description,
-            **gateway.begin(share, rng, spare=spare_pids),
+            "description": failure.description,
+            **gateway.begin(share, rng, spare=list(failure.spare_pids)),
         }
         self._outage, self._gateway = entry, gateway
         self._timer = asyncio.get_running_loop().call_later(duration_s, self.end_az_failure)

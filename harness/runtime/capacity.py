@@ -14,12 +14,25 @@ processes, the fault log), acting on the pools only through their public methods
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from harness.runtime.pool import FunctionPool, WorkerPools
 
-__all__ = ["CapacityFactory", "CapacityFaults"]
+__all__ = ["AzFailure", "CapacityFactory", "CapacityFaults"]
+
+
+@dataclass(frozen=True, slots=True)
+class AzFailure:
+    """An "AZ failure": lose ``share`` of the execution environments (and of the gateway's
+    worker processes but ``spare_pids``) for ``duration_s``; ``seed`` picks which."""
+
+    duration_s: float
+    seed: int
+    share: float = 0.5
+    description: str | None = None
+    spare_pids: tuple[int, ...] = ()
 
 
 class CapacityFaults(Protocol):
@@ -30,18 +43,9 @@ class CapacityFaults(Protocol):
         invocation ends)."""
         ...
 
-    def begin_az_failure(
-        self,
-        pools: list[FunctionPool],
-        *,
-        duration_s: float,
-        seed: int,
-        share: float,
-        description: str | None,
-        spare_pids: list[int],
-    ) -> dict[str, Any]:
-        """Lose ``share`` of the environments of ``pools`` (and of the gateway's processes, but
-        ``spare_pids``) now; capacity returns after ``duration_s``. ValueError if one is on."""
+    def begin_az_failure(self, pools: list[FunctionPool], failure: AzFailure) -> dict[str, Any]:
+        """``failure`` on the environments of ``pools`` now; capacity returns after its
+        duration. ValueError if one is already on."""
         ...
 
     def end_az_failure(self) -> dict[str, Any] | None:

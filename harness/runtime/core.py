@@ -24,7 +24,7 @@ from harness.obs.carry import CarriedTraces
 from harness.obs.spans import TraceConfig, recorder_for
 from harness.runtime.asyncinvoke import AsyncInvoker
 from harness.runtime.caller import CallerGone, is_gone
-from harness.runtime.capacity import CapacityFactory
+from harness.runtime.capacity import AzFailure, CapacityFactory
 from harness.runtime.config import RuntimeConfig
 from harness.runtime.debug import Deadline, end_session, sessions, start_session
 from harness.runtime.destinations import AwsClients
@@ -529,14 +529,8 @@ class Runtime:
     ) -> dict[str, Any]:
         """Lose ``share`` of the execution environments and of the gateway's worker processes
         at once; capacity returns after ``duration_s``."""
-        return self.capacity.begin_az_failure(
-            list(self.functions.values()),
-            duration_s=duration_s,
-            seed=seed,
-            share=share,
-            description=description,
-            spare_pids=spare_pids or [],
-        )
+        failure = AzFailure(duration_s, seed, share, description, tuple(spare_pids or ()))
+        return self.capacity.begin_az_failure(list(self.functions.values()), failure)
 
     def end_az_failure(self) -> dict[str, Any] | None:
         return self.capacity.end_az_failure()

@@ -15,7 +15,7 @@ import pytest
 
 from harness.chaos.capacity import CapacityChaos
 from harness.model import FunctionSpec
-from harness.runtime.capacity import CapacityFaults
+from harness.runtime.capacity import AzFailure, CapacityFaults
 from harness.runtime.config import RuntimeConfig
 from harness.runtime.logs import FunctionLog
 from harness.runtime.pool import FunctionPool, WorkerPools
@@ -76,9 +76,7 @@ def test_a_cold_start_storm_drains_every_environment(tmp_path: Path) -> None:
 def test_an_az_failure_loses_a_seeded_share_and_comes_back_by_itself(tmp_path: Path) -> None:
     async def go(seed: int) -> list[dict[str, Any]]:
         chaos, pools, functions, log = _setup(tmp_path)
-        entry = chaos.begin_az_failure(
-            functions, duration_s=0.05, seed=seed, share=0.5, description=None, spare_pids=[]
-        )
+        entry = chaos.begin_az_failure(functions, AzFailure(0.05, seed, 0.5, None))
         killed = entry["environments_killed"]
         assert len(killed) == 4  # half of 8
         assert pools.capacity_factor == 0.5 and entry["max_workers"] == 4
@@ -93,9 +91,7 @@ def test_an_az_failure_loses_a_seeded_share_and_comes_back_by_itself(tmp_path: P
             else:  # retired now
                 assert k["pid"] not in remaining
         with pytest.raises(ValueError, match="already in progress"):
-            chaos.begin_az_failure(
-                functions, duration_s=1, seed=seed, share=0.5, description=None, spare_pids=[]
-            )
+            chaos.begin_az_failure(functions, AzFailure(1, seed, 0.5, None))
         await asyncio.sleep(0.2)  # the timer gives the capacity back
         assert chaos.outage is None and pools.capacity_factor == 1.0
         assert [e["mode"] for e in log] == ["az-failure", "az-recovered"]
@@ -110,9 +106,7 @@ def test_an_az_failure_loses_a_seeded_share_and_comes_back_by_itself(tmp_path: P
 def test_ending_an_az_failure_early_cancels_its_timer(tmp_path: Path) -> None:
     async def go() -> None:
         chaos, _pools, functions, log = _setup(tmp_path)
-        chaos.begin_az_failure(
-            functions, duration_s=0.1, seed=0, share=0.25, description="x", spare_pids=[]
-        )
+        chaos.begin_az_failure(functions, AzFailure(0.1, 0, 0.25, "x"))
         ended = chaos.end_az_failure()
         assert ended is not None and ended["mode"] == "az-recovered"
         await asyncio.sleep(0.2)
