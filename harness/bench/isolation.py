@@ -150,21 +150,14 @@ def invariants(
 def _function_totals(env: Any) -> dict[str, dict[str, float]] | None:
     """Per function: invocations, total duration (ms) and cold starts so far, from the
     runtime's ``/_harness/runtime/metrics``; None when the runtime does not answer."""
-    import json
-    import urllib.request
-
-    from harness.env.secret import headers_for
+    from harness.httpclient import HttpClientError, call
 
     url = (getattr(env, "endpoints", None) or {}).get("runtime_url")
     if not url:
         return None
     try:
-        request = urllib.request.Request(
-            f"{url}/_harness/runtime/metrics", headers=headers_for(str(url))
-        )
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            document = json.load(answer)
-    except (OSError, ValueError):
+        document = call("GET", f"{url}/_harness/runtime/metrics", control=True, timeout=10).json()
+    except (HttpClientError, ValueError):
         return None
     return {
         name: {

@@ -28,12 +28,11 @@ import json
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from harness.httpclient import HttpClientError, HttpStatusError, NoAnswerError, call
 from harness.metrics.alarms import MetricAlarm
 from harness.metrics.composite import CompositeAlarm
 from harness.metrics.definitions import load as load_definitions
@@ -192,22 +191,19 @@ class EdgeAlarms:
     def _queue_depth(self, url: str) -> int | None:
         stamp = time.strftime("%Y%m%d", time.gmtime())
         body = json.dumps({"QueueUrl": url, "AttributeNames": ["ApproximateNumberOfMessages"]})
-        request = urllib.request.Request(
-            str(self.edge_url) + "/",
-            data=body.encode(),
-            method="POST",
-            headers={
-                "Content-Type": "application/x-amz-json-1.0",
-                "X-Amz-Target": "AmazonSQS.GetQueueAttributes",
-                "Authorization": f"AWS4-HMAC-SHA256 Credential=cloudwatch/{stamp}/{self.region}/"
-                "sqs/aws4_request, SignedHeaders=host, Signature=0",
-            },
-        )
+        headers = {
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": "AmazonSQS.GetQueueAttributes",
+            "Authorization": f"AWS4-HMAC-SHA256 Credential=cloudwatch/{stamp}/{self.region}/"
+            "sqs/aws4_request, SignedHeaders=host, Signature=0",
+        }
         try:
-            with urllib.request.urlopen(request, timeout=5) as answer:
-                attrs = json.loads(answer.read()).get("Attributes") or {}
+            answer = call(
+                "POST", str(self.edge_url) + "/", body.encode(), headers=headers, timeout=5
+            )
+            attrs = json.loads(answer.body).get("Attributes") or {}
             return int(attrs.get("ApproximateNumberOfMessages", 0))
-        except (OSError, ValueError) as exc:
+        except (HttpClientError, ValueError) as exc:
             logger.info("alarms: cannot sample %s: %s", url, exc)
             return None
 
@@ -227,8 +223,9 @@ class EdgeAlarms:
         for peek in (self._peek_localstack, self._peek_ministack):
             try:
                 found = peek(url)
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                errors.append(f"{peek.__name__[6:]}: {exc}")
+            except (HttpClientError, ValueError, KeyError, TypeError) as exc:
+                reason = exc.reason if isinstance(exc, HttpClientError) else exc
+                errors.append(f"{peek.__name__[6:]}: {reason}")
                 continue
             if found is not None:
                 sent = found
@@ -243,20 +240,15 @@ class EdgeAlarms:
 
     def _peek_localstack(self, url: str) -> list[float] | None:
         body = json.dumps({"QueueUrl": url}).encode()
-        request = urllib.request.Request(
-            f"{self.sqs_url}/_aws/sqs/messages?ShowInvisible=true",
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/x-amz-json-1.0",
-                "X-Amz-Target": "AmazonSQS.ReceiveMessage",
-            },
-        )
+        headers = {
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": "AmazonSQS.ReceiveMessage",
+        }
+        peek = f"{self.sqs_url}/_aws/sqs/messages?ShowInvisible=true"
         try:
-            with urllib.request.urlopen(request, timeout=5) as answer:
-                doc = json.loads(answer.read())
-        except urllib.error.HTTPError as exc:
-            if exc.code in (404, 405):
+            doc = json.loads(call("POST", peek, body, headers=headers, timeout=5).body)
+        except HttpStatusError as exc:
+            if exc.status in (404, 405):
                 return None  # not LocalStack
             raise
         return [
@@ -271,15 +263,12 @@ class EdgeAlarms:
         from harness.env.secret import read_secret
 
         secret = read_secret(self.state_dir)
-        request = urllib.request.Request(
-            f"{self.sqs_url}/_ministack/sqs/messages?QueueUrl={quote(url, safe='')}",
-            headers={"X-Harness-Secret": secret} if secret else {},
-        )
+        peek = f"{self.sqs_url}/_ministack/sqs/messages?QueueUrl={quote(url, safe='')}"
+        headers = {"X-Harness-Secret": secret} if secret else {}
         try:
-            with urllib.request.urlopen(request, timeout=5) as answer:
-                doc = json.loads(answer.read())
-        except urllib.error.HTTPError as exc:
-            if exc.code in (404, 405):
+            doc = json.loads(call("GET", peek, headers=headers, timeout=5).body)
+        except HttpStatusError as exc:
+            if exc.status in (404, 405):
                 return None
             raise
         sent: list[float] = []
@@ -344,24 +333,19 @@ class EdgeAlarms:
             }
         ).encode()
         stamp = time.strftime("%Y%m%d", time.gmtime())
-        request = urllib.request.Request(
-            self.edge_url + "/",
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
-                # the scope is how the edge and the emulators recognise an SNS call
-                "Authorization": f"AWS4-HMAC-SHA256 Credential=cloudwatch/{stamp}/{region}/sns/"
-                "aws4_request, SignedHeaders=host, Signature=0",
-            },
-        )
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+            # the scope is how the edge and the emulators recognise an SNS call
+            "Authorization": f"AWS4-HMAC-SHA256 Credential=cloudwatch/{stamp}/{region}/sns/"
+            "aws4_request, SignedHeaders=host, Signature=0",
+        }
         try:
-            with urllib.request.urlopen(request, timeout=10) as answer:
-                return True, f"SNS answered {answer.status}"
-        except urllib.error.HTTPError as exc:
-            return False, f"SNS answered {exc.code}: {exc.read()[:200].decode(errors='replace')}"
-        except OSError as exc:
-            return False, f"SNS unreachable: {exc}"
+            answer = call("POST", self.edge_url + "/", body, headers=headers, timeout=10)
+        except HttpStatusError as exc:
+            return False, f"SNS answered {exc.status}: {exc.body[:200].decode(errors='replace')}"
+        except NoAnswerError as exc:
+            return False, f"SNS unreachable: {exc.reason}"
+        return True, f"SNS answered {answer.status}"
 
     def _log_action(self, change: Transition, arn: str, delivered: bool, detail: str) -> None:
         entry = {"time": round(change.time, 3), "alarm": change.alarm, "state": change.new,

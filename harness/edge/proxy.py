@@ -7,7 +7,9 @@ faults are injected (see ``harness.chaos``), which is why it is ours and not a g
 must see every call, know its service and operation, and answer for AWS when told to.
 
 Written on asyncio streams rather than an HTTP framework because it sits on the hot path of every
-AWS call a handler makes; parsing only the request head keeps its cost per call small.
+AWS call a handler makes; parsing only the request head keeps its cost per call small. Reading the
+wire within the edge's limits is :mod:`harness.edge.wire`; its own answers (control paths, AWS
+errors, unknown services) are :mod:`harness.edge.answers`.
 """
 
 from __future__ import annotations
@@ -16,9 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import time
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,9 +26,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from harness.edge import wire
+from harness.edge.answers import (
+    amz_json,
+    aws_unreachable,
+    is_control_path,
+    json_response,
+    known_services,
+    plain,
+    unknown_service_response,
+)
 from harness.edge.backups import BACKUP_OPERATIONS, WRITE_OPERATIONS, DynamoBackups
 from harness.edge.metrics import observe
 from harness.edge.routing import RequestInfo, classify
+from harness.http1 import MAX_HEAD, BadMessage, IdleConnections
 from harness.obs import JsonLinesLog, trace_root
 
 if TYPE_CHECKING:
@@ -37,31 +48,9 @@ if TYPE_CHECKING:
     from harness.edge.tracing import CallTrace, EdgeTracer
     from harness.env.secret import ControlGuard
 
-__all__ = ["EdgeProxy", "FaultDecision", "Upstream", "is_control_path"]
+__all__ = ["EdgeProxy", "FaultDecision", "Upstream", "is_control_path", "known_services", "serve"]
 
 logger = logging.getLogger(__name__)
-
-MAX_HEAD = 64 * 1024  # a request head above this is answered 400 (StreamReader limit)
-# a request head must arrive whole within this, once it has begun (HARNESS_HEAD_TIMEOUT_S)
-HEAD_TIMEOUT_S = float(os.environ.get("HARNESS_HEAD_TIMEOUT_S") or 20.0)
-IDLE_TIMEOUT_S = 120.0  # a kept-alive connection with no new request is closed after this
-# Bodies: JSON/query-protocol calls (DynamoDB's largest batch is 16 MB) are read whole up to
-# MAX_BUFFERED_BODY; an S3 upload above STREAM_ABOVE is streamed to the emulator in chunks (never
-# held in memory) up to S3's single-PUT limit; anything larger is 413.
-MAX_BUFFERED_BODY = 16 * 1024 * 1024
-STREAM_ABOVE = 1024 * 1024
-MAX_STREAMED_BODY = 5 * 1024**3
-STREAM_CHUNK = 256 * 1024
-_NO_BODY_STATUS = {204, 304}
-
-
-class _BadRequest(Exception):
-    """A malformed request: answered with ``status`` and ``message``, then the connection closes."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass
@@ -88,33 +77,33 @@ class Upstream:
     """One emulator: where it listens, and a pool of idle kept-alive connections to it."""
 
     url: str
-    host: str = field(init=False)
-    port: int = field(init=False)
-    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = field(default_factory=list)
+    connections: IdleConnections = field(init=False)
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
-        self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or 80
+        self.connections = IdleConnections(parts.hostname or "127.0.0.1", parts.port or 80, 64)
+
+    @property
+    def host(self) -> str:
+        return self.connections.host
+
+    @property
+    def port(self) -> int:
+        return self.connections.port
+
+    @port.setter
+    def port(self, port: int) -> None:  # where new connections go (tests move it)
+        self.connections.port = port
+
+    @property
+    def idle(self) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+        return self.connections.idle
 
     async def connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
-        while self.idle:
-            reader, writer = self.idle.pop()
-            if not writer.is_closing() and not reader.at_eof():
-                return reader, writer, True
-            writer.close()
-        reader, writer = await asyncio.open_connection(self.host, self.port, limit=MAX_HEAD * 4)
-        return reader, writer, False
+        return await self.connections.get()
 
     def release(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self.idle) < 64 and not writer.is_closing():
-            self.idle.append((reader, writer))
-        else:
-            writer.close()
-
-
-class _ClientGone(Exception):
-    pass
+        self.connections.put(reader, writer)
 
 
 class EdgeProxy:
@@ -159,13 +148,13 @@ class EdgeProxy:
                 keep = await self._one(reader, writer)
                 if not keep:
                     break
-        except _BadRequest as exc:
+        except BadMessage as exc:
             self.errors[f"protocol:{exc.status}"] += 1
             with contextlib.suppress(Exception):
-                writer.write(_plain(exc.status, exc.message))
+                writer.write(plain(exc.status, exc.message))
                 await writer.drain()
         except (
-            _ClientGone,
+            wire.ClientGone,
             ConnectionError,
             asyncio.IncompleteReadError,
             TimeoutError,
@@ -174,52 +163,52 @@ class EdgeProxy:
         except Exception:  # never let one request take the edge down
             logger.exception("edge: request failed")
             with contextlib.suppress(Exception):
-                writer.write(_plain(502, "edge proxy error"))
+                writer.write(plain(502, "edge proxy error"))
         finally:
             with contextlib.suppress(Exception):
                 writer.close()
 
     async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        head = await _read_head(reader)
+        head = await wire.read_head(reader)
         lines = head[:-4].split(b"\r\n")
         request_line = lines[0].decode("latin-1")
         try:
             method, target, version = request_line.split(" ", 2)
         except ValueError:
-            raise _BadRequest(400, "bad request line") from None
+            raise BadMessage(400, "bad request line") from None
         if not version.startswith("HTTP/1.") or not method.isalpha():
-            raise _BadRequest(400, "bad request line")
+            raise BadMessage(400, "bad request line")
         headers: dict[str, str] = {}
         raw_headers: list[tuple[bytes, bytes]] = []
         for line in lines[1:]:
             name, colon, value = line.partition(b":")
             if not colon or not name or name != name.strip():
-                raise _BadRequest(400, "malformed header line")
+                raise BadMessage(400, "malformed header line")
             value = value.strip()
             key = name.decode("latin-1").lower()
             if key in headers and key in ("content-length", "transfer-encoding", "host"):
-                raise _BadRequest(400, f"duplicate {key} header")
+                raise BadMessage(400, f"duplicate {key} header")
             headers[key] = value.decode("latin-1")
             raw_headers.append((name, value))
-        length = _body_length(headers)
+        length = wire.body_length(headers)
         info = classify(method, target, headers, b"")
         if _unknown_service(info.service, self):
             self.errors[f"{info.service}:unknown-service"] += 1
-            await _skip_body(reader, headers, length)
-            writer.write(_unknown_service_response(info.service))
+            await wire.skip_body(reader, headers, length)
+            writer.write(unknown_service_response(info.service))
             await writer.drain()
             return headers.get("connection", "").lower() != "close" and version == "HTTP/1.1"
-        if length is not None and length > STREAM_ABOVE and info.service == "s3":
+        if length is not None and length > wire.STREAM_ABOVE and info.service == "s3":
             if headers.get("expect", "").lower() == "100-continue":
                 writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             return await self._stream(
                 reader, writer, method, target, raw_headers, headers, info, length
             )
-        if length is not None and length > MAX_BUFFERED_BODY:
-            raise _BadRequest(413, f"request body of {length} bytes is over the edge's limit")
+        if length is not None and length > wire.MAX_BUFFERED_BODY:
+            raise BadMessage(413, f"request body of {length} bytes is over the edge's limit")
         if headers.get("expect", "").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        body = await _read_body(reader, headers, length)
+        body = await wire.read_body(reader, headers, length)
         client_keepalive = (
             headers.get("connection", "").lower() != "close" and version == "HTTP/1.1"
         )
@@ -293,7 +282,7 @@ class EdgeProxy:
         backups = self.backups if info.service == "dynamodb" else None
         if backups is not None and info.operation in BACKUP_OPERATIONS:
             status, payload = await backups.answer(info.operation, body, info.region)
-            restored = _amz_json(status, payload)
+            restored = amz_json(status, payload)
             observe(info, body, restored, (time.perf_counter() - started) * 1000)
             if self.call_log is not None:
                 self._log_call(info, headers, restored, started, fault=False)
@@ -428,7 +417,7 @@ class EdgeProxy:
                     if decision.response is not None:
                         # the body read and dropped first, so the client reads the answer (an
                         # early answer and close would reset a client still sending)
-                        await _skip_body(reader, headers, length)
+                        await wire.skip_body(reader, headers, length)
                         self.errors[f"{info.service}:{info.operation}"] += 1
                         if self.call_log is not None:
                             self._log_call(info, headers, answer, started, fault=True)
@@ -436,7 +425,7 @@ class EdgeProxy:
                         await writer.drain()
                     elif decision.blackhole:  # never answer, until the client gives up
                         with contextlib.suppress(Exception):
-                            while await asyncio.wait_for(reader.read(STREAM_CHUNK), 3600):
+                            while await asyncio.wait_for(reader.read(wire.STREAM_CHUNK), 3600):
                                 pass
                     elif hasattr(writer.transport, "abort"):
                         writer.transport.abort()
@@ -458,23 +447,23 @@ class EdgeProxy:
                 upstream.host, upstream.port, limit=MAX_HEAD * 4
             )
         except OSError as exc:
-            response = _aws_unreachable(upstream, exc)
+            response = aws_unreachable(upstream.url, exc)
         else:
             try:
                 up_writer.write(bytes(out))
                 remaining = length
                 while remaining:
                     chunk = await asyncio.wait_for(
-                        reader.read(min(STREAM_CHUNK, remaining)), HEAD_TIMEOUT_S
+                        reader.read(min(wire.STREAM_CHUNK, remaining)), wire.HEAD_TIMEOUT_S
                     )
                     if not chunk:
-                        raise _ClientGone
+                        raise wire.ClientGone
                     remaining -= len(chunk)
                     up_writer.write(chunk)
                     await up_writer.drain()
-                _status, response, _keep = await _read_response(up_reader, method)
+                _status, response, _keep = await wire.relayed_response(up_reader, method)
             except (ConnectionError, asyncio.IncompleteReadError) as exc:
-                response = _aws_unreachable(upstream, exc)
+                response = aws_unreachable(upstream.url, exc)
             finally:
                 up_writer.close()
         if self.call_log is not None:
@@ -489,27 +478,27 @@ class EdgeProxy:
         """403 for a control call without the secret; recorded as a control-plane probe."""
         path = target.split("?", 1)[0]
         if self.control is None:
-            return _json_response(403, {"message": f"{method} {path}: no control secret"})
+            return json_response(403, {"message": f"{method} {path}: no control secret"})
         peer = writer.get_extra_info("peername")
         client = (str(peer[0]), int(peer[1])) if peer else None
         await asyncio.to_thread(self.control.record, method, target, client)
-        return _json_response(403, self.control.refusal(method, path))
+        return json_response(403, self.control.refusal(method, path))
 
     async def _forward(self, upstream: Upstream, request: bytes, method: str) -> tuple[int, bytes]:
         for attempt in (1, 2):
             try:
                 reader, writer, reused = await upstream.connection()
             except OSError as exc:
-                return 502, _aws_unreachable(upstream, exc)
+                return 502, aws_unreachable(upstream.url, exc)
             try:
                 writer.write(request)
                 await writer.drain()
-                status, response, keep = await _read_response(reader, method)
+                status, response, keep = await wire.relayed_response(reader, method)
             except (ConnectionError, asyncio.IncompleteReadError) as exc:
                 writer.close()
                 if reused and attempt == 1:
                     continue  # a stale pooled connection; retry once on a fresh one
-                return 502, _aws_unreachable(upstream, exc)
+                return 502, aws_unreachable(upstream.url, exc)
             if keep:
                 upstream.release(reader, writer)
             else:
@@ -552,11 +541,11 @@ class EdgeProxy:
         Health without the secret (``trusted`` False) names no emulator address."""
         path = target.split("?", 1)[0].rstrip("/")
         if path == "/_harness/edge/health" and not trusted:
-            return _json_response(
+            return json_response(
                 200, {"status": "ok", "uptime_s": round(time.time() - self.started, 3)}
             )
         if path == "/_harness/edge/health":
-            return _json_response(
+            return json_response(
                 200,
                 {
                     "status": "ok",
@@ -574,216 +563,20 @@ class EdgeProxy:
             query = parse_qs(target.partition("?")[2])
             since = float(query.get("since", ["0"])[0] or 0)
             denied_only = query.get("denied", ["0"])[0] in ("1", "true")
-            return _json_response(
+            return json_response(
                 200,
                 {**self.iam.summary(), "decisions": self.iam.log(since, denied_only)},
             )
         if self.alarms is not None:
             alarm_answer = self.alarms.admin(method, path, body)
             if alarm_answer is not None:
-                return _json_response(*alarm_answer)
+                return json_response(*alarm_answer)
         if self.admin_handler is not None:
             answer = self.admin_handler(method, path, target, body)
             if answer is not None:
                 status, payload = answer
-                return _json_response(status, payload)
-        return _json_response(404, {"message": f"no edge control endpoint {method} {path}"})
-
-
-async def _read_head(reader: asyncio.StreamReader) -> bytes:
-    """One request head: the next request may be idle for IDLE_TIMEOUT_S (keep-alive), but once
-    its first byte has come the whole head must within HEAD_TIMEOUT_S and MAX_HEAD bytes."""
-    try:
-        first = await asyncio.wait_for(reader.readexactly(1), IDLE_TIMEOUT_S)
-    except (asyncio.IncompleteReadError, TimeoutError):
-        raise _ClientGone from None
-    try:
-        rest = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT_S)
-    except asyncio.LimitOverrunError:
-        raise _BadRequest(400, f"request head larger than {MAX_HEAD} bytes") from None
-    except TimeoutError:
-        raise _BadRequest(400, f"request head not complete within {HEAD_TIMEOUT_S:g} s") from None
-    except asyncio.IncompleteReadError:
-        raise _ClientGone from None
-    head = first + rest
-    if len(head) > MAX_HEAD:
-        raise _BadRequest(400, f"request head larger than {MAX_HEAD} bytes")
-    return head
-
-
-def _body_length(headers: dict[str, str]) -> int | None:
-    """The declared body length (``None``: chunked); :class:`_BadRequest` if malformed."""
-    encoding = headers.get("transfer-encoding", "").strip().lower()
-    if encoding:
-        if encoding != "chunked":
-            raise _BadRequest(501, f"unsupported Transfer-Encoding {encoding!r}")
-        if "content-length" in headers:
-            raise _BadRequest(400, "both Content-Length and Transfer-Encoding")
-        return None
-    raw = headers.get("content-length", "0").strip() or "0"
-    if not raw.isdigit() or len(raw) > 18:
-        raise _BadRequest(400, f"bad Content-Length {raw[:40]!r}")
-    length = int(raw)
-    if length > MAX_STREAMED_BODY:
-        raise _BadRequest(413, f"request body of {length} bytes is over the edge's limit")
-    return length
-
-
-async def _read_body(
-    reader: asyncio.StreamReader, headers: dict[str, str], length: int | None = 0
-) -> bytes:
-    if length is None or headers.get("transfer-encoding", "").lower() == "chunked":
-        return await _read_chunked(reader)
-    length = length if length is not None else int(headers.get("content-length", "0") or 0)
-    if not length:
-        return b""
-    try:
-        return await asyncio.wait_for(reader.readexactly(length), HEAD_TIMEOUT_S + length / 1e6)
-    except TimeoutError:
-        raise _BadRequest(400, "request body not received in time") from None
-
-
-async def _skip_body(
-    reader: asyncio.StreamReader, headers: dict[str, str], length: int | None
-) -> None:
-    """Read and drop a body (bounded memory), so the connection can serve the next request."""
-    if length is None:
-        await _read_chunked(reader, keep=False)
-        return
-    remaining = length
-    while remaining:
-        chunk = await asyncio.wait_for(reader.read(min(STREAM_CHUNK, remaining)), HEAD_TIMEOUT_S)
-        if not chunk:
-            raise _ClientGone
-        remaining -= len(chunk)
-
-
-async def _read_chunked(
-    reader: asyncio.StreamReader, limit: int = MAX_BUFFERED_BODY, keep: bool = True
-) -> bytes:
-    """A chunked body, decoded; malformed sizes are 400 and bodies over ``limit`` 413."""
-    data = bytearray()
-    total = 0
-    while True:
-        try:
-            size_line = await asyncio.wait_for(reader.readuntil(b"\r\n"), HEAD_TIMEOUT_S)
-        except asyncio.LimitOverrunError:
-            raise _BadRequest(400, "chunk size line too long") from None
-        except TimeoutError:
-            raise _BadRequest(400, "request body not received in time") from None
-        text = size_line.split(b";", 1)[0].strip()
-        if not text or len(text) > 16 or any(c not in b"0123456789abcdefABCDEF" for c in text):
-            raise _BadRequest(400, f"bad chunk size {text[:20]!r}")
-        size = int(text, 16)
-        if size == 0:
-            # trailers, up to the blank line
-            while (await asyncio.wait_for(reader.readuntil(b"\r\n"), HEAD_TIMEOUT_S)) != b"\r\n":
-                pass
-            return bytes(data)
-        total += size
-        if total > limit:
-            raise _BadRequest(413, f"chunked body over {limit} bytes")
-        chunk = await asyncio.wait_for(reader.readexactly(size), HEAD_TIMEOUT_S + size / 1e6)
-        if keep:
-            data += chunk
-        if await reader.readexactly(2) != b"\r\n":
-            raise _BadRequest(400, "chunk not followed by CRLF")
-
-
-async def _read_response(reader: asyncio.StreamReader, method: str) -> tuple[int, bytes, bool]:
-    """Read one response; return (status, bytes to relay, upstream connection reusable)."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head[:-4].split(b"\r\n")
-    status_line = lines[0]
-    status = int(status_line.split(b" ", 2)[1])
-    headers: dict[bytes, bytes] = {}
-    kept: list[bytes] = [status_line]
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        lower = name.strip().lower()
-        headers[lower] = value.strip()
-        if lower in (b"transfer-encoding", b"content-length", b"connection", b"keep-alive"):
-            continue
-        kept.append(line)
-    keep = headers.get(b"connection", b"").lower() != b"close" and status_line.startswith(
-        b"HTTP/1.1"
-    )
-    if method == "HEAD" or status in _NO_BODY_STATUS or 100 <= status < 200:
-        # HEAD keeps the upstream's Content-Length: it describes the object, not this body.
-        if b"content-length" in headers:
-            kept.append(b"Content-Length: " + headers[b"content-length"])
-        body = b""
-    elif headers.get(b"transfer-encoding", b"").lower() == b"chunked":
-        body = await _read_chunked(reader, limit=MAX_STREAMED_BODY)
-    elif b"content-length" in headers:
-        body = await reader.readexactly(int(headers[b"content-length"]))
-    else:
-        body = await reader.read()
-        keep = False
-    if method != "HEAD" and status not in _NO_BODY_STATUS:
-        kept.append(b"Content-Length: " + str(len(body)).encode())
-    return status, b"\r\n".join(kept) + b"\r\n\r\n" + body, keep
-
-
-# Paths no tenant code may use: the harness's own control API (but its health), the emulators'
-# control APIs the edge would otherwise forward (reset, chaos, state, moto's reset).
-_OPEN_CONTROL = frozenset(
-    {"/_harness/edge/health", "/_localstack/health", "/_ministack/health", "/_aws/health"}
-)
-_CONTROL_PREFIXES = ("/_harness/", "/_localstack/", "/_ministack/", "/moto-api/")
-
-
-def is_control_path(method: str, target: str) -> bool:
-    """Does ``target`` name a control API (which needs the environment's secret)?"""
-    path = target.split("?", 1)[0]
-    if path.rstrip("/") in _OPEN_CONTROL and method in ("GET", "HEAD"):
-        return False
-    return path.startswith(_CONTROL_PREFIXES) or path.rstrip("/") in (
-        "/_harness",
-        "/_localstack",
-        "/_ministack",
-        "/moto-api",
-    )
-
-
-def _json_response(status: int, payload: Any) -> bytes:
-    body = json.dumps(payload).encode()
-    reason = "OK" if status < 400 else "Error"
-    return (
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-
-
-def _amz_json(status: int, payload: Any) -> bytes:
-    """An AWS JSON 1.0 protocol answer (DynamoDB's)."""
-    body = json.dumps(payload).encode()
-    reason = "OK" if status < 400 else "Bad Request" if status < 500 else "Internal Server Error"
-    return (
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/x-amz-json-1.0\r\n"
-        f"x-amzn-RequestId: {uuid.uuid4()}\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-
-
-def _plain(status: int, text: str) -> bytes:
-    body = text.encode()
-    return (
-        f"HTTP/1.1 {status} Error\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
-        "Connection: close\r\n\r\n"
-    ).encode() + body
-
-
-def _aws_unreachable(upstream: Upstream, exc: BaseException) -> bytes:
-    body = json.dumps(
-        {
-            "__type": "ServiceUnavailable",
-            "message": f"harness edge: emulator at {upstream.url} is unreachable ({exc})",
-        }
-    ).encode()
-    return (
-        b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/x-amz-json-1.0\r\n"
-        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
-    )
+                return json_response(status, payload)
+        return json_response(404, {"message": f"no edge control endpoint {method} {path}"})
 
 
 def _unknown_service(service: str, proxy: EdgeProxy) -> bool:
@@ -791,59 +584,6 @@ def _unknown_service(service: str, proxy: EdgeProxy) -> bool:
     if service == "unknown" or service in proxy.upstreams:
         return False
     return service not in known_services()
-
-
-_KNOWN: frozenset[str] | None = None
-
-
-def known_services() -> frozenset[str]:
-    """Every AWS signing name and endpoint prefix botocore knows (loaded once)."""
-    global _KNOWN
-    if _KNOWN is None:
-        names: set[str] = set(_EXTRA_SERVICES)
-        with contextlib.suppress(Exception):
-            import botocore.loaders
-            import botocore.session
-
-            session = botocore.session.get_session()
-            names |= set(session.get_available_services())
-            endpoints = botocore.loaders.create_loader().load_data("endpoints")
-            for partition in endpoints.get("partitions", []):
-                names |= set(partition.get("services", {}))
-        _KNOWN = frozenset(names)
-    return _KNOWN
-
-
-_EXTRA_SERVICES = (
-    "dynamodbstreams",
-    "execute-api",
-    "monitoring",
-    "states",
-    "lambda",
-    "s3",
-    "sts",
-    "iam",
-    "cognito-idp",
-    "cognito-identity",
-    "events",
-    "sqs",
-    "sns",
-)
-
-
-def _unknown_service_response(service: str) -> bytes:
-    body = json.dumps(
-        {
-            "__type": "UnknownServiceException",
-            "message": f"harness edge: the request is signed for service {service!r}, which is "
-            "not an AWS service (check the client's service name / SigV4 credential scope)",
-        }
-    ).encode()
-    return (
-        b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\n"
-        b"x-amzn-ErrorType: UnknownServiceException\r\n"
-        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
-    )
 
 
 async def serve(proxy: EdgeProxy, host: str, port: int) -> None:

@@ -454,19 +454,15 @@ def judge(result: IsolationResult) -> IsolationResult:
 def edge_iam(env: Any, since: float | None = None) -> dict[str, Any] | None:
     """The edge's IAM record (``/_harness/edge/iam``): counts, and with ``since`` the denied
     decisions from then on; None when the edge does not answer (an older edge)."""
-    import urllib.request
+    from harness.httpclient import HttpClientError, call
 
     endpoint = (getattr(env, "endpoints", None) or {}).get("aws_endpoint")
     if not endpoint:
         return None
-    from harness.env.secret import headers_for
-
     url = f"{endpoint}/_harness/edge/iam?denied=1&since={since if since is not None else 9e12}"
     try:
-        request = urllib.request.Request(url, headers=headers_for(str(endpoint)))
-        with urllib.request.urlopen(request, timeout=5) as answer:
-            return dict(json.load(answer))
-    except (OSError, ValueError):
+        return dict(call("GET", url, control=True, timeout=5).json())
+    except (HttpClientError, ValueError, TypeError):
         return None
 
 

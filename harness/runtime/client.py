@@ -15,8 +15,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from urllib.parse import quote
 
 from harness.env.process import free_port
 from harness.errors import StartError
+from harness.httpclient import JSON_HEADERS, HttpClientError, HttpStatusError, call
 
 __all__ = ["RuntimeClient", "RuntimeProcess", "reload_runtime", "spawn_runtime"]
 
@@ -36,20 +35,17 @@ class RuntimeClient:
         self.timeout = timeout
 
     def _call(self, method: str, path: str, body: bytes | None = None) -> Any:
-        from harness.env.secret import headers_for
-
-        request = urllib.request.Request(
-            self.url + path, data=body, method=method, headers=headers_for(self.url)
-        )
-        if body is not None:
-            request.add_header("content-type", "application/json")
+        """The JSON answer; a refusal is ``RuntimeError("{METHOD} {path} → {status}: {body}")``
+        (``harness debug`` reads the body's message from it); no answer is
+        :class:`~harness.httpclient.NoAnswerError` (an ``OSError``)."""
+        headers = JSON_HEADERS if body is not None else None
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")
-            raise RuntimeError(f"{method} {path} → {exc.code}: {detail}") from None
-        return json.loads(raw) if raw else None
+            answer = call(
+                method, self.url + path, body, headers=headers, control=True, timeout=self.timeout
+            )
+        except HttpStatusError as exc:
+            raise RuntimeError(f"{method} {path} → {exc.status}: {exc.text}") from None
+        return answer.json()
 
     def health(self) -> dict[str, Any]:
         return self._call("GET", "/_harness/health")  # type: ignore[no-any-return]
@@ -57,7 +53,7 @@ class RuntimeClient:
     def healthy(self) -> bool:
         try:
             return self.health().get("status") == "ok"
-        except (OSError, RuntimeError, ValueError):
+        except (HttpClientError, RuntimeError, ValueError):
             return False
 
     def reload(self) -> dict[str, Any]:

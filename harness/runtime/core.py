@@ -13,123 +13,54 @@ import json
 import logging
 import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.aws import aws_environ
-from harness.chaos.capacity import GatewayOutage
 from harness.chaos.lambda_faults import LambdaFault, LambdaFaultEngine
 from harness.metrics.publishers import emf_lines, lambda_invocation, lambda_throttle
-from harness.model import DeployedStack, EventSourceSpec, FunctionSpec, load_stacks
+from harness.model import DeployedStack, FunctionSpec, load_stacks
 from harness.obs.carry import CarriedTraces
-from harness.obs.spans import TraceConfig, new_span_id, parse_xray, recorder_for, xray_header
+from harness.obs.spans import TraceConfig, recorder_for
 from harness.runtime.asyncinvoke import AsyncInvoker
-from harness.runtime.bootstrap import error_payload
 from harness.runtime.caller import CallerGone, is_gone
+from harness.runtime.capacity import AzFailure, CapacityFactory
 from harness.runtime.config import RuntimeConfig
-from harness.runtime.debug import (
-    DEBUG_HOST,
-    Deadline,
-    DebugRefused,
-    DebugSession,
-    client_attached,
-    debugpy_path,
-    port_refusal,
-)
+from harness.runtime.debug import Deadline, end_session, sessions, start_session
 from harness.runtime.destinations import AwsClients
-from harness.runtime.events import iso_ms, new_request_id
-from harness.runtime.logs import FunctionLog, billed, tail_text
-from harness.runtime.pollers import Poller, create_poller
+from harness.runtime.events import new_request_id
+from harness.runtime.logs import FunctionLog, tail_text
+from harness.runtime.names import pick_version, select_pools, split_qualifier
+from harness.runtime.outcome import InvokeResult, settle
+from harness.runtime.pollers import Poller
 from harness.runtime.pollers.schedule_poller import AmbiguousSchedule, schedule_names
 from harness.runtime.pool import FunctionNotFound, FunctionPool, Throttled, WorkerPools
-from harness.runtime.tracing import record_invocation
-from harness.runtime.worker import WorkerDied
+from harness.runtime.sources import SOURCE_SETUP_WAIT_S, sync_pollers, wait_ready, wanted_sources
+from harness.runtime.tracing import trace_outcome
+from harness.runtime.worker import Worker, WorkerResult
 
-__all__ = ["FunctionNotFound", "InvokeResult", "Runtime", "Throttled"]
+__all__ = [
+    "FunctionNotFound",
+    "InvokeResult",
+    "Runtime",
+    "Throttled",
+    "pick_version",
+    "split_qualifier",
+]
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
-class InvokeResult:
-    request_id: str
-    payload: bytes
-    function_error: str | None = None  # "Unhandled" when the function failed
-    log_result: str | None = None  # base64 tail, when asked for
-    duration_ms: float = 0.0
-    timed_out: bool = False
-    cold: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.function_error is None
-
-    def json(self) -> Any:
-        return json.loads(self.payload) if self.payload else None
-
-
-def _error_type(body: bytes) -> str | None:
-    """``errorType`` of a handler's error payload (for the invocation span)."""
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return None
-    found = payload.get("errorType") if isinstance(payload, dict) else None
-    return found if isinstance(found, str) else None
-
-
-def _function_key(name_or_arn: str) -> str:
-    """``name``, ``arn:aws:lambda:r:a:function:name[:qualifier]`` or ``a:function:name`` → name."""
-    if ":" not in name_or_arn:
-        return name_or_arn
-    parts = name_or_arn.split(":")
-    if "function" in parts:
-        index = parts.index("function")
-        if index + 1 < len(parts):
-            return parts[index + 1]
-    return parts[0] if len(parts) == 2 else name_or_arn.split(":", 1)[0]
-
-
-def split_qualifier(name_or_arn: str) -> tuple[str, str | None]:
-    """``name[:qualifier]``, ``arn:aws:lambda:r:a:function:name[:qualifier]`` (or its
-    ``a:function:name[:qualifier]`` form) → (name, qualifier or None)."""
-    parts = name_or_arn.split(":")
-    if "function" in parts:
-        index = parts.index("function")
-        if index + 1 < len(parts):
-            rest = parts[index + 1 :]
-            return rest[0], rest[1] if len(rest) > 1 else None
-    if len(parts) == 2:
-        return parts[0], parts[1]
-    return _function_key(name_or_arn), None
-
-
-def pick_version(alias: dict[str, Any], rng: random.Random) -> str:
-    """The version one invocation of an alias runs: each additional version with its weight's
-    chance (RoutingConfig.AdditionalVersionWeights), the alias's own version otherwise."""
-    draw = rng.random()
-    total = 0.0
-    for version, weight in (alias.get("weights") or {}).items():
-        total += float(weight)
-        if draw < total:
-            return str(version)
-    return str(alias.get("version", "$LATEST"))
-
-
-SOURCE_SETUP_WAIT_S = 15.0
-
-
-def _wait_ready(pollers: list[Poller], timeout: float) -> None:
-    """Wait (at most ``timeout`` in all) until every poller has set its source up."""
-    deadline = time.monotonic() + timeout
-    for poller in pollers:
-        if not poller.wait_ready(max(0.0, deadline - time.monotonic())):
-            logger.warning("event source %s is not set up yet; reload goes on", poller.name)
-
-
 class Runtime:
-    def __init__(self, state_dir: Path, config: RuntimeConfig | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        config: RuntimeConfig | None = None,
+        *,
+        capacity: CapacityFactory,
+    ) -> None:
+        """``capacity`` builds the capacity faults (:mod:`harness.runtime.capacity`; the
+        runtime's server passes :class:`harness.chaos.capacity.CapacityChaos`)."""
         self.state_dir = Path(state_dir)
         self.config = config or RuntimeConfig.load()
         trace_config = TraceConfig.from_env()
@@ -142,9 +73,11 @@ class Runtime:
         self._alias_random = random.Random()  # an alias's weighted pick between two versions
         self._logical: dict[tuple[str, str], str] = {}  # (stack, logical id) → name
         self.pools = WorkerPools(
-            self.config, self.state_dir / "logs" / "functions", self.state_dir / "runtime-pids"
+            self.config,
+            self.state_dir / "logs" / "functions",
+            self.state_dir / "runtime-pids",
+            functions=lambda: list(self.functions.values()),
         )
-        self.pools._pools_ref = lambda: list(self.functions.values())  # type: ignore[method-assign]
         self.pollers: dict[str, Poller] = {}
         self.endpoints: dict[str, Any] = {}
         self.aws: AwsClients | None = None
@@ -160,9 +93,7 @@ class Runtime:
         self.load_errors: list[str] = []
         self.faults = LambdaFaultEngine()
         self.pools.throttle_hook = self._throttled
-        self._outage: dict[str, Any] | None = None
-        self._outage_gateway: GatewayOutage | None = None
-        self._outage_timer: asyncio.TimerHandle | None = None
+        self.capacity = capacity(self.pools, self.state_dir, self.faults.record)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -180,7 +111,7 @@ class Runtime:
         """Stop pollers, drop queued async events, kill every worker. Called after the HTTP
         server stopped taking requests, so every other task on the loop is ours to cancel
         (including invocations that poller threads are waiting on)."""
-        self.end_az_failure()
+        self.capacity.end_az_failure()
         for poller in self.pollers.values():
             poller.stop()
         current = asyncio.current_task()
@@ -242,7 +173,7 @@ class Runtime:
         # as on AWS, a deploy is over once its subscriptions and mappings exist: a message
         # published right after `harness deploy` returns must not miss a poller still setting up
         pollers = list(self.pollers.values())
-        await self.loop.run_in_executor(None, _wait_ready, pollers, SOURCE_SETUP_WAIT_S)
+        await self.loop.run_in_executor(None, wait_ready, pollers, SOURCE_SETUP_WAIT_S)
         await self.ensure_provisioned()
         return self.describe()
 
@@ -284,34 +215,8 @@ class Runtime:
         self._apply_sources(stacks, restart_all=endpoints_changed)
 
     def _apply_sources(self, stacks: dict[str, DeployedStack], restart_all: bool) -> None:
-        wanted: dict[str, tuple[str, str, EventSourceSpec]] = {}
-        for stack in stacks.values():
-            for index, source in enumerate(stack.event_sources):
-                if not source.enabled:
-                    continue
-                function = self._logical.get((stack.name, source.function), source.function)
-                key = json.dumps(
-                    [stack.name, source.name or index, function, source.__dict__], sort_keys=True
-                )
-                wanted[key] = (stack.name, function, source)
-        for key in list(self.pollers):
-            if key not in wanted:
-                self.pollers.pop(key).stop(teardown=True)
-            elif restart_all:
-                self.pollers.pop(key).stop()
-        if self.aws is None:
-            return
-        for key, (stack_name, function, source) in wanted.items():
-            if key in self.pollers:
-                continue
-            try:
-                poller = create_poller(source, function, self)
-            except Exception:
-                logger.exception("cannot create the %s poller for %s", source.kind, function)
-                continue
-            poller.stack = stack_name
-            self.pollers[key] = poller
-            poller.start()
+        wanted = wanted_sources(stacks, self._logical)
+        sync_pollers(self.pollers, wanted, self, restart_all=restart_all, start=bool(self.aws))
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -395,166 +300,107 @@ class Runtime:
         """Run one invocation to completion (raises :class:`Throttled` when over a limit).
 
         ``trace`` is the invoker's X-Ray header (the Invoke API's ``X-Amzn-Trace-Id``, an SNS or
-        EventBridge delivery's producer): the invocation continues that trace."""
+        EventBridge delivery's producer): the invocation continues that trace. How it ended is
+        :mod:`harness.runtime.outcome`'s to say."""
         request_id = request_id or new_request_id()
+        worker, cold = await self._acquire(pool, wait)
         metrics = pool.metrics
-        try:
-            worker, cold = await self.pools.acquire(pool, wait=wait)
-        except Throttled:
-            metrics.throttles += 1
-            lambda_throttle(pool.name)
-            raise
-        except CallerGone:
-            metrics.abandoned += 1
-            raise Throttled("CallerGone", "The caller left before the invocation ran.") from None
-        if (
-            not wait and is_gone()
-        ):  # left while its environment started: keep the environment, skip the call
-            self.pools.release(pool, worker)
-            self.pools.abandoned += 1
-            metrics.abandoned += 1
-            raise Throttled("CallerGone", "The caller left before the invocation ran.")
-        spec = pool.spec
         metrics.invocations += 1
         concurrent = pool.inflight
-        lines: list[list[str]] = []
-        extra: list[str] = []
         if cold:
             metrics.cold_starts += 1
             metrics.init_durations.append(worker.init_ms)
-            lines = list(worker.init_logs)
-        function_error: str | None = "Unhandled"
-        timed_out = False
-        correlation = request_id
-        max_rss_kb = 0
-        worker_trace = worker_trace_parent = ""
-        error_type: str | None = None
         started = time.perf_counter()
+
+        async def call() -> WorkerResult:
+            return await self._call_worker(pool, worker, request_id, payload, invoked_arn, trace)
+
         try:
-            if worker.init_error is not None:
-                body = json.dumps(dict(worker.init_error, requestId=request_id)).encode()
-                worker.dead = True
-                duration = 0.0
-            else:
-                deadline_ms = time.time() * 1000 + spec.timeout * 1000
-                try:
-                    assert self.loop is not None
-                    timer = Deadline(self.loop, spec.timeout, worker.expire, worker.debug_port)
-                    fault = (
-                        self.faults.decide(pool.name, spec.logical_id, pool.stack, request_id)
-                        if self.faults.slots
-                        else None
-                    )
-                    try:
-                        result = await worker.invoke(
-                            request_id,
-                            payload,
-                            deadline_ms,
-                            invoked_arn or self.function_arn(pool),
-                            fault,
-                            trace,
-                        )
-                    except WorkerDied:
-                        if not worker.expired:
-                            raise
-                        timed_out = True
-                        duration = (time.perf_counter() - started) * 1000
-                        metrics.timeouts += 1
-                        message = f"{iso_ms()} {request_id} Task timed out after {duration / 1000:.2f} seconds"
-                        extra.append(message)
-                        body = json.dumps(
-                            {"errorMessage": message, "errorType": "Sandbox.Timedout"}
-                        ).encode()
-                        result = None
-                    finally:
-                        timer.cancel()
-                except WorkerDied as exc:
-                    duration = (time.perf_counter() - started) * 1000
-                    reason = exc.describe()
-                    extra.append(f"RequestId: {request_id} Error: {reason}")
-                    body = json.dumps(
-                        error_payload(
-                            "Runtime.ExitError",
-                            f"RequestId: {request_id} Error: {reason}",
-                            request_id,
-                        )
-                    ).encode()
-                else:
-                    if result is None:
-                        pass  # timed out: body and duration are set
-                    else:
-                        duration = result.duration_ms
-                        body = result.body
-                        lines += result.logs
-                        max_rss_kb = result.max_rss_kb
-                        correlation = result.correlation_id or request_id
-                        worker_trace, worker_trace_parent = result.trace, result.trace_parent
-                        if result.error:
-                            error_type = _error_type(body)
-                        if not result.error:
-                            function_error = None
-        except Exception as exc:  # never let one invocation take the server down
-            logger.exception("invocation %s of %s failed in the runtime", request_id, pool.name)
-            duration = (time.perf_counter() - started) * 1000
-            worker.kill()
-            body = json.dumps(
-                error_payload(
-                    "Runtime.Unknown", f"RequestId: {request_id} Error: {exc}", request_id
-                )
-            ).encode()
+            outcome = await settle(worker, request_id, pool.name, started, call)
         finally:
             self.pools.release(pool, worker)
-        if function_error is not None:
-            metrics.errors += 1
-        metrics.durations.append(duration)
-        metrics.duration_total_ms += duration
-        lambda_invocation(pool.name, duration, function_error is not None, concurrent)
+        lines = [*(worker.init_logs if cold else []), *outcome.logs]
+        failed = outcome.function_error is not None
+        metrics.timeouts += int(outcome.timed_out)
+        metrics.errors += int(failed)
+        metrics.durations.append(outcome.duration_ms)
+        metrics.duration_total_ms += outcome.duration_ms
+        lambda_invocation(pool.name, outcome.duration_ms, failed, concurrent)
         if lines:
             emf_lines(lines)
-        report = {
-            "durationMs": round(duration, 3),
-            "billedDurationMs": billed(duration),
-            "memorySizeMB": spec.memory_mb,
-            "maxMemoryUsedMB": max_rss_kb // 1024,
-            "initDurationMs": round(worker.init_ms, 3) if cold else None,
-            "status": "timeout" if timed_out else "error" if function_error else "success",
-        }
-        if extra:
-            lines += [["runtime", "ERROR", text] for text in extra]
+        report = outcome.report(pool.spec.memory_mb, worker.init_ms if cold else None)
+        lines += [["runtime", "ERROR", text] for text in outcome.runtime_lines]
+        correlation = outcome.correlation_id or request_id
         pool.log.write(request_id, correlation, lines, report)
         if self.tracer is not None:
-            if not worker_trace and trace:  # the environment sent none back (Node.js, a crash)
-                context = parse_xray(trace)
-                if context is not None:
-                    worker_trace = xray_header(context.trace_id, new_span_id())
-                    worker_trace_parent = f"{context.parent:016x}" if context.parent else ""
-            record_invocation(
+            trace_outcome(
                 self.tracer,
-                function=pool.name,
-                stack=pool.stack,
-                request_id=request_id,
-                correlation_id=correlation,
-                trace=worker_trace,
-                trace_parent=worker_trace_parent,
-                started_perf=started,
-                duration_ms=duration,
-                cold=cold,
-                init_ms=worker.init_ms,
-                status=str(report["status"]),
-                error_type=("Sandbox.Timedout" if timed_out else error_type or function_error),
-                trigger=None,
+                pool.name,
+                pool.stack,
+                request_id,
+                correlation,
+                trace,
+                started,
+                worker.init_ms if cold else None,
+                outcome,
             )
+        log_result = (
+            tail_text(request_id, lines, report, version=pool.spec.version) if tail else None
+        )
         return InvokeResult(
             request_id=request_id,
-            payload=body,
-            function_error=function_error,
-            log_result=tail_text(request_id, lines, report, version=pool.spec.version)
-            if tail
-            else None,
-            duration_ms=duration,
-            timed_out=timed_out,
+            payload=outcome.body,
+            function_error=outcome.function_error,
+            log_result=log_result,
+            duration_ms=outcome.duration_ms,
+            timed_out=outcome.timed_out,
             cold=cold,
         )
+
+    async def _acquire(self, pool: FunctionPool, wait: bool) -> tuple[Worker, bool]:
+        """A worker for one invocation of ``pool`` (and whether it started cold), or
+        :class:`Throttled`: over a limit, or the caller left (``CallerGone``)."""
+        try:
+            worker, cold = await self.pools.acquire(pool, wait=wait)
+        except Throttled:
+            pool.metrics.throttles += 1
+            lambda_throttle(pool.name)
+            raise
+        except CallerGone:
+            pool.metrics.abandoned += 1
+            raise Throttled("CallerGone", "The caller left before the invocation ran.") from None
+        if not wait and is_gone():  # left while its environment started: keep it, skip the call
+            self.pools.release(pool, worker)
+            self.pools.abandoned += 1
+            pool.metrics.abandoned += 1
+            raise Throttled("CallerGone", "The caller left before the invocation ran.")
+        return worker, cold
+
+    async def _call_worker(
+        self,
+        pool: FunctionPool,
+        worker: Worker,
+        request_id: str,
+        payload: bytes,
+        invoked_arn: str | None,
+        trace: str | None,
+    ) -> WorkerResult:
+        """The invocation in ``worker`` under the function's timeout (the worker is killed at
+        the deadline: :class:`WorkerDied` with ``worker.expired``) and its Lambda faults."""
+        spec = pool.spec
+        deadline_ms = time.time() * 1000 + spec.timeout * 1000
+        assert self.loop is not None
+        timer = Deadline(self.loop, spec.timeout, worker.expire, worker.debug_port)
+        try:
+            fault = (
+                self.faults.decide(pool.name, spec.logical_id, pool.stack, request_id)
+                if self.faults.slots
+                else None
+            )
+            arn = invoked_arn or self.function_arn(pool)
+            return await worker.invoke(request_id, payload, deadline_ms, arn, fault, trace)
+        finally:
+            timer.cancel()
 
     # -- harness debug / harness deploy --watch ------------------------------------------------
 
@@ -563,29 +409,8 @@ class Runtime:
         environment waits for a debugpy client on 127.0.0.1:``port`` (see
         :mod:`harness.runtime.debug`). :class:`DebugRefused` says why it cannot."""
         pool = self._debug_pool(function, stack)
-        if pool.spec.runtime.startswith("nodejs"):
-            raise DebugRefused(
-                f"{pool.name} runs on {pool.spec.runtime}: harness debug attaches debugpy, a "
-                "Python debugger; Node.js functions cannot be debugged this way"
-            )
-        for other in self.functions.values():
-            if other.debug is not None and other is not pool and other.debug.port == port:
-                raise DebugRefused(
-                    f"port {port} is already the debug port of {other.name}; "
-                    f"stop that session (harness debug --stop) or pick another --port"
-                )
-        if pool.debug is None or pool.debug.port != port:
-            if pool.debug is not None:
-                self._debug_end(pool)
-            refusal = port_refusal(port)
-            if refusal is not None:
-                raise DebugRefused(refusal)
-            folder = self.state_dir / "runtime-debug" / "path"
-            pool.debug = DebugSession(pool.name, port, debugpy_path(folder))
-            self.pools.drain(pool)  # the next environment of the function is the debugged one
-            logger.info(
-                "debugging %s: its next environment waits on %s:%d", pool.name, DEBUG_HOST, port
-            )
+        folder = self.state_dir / "runtime-debug" / "path"
+        start_session(pool, port, list(self.functions.values()), self.pools, folder)
         return self.debug_state()
 
     def debug_stop(self, function: str | None = None, stack: str | None = None) -> dict[str, Any]:
@@ -598,16 +423,8 @@ class Runtime:
         )
         stopped = [p.name for p in pools if p.debug is not None]
         for pool in pools:
-            self._debug_end(pool)
+            end_session(pool, self.pools)
         return {"stopped": stopped, **self.debug_state()}
-
-    def _debug_end(self, pool: FunctionPool) -> None:
-        pool.debug = None
-        self.pools.drain(pool)
-        for worker in list(pool.workers):
-            if worker.debug_port is not None:
-                worker.kill()  # busy (or waiting for a client): release() retires it
-        self.pools._notify()
 
     def _debug_pool(self, function: str, stack: str | None) -> FunctionPool:
         name = self._logical.get((stack, function), function) if stack else function
@@ -623,14 +440,7 @@ class Runtime:
         return pool
 
     def debug_state(self) -> dict[str, Any]:
-        sessions = []
-        for pool in self.functions.values():
-            if pool.debug is not None:
-                pids = sorted(
-                    w.pid for w in pool.workers if w.debug_port is not None and w.pid is not None
-                )
-                sessions.append(pool.debug.describe(client_attached(pool.debug.port), pids))
-        return {"sessions": sessions}
+        return {"sessions": sessions(list(self.functions.values()))}
 
     def swap_code(self, functions: list[str], stack: str | None = None) -> dict[str, Any]:
         """``harness deploy --watch``: drain the warm environments of ``functions`` (names, or
@@ -694,29 +504,7 @@ class Runtime:
         )
 
     def _select(self, functions: list[str], stack: str | None) -> list[FunctionPool]:
-        """The pools named (by name or logical id) in ``stack`` (or all); ValueError if a name
-        or the stack is unknown, so a typo fails when the fault is added."""
-        pools = list(self.functions.values())
-        if stack is not None:
-            stacks = sorted({p.stack for p in pools})
-            if stack not in stacks:
-                raise ValueError(
-                    f"no deployed stack named {stack!r} in the runtime; deployed: {', '.join(stacks) or 'none'}"
-                )
-            pools = [p for p in pools if p.stack == stack]
-        if not functions:
-            return pools
-        chosen = []
-        for name in functions:
-            match = [p for p in pools if name in (p.name, p.spec.logical_id)]
-            if not match:
-                known = ", ".join(sorted(p.spec.logical_id for p in pools)) or "none"
-                raise ValueError(
-                    f"no function named {name!r}{f' in stack {stack}' if stack else ''}; "
-                    f"known (logical ids): {known}"
-                )
-            chosen += match
-        return chosen
+        return select_pools(list(self.functions.values()), functions, stack)
 
     def add_faults(self, rules: list[LambdaFault]) -> list[dict[str, Any]]:
         for rule in rules:
@@ -727,22 +515,9 @@ class Runtime:
     def recycle(
         self, functions: list[str], stack: str | None, description: str | None = None
     ) -> dict[str, Any]:
-        """A cold-start storm: every environment of the functions goes (idle ones now, busy
-        ones when their invocation ends), so the next invocations start cold."""
-        pools = self._select(functions, stack)
-        entry: dict[str, Any] = {
-            "time": round(time.time(), 6),
-            "kind": "lambda",
-            "mode": "cold-start",
-            "effect": "recycled all environments",
-            "target": ",".join(sorted(p.name for p in pools)),
-            "recycled": {p.name: len(p.workers) for p in pools},
-            "description": description,
-        }
-        for pool in pools:
-            self.pools.drain(pool)
-        self.faults.record(entry)
-        return entry
+        """A cold-start storm on ``functions`` (names or logical ids; all of ``stack``'s, or
+        every function, when empty): see :mod:`harness.runtime.capacity`."""
+        return self.capacity.recycle(self._select(functions, stack), description)
 
     def begin_az_failure(
         self,
@@ -754,56 +529,16 @@ class Runtime:
     ) -> dict[str, Any]:
         """Lose ``share`` of the execution environments and of the gateway's worker processes
         at once; capacity returns after ``duration_s``."""
-        assert self.loop is not None
-        if self._outage is not None:
-            raise ValueError("an AZ failure is already in progress; clear it first")
-        rng = random.Random(f"az:{seed}")
-        killed = self.pools.kill_share(list(self.functions.values()), share, rng)
-        self.pools.capacity_factor = 1.0 - share
-        gateway = GatewayOutage(self.state_dir)
-        entry: dict[str, Any] = {
-            "time": round(time.time(), 6),
-            "kind": "az",
-            "mode": "az-failure",
-            "target": "runtime+gateway",
-            "effect": f"lost {share:.0%} of capacity for {duration_s:g}s",
-            "environments_killed": killed,
-            "max_workers": self.pools.max_workers,
-            "seed": seed,
-            "duration_s": duration_s,
-            "description": description,
-            **gateway.begin(share, rng, spare=spare_pids or []),
-        }
-        self._outage, self._outage_gateway = entry, gateway
-        self._outage_timer = self.loop.call_later(duration_s, self.end_az_failure)
-        self.faults.record(entry)
-        return entry
+        failure = AzFailure(duration_s, seed, share, description, tuple(spare_pids or ()))
+        return self.capacity.begin_az_failure(list(self.functions.values()), failure)
 
     def end_az_failure(self) -> dict[str, Any] | None:
-        if self._outage is None:
-            return None
-        if self._outage_timer is not None:
-            self._outage_timer.cancel()
-            self._outage_timer = None
-        self.pools.capacity_factor = 1.0
-        if self._outage_gateway is not None:
-            self._outage_gateway.end()
-        entry = {
-            "time": round(time.time(), 6),
-            "kind": "az",
-            "mode": "az-recovered",
-            "target": "runtime+gateway",
-            "effect": "capacity restored",
-            "max_workers": self.pools.max_workers,
-        }
-        self._outage = self._outage_gateway = None
-        self.faults.record(entry)
-        return entry
+        return self.capacity.end_az_failure()
 
     def fault_state(self) -> dict[str, Any]:
         return {
             "rules": self.faults.status(),
-            "az_failure": self._outage,
+            "az_failure": self.capacity.outage,
             "capacity": self.pools.snapshot(),
         }
 

@@ -31,12 +31,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.runtime.pool import FunctionPool, WorkerPools
 
 __all__ = [
     "DEBUG_HOST",
@@ -45,8 +49,13 @@ __all__ = [
     "DebugSession",
     "client_attached",
     "debugpy_path",
+    "end_session",
     "port_refusal",
+    "sessions",
+    "start_session",
 ]
+
+logger = logging.getLogger(__name__)
 
 DEBUG_HOST = "127.0.0.1"  # never another interface: a debugger runs any code it is sent
 POLL_S = 0.25
@@ -170,3 +179,58 @@ class Deadline:
 def environment(port: int, path: str) -> dict[str, str]:
     """The variables that make ``bootstrap.py`` wait for a debugger."""
     return {"HARNESS_DEBUG_PORT": str(port), "HARNESS_DEBUG_PATH": path}
+
+
+# -- the runtime's sessions (Runtime.debug_start / debug_stop / debug_state) -----------------
+
+
+def start_session(
+    pool: FunctionPool, port: int, functions: list[FunctionPool], pools: WorkerPools, path: Path
+) -> None:
+    """Debug ``pool``'s function on ``port``: its warm environments are drained so that the next
+    one is the debugged one (``path``: the folder :func:`debugpy_path` fills). Starting it
+    again on its own port changes nothing; :class:`DebugRefused` says why it cannot start."""
+    if pool.spec.runtime.startswith("nodejs"):
+        raise DebugRefused(
+            f"{pool.name} runs on {pool.spec.runtime}: harness debug attaches debugpy, a "
+            "Python debugger; Node.js functions cannot be debugged this way"
+        )
+    for other in functions:
+        if other.debug is not None and other is not pool and other.debug.port == port:
+            raise DebugRefused(
+                f"port {port} is already the debug port of {other.name}; "
+                f"stop that session (harness debug --stop) or pick another --port"
+            )
+    if pool.debug is not None and pool.debug.port == port:
+        return
+    if pool.debug is not None:
+        end_session(pool, pools)
+    refusal = port_refusal(port)
+    if refusal is not None:
+        raise DebugRefused(refusal)
+    pool.debug = DebugSession(pool.name, port, debugpy_path(path))
+    pools.drain(pool)  # the next environment of the function is the debugged one
+    logger.info("debugging %s: its next environment waits on %s:%d", pool.name, DEBUG_HOST, port)
+
+
+def end_session(pool: FunctionPool, pools: WorkerPools) -> None:
+    """End ``pool``'s debug session: its debugged environment is killed (busy or waiting for a
+    client: :meth:`~harness.runtime.pool.WorkerPools.release` retires it)."""
+    pool.debug = None
+    pools.drain(pool)
+    for worker in list(pool.workers):
+        if worker.debug_port is not None:
+            worker.kill()
+    pools.wake_all()
+
+
+def sessions(functions: list[FunctionPool]) -> list[dict[str, Any]]:
+    """The debug sessions on: function, port, its environments' pids, whether a client is on."""
+    found = []
+    for pool in functions:
+        if pool.debug is not None:
+            pids = sorted(
+                w.pid for w in pool.workers if w.debug_port is not None and w.pid is not None
+            )
+            found.append(pool.debug.describe(client_attached(pool.debug.port), pids))
+    return found

@@ -17,9 +17,10 @@
 * Provisioned concurrency (``FunctionSpec.provisioned_concurrency``): that many environments are
   started ahead of demand (``AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency``), kept
   out of idle recycling, and started again when lost (:meth:`WorkerPools.ensure_provisioned`).
-* Faults: ``throttle_hook`` (a throttle fault = reserved concurrency 0), ``capacity_factor``
-  (an "AZ failure" halves the worker processes), :meth:`WorkerPools.kill_share` (lose a share
-  of the environments at once) and :meth:`WorkerPools.drain` (a cold-start storm).
+* Faults (driven by :mod:`harness.chaos` through :mod:`harness.runtime.capacity`):
+  ``throttle_hook`` (a throttle fault = reserved concurrency 0), ``capacity_factor`` (an "AZ
+  failure" halves the worker processes), :meth:`WorkerPools.kill` (lose an environment now)
+  and :meth:`WorkerPools.drain` (a cold-start storm).
 * Warm reuse is LIFO (the most recently used worker first), so a burst that shrinks leaves the
   least recently used workers idle, and the reaper recycles those after ``idle_timeout_s``.
 * Waiting: a call waiting for a worker of its function is woken alone (first come, first
@@ -33,10 +34,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import functools
 import logging
 import os
-import random
 import secrets
 import time
 from collections.abc import Callable
@@ -49,7 +48,7 @@ from harness.runtime.config import RuntimeConfig
 from harness.runtime.debug import DebugSession
 from harness.runtime.debug import environment as debug_environment
 from harness.runtime.fork import Template, TemplateFailed, Templates, fork_refusal, preload_for
-from harness.runtime.interpreters import python_version, resolve, runtime_packages
+from harness.runtime.launch import function_environ, launch_of
 from harness.runtime.logs import FunctionLog
 from harness.runtime.metrics import FunctionMetrics
 from harness.runtime.worker import Worker
@@ -84,82 +83,6 @@ class Throttled(Exception):
         super().__init__(f"{reason}: {message}")
 
 
-def _layer_paths(layers: list[str], runtime: str) -> list[str]:
-    """Where Lambda looks in /opt for each layer: ``python/lib/pythonX.Y/site-packages`` and
-    ``python``; for Node.js ``nodejs/nodeNN/node_modules`` and ``nodejs/node_modules``."""
-    if runtime.startswith("nodejs"):
-        major = runtime.removeprefix("nodejs").removesuffix(".x")
-        return [
-            os.path.join(layer, "nodejs", *sub, "node_modules")
-            for layer in layers
-            for sub in ((f"node{major}",), ())
-        ]
-    version = runtime.removeprefix("python") or "3"
-    paths: list[str] = []
-    for layer in layers:
-        paths += [
-            os.path.join(layer, "python", "lib", f"python{version}", "site-packages"),
-            os.path.join(layer, "python"),
-        ]
-    return paths
-
-
-@functools.cache
-def _runtime_sdk() -> Path:
-    return runtime_packages()
-
-
-def launch_of(spec: FunctionSpec) -> tuple[str, str, list[str], str]:
-    """``(interpreter, runtime it really is, path after the task root, note)`` of ``spec``: what
-    the deploy built (:mod:`harness.deploy.build`), or, for a spec made by hand, the interpreter
-    of its runtime, its layers' ``python`` folders and the runtime's boto3."""
-    if spec.interpreter:
-        actual = spec.execution_env or spec.runtime
-        return spec.interpreter, actual, list(spec.path), spec.runtime_note
-    launch = resolve(spec.runtime)  # LookupError: no such runtime here
-    path = _layer_paths(spec.layers, launch.runtime)
-    if python_version(launch.runtime) is not None:
-        path.append(str(_runtime_sdk()))
-    return launch.interpreter, launch.runtime, path, launch.note
-
-
-def function_environ(spec: FunctionSpec, aws: dict[str, str], log_stream: str) -> dict[str, str]:
-    """The environment of one execution environment of ``spec`` (not the server's own)."""
-    _, actual, path, note = launch_of(spec)
-    base = {
-        k: os.environ[k] for k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if k in os.environ
-    }
-    env = {
-        **base,
-        "TZ": ":UTC",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        **aws,
-        **spec.environment,
-        # Reserved variables: the function's own configuration cannot override these.
-        "AWS_LAMBDA_FUNCTION_NAME": spec.name.split(":", 1)[0],  # a version runs as "name:3"
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
-        "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
-        "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group or f"/aws/lambda/{spec.name}",
-        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
-        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-        "_HANDLER": spec.handler,
-        "LAMBDA_TASK_ROOT": spec.task_root or spec.code_dir,
-        "LAMBDA_RUNTIME_DIR": os.path.dirname(os.path.abspath(__file__)),
-        # the runtime it really runs on: python3.11 when a python3.12 function fell back
-        "AWS_EXECUTION_ENV": f"AWS_Lambda_{actual}",
-        "HARNESS_RUNTIME_PATH": os.pathsep.join(path),
-        "HARNESS_TRACING_MODE": spec.tracing or "PassThrough",
-    }
-    if note:
-        env["HARNESS_RUNTIME_NOTE"] = note
-    if spec.opt_dir:
-        env["HARNESS_OPT_DIR"] = spec.opt_dir  # where /opt is for this function
-    if "AWS_REGION" in aws:
-        env["AWS_REGION"] = aws["AWS_REGION"]
-        env["AWS_DEFAULT_REGION"] = aws["AWS_DEFAULT_REGION"]
-    return env
-
-
 class FunctionPool:
     """The execution environments of one function and its counters."""
 
@@ -184,8 +107,17 @@ class FunctionPool:
 class WorkerPools:
     """Hands out warm workers under the concurrency limits; owns every worker process."""
 
-    def __init__(self, config: RuntimeConfig, log_dir: Path, pid_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        config: RuntimeConfig,
+        log_dir: Path,
+        pid_dir: Path | None = None,
+        *,
+        functions: Callable[[], list[FunctionPool]] | None = None,
+    ) -> None:
         self.config = config
+        # every function's pool (the runtime's): where an idle worker may be recycled from
+        self.functions: Callable[[], list[FunctionPool]] = functions or (lambda: [])
         self.log_dir = log_dir
         # one file per live execution environment, named by its pid, holding its function: a
         # forked environment's /proc environ is its template's, so this is how the control
@@ -194,7 +126,7 @@ class WorkerPools:
         self.aws_env: dict[str, str] = {}
         self.total_inflight = 0
         self.total_workers = 0
-        self._waiting: set[asyncio.Future[None]] = set()  # every waiter (woken by _notify)
+        self._waiting: set[asyncio.Future[None]] = set()  # every waiter (woken by wake_all)
         self._limit_waiters = 0  # waiters for a concurrency limit (not for a worker)
         self._reaping: set[asyncio.Task[None]] = set()
         self.capacity_factor = 1.0
@@ -214,7 +146,7 @@ class WorkerPools:
 
     # -- waiting ---------------------------------------------------------------------------
 
-    def _notify(self) -> None:
+    def wake_all(self) -> None:
         """Wake every waiter: something changed that any of them may be waiting for."""
         if self._waiting:
             for future in self._waiting:
@@ -279,7 +211,7 @@ class WorkerPools:
             self._waiting.discard(future)
             if pool is None:
                 self._limit_waiters -= 1
-            elif future in pool.waiting:  # not taken by _wake_one (woken by _notify, or leaving)
+            elif future in pool.waiting:  # not taken by _wake_one (woken by wake_all, or leaving)
                 pool.waiting.remove(future)
 
     # -- acquire / release -------------------------------------------------------------------
@@ -322,7 +254,7 @@ class WorkerPools:
             self.total_inflight -= 1
             if isinstance(exc, CallerGone):
                 self.abandoned += 1
-            self._notify()
+            self.wake_all()
             raise
 
     async def _worker(
@@ -380,7 +312,7 @@ class WorkerPools:
     def _evict_idle(self, exclude: FunctionPool) -> bool:
         """Recycle the least recently used idle worker of another function."""
         best: tuple[FunctionPool, Worker] | None = None
-        for pool in self._pools_ref():
+        for pool in self.functions():
             if pool is exclude or not pool.idle:
                 continue
             candidate = pool.idle[0]
@@ -391,9 +323,6 @@ class WorkerPools:
         best[0].idle.remove(best[1])
         self.retire(best[0], best[1])
         return True
-
-    def _pools_ref(self) -> list[FunctionPool]:  # replaced by the runtime
-        return []
 
     async def _spawn(
         self,
@@ -523,9 +452,9 @@ class WorkerPools:
             # still re-check, as does everyone when nobody of this function waits.
             if self._wake_one(pool):
                 if self._limit_waiters:
-                    self._notify()
+                    self.wake_all()
                 return
-        self._notify()
+        self.wake_all()
 
     def retire(self, pool: FunctionPool, worker: Worker) -> None:
         if worker in pool.workers:
@@ -536,7 +465,7 @@ class WorkerPools:
         task = asyncio.get_running_loop().create_task(worker.reap())
         self._reaping.add(task)
         task.add_done_callback(self._reaping.discard)
-        self._notify()
+        self.wake_all()
 
     def drain(self, pool: FunctionPool) -> None:
         """Stop the idle workers now; busy ones stop when their invocation ends."""
@@ -589,34 +518,18 @@ class WorkerPools:
             worker.last_used = time.monotonic()
             pool.idle.insert(0, worker)  # LIFO reuse takes on-demand workers first
             started += 1
-            self._notify()
+            self.wake_all()
         return started
 
-    def kill_share(
-        self, pools: list[FunctionPool], share: float, rng: random.Random
-    ) -> list[dict[str, Any]]:
-        """Kill ``share`` of every execution environment at once (busy ones too: their
-        invocations fail with ``Runtime.ExitError``). The choice is drawn from ``rng`` over the
-        environments in a stable order (function, then age), so one seed picks the same ones."""
-        everyone = [
-            (pool, w)
-            for pool in sorted(pools, key=lambda p: p.name)
-            for w in sorted(pool.workers, key=lambda w: w.pid or 0)
-        ]
-        count = int(len(everyone) * share + 0.5)
-        chosen = rng.sample(range(len(everyone)), count) if count else []
-        killed = []
-        for index in sorted(chosen):
-            pool, worker = everyone[index]
-            killed.append(
-                {"function": pool.name, "pid": worker.pid, "busy": worker not in pool.idle}
-            )
-            if worker in pool.idle:
-                pool.idle.remove(worker)
-                self.retire(pool, worker)
-            else:
-                worker.kill()  # the invocation ends with Runtime.ExitError; release() retires it
-        return killed
+    def kill(self, pool: FunctionPool, worker: Worker) -> bool:
+        """Lose one execution environment now; True if it was busy (its invocation then ends
+        with ``Runtime.ExitError`` and :meth:`release` retires it)."""
+        if worker in pool.idle:
+            pool.idle.remove(worker)
+            self.retire(pool, worker)
+            return False
+        worker.kill()
+        return True
 
     async def close(self, pools: list[FunctionPool]) -> None:
         for pool in pools:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from harness.chaos.capacity import CapacityChaos
 from harness.chaos.lambda_faults import parse_lambda_faults
 from harness.env.secret import ControlGuard
 from harness.runtime.channel import serve_channel
@@ -387,7 +388,7 @@ class RuntimeApi:
 
 
 async def _main(state_dir: Path, port: int, host: str, config: RuntimeConfig | None) -> None:
-    runtime = Runtime(state_dir, config)
+    runtime = Runtime(state_dir, config, capacity=CapacityChaos)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

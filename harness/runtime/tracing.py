@@ -13,12 +13,53 @@ type, as Lambda's REPORT line and X-Ray's ``Initialization``/``Invocation`` subs
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from opentelemetry.trace import SpanKind
 
-from harness.obs.spans import SpanRecorder, new_span_id, new_trace_id, parse_xray
+from harness.obs.spans import SpanRecorder, new_span_id, new_trace_id, parse_xray, xray_header
 
-__all__ = ["record_invocation"]
+if TYPE_CHECKING:
+    from harness.runtime.outcome import Outcome
+
+__all__ = ["record_invocation", "trace_outcome"]
+
+
+def trace_outcome(
+    recorder: SpanRecorder,
+    function: str,
+    stack: str,
+    request_id: str,
+    correlation_id: str,
+    trace: str | None,
+    started_perf: float,
+    init_ms: float | None,
+    outcome: Outcome,
+) -> None:
+    """The span of one invocation that ended with ``outcome`` (``init_ms``: a cold start's;
+    ``trace``: the invoker's header, continued when the environment sent none back)."""
+    worker_trace, worker_trace_parent = outcome.trace, outcome.trace_parent
+    if not worker_trace and trace:  # the environment sent none back (Node.js, a crash)
+        context = parse_xray(trace)
+        if context is not None:
+            worker_trace = xray_header(context.trace_id, new_span_id())
+            worker_trace_parent = f"{context.parent:016x}" if context.parent else ""
+    record_invocation(
+        recorder,
+        function=function,
+        stack=stack,
+        request_id=request_id,
+        correlation_id=correlation_id,
+        trace=worker_trace,
+        trace_parent=worker_trace_parent,
+        started_perf=started_perf,
+        duration_ms=outcome.duration_ms,
+        cold=init_ms is not None,
+        init_ms=init_ms or 0.0,
+        status=outcome.status,
+        error_type=outcome.span_error_type,
+        trigger=None,
+    )
 
 
 def record_invocation(

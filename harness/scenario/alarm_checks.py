@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import json
 import logging
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.httpclient import HttpClientError, call
 from harness.report.data import Expectation as Verdict
 from harness.report.data import FaultWindow
 from harness.scenario.model import Expectation
@@ -88,12 +88,8 @@ class AlarmObservations:
 
 
 def _edge(endpoint: str, path: str, method: str = "GET", body: bytes | None = None) -> Any:
-    from harness.env.secret import headers_for
-
     url = endpoint.rstrip("/") + path
-    request = urllib.request.Request(url, data=body, method=method, headers=headers_for(url))
-    with urllib.request.urlopen(request, timeout=15) as answer:
-        return json.loads(answer.read() or b"{}")
+    return call(method, url, body, control=True, timeout=15).json({})
 
 
 def configure_edge(endpoint: str, scale: float) -> dict[str, Any]:
@@ -115,7 +111,7 @@ def fetch(
     obs = AlarmObservations(faults=list(faults), phases=dict(phases), run_end_s=run_end_s)
     try:
         snapshot = _edge(endpoint, "/_harness/edge/alarms")
-    except OSError as exc:
+    except HttpClientError as exc:
         obs.error = f"the AWS edge did not answer for alarms: {exc}"
         return obs
     obs.scale = float(snapshot.get("scale") or 1.0)

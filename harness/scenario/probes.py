@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import itertools
 import time
-import urllib.error
-import urllib.request
 import zlib
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError
+from harness.httpclient import HttpStatusError, NoAnswerError, call
 from harness.scenario.context import RunContext
 from harness.scenario.expectations import judge_slo
 from harness.scenario.model import Probe
@@ -134,18 +133,14 @@ def _http(ctx: RunContext, spec: Probe, when: str) -> dict[str, Any]:
         url = expand(ctx, spec.url)
     except ConfigError as exc:
         return {"name": name, "passed": False, "detail": str(exc)}
-    from harness.env.secret import headers_for
-
     # a probe of a control path carries the environment's secret, as every harness client
-    request = urllib.request.Request(url, method=spec.method, headers=headers_for(url))
     t0 = time.perf_counter()
     try:
-        with urllib.request.urlopen(request, timeout=spec.timeout) as response:
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        status = exc.code
-    except (urllib.error.URLError, OSError) as exc:
-        return {"name": name, "passed": False, "detail": f"{url}: {exc}"}
+        status = call(spec.method, url, control=True, timeout=spec.timeout).status
+    except HttpStatusError as exc:
+        status = exc.status
+    except NoAnswerError as exc:
+        return {"name": name, "passed": False, "detail": f"{url}: {exc.reason}"}
     took = (time.perf_counter() - t0) * 1000
     return {
         "name": name,

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from harness.edge import proxy as edge_proxy
+from harness.edge import wire as edge_wire
 from harness.edge.proxy import EdgeProxy, FaultDecision
 from tests.functional.test_edge_proxy import SIGNED_DDB, FakeUpstream, _request, edge
 
@@ -76,7 +77,7 @@ def test_malformed_requests_get_a_protocol_error(
 
 
 def test_a_half_sent_head_times_out(edge: Edge, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(edge_proxy, "HEAD_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(edge_wire, "HEAD_TIMEOUT_S", 0.5)
     port = edge[0]
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # never the blank line

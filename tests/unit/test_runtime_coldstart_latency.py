@@ -88,14 +88,15 @@ def test_a_missing_file_or_unknown_field_is_refused(tmp_path: Path) -> None:
 
 
 def _pools(tmp_path: Path, **config: Any) -> tuple[WorkerPools, FunctionPool]:
-    pools = WorkerPools(RuntimeConfig(max_workers=2, fork=0, **config), tmp_path)
+    pools = WorkerPools(
+        RuntimeConfig(max_workers=2, fork=0, **config), tmp_path, functions=lambda: [pool]
+    )
     spec = FunctionSpec(
         logical_id="Fn", name="fn", arn="arn:aws:lambda:us-east-1:1:function:fn",
         handler="h.h", runtime="python3.11", code_dir=str(tmp_path),
         interpreter="/usr/bin/python3", execution_env="python3.11",
     )  # fmt: skip
     pool = FunctionPool(spec, "stack", FunctionLog(tmp_path / "fn.log", "fn", 10))
-    pools._pools_ref = lambda: [pool]  # type: ignore[method-assign]
     return pools, pool
 
 

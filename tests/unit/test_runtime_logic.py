@@ -12,7 +12,6 @@ import pytest
 from harness.errors import ConfigError
 from harness.runtime.bootstrap import HandlerSpecError, parse_handler, trace_header
 from harness.runtime.config import RuntimeConfig
-from harness.runtime.core import _function_key
 from harness.runtime.events import (
     ddb_batch_info,
     ddb_record,
@@ -25,6 +24,7 @@ from harness.runtime.events import (
 from harness.runtime.filters import matches, matches_any, sqs_filter_view
 from harness.runtime.logs import billed, tail_text
 from harness.runtime.metrics import percentile
+from harness.runtime.names import function_key
 from harness.runtime.pollers.eventbridge_poller import rule_name_and_bus
 from harness.runtime.retry import next_async_retry
 from harness.runtime.schedule import ScheduleError, parse_schedule
@@ -72,7 +72,7 @@ def test_parse_handler_rejects_malformed(handler: str) -> None:
     ],
 )
 def test_function_names_and_arns(given: str, name: str) -> None:
-    assert _function_key(given) == name
+    assert function_key(given) == name
 
 
 # -- schedules -----------------------------------------------------------------------------------

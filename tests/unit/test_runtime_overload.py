@@ -35,7 +35,8 @@ def _setup(tmp_path: Path, **config: Any) -> tuple[WorkerPools, FunctionPool, li
     """Pools whose workers "start" in 0.2 s without a process (``Worker.start`` is replaced
     while the test runs: see :func:`_counting`); the list records how many environments were
     starting at once, at each start."""
-    pools = WorkerPools(RuntimeConfig(fork=0, **config), tmp_path)  # exec: Worker.start is faked
+    pools = WorkerPools(RuntimeConfig(fork=0, **config), tmp_path, functions=lambda: [pool])
+    # exec: Worker.start is faked
     pool = FunctionPool(_spec(tmp_path), "stack", FunctionLog(tmp_path / "fn.log", "fn", 10))
     starting = [0]
     peaks: list[int] = []
@@ -48,7 +49,6 @@ def _setup(tmp_path: Path, **config: Any) -> tuple[WorkerPools, FunctionPool, li
         finally:
             starting[0] -= 1
 
-    pools._pools_ref = lambda: [pool]  # type: ignore[method-assign]
     _STARTS[id(pools)] = start
     return pools, pool, peaks
 

@@ -14,7 +14,11 @@ from harness.runtime.worker import Worker
 
 
 def _setup(tmp_path: Path, max_workers: int = 1, **spec: Any) -> tuple[WorkerPools, FunctionPool]:
-    pools = WorkerPools(RuntimeConfig(max_workers=max_workers, queue_timeout_s=5), tmp_path)
+    pools = WorkerPools(
+        RuntimeConfig(max_workers=max_workers, queue_timeout_s=5),
+        tmp_path,
+        functions=lambda: [pool],
+    )
     fn = FunctionSpec(
         logical_id="Fn", name="fn", arn="arn:aws:lambda:us-east-1:1:function:fn",
         handler="h.h", runtime="python3.11", code_dir=str(tmp_path), **spec,
@@ -28,7 +32,6 @@ def _setup(tmp_path: Path, max_workers: int = 1, **spec: Any) -> tuple[WorkerPoo
         return worker
 
     pools._spawn = spawn  # type: ignore[method-assign]
-    pools._pools_ref = lambda: [pool]  # type: ignore[method-assign]
     return pools, pool
 
 

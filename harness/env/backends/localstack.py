@@ -7,17 +7,15 @@ without a Docker engine this backend refuses at once, before starting anything.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import urllib.error
-import urllib.request
 from typing import Any
 
 from harness.env.backends.base import Backend
 from harness.env.components import StartContext, start_redis
 from harness.env.process import reserve_port
 from harness.errors import BackendError
+from harness.httpclient import HttpClientError, call
 
 __all__ = ["LocalStackBackend", "docker_available"]
 
@@ -44,11 +42,11 @@ def docker_available() -> tuple[bool, str]:
 
 def _localstack_health(url: str) -> dict[str, Any]:
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/_localstack/health", timeout=5) as resp:
-            return dict(json.loads(resp.read() or b"{}"))
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return dict(call("GET", url.rstrip("/") + "/_localstack/health", timeout=5).json({}))
+    except (HttpClientError, ValueError, TypeError) as exc:
+        reason = exc.reason if isinstance(exc, HttpClientError) else exc
         raise BackendError(
-            f"LocalStack at {url} does not answer /_localstack/health ({exc}).",
+            f"LocalStack at {url} does not answer /_localstack/health ({reason}).",
             fix="start LocalStack (e.g. `docker compose -f docker-compose.localstack.yml up -d`) "
             "or correct --localstack-url / HARNESS_LOCALSTACK_URL.",
         ) from exc
