@@ -68,4 +68,4 @@ def test_recovery_is_the_first_window_after_which_the_slo_always_holds() -> None
     assert recovered_after([_second(t, throttled=5) for t in range(20, 40)], 20.0) == 0.0
     assert recovered_after([_second(t, errors=1) for t in range(20, 40)], 20.0) is None  # 2.5%
     # no complete window after the overload: nothing to judge, not a recovery
-    assert recovered_after(overload + [_second(20), _second(21)], 20.0) is None
+    assert recovered_after([*overload, _second(20), _second(21)], 20.0) is None
