@@ -209,12 +209,37 @@ REASONS: dict[str, str] = {
         "the scenario does not pass against the intact stack on the local machine, so a broken "
         "copy failing it shows nothing; run its broken copy where the intact stack passes"
     ),
+    "false-green": (
+        "the scenario's key expectation cannot fail for any regression of the stack (reported "
+        "on issue 28 as a false green): fix the scenario, then add its broken copy to CASES"
+    ),
+    "harness-measured": (
+        "the key expectation measures the harness's own action, which the stack cannot make "
+        "fail; the stack's only lever makes the action impossible, which leaves the verdict "
+        "inconclusive rather than failed (its failing cases are proven against the action)"
+    ),
     "unverified": (
         "a breakage is designed but has not yet had the real run that shows its key expectation "
         "failing for the right reason; it must not count as proof until it has"
     ),
 }
 WITHOUT: dict[str, tuple[str, str]] = {
+    "synchub-gameday.yaml": (
+        "false-green",
+        "its fault throttles DynamoDB PutItem (30% for 8 s), which only add-bookmark (weight 5 "
+        "of 100 in the nominal mix) calls: about 10 rps x 8 s x 5% x 30% = 1.2 throttled "
+        "requests, so even an API without SDK retries cannot produce the more than 10 5XX the "
+        "5XX alarm needs, nor the 5 s average latency of the latency alarm: its two 'quiet while "
+        "DynamoDB throttles' expectations hold whatever the stack does",
+    ),
+    "syncwell-dr.yaml": (
+        "harness-measured",
+        "the drill's RPO is the scenario's rewind (12 s) and its RTO the harness's dr:restore "
+        "swap; the stack's one lever, point-in-time recovery off, makes RestoreTableToPointInTime "
+        "refuse: 'faults injected as planned' fails and the RPO/RTO verdict is inconclusive ('no "
+        "dr:restore named restore ran'); the dr expectation failing on missed objectives and on a "
+        "restore to after the disaster is tests/integration/test_dr_drills.py's",
+    ),
     "syncwell-peak.yaml": (
         "fails-intact",
         "3,000 rps for 5 minutes is far above what a 2-core machine serves (scenarios/README.md)",
