@@ -81,12 +81,14 @@ CASES: dict[str, Broken] = {
         },
     ),
     "synchub-gate.yaml": Broken(
-        "the 5XX alarm uses the REST API's metric name (5XXError) on Sync Hub's HTTP API, "
-        "which publishes 5xx: no datapoint ever reaches it",
+        "the 5XX alarm's statistic changed from Sum to Average (copied from a rate alarm) while "
+        "its threshold stayed a count (10): the 0/1-per-request Average can never exceed it",
         ("5XX alarm paged for the fault",),
         {
             "observability/template.yaml": {
-                "      MetricName: 5xx\n": "      MetricName: 5XXError\n"
+                "      MetricName: 5xx\n      Dimensions:\n        - {Name: ApiId, Value: !Ref ApiId}\n"
+                "      Statistic: Sum\n": "      MetricName: 5xx\n      Dimensions:\n"
+                "        - {Name: ApiId, Value: !Ref ApiId}\n      Statistic: Average\n"
             }
         },
     ),
@@ -99,7 +101,7 @@ CASES: dict[str, Broken] = {
     "cloudsaas-gate.yaml": Broken(
         "the 5XX-rate alarm's ApiName dimension names an API that does not exist (a rename "
         "the alarm did not follow): it never sees a datapoint",
-        ("5XX-rate alarm paged for the outage",),
+        ("5XX-rate alarm paged for the outage", "payments-degraded composite paged"),
         {
             "template.yaml": {
                 "        - {Name: ApiName, Value: cloudsaas-api}\n": "        - {Name: ApiName, "
