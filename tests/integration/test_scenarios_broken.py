@@ -41,7 +41,7 @@ class Broken:
     regression: str
     fails: tuple[str, ...]
     edits: dict[str, dict[str, str]] = field(default_factory=dict)
-    parameters: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=dict)
 
 
 # SyncWell's SDK retries with no budget and no circuit: 10 attempts of botocore's standard mode
@@ -119,7 +119,7 @@ CASES: dict[str, Broken] = {
         "the worker's retry budget is gone (no deferral, one receive before the DLQ): a job "
         "whose provider does not resolve is dead-lettered at once",
         ("DLQ stays small",),
-        parameters={"MaxDeferrals": 0, "MaxReceiveCount": 1},
+        parameters={"MaxDeferrals": "0", "MaxReceiveCount": "1"},
     ),
     "chaos/dynamodb-unavailable.yaml": Broken(
         "SDK retries without a budget or a circuit (10 attempts, exponential backoff): the "
@@ -192,7 +192,7 @@ CASES: dict[str, Broken] = {
         "the worker's retry budget is gone (no deferral, one receive before the DLQ): a job "
         "throttled by its provider is dead-lettered at once",
         ("DLQ stays small",),
-        parameters={"MaxDeferrals": 0, "MaxReceiveCount": 1},
+        parameters={"MaxDeferrals": "0", "MaxReceiveCount": "1"},
     ),
 }
 

@@ -65,5 +65,6 @@ def test_each_case_applies_to_its_stack_and_names_its_expectations() -> None:
         assert set(case.fails) <= names, f"{scenario}: {set(case.fails) - names} not in it"
         assert case.edits or case.parameters, f"{scenario}: the copy is not broken"
         template = (stack / "template.yaml").read_text()
-        for parameter in case.parameters:  # a profile parameter the template does not declare
+        for parameter, value in case.parameters.items():
             assert f"\n  {parameter}:\n" in template, f"{scenario}: no parameter {parameter}"
+            assert isinstance(value, str), f"{scenario}: harness.yaml parameters are strings"
