@@ -44,13 +44,15 @@ class Broken:
     parameters: dict[str, str] = field(default_factory=dict)
 
 
-# SyncWell's SDK retries with no budget and no circuit: 10 attempts of botocore's standard mode
-# (exponential backoff up to 20 s) and the API's fail-fast circuit off
+# SyncWell's SDK retries with no budget and no circuit: 10 attempts in botocore's legacy mode
+# (exponential backoff, no retry quota: standard mode's quota would end the retries after a
+# burst) and the API's fail-fast circuit off
 _UNBOUNDED_RETRIES = {
     "template.yaml": {
         'AWS_MAX_ATTEMPTS: "2"': 'AWS_MAX_ATTEMPTS: "10"',
         'AWS_FAIL_FAST_S: "3"': 'AWS_FAIL_FAST_S: "0"',
-    }
+    },
+    "src/syncwell/common.py": {'"mode": "standard"}': '"mode": "legacy"}'},
 }
 # the SDK's defaults (10 s read timeout, 4 attempts) and no circuit: a blocked dependency hangs
 _SDK_DEFAULTS = {
