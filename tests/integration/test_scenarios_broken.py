@@ -242,7 +242,8 @@ WITHOUT: dict[str, tuple[str, str]] = {
         "swap; the stack's one lever, point-in-time recovery off, makes RestoreTableToPointInTime "
         "refuse: 'faults injected as planned' fails and the RPO/RTO verdict is inconclusive ('no "
         "dr:restore named restore ran'); the dr expectation failing on missed objectives and on a "
-        "restore to after the disaster is tests/integration/test_dr_drills.py's",
+        "restore to after the disaster is tests/integration/test_dr_drills.py's (read from "
+        "harness/scenario/timeline.py, verdicts.py and expectations.py, not yet run)",
     ),
     "syncwell-peak.yaml": (
         "fails-intact",
