@@ -42,6 +42,9 @@ class Broken:
     fails: tuple[str, ...]
     edits: dict[str, dict[str, str]] = field(default_factory=dict)
     parameters: dict[str, str] = field(default_factory=dict)
+    # expectation -> the least observed value that shows the regression, not noise (e.g. DLQ
+    # depth well above what a loaded machine leaves there with an intact stack)
+    min_observed: dict[str, float] = field(default_factory=dict)
 
 
 # SyncWell's SDK retries with no budget and no circuit: 10 attempts in botocore's legacy mode
@@ -122,12 +125,14 @@ CASES: dict[str, Broken] = {
         "whose provider does not resolve is dead-lettered at once",
         ("DLQ stays small",),
         parameters={"MaxDeferrals": "0", "MaxReceiveCount": "1"},
+        min_observed={"DLQ stays small": 10},
     ),
     "chaos/dynamodb-unavailable.yaml": Broken(
         "SDK retries without a budget or a circuit (10 attempts, exponential backoff): the "
         "API waits instead of answering 503",
         ("503s not hangs while DynamoDB is down",),
         _UNBOUNDED_RETRIES,
+        min_observed={"503s not hangs while DynamoDB is down": 5000},
     ),
     "chaos/lambda-failure.yaml": Broken(
         "the P1 backlog alarm watches the DLQ instead of the hot-path queue",
@@ -146,17 +151,20 @@ CASES: dict[str, Broken] = {
         "drop-on-secrets-error): the job is lost",
         ("no accepted job lost",),
         parameters={"BrokenMode": "drop-on-secrets-error"},
+        min_observed={"no accepted job lost": 1},
     ),
     "chaos/sqs-blackhole.yaml": Broken(
         "the API keeps the SDK's defaults (10 s read timeout, 4 attempts) and no circuit",
         ("no hung API while SQS is blocked",),
         _SDK_DEFAULTS,
+        min_observed={"no hung API while SQS is blocked": 9000},
     ),
     "chaos/sqs-unavailable.yaml": Broken(
         "SDK retries without a budget or a circuit (10 attempts, exponential backoff): job "
         "submissions wait instead of answering 503",
         ("503s not hangs while SQS is down",),
         _UNBOUNDED_RETRIES,
+        min_observed={"503s not hangs while SQS is down": 5000},
     ),
     "chaos/thirdparty-latency.yaml": Broken(
         "the hot-path worker capped at one concurrent execution (ReservedConcurrentExecutions "
@@ -179,6 +187,7 @@ CASES: dict[str, Broken] = {
                 "context: Any) -> dict:\n    __import__('time').sleep(1.2)  # broken copy\n"
             }
         },
+        min_observed={"steady p99 under 1s": 1200},
     ),
     "traffic-spike-10x.yaml": Broken(
         "the API function capped at 2 concurrent executions (ReservedConcurrentExecutions)",
@@ -189,12 +198,14 @@ CASES: dict[str, Broken] = {
                 "syncwell.api.handler\n      Timeout: 10\n      ReservedConcurrentExecutions: 2\n"
             }
         },
+        min_observed={"no Lambda throttles": 100},
     ),
     "syncwell-gameday.yaml": Broken(
         "the worker's retry budget is gone (no deferral, one receive before the DLQ): a job "
         "throttled by its provider is dead-lettered at once",
         ("DLQ stays small",),
         parameters={"MaxDeferrals": "0", "MaxReceiveCount": "1"},
+        min_observed={"DLQ stays small": 20},
     ),
 }
 
@@ -281,6 +292,9 @@ def test_broken_copy_fails_the_key_expectations(scenario: str, tmp_path: Path) -
         assert not verdict.passed and verdict.status == "failed", (name, verdict)
         assert summary[name]["passed"] is False and summary[name]["status"] == "failed"
         print(f"  {name}: observed {verdict.observed} vs target {verdict.target}: {verdict.detail}")
+    for name, least in case.min_observed.items():
+        observed = verdicts[name].observed
+        assert observed is not None and float(observed) >= least, (name, observed, least)
 
 
 def _stack_names(scenario: Path) -> list[str]:

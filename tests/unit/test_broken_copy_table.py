@@ -64,6 +64,7 @@ def test_each_case_applies_to_its_stack_and_names_its_expectations() -> None:
         names = {e["name"] for e in yaml.safe_load(path.read_text())["expectations"]}
         assert set(case.fails) <= names, f"{scenario}: {set(case.fails) - names} not in it"
         assert case.edits or case.parameters, f"{scenario}: the copy is not broken"
+        assert set(case.min_observed) <= set(case.fails), f"{scenario}: min_observed not in fails"
         template = (stack / "template.yaml").read_text()
         for parameter, value in case.parameters.items():
             assert f"\n  {parameter}:\n" in template, f"{scenario}: no parameter {parameter}"
