@@ -167,13 +167,16 @@ CASES: dict[str, Broken] = {
         min_observed={"503s not hangs while SQS is down": 5000},
     ),
     "chaos/thirdparty-latency.yaml": Broken(
-        "the hot-path worker capped at one concurrent execution (ReservedConcurrentExecutions "
-        "1, as if to spare the providers): with 2 s provider calls the backlog outgrows it",
+        "the hot-path worker's concurrency removed: one execution (ReservedConcurrentExecutions "
+        "1) working through its batch one job at a time (WORKER_PARALLEL_USERS 1): with 2 s "
+        "provider calls the backlog outgrows it",
         ("manual sync p95 under 15s",),
         {
             "template.yaml": {
                 "      Handler: syncwell.worker.handler\n": "      Handler: syncwell.worker.handler\n"
-                "      ReservedConcurrentExecutions: 1\n"
+                "      ReservedConcurrentExecutions: 1\n",
+                '        AWS_MAX_ATTEMPTS: "2"\n': '        AWS_MAX_ATTEMPTS: "2"\n'
+                '        WORKER_PARALLEL_USERS: "1"\n',
             }
         },
     ),
@@ -254,8 +257,9 @@ WITHOUT: dict[str, tuple[str, str]] = {
         "swap; the stack's one lever, point-in-time recovery off, makes RestoreTableToPointInTime "
         "refuse: 'faults injected as planned' fails and the RPO/RTO verdict is inconclusive ('no "
         "dr:restore named restore ran'); the dr expectation failing on missed objectives and on a "
-        "restore to after the disaster is tests/integration/test_dr_drills.py's (read from "
-        "harness/scenario/timeline.py, verdicts.py and expectations.py, not yet run)",
+        "restore to after the disaster is tests/integration/test_dr_drills.py's (measured: a "
+        "copy with PointInTimeRecoveryEnabled false failed only 'faults injected as planned', "
+        "PointInTimeRecoveryUnavailableException; the drill's verdict was inconclusive, 96 s)",
     ),
     "syncwell-peak.yaml": (
         "fails-intact",
