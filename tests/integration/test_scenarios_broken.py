@@ -166,20 +166,6 @@ CASES: dict[str, Broken] = {
         _UNBOUNDED_RETRIES,
         min_observed={"503s not hangs while SQS is down": 5000},
     ),
-    "chaos/thirdparty-latency.yaml": Broken(
-        "the hot-path worker's concurrency removed: one execution (ReservedConcurrentExecutions "
-        "1) working through its batch one job at a time (WORKER_PARALLEL_USERS 1): with 2 s "
-        "provider calls the backlog outgrows it",
-        ("manual sync p95 under 15s",),
-        {
-            "template.yaml": {
-                "      Handler: syncwell.worker.handler\n": "      Handler: syncwell.worker.handler\n"
-                "      ReservedConcurrentExecutions: 1\n",
-                '        AWS_MAX_ATTEMPTS: "2"\n': '        AWS_MAX_ATTEMPTS: "2"\n'
-                '        WORKER_PARALLEL_USERS: "1"\n',
-            }
-        },
-    ),
     # --- the other scenarios
     "ci-smoke.yaml": Broken(
         "the products handler makes a 1.2 s synchronous call on every request",
@@ -242,6 +228,16 @@ REASONS: dict[str, str] = {
     ),
 }
 WITHOUT: dict[str, tuple[str, str]] = {
+    "chaos/thirdparty-latency.yaml": (
+        "unverified",
+        "three regressions were run and none failed 'manual sync p95 under 15s' or any other "
+        "expectation: the provider client's timeout at 1 s, below the fault's 2 s (p95 6.0 s, "
+        "and the baseline's availability fell to 0.873 before the fault), the worker at "
+        "ReservedConcurrentExecutions 1 (passed, 119 s), and that plus WORKER_PARALLEL_USERS 1, "
+        "one job at a time (passed, 97 s): why a serial worker keeps the p95 under 15 s with "
+        "2 s provider calls at 3.3 syncs/s is not yet known (few distinct jobs per user, or the "
+        "latency not reaching the calls that matter); find that before trusting the scenario",
+    ),
     "synchub-gameday.yaml": (
         "false-green",
         "its fault throttles DynamoDB PutItem (30% for 8 s), which only add-bookmark (weight 5 "
