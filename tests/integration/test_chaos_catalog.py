@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -30,6 +29,7 @@ import yaml
 
 from harness.config import Settings
 from harness.scenario.runner import RunOptions, run_scenario
+from tests.broken_copies import copy_stack, run_on_copies
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 
@@ -80,41 +80,17 @@ def broken_stack(
 ) -> Path:
     """A copy of stacks/syncwell with ``BrokenMode`` set (by default: the worker drops a job
     when Secrets Manager fails) and ``template_edits`` (old text -> new) applied."""
-    stack = tmp_path / "syncwell"
-    shutil.copytree(
-        ROOT / "stacks" / "syncwell",
-        stack,
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    return copy_stack(
+        tmp_path,
+        "syncwell",
+        {"template.yaml": template_edits or {}},
+        {"BrokenMode": mode} if mode else None,
     )
-    profile_file = stack / "harness.yaml"
-    profile = yaml.safe_load(profile_file.read_text())
-    if mode:
-        profile["parameters"]["BrokenMode"] = mode
-    profile_file.write_text(yaml.safe_dump(profile, sort_keys=False))
-    template = stack / "template.yaml"
-    text = template.read_text()
-    for old, replacement in (template_edits or {}).items():
-        assert old in text, f"template edit {old!r} no longer applies"
-        text = text.replace(old, replacement)
-    template.write_text(text)
-    return stack
 
 
 def _run_broken(tmp_path: Path, scenario_name: str, stack: Path) -> tuple[bool, dict[str, Any]]:
     """Run ``scenarios/chaos/<scenario_name>`` against ``stack``: (passed, expectations)."""
-    scenario = yaml.safe_load((ROOT / "scenarios" / "chaos" / scenario_name).read_text())
-    scenario["title"] += " (broken copy)"
-    scenario["stacks"] = [str(stack)]
-    path = tmp_path / scenario_name
-    path.write_text(yaml.safe_dump(scenario, sort_keys=False))
-    run = run_scenario(
-        path,
-        RunOptions(
-            report_dir=tmp_path / "report",
-            settings=Settings.load(state_dir=tmp_path / "state"),
-            live=False,
-        ),
-    )
+    run = run_on_copies(ROOT / "scenarios" / "chaos" / scenario_name, {"syncwell": stack}, tmp_path)
     return run.passed, {e.name: e for e in run.expectations}
 
 
