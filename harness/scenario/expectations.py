@@ -92,6 +92,9 @@ def _dr(exp: Expectation, obs: Observations) -> Verdict:
     restore, disaster = obs.drills.get(str(exp.drill)), obs.drills.get(str(exp.after_fault))
     if not isinstance(restore, dict) or restore.get("action") != "dr:restore":
         return _inconclusive(exp, shown, f"no dr:restore named '{exp.drill}' ran", "dr")
+    if restore.get("error"):  # the runbook was run and could not restore: the drill failed
+        return Verdict(exp.label, False, None, shown,
+                       f"the restore '{exp.drill}' failed: {restore['error']}", "dr")  # fmt: skip
     if not isinstance(disaster, dict) or "at" not in disaster:
         return _inconclusive(exp, shown, f"no disaster '{exp.after_fault}' ran", "dr")
     from pathlib import Path

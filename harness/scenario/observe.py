@@ -51,6 +51,9 @@ def observe(ctx: RunContext) -> Observations:
             for f in state.scheduler.planned
             if f.spec.action.startswith("dr:") and isinstance(f.handle, dict)
         }
+        for f in state.scheduler.planned:  # a drill that was run and failed is a failed drill
+            if f.spec.action.startswith("dr:") and f.error and f.spec.label not in obs.drills:
+                obs.drills[f.spec.label] = {"action": f.spec.action, "error": f.error}
     obs.counters = _counters(ctx)
     target = ctx.scenario.target
     if state.env is not None:

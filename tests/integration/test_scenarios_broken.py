@@ -196,6 +196,50 @@ CASES: dict[str, Broken] = {
         parameters={"MaxDeferrals": "0", "MaxReceiveCount": "1"},
         min_observed={"DLQ stays small": 20},
     ),
+    "synchub-gameday.yaml": Broken(
+        "the functions run without SDK retries (AWS_MAX_ATTEMPTS 1): every throttled write is "
+        "a 5XX",
+        ("throttled writes absorbed by retries",),
+        {
+            "template.yaml": {
+                '        TENANT_CLAIM: "custom:tenant_id"\n': "        TENANT_CLAIM: "
+                '"custom:tenant_id"\n        AWS_MAX_ATTEMPTS: "1"  # broken copy\n'
+            }
+        },
+    ),
+    # --- the DR drills: the drill fails when the table cannot be restored, and the restored
+    # API is judged by what it serves
+    "syncwell-dr.yaml": Broken(
+        "the user-config cache ignores which table an entry was read from: after the cutover "
+        "to the restored table the damaged table's cached view is served for 15 minutes",
+        ("requests succeed again once repointed",),
+        {
+            "src/syncwell/users.py": {
+                'if isinstance(cached, dict) and cached.get("_table", table.name) != table.name:': "if False:  # broken copy"
+            }
+        },
+        min_observed={"requests succeed again once repointed": 0.02},
+    ),
+    "codexflow-dr.yaml": Broken(
+        "point-in-time recovery turned off on the main table: nothing to restore from",
+        ("RPO < 1 h, RTO < 4 h (seed 003)",),
+        {
+            "template.yaml": {
+                "      PointInTimeRecoverySpecification:\n        PointInTimeRecoveryEnabled: true\n": "      PointInTimeRecoverySpecification:\n        PointInTimeRecoveryEnabled: false\n"
+            }
+        },
+    ),
+    "cloudsaas-dr.yaml": Broken(
+        "point-in-time recovery turned off on the profiles table: nothing to restore from",
+        ("RPO < 15 min, RTO < 1 h (seed 004)",),
+        {
+            "template.yaml": {
+                "      PointInTimeRecoverySpecification: {PointInTimeRecoveryEnabled: true}\n"
+                "      SSESpecification: {SSEEnabled: true}\n\n  SessionsTable:": "      PointInTimeRecoverySpecification: {PointInTimeRecoveryEnabled: false}\n"
+                "      SSESpecification: {SSEEnabled: true}\n\n  SessionsTable:"
+            }
+        },
+    ),
 }
 
 # scenarios whose broken-copy test is another module's: scenario -> "module::test"
@@ -237,25 +281,6 @@ WITHOUT: dict[str, tuple[str, str]] = {
         "one job at a time (passed, 97 s): why a serial worker keeps the p95 under 15 s with "
         "2 s provider calls at 3.3 syncs/s is not yet known (few distinct jobs per user, or the "
         "latency not reaching the calls that matter); find that before trusting the scenario",
-    ),
-    "synchub-gameday.yaml": (
-        "false-green",
-        "its fault throttles DynamoDB PutItem (30% for 8 s), which only add-bookmark (weight 5 "
-        "of 100 in the nominal mix) calls: about 10 rps x 8 s x 5% x 30% = 1.2 throttled "
-        "requests, so even an API without SDK retries cannot produce the more than 10 5XX the "
-        "5XX alarm needs, nor the 5 s average latency of the latency alarm: its two 'quiet while "
-        "DynamoDB throttles' expectations hold whatever the stack does (measured: a copy whose "
-        "functions run with AWS_MAX_ATTEMPTS=1, no SDK retries, passed every expectation, 144 s)",
-    ),
-    "syncwell-dr.yaml": (
-        "harness-measured",
-        "the drill's RPO is the scenario's rewind (12 s) and its RTO the harness's dr:restore "
-        "swap; the stack's one lever, point-in-time recovery off, makes RestoreTableToPointInTime "
-        "refuse: 'faults injected as planned' fails and the RPO/RTO verdict is inconclusive ('no "
-        "dr:restore named restore ran'); the dr expectation failing on missed objectives and on a "
-        "restore to after the disaster is tests/integration/test_dr_drills.py's (measured: a "
-        "copy with PointInTimeRecoveryEnabled false failed only 'faults injected as planned', "
-        "PointInTimeRecoveryUnavailableException; the drill's verdict was inconclusive, 96 s)",
     ),
     "syncwell-peak.yaml": (
         "fails-intact",
