@@ -10,7 +10,9 @@ context to act on (which file, which field, which component) and says how to fix
     │   ├── PortInUseError   a requested port is taken by another process
     │   ├── StartError       a component died or did not become healthy while starting
     │   └── NotRunningError  a command needs `harness up` first
-    └── BackendError         the chosen backend cannot be used here (e.g. no Docker)
+    ├── BackendError         the chosen backend cannot be used here (e.g. no Docker)
+    └── TokenError           no token could be had: a token endpoint, a Cognito sign-in, a
+                             token command or file (harness.auth)
 
 The CLI prints ``str(error)`` (one paragraph) and exits with ``error.exit_code``.
 """
@@ -26,6 +28,7 @@ __all__ = [
     "PortInUseError",
     "SetupError",
     "StartError",
+    "TokenError",
 ]
 
 
@@ -113,3 +116,7 @@ class NotRunningError(EnvironmentError_):
 
 class BackendError(HarnessError):
     """The chosen backend cannot run here."""
+
+
+class TokenError(HarnessError):
+    """A token provider, token endpoint or Cognito sign-in could not produce a token."""

@@ -11,7 +11,7 @@ __all__ = ["cmd_token"]
 
 def cmd_token(args: Any) -> int:
     """Print an access token for the stack's authorizer; notes go to stderr. Returns 0."""
-    from harness.tokens import token_for_stack
+    from harness.auth.stack import token_for_stack
 
     result = token_for_stack(
         Path(args.state_dir),

@@ -1,7 +1,7 @@
 """A deployed stack as the isolation machine sees it: its spec, base URL, tenants, users and
 tokens.
 
-Tokens come from :func:`harness.tokens.token_for_stack` (what ``harness token`` prints: the
+Tokens come from :func:`harness.auth.token_for_stack` (what ``harness token`` prints: the
 local issuer, or the emulator's Cognito pool). When the spec sets ``token_tier`` and the stack
 trusts the local issuer, the local issuer mints them with that tier instead (usage plans are not
 what isolation tests, and their 429s slow a run down).
@@ -65,8 +65,8 @@ def api_of(stack: Any) -> Any:
 
 def stack_tokens(env: Any, stack: Any, spec: IsolationSpec) -> TokenFactory:
     """``(tenant, user) -> token`` the stack's authorizer accepts."""
+    from harness.auth import LocalIssuer, token_for_stack
     from harness.gateway.tenancy import Tenancy
-    from harness.tokens import LocalIssuer, token_for_stack
 
     state_dir = Path(env.state_dir)
     if spec.token_tier is None or not trusts_local_issuer(stack):

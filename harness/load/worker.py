@@ -76,9 +76,9 @@ class Generator:
         from locust.contrib.fasthttp import FastHttpUser
         from locust.env import Environment
 
+        from harness.auth.providers import TokenCache
         from harness.load.schedule import arrival_times
         from harness.load.stats import WorkerResult
-        from harness.load.tokens import TokenCache
         from harness.load.traffic import RequestFactory, process_seed
 
         self.gevent = gevent
