@@ -29,6 +29,7 @@ from harness.auth.issuer import (
     is_local_issuer,
 )
 from harness.errors import ConfigError, TokenError
+from harness.profile import Tenancy
 
 __all__ = ["StackToken", "token_for_stack"]
 
@@ -261,11 +262,9 @@ def token_for_stack(
     the tenant and tier attributes), falling back to the local issuer when Cognito cannot sign
     the user in — accepted only if the stack's profile sets ``auth.trust_local_issuer``.
     """
-    from harness.gateway.tenancy import Tenancy
-
     state_dir = Path(state_dir)
     stack = _stack(state_dir, stack_name)
-    tenancy = Tenancy.from_profile(stack.profile)
+    tenancy = Tenancy.from_profile(stack.profile, f"{stack.stack_dir}/harness.yaml")
     tenant_claim = tenancy.tenant_claim or DEFAULT_TENANT_CLAIM
     tier_claim = tenancy.tier_claim or DEFAULT_TIER_CLAIM
     tier = tenancy.tier_of(tenant)

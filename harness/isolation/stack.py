@@ -66,7 +66,7 @@ def api_of(stack: Any) -> Any:
 def stack_tokens(env: Any, stack: Any, spec: IsolationSpec) -> TokenFactory:
     """``(tenant, user) -> token`` the stack's authorizer accepts."""
     from harness.auth import LocalIssuer, token_for_stack
-    from harness.gateway.tenancy import Tenancy
+    from harness.profile import Tenancy
 
     state_dir = Path(env.state_dir)
     if spec.token_tier is None or not trusts_local_issuer(stack):
@@ -75,7 +75,7 @@ def stack_tokens(env: Any, stack: Any, spec: IsolationSpec) -> TokenFactory:
                 "isolation.token_tier ignored: stack %s does not trust the local issuer", stack.name
             )
         return lambda tenant, user: token_for_stack(state_dir, stack.name, tenant, user=user).token
-    tenancy = Tenancy.from_profile(stack.profile)
+    tenancy = Tenancy.from_profile(stack.profile, f"{stack.stack_dir}/harness.yaml")
     profile_auth = dict((stack.profile or {}).get("auth") or {})
     scopes = list(profile_auth.get("scopes") or [])
     if not scopes:
