@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import jwt
 import pytest
 
+from harness.cli.token import run as cmd_token
 from harness.tokens import LocalIssuer, jwk_thumbprint, token_for_stack
-from harness.tokens_cli import cmd_token
 
 GATEWAY = "http://127.0.0.1:4567"
 
