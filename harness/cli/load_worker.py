@@ -7,7 +7,6 @@ import os
 import sys
 
 from harness.cli.common import from_env
-from harness.errors import ConfigError
 
 __all__ = ["HELP", "configure", "run"]
 
@@ -28,10 +27,7 @@ def run(args: argparse.Namespace) -> int:
     """Become a Locust worker (this process is replaced: Locust monkey-patches it on import)."""
     from harness.load.worker import check_master_address
 
-    try:
-        check_master_address(args.master)
-    except ValueError as exc:
-        raise ConfigError(str(exc), source="harness load-worker", field="--master") from None
+    check_master_address(args.master)  # a ConfigError naming --master
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable, "-m", "harness.load.worker", "--master", args.master])

@@ -19,6 +19,7 @@ from typing import Any
 
 from harness.cli.common import checked_stack_dir, environment, from_env, settings
 from harness.errors import ConfigError
+from harness.yamlpos import validation_problems
 
 __all__ = ["HELP", "configure", "run"]
 
@@ -96,9 +97,8 @@ def _read_replay(raw: str) -> dict[str, Any]:
         try:
             IsolationSpec.model_validate(document["spec"])
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in ("spec", *first["loc"]))
-            problems = [(where, f"a valid isolation spec: {first['msg']}")]
+            first = validation_problems(exc, prefix=("spec",))[0]
+            problems = [(first.field, f"a valid isolation spec: {first.message}")]
     if problems:
         name, want = problems[0]
         raise ConfigError(

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from harness.errors import ConfigError
 from harness.isolation.machine import MachineConfig
 from harness.isolation.spec import SPEC_FIX, IsolationSpec
+from harness.yamlpos import validation_problems
 
 __all__ = ["api_of", "cached", "machine_config", "spec_of", "stack_tokens", "trusts_local_issuer"]
 
@@ -43,10 +44,9 @@ def spec_of(stack: Any) -> IsolationSpec:
     try:
         return IsolationSpec.model_validate(section)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in ("isolation", *first["loc"]))
-        error = ConfigError(f"{source}: field {where}: {first['msg']}.", fix=SPEC_FIX)
-        error.source, error.field = source, where
+        first = validation_problems(exc, prefix=("isolation",))[0]
+        error = ConfigError(f"{source}: {first}.", fix=SPEC_FIX)
+        error.source, error.field = source, first.field
         raise error from None
 
 

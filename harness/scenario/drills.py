@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.errors import ConfigError, HarnessError
 from harness.scenario.actions import ActionContext, ActionKind, register
 from harness.scenario.model import Duration
 
@@ -73,12 +74,18 @@ def _table(ctx: ActionContext, targets: TableTargets) -> str:
     stacks = load_stacks(_state_dir(ctx))
     stack = stacks.get(targets.stack)
     if stack is None:
-        raise ValueError(f"no deployed stack '{targets.stack}' (deployed: {sorted(stacks)})")
+        raise ConfigError(
+            f"no deployed stack '{targets.stack}' (deployed: {sorted(stacks)})",
+            field="targets.stack",
+            fix="name a stack of the scenario's `stacks`.",
+        )
     record = stack.resources.get(targets.table)
     if record is None or record.type != "AWS::DynamoDB::Table":
         tables = sorted(k for k, r in stack.resources.items() if r.type == "AWS::DynamoDB::Table")
-        raise ValueError(
-            f"stack '{targets.stack}' has no table '{targets.table}' (tables: {tables})"
+        raise ConfigError(
+            f"stack '{targets.stack}' has no table '{targets.table}' (tables: {tables})",
+            field="targets.table",
+            fix="name the logical id of one of the stack's AWS::DynamoDB::Table resources.",
         )
     return str(record.physical_id)
 
@@ -147,7 +154,11 @@ def _restore_start(
     else:
         backups = ddb.list_backups(TableName=table, BackupType="USER")["BackupSummaries"]
         if not backups:
-            raise ValueError(f"dr:restore source backup: table {table} has no on-demand backup")
+            raise HarnessError(
+                f"dr:restore source backup: table {table} has no on-demand backup",
+                fix="create an on-demand backup of the table first (CreateBackup, e.g. in the "
+                "stack's seed), or restore with source: pitr.",
+            )
         newest = max(backups, key=lambda b: b["BackupCreationDateTime"])
         described = ddb.restore_table_from_backup(
             TargetTableName=temporary, BackupArn=newest["BackupArn"]
