@@ -134,8 +134,7 @@ def watch_stack(
     import watchfiles
 
     from harness.deploy.engine import deploy_stack
-    from harness.deploy.errors import DeployError
-    from harness.errors import HarnessError
+    from harness.errors import DeployError, HarnessError
     from harness.runtime.client import RuntimeClient
 
     url = env.endpoints.get("runtime_url")

@@ -5,12 +5,27 @@ context to act on (which file, which field, which component) and says how to fix
 
     HarnessError
     ├── ConfigError          bad option, environment variable or input file (exit code 2)
+    │   └── UnsupportedFaultError   a scenario fault with no AWS FIS equivalent
+    │                               (harness.remote.fis)
     ├── SetupError           a required program or package is missing (run `harness setup`)
     ├── EnvironmentError_    the running environment: start, health, state file
     │   ├── PortInUseError   a requested port is taken by another process
     │   ├── StartError       a component died or did not become healthy while starting
     │   └── NotRunningError  a command needs `harness up` first
-    └── BackendError         the chosen backend cannot be used here (e.g. no Docker)
+    ├── BackendError         the chosen backend cannot be used here (e.g. no Docker)
+    ├── DeployError          a template that cannot be deployed as written, or a backend call
+    │                        that failed during a deploy: file, resource, property, backend
+    ├── TokenError           no token could be had: a token endpoint, a Cognito sign-in, a
+    │                        token command or file (harness.auth)
+    ├── LoadGeneratorError   the load generator's master or a worker failed (harness.load)
+    └── RemoteTargetError    a remote (AWS) stack could not be read, or lacks what the
+                             scenario needs (harness.remote.target)
+
+User input is refused with a ``ConfigError`` (never a bare ``ValueError``): pydantic
+validation errors become one with file, line and field through
+:func:`harness.yamlpos.validation_error` (or :func:`~harness.yamlpos.validation_problems`
+where a caller words the message itself). Errors that are an emulated AWS answer (the
+gateway's ``GatewayError``, the edge's AWS errors) are responses, not exceptions of this tree.
 
 The CLI prints ``str(error)`` (one paragraph) and exits with ``error.exit_code``.
 """
@@ -20,12 +35,15 @@ from __future__ import annotations
 __all__ = [
     "BackendError",
     "ConfigError",
+    "DeployError",
     "EnvironmentError_",
     "HarnessError",
+    "LoadGeneratorError",
     "NotRunningError",
     "PortInUseError",
     "SetupError",
     "StartError",
+    "TokenError",
 ]
 
 
@@ -113,3 +131,49 @@ class NotRunningError(EnvironmentError_):
 
 class BackendError(HarnessError):
     """The chosen backend cannot run here."""
+
+
+class TokenError(HarnessError):
+    """A token provider, token endpoint or Cognito sign-in could not produce a token."""
+
+
+class DeployError(HarnessError):
+    """A template that cannot be deployed, with the place of the problem.
+
+    ``problems`` lists every problem found when more than one was (e.g. all cfn-lint errors).
+    """
+
+    exit_code = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        logical_id: str | None = None,
+        property: str | None = None,
+        backend: str | None = None,
+        fix: str | None = None,
+        problems: list[str] | None = None,
+    ) -> None:
+        self.file = file
+        self.logical_id = logical_id
+        self.property = property
+        self.backend = backend
+        self.problems = problems or []
+        where = []
+        if file:
+            where.append(file)
+        if logical_id:
+            where.append(f"resource '{logical_id}'")
+        if property:
+            where.append(f"property '{property}'")
+        if backend:
+            where.append(f"backend {backend}")
+        text = f"{', '.join(where)}: {message}" if where else message
+        super().__init__(text, fix=fix)
+
+
+class LoadGeneratorError(HarnessError):
+    """The load generator's master or a worker failed; the message holds the end of its
+    output."""

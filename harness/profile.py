@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -52,13 +53,15 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
 from harness.errors import ConfigError
-from harness.yamlpos import load_with_positions, validation_error
+from harness.model import ThrottleSpec, UsagePlanSpec
+from harness.yamlpos import Positions, load_with_positions, validation_error
 
 __all__ = [
     "PLACEHOLDERS",
@@ -67,6 +70,7 @@ __all__ = [
     "FakeServerSpec",
     "FixturesSpec",
     "Profile",
+    "Tenancy",
     "TenantSpec",
     "WafSpec",
     "load_fixtures",
@@ -97,12 +101,112 @@ class TenantSpec(_Model):
 
 
 class Tenancy(_Model):
+    """The ``tenancy`` section: the claims (or Lambda-authorizer context keys) that carry the
+    tenant and its tier, the tiers' usage plans, the known tenants.
+
+    The one model of it: the profile validates it; the gateway's usage plans, ``harness token``
+    and the isolation read a deployed stack's with :meth:`from_profile`. Format (see
+    ``harness/gateway/README.md``)::
+
+        tenancy:
+          tenant_claim: custom:tenant_id   # claim (or context key) with the tenant id
+          tier_claim: custom:tier          # claim (or context key) with the tenant's tier
+          require_tenant: true             # 403 when an authorized request carries no tenant
+          default_tier: basic              # tier of a tenant whose token has no tier claim
+          tiers:
+            basic: {usage_plan: BasicPlan}                        # a usage plan of the API
+            premium: {rate: 1000, burst: 2000, quota: 5000000, quota_period: MONTH}   # inline
+          tenants:                         # known tenants (``harness token`` uses their tier)
+            - {id: tenant-a, tier: basic}
+        auth:
+          trust_local_issuer: false        # JWT/Cognito authorizers also accept the harness issuer
+    """
+
     tenant_claim: str | None = None
     tier_claim: str | None = None
     user_claim: str = "sub"
     require_tenant: bool = False
     default_tier: str | None = None
     tiers: dict[str, TierSpec | str] = Field(default_factory=dict)
+    tenants: list[TenantSpec] = Field(default_factory=list)
+    _trust_local_issuer: bool = PrivateAttr(default=False)
+    _tier_by_tenant: dict[str, str] | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_profile(
+        cls, profile: Mapping[str, Any] | None, source: str = "harness.yaml"
+    ) -> Tenancy:
+        """The tenancy of a plain profile (a deployed stack's stored ``harness.yaml``): its
+        ``tenancy`` section, the top-level ``tenants`` merged in (they win, as in
+        :meth:`Profile.all_tenants`) and ``auth.trust_local_issuer``. A section that is not
+        valid is a :class:`ConfigError` naming ``source`` and the field."""
+        profile = profile or {}
+        data = {"tenancy": profile.get("tenancy") or {}, "tenants": profile.get("tenants") or []}
+        try:
+            read = _TenancyOnly.model_validate(data)
+        except ValidationError as exc:
+            raise validation_error(
+                exc, Positions(source), what="tenancy of the stack profile", fix=FIX
+            ) from None
+        tenancy = read.tenancy
+        if read.tenants:
+            merged = {t.id: t for t in tenancy.tenants}
+            merged.update({t.id: t for t in read.tenants})
+            tenancy.tenants = list(merged.values())
+        tenancy._trust_local_issuer = bool((profile.get("auth") or {}).get("trust_local_issuer"))
+        return tenancy
+
+    @property
+    def trust_local_issuer(self) -> bool:
+        """``auth.trust_local_issuer`` of the profile (set by :meth:`from_profile`)."""
+        return self._trust_local_issuer
+
+    @property
+    def tier_plans(self) -> dict[str, str]:
+        """Tier -> the name of the API usage plan it uses."""
+        plans = {}
+        for tier, value in self.tiers.items():
+            name = value if isinstance(value, str) else value.usage_plan
+            if name:
+                plans[tier] = name
+        return plans
+
+    @property
+    def inline_plans(self) -> dict[str, UsagePlanSpec]:
+        """Tier -> the usage plan its inline ``rate``/``burst``/``quota`` make."""
+        plans = {}
+        for tier, value in self.tiers.items():
+            if isinstance(value, str) or (value.rate is None and value.quota is None):
+                continue
+            throttle = (
+                ThrottleSpec(rate=float(value.rate), burst=int(value.burst or 1))
+                if value.rate is not None
+                else None
+            )
+            plans[tier] = UsagePlanSpec(
+                name=f"tier-{tier}",
+                throttle=throttle,
+                quota_limit=value.quota,
+                quota_period=value.quota_period if value.quota else None,
+                tier=tier,
+            )
+        return plans
+
+    def tier_of(self, tenant: str | None) -> str | None:
+        """The tier of a known tenant (``default_tier`` for others and for "default")."""
+        if self._tier_by_tenant is None:
+            self._tier_by_tenant = {t.id: t.tier for t in self.tenants}
+        tier = self._tier_by_tenant.get(tenant) if tenant is not None else None
+        if tier and tier != "default":  # "default": a tenant listed without a tier
+            return tier
+        return self.default_tier
+
+
+class _TenancyOnly(BaseModel):
+    """harness.yaml read for ``tenancy`` and the top-level ``tenants`` alone."""
+
+    model_config = ConfigDict(extra="ignore")
+    tenancy: Tenancy = Field(default_factory=Tenancy)
     tenants: list[TenantSpec] = Field(default_factory=list)
 
 

@@ -17,7 +17,15 @@ import yaml
 
 from harness.errors import ConfigError
 
-__all__ = ["Positions", "describe_loc", "load_with_positions", "validation_error"]
+__all__ = [
+    "Positions",
+    "Problem",
+    "describe_loc",
+    "describe_validation",
+    "load_with_positions",
+    "validation_error",
+    "validation_problems",
+]
 
 Path_ = tuple[int | str, ...]
 
@@ -81,26 +89,70 @@ def load_with_positions(text: str, source: str) -> tuple[Any, Positions]:
 
 
 def describe_loc(loc: Sequence[int | str]) -> str:
+    """``("timeline", 2, "duration")`` -> ``timeline[2].duration`` (``(top level)`` if empty)."""
     text = ""
     for part in loc:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text or "(top level)"
 
 
-def validation_error(exc: Any, positions: Positions, *, what: str, fix: str) -> ConfigError:
-    """Turn a pydantic ``ValidationError`` into one ConfigError listing every problem with its line."""
+@dataclass(frozen=True)
+class Problem:
+    """One error of a pydantic ``ValidationError``: the field's path, its line if known, why."""
+
+    loc: tuple[int | str, ...]
+    message: str
+    line: int | None = None
+
+    @property
+    def field(self) -> str:
+        return describe_loc(self.loc)
+
+    def __str__(self) -> str:
+        where = f"line {self.line}, " if self.line else ""
+        return f"{where}field {self.field}: {self.message}"
+
+
+def validation_problems(
+    exc: Any, positions: Positions | None = None, *, prefix: Sequence[int | str] = ()
+) -> list[Problem]:
+    """Every error of a pydantic ``ValidationError``, its location starting with ``prefix``
+    (where the validated part sits in its file) and its line when ``positions`` knows it.
+
+    The one place a ``loc`` is read: pydantic puts validator and union/tagged branch names into
+    it (``function-after[...]``, ``list[str]``); only real keys and indexes are kept."""
     problems = []
-    first_field = None
     for err in exc.errors():
         loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
-        # pydantic puts union/tagged branch names into loc; keep only real keys and indexes
         loc = [p for p in loc if isinstance(p, int) or not str(p).endswith("]")]
-        line = positions.line_of(loc)
-        field_name = describe_loc(loc)
-        first_field = first_field or field_name
-        where = f"line {line}, " if line else ""
-        problems.append(f"  {where}field {field_name}: {err['msg']}")
-    message = f"{positions.source}: the {what} is not valid:\n" + "\n".join(problems)
+        full = (*prefix, *loc)
+        line = positions.line_of(full) if positions is not None else None
+        problems.append(Problem(full, str(err["msg"]), line))
+    return problems
+
+
+def describe_validation(
+    exc: Any, *, prefix: Sequence[int | str] = (), positions: Positions | None = None
+) -> str:
+    """The errors of a ``ValidationError`` on one line: ``field a.b: why; field c[0]: why``."""
+    return "; ".join(str(p) for p in validation_problems(exc, positions, prefix=prefix))
+
+
+def validation_error(
+    exc: Any,
+    positions: Positions,
+    *,
+    what: str,
+    fix: str,
+    prefix: Sequence[int | str] = (),
+) -> ConfigError:
+    """Turn a pydantic ``ValidationError`` into one ConfigError listing every problem with its
+    line; ``source`` is the file, ``field`` the first problem's field."""
+    problems = validation_problems(exc, positions, prefix=prefix)
+    message = f"{positions.source}: the {what} is not valid:\n" + "\n".join(
+        f"  {p}" for p in problems
+    )
     error = ConfigError(message, fix=fix)
-    error.source, error.field = positions.source, first_field
+    error.source = positions.source
+    error.field = problems[0].field if problems else None
     return error

@@ -40,6 +40,7 @@ from harness.chaos.rules import parse_rules
 from harness.chaos.thirdparty import ThirdPartyFault, fake_server_url, fake_servers, send
 from harness.errors import ConfigError, HarnessError
 from harness.httpclient import HttpStatusError
+from harness.yamlpos import describe_validation
 
 __all__ = ["FAULT_KINDS", "Faults", "dns_patterns", "fault_records"]
 
@@ -50,12 +51,6 @@ FAULT_KINDS = ("aws", "redis", "lambda", "cold-start", "az", "dns", "thirdparty"
 UNSCHEDULED_KINDS = ("redis", "cold-start", "az", "thirdparty")
 
 Records = list[dict[str, Any]]
-
-
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or '(spec)'}: {err['msg']}" for err in exc.errors()
-    )
 
 
 def dns_patterns(
@@ -195,7 +190,7 @@ class Faults:
             if kind == "thirdparty":
                 return self._add_thirdparty(ThirdPartyFault.model_validate(spec))
         except ValidationError as exc:
-            raise ConfigError(_problems(exc), source=source) from None
+            raise ConfigError(describe_validation(exc), source=source) from None
         except ValueError as exc:
             raise ConfigError(str(exc), source=source) from None
         raise ConfigError(

@@ -19,6 +19,8 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from harness.yamlpos import describe_validation
+
 __all__ = [
     "ErrorSpec",
     "FaultRule",
@@ -165,9 +167,5 @@ def validate_each(model: type[M], items: list[Any]) -> list[M]:
         try:
             rules.append(model.model_validate(item))
         except ValidationError as exc:
-            problems = "; ".join(
-                f"[{index}].{'.'.join(str(p) for p in err['loc']) or '(rule)'}: {err['msg']}"
-                for err in exc.errors()
-            )
-            raise ValueError(problems) from None
+            raise ValueError(describe_validation(exc, prefix=(index,))) from None
     return rules

@@ -15,7 +15,7 @@ Control API:
 * ``GET|POST|DELETE /_harness/faults``, ``GET /_harness/faults/log`` — every fault kind
   (:mod:`harness.chaos.api`).
 * ``GET /_harness/issuer/.well-known/jwks.json`` and ``.../openid-configuration`` — the local
-  token issuer (``harness.tokens``).
+  token issuer (``harness.auth.issuer``).
 """
 
 from __future__ import annotations

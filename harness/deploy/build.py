@@ -45,9 +45,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.deploy.errors import DeployError
 from harness.deploy.specs.functions import code_fingerprint
 from harness.deploy.unsupported import Unsupported
+from harness.errors import DeployError
 from harness.model import ResourceRecord
 from harness.runtime.interpreters import (
     build_cache_dir,

@@ -12,7 +12,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from harness.deploy.errors import DeployError
+from harness.errors import DeployError
 
 __all__ = ["local_code_folder"]
 

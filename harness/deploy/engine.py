@@ -23,7 +23,6 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from harness.deploy.build import build_stack
-from harness.deploy.errors import DeployError
 from harness.deploy.fake_servers import start_fake_servers, stop_fake_servers
 from harness.deploy.graph import dependencies, topological_order
 from harness.deploy.intrinsics import (
@@ -43,6 +42,7 @@ from harness.deploy.specs import (
 from harness.deploy.specs.functions import check_aliases
 from harness.deploy.template import StackSource, lint, load_child_source, load_source, transform
 from harness.deploy.unsupported import Unsupported, enforce, property_refusals
+from harness.errors import DeployError
 from harness.model import DeployedStack, ResourceRecord, load_stacks, stack_file
 from harness.profile import FixturesSpec, load_fixtures
 from harness.runtime.client import reload_runtime

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.deploy.errors import DeployError
 from harness.env.fake_servers import (
     env_id,
     load_records,
@@ -43,7 +42,7 @@ from harness.env.process import (
     stop,
     wait_ready,
 )
-from harness.errors import StartError
+from harness.errors import DeployError, StartError
 from harness.profile import FakeServerSpec
 
 __all__ = [

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from harness.deploy.errors import DeployError
 from harness.deploy.intrinsics import references
+from harness.errors import DeployError
 
 __all__ = ["dependencies", "find_cycle", "topological_order"]
 

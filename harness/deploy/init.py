@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from harness.deploy.errors import DeployError
+from harness.errors import DeployError
 
 __all__ = ["InitResult", "Route", "init_stack", "scan_routes", "tenant_claim"]
 

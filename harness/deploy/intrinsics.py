@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from harness.deploy.errors import DeployError
+from harness.errors import DeployError
 from harness.model import ResourceRecord
 
 __all__ = [

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.deploy.errors import DeployError
+from harness.errors import DeployError
 from harness.model import DeployedStack
 from harness.profile import FixturesSpec
 

@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from harness.deploy.errors import DeployError
 from harness.deploy.resources.base import LOCAL_CODE_BUCKET
 from harness.deploy.yaml_loader import (
     load_snippet_text,
     load_template_file,
     load_template_text,
 )
+from harness.errors import DeployError
 
 if TYPE_CHECKING:
     from harness.deploy.unsupported import Unsupported

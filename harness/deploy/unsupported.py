@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.deploy.errors import DeployError
+from harness.errors import DeployError
 
 __all__ = ["Unsupported", "enforce", "property_refusals"]
 

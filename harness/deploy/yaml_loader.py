@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from harness.deploy.errors import DeployError
+from harness.errors import DeployError
 
 __all__ = ["SHORT_TAGS", "load_snippet_text", "load_template_file", "load_template_text"]
 

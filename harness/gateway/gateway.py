@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from harness.auth.jwks import KeyStore
 from harness.gateway import errors
 from harness.gateway.accesslog import AccessLog, entry
 from harness.gateway.context import GatewayResponse, RequestContext, new_request_id
@@ -31,7 +32,7 @@ from harness.gateway.cors import cors_headers, is_preflight, preflight
 from harness.gateway.integration import integrate
 from harness.gateway.invoke import Invoker
 from harness.gateway.jsonutil import dumps
-from harness.gateway.jwks import KeyStore
+from harness.gateway.jwks_fetch import PooledJwksFetch
 from harness.gateway.jwt_auth import authorize_jwt
 from harness.gateway.lambda_auth import LambdaAuthorizer
 from harness.gateway.metrics import Metrics
@@ -73,7 +74,8 @@ class Gateway:
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = Path(state_dir)
         self.registry = Registry(self.state_dir)
-        self.keystore = KeyStore(self.state_dir)
+        self.jwks_fetch = PooledJwksFetch()
+        self.keystore = KeyStore(self.state_dir, fetch=self.jwks_fetch)
         self.metrics = Metrics()
         configure_metrics(self.state_dir, "gateway")  # AWS/ApiGateway, <state_dir>/metrics
         self.access_log = AccessLog(self.state_dir / "logs" / "access.log")
@@ -118,7 +120,7 @@ class Gateway:
         self.keystore.aws_endpoint = endpoints.get("aws_endpoint")
         gateway_url = endpoints.get("gateway_url")
         if gateway_url:
-            self.keystore.local_issuer()._gateway_url = gateway_url
+            self.keystore.local_issuer().gateway_url = gateway_url
 
     async def close(self) -> None:
         self.access_log.close()
@@ -126,7 +128,7 @@ class Gateway:
             self.tracer.shutdown()
         self.invoker.close()
         self.services.close()
-        self.keystore.close()
+        self.jwks_fetch.close()
         await self.limiter.close()
 
     # -- the chain -----------------------------------------------------------------------

@@ -29,7 +29,7 @@ import logging
 import time
 from typing import Any
 
-from harness.gateway.resp import RespClient
+from harness.gateway.redis_client import RespClient
 
 __all__ = ["LEASE_S", "LUA", "QUOTA_EXCEEDED", "RateLimiter", "quota_window"]
 

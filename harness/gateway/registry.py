@@ -25,7 +25,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.gateway.router import CompiledRoute, Router
-from harness.gateway.tenancy import Tenancy
 from harness.gateway.waf import Waf
 from harness.model import (
     ApiSpec,
@@ -37,6 +36,7 @@ from harness.model import (
     UsagePlanSpec,
     load_stacks,
 )
+from harness.profile import Tenancy
 
 __all__ = ["CompiledApi", "Registry", "RouteTarget", "api_prefix"]
 
@@ -121,7 +121,7 @@ def _metric_api(stack: DeployedStack, api: ApiSpec) -> str:
 
 def compile_api(stack: DeployedStack, api: ApiSpec) -> CompiledApi:
     routes: list[CompiledRoute] = []
-    tenancy = Tenancy.from_profile(stack.profile)
+    tenancy = Tenancy.from_profile(stack.profile, f"{stack.stack_dir}/harness.yaml")
     for spec in api.routes:
         method = spec.method.upper()
         path = spec.path if spec.path == "$default" else "/" + spec.path.strip("/")

@@ -261,15 +261,5 @@ def load_spec(stack_dir: Path) -> IsolationSpec:
         return IsolationSpec.model_validate(section)
     except ValidationError as exc:
         raise validation_error(
-            _Prefixed(exc, "isolation"), positions, what="isolation section", fix=SPEC_FIX
+            exc, positions, what="isolation section", fix=SPEC_FIX, prefix=("isolation",)
         ) from None
-
-
-class _Prefixed:
-    """A ValidationError whose locations start at the document root (for line numbers)."""
-
-    def __init__(self, exc: ValidationError, prefix: str) -> None:
-        self.exc, self.prefix = exc, prefix
-
-    def errors(self) -> list[dict[str, Any]]:
-        return [{**e, "loc": (self.prefix, *e["loc"])} for e in self.exc.errors()]

@@ -1,7 +1,7 @@
 """A deployed stack as the isolation machine sees it: its spec, base URL, tenants, users and
 tokens.
 
-Tokens come from :func:`harness.tokens.token_for_stack` (what ``harness token`` prints: the
+Tokens come from :func:`harness.auth.token_for_stack` (what ``harness token`` prints: the
 local issuer, or the emulator's Cognito pool). When the spec sets ``token_tier`` and the stack
 trusts the local issuer, the local issuer mints them with that tier instead (usage plans are not
 what isolation tests, and their 429s slow a run down).
@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from harness.errors import ConfigError
 from harness.isolation.machine import MachineConfig
 from harness.isolation.spec import SPEC_FIX, IsolationSpec
+from harness.yamlpos import validation_problems
 
 __all__ = ["api_of", "cached", "machine_config", "spec_of", "stack_tokens", "trusts_local_issuer"]
 
@@ -43,10 +44,9 @@ def spec_of(stack: Any) -> IsolationSpec:
     try:
         return IsolationSpec.model_validate(section)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in ("isolation", *first["loc"]))
-        error = ConfigError(f"{source}: field {where}: {first['msg']}.", fix=SPEC_FIX)
-        error.source, error.field = source, where
+        first = validation_problems(exc, prefix=("isolation",))[0]
+        error = ConfigError(f"{source}: {first}.", fix=SPEC_FIX)
+        error.source, error.field = source, first.field
         raise error from None
 
 
@@ -65,8 +65,8 @@ def api_of(stack: Any) -> Any:
 
 def stack_tokens(env: Any, stack: Any, spec: IsolationSpec) -> TokenFactory:
     """``(tenant, user) -> token`` the stack's authorizer accepts."""
-    from harness.gateway.tenancy import Tenancy
-    from harness.tokens import LocalIssuer, token_for_stack
+    from harness.auth import LocalIssuer, token_for_stack
+    from harness.profile import Tenancy
 
     state_dir = Path(env.state_dir)
     if spec.token_tier is None or not trusts_local_issuer(stack):
@@ -75,7 +75,7 @@ def stack_tokens(env: Any, stack: Any, spec: IsolationSpec) -> TokenFactory:
                 "isolation.token_tier ignored: stack %s does not trust the local issuer", stack.name
             )
         return lambda tenant, user: token_for_stack(state_dir, stack.name, tenant, user=user).token
-    tenancy = Tenancy.from_profile(stack.profile)
+    tenancy = Tenancy.from_profile(stack.profile, f"{stack.stack_dir}/harness.yaml")
     profile_auth = dict((stack.profile or {}).get("auth") or {})
     scopes = list(profile_auth.get("scopes") or [])
     if not scopes:

@@ -16,6 +16,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from harness.auth.providers import (
+        CommandTokens,
+        OAuth2ClientCredentials,
+        StackTokens,
+        StaticTokens,
+        Token,
+        TokenProvider,
+    )
     from harness.load.engine import LoadGeneratorError, LoadProgress, run_load
     from harness.load.histogram import Histogram
     from harness.load.profile import (
@@ -31,14 +39,6 @@ if TYPE_CHECKING:
     )
     from harness.load.result import GroupStats, LoadResult
     from harness.load.slo import ExternalSlo, SloResult, SloSpec, evaluate_slos, parse_slo
-    from harness.load.tokens import (
-        CommandTokens,
-        OAuth2ClientCredentials,
-        StackTokens,
-        StaticTokens,
-        Token,
-        TokenProvider,
-    )
 
 __all__ = [
     "CommandTokens",

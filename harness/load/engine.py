@@ -34,12 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from harness.errors import ConfigError, HarnessError
+from harness.auth.providers import TokenCache, TokenProvider
+from harness.errors import ConfigError, LoadGeneratorError
 from harness.load.profile import LoadProfile, Tenant, Tenants, TrafficMix, pool_share
 from harness.load.result import LoadResult, build_result
 from harness.load.spec import WorkerSpec
 from harness.load.stats import WorkerResult
-from harness.load.tokens import TokenCache, TokenProvider
 
 __all__ = ["ON_WORKER_LOSS", "LoadGeneratorError", "LoadProgress", "run_load"]
 
@@ -47,10 +47,6 @@ logger = logging.getLogger(__name__)
 
 START_TIMEOUT = 60.0  # seconds for the master to bind and the local workers to join
 ON_WORKER_LOSS = ("fail", "redistribute")
-
-
-class LoadGeneratorError(HarnessError):
-    """The master or a worker failed; the message holds the end of its output."""
 
 
 @dataclass(frozen=True)

@@ -30,15 +30,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from harness.errors import ConfigError
-from harness.load.profile import LoadProfile, Tenant, Tenants, TrafficMix
-from harness.load.slo import SloSpec, parse_slo
-from harness.load.tokens import (
+from harness.auth.providers import (
     CommandTokens,
     OAuth2ClientCredentials,
     StaticTokens,
     TokenProvider,
 )
+from harness.errors import ConfigError
+from harness.load.profile import LoadProfile, Tenant, Tenants, TrafficMix
+from harness.load.slo import SloSpec, parse_slo
 
 __all__ = ["LoadPlan", "OAuth2Config", "TokensConfig", "load_plan"]
 

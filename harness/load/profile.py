@@ -32,6 +32,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from harness.durations import parse_duration
+from harness.errors import ConfigError
 
 __all__ = [
     "PLACEHOLDER",
@@ -260,7 +261,12 @@ def spike_profile(
     """Steady ``base`` load, a sudden spike to ``factor`` x base (the seeds ask for 5x-10x),
     then back to ``base`` to watch recovery."""
     if not 1 <= factor <= 100:
-        raise ValueError("factor must be between 1 and 100 (the seeds use 5x-10x)")
+        raise ConfigError(
+            f"factor must be between 1 and 100 (the seeds use 5x-10x), not {factor:g}.",
+            source="spike_profile",
+            field="factor",
+            fix="pass e.g. factor=5.",
+        )
     return LoadProfile(
         mode=mode,
         stages=[
@@ -284,7 +290,12 @@ def step_down_profile(
     """Hold ``start``, then ``start - step``, ... down to ``floor``: finds the highest level that
     is sustained (each stage is named by its level, e.g. ``step-2500``)."""
     if step <= 0:
-        raise ValueError("step must be positive")
+        raise ConfigError(
+            f"step must be positive, not {step:g}.",
+            source="step_down_profile",
+            field="step",
+            fix="pass the amount each stage drops, e.g. step=500.",
+        )
     levels: list[float] = []
     level = start
     while level > floor and len(levels) < 100:

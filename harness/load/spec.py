@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from harness.auth.providers import Token, TokenProvider
 from harness.load.profile import LoadProfile, Tenants, TrafficMix
-from harness.load.tokens import Token, TokenProvider
 
 __all__ = ["WorkerSpec"]
 

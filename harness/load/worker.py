@@ -53,6 +53,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from harness.errors import ConfigError
+
 __all__ = ["Attachment", "attach", "check_master_address", "main"]
 
 logger = logging.getLogger(__name__)
@@ -76,9 +78,9 @@ class Generator:
         from locust.contrib.fasthttp import FastHttpUser
         from locust.env import Environment
 
+        from harness.auth.providers import TokenCache
         from harness.load.schedule import arrival_times
         from harness.load.stats import WorkerResult
-        from harness.load.tokens import TokenCache
         from harness.load.traffic import RequestFactory, process_seed
 
         self.gevent = gevent
@@ -590,7 +592,11 @@ def attach(environment: Any, *, parent_pid: int | None = None) -> Attachment:
 def check_master_address(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"--master must be HOST:PORT (e.g. 10.0.0.5:5557), not {value!r}")
+        raise ConfigError(
+            f"--master must be HOST:PORT (e.g. 10.0.0.5:5557), not {value!r}",
+            source="harness load-worker",
+            field="--master",
+        )
     return host.strip("[]"), int(port)
 
 
@@ -603,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         host, port = check_master_address(args.master)
-    except ValueError as exc:
+    except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master decides when to stop

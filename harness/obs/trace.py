@@ -1,4 +1,4 @@
-"""``harness trace ID``: one request's spans — the live ones when the environment recorded them,
+"""One request's spans (what ``harness trace ID`` prints) — the live ones when the environment recorded them,
 else rebuilt from the environment's joined logs.
 
 Live spans (harness/obs/spans.py, read back by harness/obs/store.py) carry their own trace and
@@ -15,23 +15,18 @@ the request with its trace root).
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.logs_cli import LogReader, LogRecord, iso_time
+from harness.obs.logs import LogReader, LogRecord, iso_time
 
 __all__ = [
     "Span",
     "build_spans",
-    "cmd_trace",
-    "configure_parser",
     "export_otlp",
     "load_spans",
+    "otlp_url",
     "render_tree",
 ]
 
@@ -245,7 +240,7 @@ def render_tree(spans: list[Span], width: int = 30) -> str:
     return "\n".join(out)
 
 
-def _otlp_url(endpoint: str) -> str:
+def otlp_url(endpoint: str) -> str:
     endpoint = endpoint.rstrip("/")
     return endpoint if endpoint.endswith("/v1/traces") else endpoint + "/v1/traces"
 
@@ -297,7 +292,7 @@ def export_otlp(spans: list[Span], endpoint: str, timeout_s: float = 5.0) -> str
         made[span.span_id] = otel
     for span in spans:  # end children before parents is not required; end times are explicit
         made[span.span_id].end(end_time=int(span.end * 1e9))
-    exporter = OTLPSpanExporter(endpoint=_otlp_url(endpoint), timeout=timeout_s)
+    exporter = OTLPSpanExporter(endpoint=otlp_url(endpoint), timeout=timeout_s)
     try:
         result = exporter.export(collected.get_finished_spans())
     except Exception as exc:  # the exporter logs and returns FAILURE; be sure
@@ -319,56 +314,3 @@ def load_spans(state_dir: Path, ident: str, source: str = "auto") -> tuple[list[
         if live or source == "live":
             return [Span.from_record(r) for r in live], "live"
     return build_spans(LogReader(state_dir, trace=ident).read()), "logs"
-
-
-def cmd_trace(args: argparse.Namespace) -> int:
-    from harness.config import Settings
-
-    state_dir = Path(args.state_dir) if args.state_dir else Settings.load().state_dir
-    spans, source = load_spans(state_dir, args.id, args.source)
-    if args.json:
-        print(
-            json.dumps(
-                {"id": args.id, "source": source, "spans": [s.to_json() for s in spans]}, indent=2
-            )
-        )
-    elif spans:
-        print(render_tree(spans))
-    if spans and args.otlp:
-        problem = export_otlp(spans, args.otlp)
-        if problem is not None:
-            print(
-                f"error: exporting {len(spans)} spans to {_otlp_url(args.otlp)} failed ({problem}); "
-                "check that an OTLP/HTTP receiver (port 4318 by default) listens there, or drop "
-                "--otlp / HARNESS_OTLP_ENDPOINT",
-                file=sys.stderr,
-            )
-            return 1
-        print(f"exported {len(spans)} spans to {_otlp_url(args.otlp)}", file=sys.stderr)
-    if not spans:
-        print(
-            f"no span of {args.id!r} in {state_dir / 'logs'}: give a gateway request id "
-            "(apigw-requestid), a correlation id or an X-Ray trace root of this environment",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
-
-
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("id", help="a gateway request id, a correlation id or an X-Ray trace root")
-    parser.add_argument("--json", action="store_true", help="print the spans as JSON")
-    parser.add_argument(
-        "--source",
-        choices=("auto", "live", "logs"),
-        default="auto",
-        help="live: the recorded spans; logs: rebuilt from the joined logs; auto (default): "
-        "live when recorded, else rebuilt",
-    )
-    parser.add_argument(
-        "--otlp",
-        metavar="URL",
-        default=os.environ.get("HARNESS_OTLP_ENDPOINT") or None,
-        help="also send the spans with OTLP/HTTP to this endpoint, e.g. http://127.0.0.1:4318 "
-        "(Jaeger, Tempo, a collector; env HARNESS_OTLP_ENDPOINT)",
-    )

@@ -207,7 +207,8 @@ class CognitoUserTokens:
     def token(self, tenant: str, user: str) -> Any:
         import boto3
 
-        from harness.load.tokens import Token, TokenError
+        from harness.auth.providers import Token
+        from harness.errors import TokenError
 
         idp = boto3.session.Session(profile_name=self.profile, region_name=self.region).client(
             "cognito-idp", endpoint_url=self.endpoint_url
@@ -273,7 +274,7 @@ def token_provider(target: AwsTarget, stack: RemoteStack, source: str) -> Any:
             profile=target.profile,
         )
     assert auth.client_credentials is not None
-    from harness.load.tokens import OAuth2ClientCredentials
+    from harness.auth.providers import OAuth2ClientCredentials
 
     cc = auth.client_credentials
     pool_id = next(iter(pools.values()), "")

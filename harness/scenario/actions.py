@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from harness.errors import ConfigError
 from harness.scenario.action_params import (
     AddDelayParameters,
     AwsErrorParameters,
@@ -57,6 +58,7 @@ from harness.scenario.action_params import (
     ThirdPartyTargets,
     TokenRevocationParameters,
 )
+from harness.yamlpos import validation_problems
 
 if TYPE_CHECKING:
     from harness.chaos.faults import Faults
@@ -109,10 +111,9 @@ def validate_action(spec: FaultSpec) -> tuple[BaseModel, BaseModel]:
         if kind.check is not None:
             kind.check(targets, parameters)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        where = f"{where}: " if where else ""
-        raise ValueError(f"action '{spec.action}': {where}{first['msg']}") from None
+        first = validation_problems(exc)[0]
+        where = f"{first.field}: " if first.loc else ""
+        raise ValueError(f"action '{spec.action}': {where}{first.message}") from None
     return targets, parameters
 
 
@@ -415,7 +416,12 @@ def _az_start(
 ) -> Any:
     assert isinstance(params, AzParameters)
     if not spec.duration:
-        raise ValueError("az:failure needs a duration (or a phase end)")
+        raise ConfigError(
+            "az:failure needs a duration (or a phase end).",
+            source=spec.label,
+            field="duration",
+            fix="give the fault a duration, e.g. duration: 30s.",
+        )
     return _faults(ctx).add(
         "az",
         {"duration_s": spec.duration, "seed": ctx.seed, "share": params.share,

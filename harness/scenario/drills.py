@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from harness.errors import ConfigError, HarnessError
 from harness.scenario.actions import ActionContext, ActionKind, register
 from harness.scenario.model import Duration
 
@@ -118,7 +119,11 @@ def _stack(ctx: ActionContext, name: str) -> Any:
     stacks = load_stacks(_state_dir(ctx))
     stack = stacks.get(name)
     if stack is None:
-        raise ValueError(f"no deployed stack '{name}' (deployed: {sorted(stacks)})")
+        raise ConfigError(
+            f"no deployed stack '{name}' (deployed: {sorted(stacks)})",
+            field="targets.stack",
+            fix="name a stack of the scenario's `stacks`.",
+        )
     return stack
 
 
@@ -127,8 +132,10 @@ def _table(ctx: ActionContext, targets: TableTargets) -> str:
     record = stack.resources.get(targets.table)
     if record is None or record.type != "AWS::DynamoDB::Table":
         tables = sorted(k for k, r in stack.resources.items() if r.type == "AWS::DynamoDB::Table")
-        raise ValueError(
-            f"stack '{targets.stack}' has no table '{targets.table}' (tables: {tables})"
+        raise ConfigError(
+            f"stack '{targets.stack}' has no table '{targets.table}' (tables: {tables})",
+            field="targets.table",
+            fix="name the logical id of one of the stack's AWS::DynamoDB::Table resources.",
         )
     return str(record.physical_id)
 
@@ -197,7 +204,11 @@ def _restore_start(
     else:
         backups = ddb.list_backups(TableName=table, BackupType="USER")["BackupSummaries"]
         if not backups:
-            raise ValueError(f"dr:restore source backup: table {table} has no on-demand backup")
+            raise HarnessError(
+                f"dr:restore source backup: table {table} has no on-demand backup",
+                fix="create an on-demand backup of the table first (CreateBackup, e.g. in the "
+                "stack's seed), or restore with source: pitr.",
+            )
         newest = max(backups, key=lambda b: b["BackupCreationDateTime"])
         described = ddb.restore_table_from_backup(
             TargetTableName=temporary, BackupArn=newest["BackupArn"]
@@ -251,8 +262,10 @@ def _repoint(
     def physical(logical: str, field: str) -> str:
         record = stack.resources.get(logical)
         if record is None:
-            raise ValueError(
-                f"dr:restore appconfig.{field}: stack '{stack_name}' has no resource '{logical}'"
+            raise ConfigError(
+                f"stack '{stack_name}' has no resource '{logical}'.",
+                field=f"parameters.appconfig.{field}",
+                fix="name the logical id of the stack's AppConfig resource.",
             )
         return str(record.physical_id)
 
@@ -272,7 +285,11 @@ def _repoint(
         or []
     )
     if not versions:
-        raise ValueError(f"dr:restore appconfig.profile: '{lever.profile}' has no hosted version")
+        raise ConfigError(
+            f"the AppConfig profile '{lever.profile}' has no hosted configuration version.",
+            field="parameters.appconfig.profile",
+            fix="name a hosted (LocationUri: hosted) profile that the stack deploys a version of.",
+        )
     latest = max(int(v["VersionNumber"]) for v in versions)
     answer = appconfig.get_hosted_configuration_version(
         ApplicationId=app, ConfigurationProfileId=profile, VersionNumber=latest
@@ -283,7 +300,11 @@ def _repoint(
     for part in parents:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise ValueError(f"dr:restore appconfig.key: '{lever.key}' is not an object path")
+            raise ConfigError(
+                f"'{lever.key}' is not a path of objects in the deployed configuration.",
+                field="parameters.appconfig.key",
+                fix="name the dotted key that holds the table name, e.g. resources.tableName.",
+            )
     previous = node.get(last)
     node[last] = restored
     version = appconfig.create_hosted_configuration_version(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError
 from harness.scenario.model import LoadSpec, Phase, Scenario
+from harness.yamlpos import validation_problems
 
 if TYPE_CHECKING:
     from harness.load.profile import LoadProfile, Tenants, TrafficMix
@@ -179,12 +180,11 @@ def stack_traffic(profile: Profile, wanted: str | None, source: str) -> StackTra
     try:
         mix = TrafficMix.model_validate(mixes[name])
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
+        first = validation_problems(exc, prefix=("traffic", "mixes", name))[0]
         raise ConfigError(
-            f"traffic mix '{name}' is not valid: {where}: {first['msg']}.",
+            f"traffic mix '{name}' is not valid: {first.field}: {first.message}.",
             source=source,
-            field=f"traffic.mixes.{name}.{where}",
+            field=first.field,
         ) from None
     specs = profile.all_tenants()
     if not specs:

@@ -74,7 +74,7 @@ def load_target(ctx: RunContext) -> tuple[str, Any]:
 
         return resolve_load_target(target, str(ctx.file or "scenario"))
     if target is not None:
-        from harness.load.tokens import OAuth2ClientCredentials
+        from harness.auth.providers import OAuth2ClientCredentials
 
         tokens = None
         if target.token_url and target.client_id:
@@ -89,7 +89,7 @@ def load_target(ctx: RunContext) -> tuple[str, Any]:
                 target.token_url, target.client_id, secret, scope=target.scope
             )
         return target.base_url, tokens
-    from harness.load.tokens import StackTokens
+    from harness.auth.providers import StackTokens
 
     assert ctx.state.env is not None and ctx.inputs.load_dir is not None
     stack = next(d.stack for d in ctx.state.deployed if d.stack_dir == ctx.inputs.load_dir)

@@ -228,7 +228,7 @@ def test_a_cognito_token_without_the_tenant_claim_is_refused(api: Api) -> None:
 
 
 def test_harness_token_command_gives_a_working_token(api: Api) -> None:
-    from harness.tokens_cli import cmd_token
+    from harness.cli.token import run as cmd_token
 
     args = type("Args", (), {"stack": "catalog", "tenant": "tenant-premium", "user": None,
                              "scope": [], "state_dir": str(api.env.state_dir)})()  # fmt: skip

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.cli.deploy import deploy as cmd_deploy
 from harness.config import Settings
-from harness.deploy.cli import cmd_deploy
-from harness.deploy.errors import DeployError
 from harness.env.environment import Environment
+from harness.errors import DeployError
 from harness.model import load_stacks
 
 pytestmark = pytest.mark.integration

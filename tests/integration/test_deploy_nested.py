@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import cmd_status
+from harness.cli.deploy import summary
+from harness.cli.status import run as cmd_status
 from harness.config import Settings
 from harness.deploy import DeployError, deploy_stack, deployed_stack, destroy_stack
-from harness.deploy.cli import summary
 from harness.env.environment import Environment
 from harness.model import load_stacks
 

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
+from harness.cli.deploy import deploy as cmd_deploy
+from harness.cli.destroy import run as cmd_destroy
 from harness.config import Settings
 from harness.deploy import DeployError, deploy_stack, deployed_stack, destroy_stack
-from harness.deploy.cli import cmd_deploy, cmd_destroy
 from harness.deploy.yaml_loader import load_template_file
 from harness.env.environment import Environment
 from harness.model import load_stacks, stack_file

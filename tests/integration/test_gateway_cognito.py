@@ -18,8 +18,9 @@ from pathlib import Path
 import jwt
 import pytest
 
+from harness.auth.jwks import KeyStore
 from harness.config import Settings
-from harness.gateway.jwks import KeyStore
+from harness.gateway.jwks_fetch import PooledJwksFetch
 from harness.gateway.jwt_auth import JwtRejected, check_claims, verify_token
 from harness.model import ApiSpec, AuthorizerSpec, DeployedStack, IntegrationSpec, RouteSpec
 from harness.tokens import cognito_client_credentials, cognito_user_tokens, token_for_stack
@@ -109,7 +110,8 @@ def pool(ministack):
 
 
 def verify(token: str, ministack: dict, pool_id: str, audience: list[str]) -> dict:
-    keystore = KeyStore(Path("/nonexistent"))
+    fetch = PooledJwksFetch()  # the gateway's fetch
+    keystore = KeyStore(Path("/nonexistent"), fetch=fetch)
     keystore.aws_endpoint = ministack["aws_endpoint"]
     issuer = f"https://cognito-idp.us-east-1.amazonaws.com/{pool_id}"
 
@@ -117,7 +119,7 @@ def verify(token: str, ministack: dict, pool_id: str, audience: list[str]) -> di
         try:
             claims = await verify_token(token, issuer=issuer, jwks_uri=None, keystore=keystore)
         finally:
-            await keystore.aclose()
+            await fetch.aclose()
         check_claims(claims, issuer=issuer, audience=audience, now=time.time())
         return claims
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.gateway.jwks import KeyStore
+from harness.auth.jwks import KeyStore
+from harness.gateway.jwks_fetch import PooledJwksFetch
 from harness.gateway.jwt_auth import JwtRejected, verify_token
 from harness.tokens import LocalIssuer
 
@@ -59,7 +60,8 @@ def test_fetch_cache_rotation_and_refetch_limit(tmp_path: Path) -> None:
         server = await asyncio.start_server(issuer.handle, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         issuer.url = f"http://127.0.0.1:{port}/issuer"
-        store = KeyStore(tmp_path / "state", refetch_interval=0.3)
+        fetch = PooledJwksFetch()  # the gateway's fetch
+        store = KeyStore(tmp_path / "state", refetch_interval=0.3, fetch=fetch)
 
         async def check(token: str) -> dict:
             return await verify_token(token, issuer=issuer.url, jwks_uri=None, keystore=store)
@@ -83,7 +85,7 @@ def test_fetch_cache_rotation_and_refetch_limit(tmp_path: Path) -> None:
                 await check(issuer.mint(forged))
             assert issuer.fetches <= 4
         finally:
-            await store.aclose()
+            await fetch.aclose()
             server.close()
             await server.wait_closed()
 

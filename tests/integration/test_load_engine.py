@@ -14,6 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from harness.cli.load import main as load_main
 from harness.load import (
     LoadProfile,
     LoadProgress,
@@ -23,7 +24,6 @@ from harness.load import (
     TrafficMix,
     run_load,
 )
-from harness.load.cli import main as load_main
 from tests.fixtures.load.server import serve_load_app
 
 pytestmark = pytest.mark.integration

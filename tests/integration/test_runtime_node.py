@@ -42,7 +42,9 @@ def rt(harness_env: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
             node("njs-callback", "index.callback"),
             node("njs-fail", "index.fail"),
             node("njs-slow", "index.slow", timeout=1.0),
-            node("njs-hog", "index.hog", memory_mb=128, timeout=10.0),  # OOM, not a timeout, under load
+            node(
+                "njs-hog", "index.hog", memory_mb=128, timeout=10.0
+            ),  # OOM, not a timeout, under load
             node("njs-print", "index.print"),
             node("njs-one", "index.slow", reserved_concurrency=1, timeout=5.0),
             node("njs-esm", "app.handler", code="node/esm"),

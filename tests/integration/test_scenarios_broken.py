@@ -216,7 +216,7 @@ CASES: dict[str, Broken] = {
                 "    spec = v.validate_sync_job(req.body())\n": "    spec = v.validate_sync_job("
                 "req.body())\n    try:  # broken copy: a pre-flight call on the request path\n"
                 "        import os\n        import urllib.request\n\n        urllib.request.urlopen(os.environ["
-                '"PROVIDER_BASE_URL"] + "/v1/activities?limit=1", timeout=5).read()\n'
+                '"PROVIDER_BASE_URL"] + "/strava/v1/activities?limit=1", timeout=5).read()\n'
                 "    except Exception:\n        pass\n"
             }
         },
@@ -225,15 +225,15 @@ CASES: dict[str, Broken] = {
     # --- the DR drills: the drill fails when the table cannot be restored, and the restored
     # API is judged by what it serves
     "syncwell-dr.yaml": Broken(
-        "the user-config cache ignores which table an entry was read from: after the cutover "
-        "to the restored table the damaged table's cached view is served for 15 minutes",
-        ("requests succeed again once repointed",),
+        "the functions read their table name from the template's TABLE_NAME variable instead "
+        "of AppConfig's resources.tableName: the runbook's repointing cannot reach them",
+        ("RPO < 15 min, RTO < 4 h (seed 001)",),
         {
-            "src/syncwell/users.py": {
-                'if isinstance(cached, dict) and cached.get("_table", table.name) != table.name:': "if False:  # broken copy"
+            "src/syncwell/store.py": {
+                "        self.name = name or settings.table_name()\n": "        self.name = name "
+                "or __import__('os').environ['TABLE_NAME']  # broken copy\n"
             }
         },
-        min_observed={"requests succeed again once repointed": 0.02},
     ),
     "codexflow-dr.yaml": Broken(
         "point-in-time recovery turned off on the main table: nothing to restore from",

@@ -17,10 +17,9 @@ import pytest
 
 from harness.deploy import plan_stack
 from harness.deploy.template import load_source
-from harness.gateway.tenancy import Tenancy
 from harness.load.profile import Tenant, Tenants, TrafficMix
 from harness.load.traffic import RequestFactory
-from harness.profile import load_profile
+from harness.profile import Tenancy, load_profile
 from tests.unit.test_catalog_handlers import STACK, LambdaContext, db, http_event  # noqa: F401
 
 from catalog_app import orders, products  # isort: skip

@@ -159,7 +159,7 @@ def test_control_api_verbs() -> None:
 
 
 def test_cli_durations_name_the_option() -> None:
-    from harness.chaos.cli import parse_duration as cli_duration
+    from harness.cli.fault import parse_duration as cli_duration
     from harness.errors import ConfigError
 
     assert cli_duration("250ms", "--latency") == 0.25

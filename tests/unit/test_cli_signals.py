@@ -8,12 +8,13 @@ import signal
 import pytest
 
 from harness import cli
+from harness.cli.common import sigterm_as_interrupt
 
 
 def test_sigterm_inside_the_block_unwinds_as_keyboard_interrupt() -> None:
     unwound: list[str] = []
     before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(KeyboardInterrupt), cli._sigterm_as_interrupt():
+    with pytest.raises(KeyboardInterrupt), sigterm_as_interrupt():
         try:
             os.kill(os.getpid(), signal.SIGTERM)
             signal.sigtimedwait([], 0.1)  # let the handler run

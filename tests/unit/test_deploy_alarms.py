@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from harness.deploy.engine import plan_stack
-from harness.deploy.errors import DeployError
 from harness.deploy.resources import cloudwatch_composite_alarm
 from harness.deploy.resources.base import Context
 from harness.deploy.template import load_source
+from harness.errors import DeployError
 from harness.model import ResourceRecord
 
 GOOD = """\

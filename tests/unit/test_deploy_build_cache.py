@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from harness.deploy.build import build_stack, mount_layers
-from harness.deploy.errors import DeployError
 from harness.deploy.unsupported import Unsupported
+from harness.errors import DeployError
 from harness.model import ResourceRecord
 from harness.runtime import interpreters
 from harness.runtime.interpreters import (

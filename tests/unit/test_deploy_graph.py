@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.deploy.errors import DeployError
 from harness.deploy.graph import dependencies, find_cycle, topological_order
+from harness.errors import DeployError
 
 
 def test_order_follows_ref_getatt_sub_and_depends_on() -> None:

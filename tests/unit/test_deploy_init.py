@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.deploy.errors import DeployError
 from harness.deploy.init import init_stack
+from harness.errors import DeployError
 from harness.load.profile import TrafficMix
 from harness.profile import load_profile
 from harness.scenario.loader import load_scenario

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from harness.deploy.errors import DeployError
 from harness.deploy.intrinsics import Resolver, references, resolve_parameters
+from harness.errors import DeployError
 from harness.model import ResourceRecord
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from harness.deploy.engine import plan_stack
-from harness.deploy.errors import DeployError
 from harness.deploy.local_urls import local_url
 from harness.deploy.resources import cloudformation_stack, handler_for
 from harness.deploy.template import load_source
+from harness.errors import DeployError
 from harness.model import ApiSpec, DeployedStack
 
 NESTED = Path(__file__).resolve().parents[1] / "fixtures" / "deploy" / "nested"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from harness.deploy.engine import plan_stack
-from harness.deploy.errors import DeployError
 from harness.deploy.resources import MODULES, handler_for
 from harness.deploy.template import load_source
+from harness.errors import DeployError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "deploy"
 

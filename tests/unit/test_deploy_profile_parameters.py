@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 
 from harness.deploy.engine import _profile_parameters
-from harness.deploy.errors import DeployError
 from harness.deploy.template import StackSource
+from harness.errors import DeployError
 
 
 def source(tmp_path: Path, parameters: dict[str, str]) -> StackSource:

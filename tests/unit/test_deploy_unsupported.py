@@ -11,10 +11,10 @@ import pytest
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
 from harness.deploy.engine import plan_stack
-from harness.deploy.errors import DeployError
 from harness.deploy.resources import MODULES, handler_for
 from harness.deploy.template import load_source
 from harness.deploy.unsupported import Unsupported, enforce, property_refusals
+from harness.errors import DeployError
 
 
 def _writable(type_: str) -> set[str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.deploy.errors import DeployError
 from harness.deploy.yaml_loader import load_template_text
+from harness.errors import DeployError
 
 TEMPLATE = """
 AWSTemplateFormatVersion: 2010-09-09

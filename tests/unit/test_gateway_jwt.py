@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.auth.jwks import KeyStore
 from harness.gateway import errors
-from harness.gateway.jwks import KeyStore
 from harness.gateway.jwt_auth import authorize_jwt, bearer_token, stringify_claims
 from harness.gateway.throttle import resolve_tenant
 from harness.model import AuthorizerSpec, IntegrationSpec, RouteSpec
@@ -206,7 +206,7 @@ def test_stringify_claims() -> None:
 
 
 def test_jwks_urls() -> None:
-    from harness.gateway.jwks import jwks_url_for
+    from harness.auth.jwks import jwks_url_for
 
     edge = "http://127.0.0.1:4566"
     cognito = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC"
@@ -223,8 +223,8 @@ def test_deploy_leaves_the_jwks_url_to_the_gateway() -> None:
     """The deployer's authorizer spec keeps ``jwks_uri`` as the template says (none): no remote
     ``https://cognito-idp...`` URL is derived for the emulator's pool; ``jwks_url_for`` alone
     turns the issuer into the emulator's JWKS URL."""
+    from harness.auth.jwks import jwks_url_for
     from harness.deploy.specs.apis import _authorizer, _authorizer_resource
-    from harness.gateway.jwks import jwks_url_for
     from harness.model import ResourceRecord
 
     cognito = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Pool"

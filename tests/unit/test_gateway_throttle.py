@@ -9,9 +9,9 @@ import pytest
 
 from harness.gateway import errors
 from harness.gateway.ratelimit import QUOTA_EXCEEDED, quota_window
-from harness.gateway.tenancy import Tenancy
 from harness.gateway.throttle import check_api_key, resolve_tenant, throttle
 from harness.model import IntegrationSpec, RouteSpec, ThrottleSpec, UsagePlanSpec
+from harness.profile import Tenancy
 from tests.fixtures.gateway.helpers import api_of, ctx_for
 
 PROFILE = {

@@ -579,10 +579,10 @@ def test_a_benchmark_without_a_verdict_is_not_a_pass(
     assert bench.run_benchmark("all", settings)["passed"] is True
     monkeypatch.setattr(bench, "BENCHMARKS", {"silent": "fake_bench_module:silent"})
     assert bench.run_benchmark("all", settings).get("passed") is not True  # one: returned as is
-    from harness.cli import cmd_bench
+    from harness.cli.bench import run as cmd_bench
 
     args = SimpleNamespace(name="silent", json=False, runs=1, quick=True, workers=None)
-    monkeypatch.setattr("harness.cli._settings", lambda a: None)
+    monkeypatch.setattr("harness.cli.bench.settings", lambda a: None)
     assert cmd_bench(args) == 1  # type: ignore[arg-type]
 
 

@@ -10,10 +10,11 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from harness.auth.claims import jwt_parts as _parts
+from harness.auth.forge import CASES, forge_tokens
 from harness.errors import ConfigError
 from harness.isolation.datalayer import Snapshot, check_data, pattern_tenants
 from harness.isolation.spec import DataRules, load_spec
-from harness.isolation.tampering import CASES, _parts, forge_tokens
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 

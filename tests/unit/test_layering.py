@@ -56,6 +56,23 @@ def test_the_report_does_not_import_the_scenario_runner() -> None:
     assert not found, "harness.report imports harness.scenario:\n" + "\n".join(found)
 
 
+def test_the_auth_package_imports_none_of_its_users() -> None:
+    """harness.auth is imported by the gateway, load, isolation and the CLI (no cycle back)."""
+    users = ("harness.gateway", "harness.load", "harness.isolation", "harness.cli",
+             "harness.scenario", "harness.remote", "harness.tokens")  # fmt: skip
+    found = violations("auth", users)
+    assert not found, "harness.auth imports a package that uses it:\n" + "\n".join(found)
+
+
+def test_only_entry_points_import_the_cli() -> None:
+    """harness.cli is the top layer: one module per command; nothing below it imports it."""
+    entry = ("harness/cli/", "harness/__main__.py", "harness/pytest_plugin.py")
+    found = [v for v in violations("", ("harness.cli",)) if not v.startswith(entry)]
+    assert not found, "harness.cli imported below the entry points:\n" + "\n".join(found)
+    leftovers = sorted(str(p.relative_to(ROOT)) for p in HARNESS.rglob("*cli.py"))
+    assert not leftovers, f"command modules outside harness/cli/: {leftovers}"
+
+
 def test_foundations_import_no_service() -> None:
     services = ("harness.env", "harness.gateway", "harness.runtime", "harness.edge",
                 "harness.chaos", "harness.deploy", "harness.scenario", "harness.load")  # fmt: skip

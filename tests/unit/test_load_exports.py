@@ -16,7 +16,7 @@ def test_all_is_sorted_and_resolves() -> None:
 
 def test_the_calling_side_never_imports_locust_or_gevent() -> None:
     code = (
-        "import sys, harness.load, harness.load.engine, harness.load.cli, harness.load.slo, "
+        "import sys, harness.load, harness.load.engine, harness.cli.load, harness.load.slo, "
         "harness.load.plan, harness.bench.load_engine; "
         "from harness.load import run_load, LoadResult, evaluate_slos; "
         "print(sorted(m for m in ('locust', 'gevent', 'geventhttpclient') if m in sys.modules))"

@@ -8,6 +8,7 @@ import random
 import pytest
 from pydantic import ValidationError
 
+from harness.errors import ConfigError
 from harness.load.profile import (
     LoadProfile,
     RequestTemplate,
@@ -109,8 +110,11 @@ def test_runbook_helpers() -> None:
     steps = step_down_profile(3000, step=500, each="10s", floor=1000)
     assert [s.target for s in steps.stages] == [3000, 2500, 2000, 1500]
     assert steps.stage_names()[0] == "step-3000"
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="factor must be between 1 and 100") as info:
         spike_profile(10, factor=0.5)
+    assert (info.value.source, info.value.field) == ("spike_profile", "factor")
+    with pytest.raises(ConfigError, match="step must be positive"):
+        step_down_profile(3000, step=0)
 
 
 @pytest.mark.parametrize("processes", [1, 2, 3])

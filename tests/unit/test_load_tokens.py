@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.load.tokens import (
+from harness.auth import (
     CommandTokens,
     OAuth2ClientCredentials,
     StaticTokens,

@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 
 from harness.cli import main
+from harness.cli.logs import build_reader
 from harness.edge.proxy import EdgeProxy, FaultDecision
 from harness.edge.routing import RequestInfo
 from harness.errors import ConfigError
-from harness.logs_cli import LogReader, build_reader, parse_record
 from harness.model import DeployedStack, FunctionSpec
 from harness.obs import JsonLinesLog, trace_root
+from harness.obs.logs import LogReader, parse_record
 
 T0 = 1_800_000_000.0
 

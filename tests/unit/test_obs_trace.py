@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from harness.cli import main
-from harness.logs_cli import LogReader, parse_record
+from harness.obs.logs import LogReader, parse_record
 from harness.obs.trace import build_spans, render_tree
 
 T0 = 1_800_000_000.0

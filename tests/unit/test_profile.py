@@ -129,3 +129,34 @@ def test_roles_name_users_of_the_tenants() -> None:
     assert profile.roles == {"admin": ["alice"], "member": ["bob"]}
     with pytest.raises(ValidationError, match="role 'admin' names mallory"):
         Profile.model_validate({**base, "roles": {"admin": ["alice", "mallory"]}})
+
+
+def test_one_tenancy_model_reads_a_stored_profile() -> None:
+    """``Tenancy.from_profile`` (gateway, ``harness token``, isolation) is the profile's model:
+    top-level tenants win, ``auth.trust_local_issuer`` rides along, bad fields are refused."""
+    from harness.profile import Tenancy
+
+    stored = {
+        "tenancy": {"tenant_claim": "tid", "default_tier": "basic",
+                    "tiers": {"basic": "BasicPlan", "gold": {"rate": 5, "quota": 10}},
+                    "tenants": [{"id": "a", "tier": "gold"}, {"id": "b", "tier": "gold"}]},
+        "tenants": [{"id": "b", "tier": "basic"}, {"id": "c"}],
+        "auth": {"trust_local_issuer": True},
+    }  # fmt: skip
+    tenancy = Tenancy.from_profile(stored)
+    assert [t.id for t in tenancy.tenants] == ["a", "b", "c"]
+    assert (tenancy.tier_of("a"), tenancy.tier_of("b"), tenancy.tier_of("c")) == (
+        "gold", "basic", "basic"
+    )  # fmt: skip
+    assert tenancy.trust_local_issuer and tenancy.tier_plans == {"basic": "BasicPlan"}
+    gold = tenancy.inline_plans["gold"]
+    assert gold.throttle is not None and (gold.throttle.rate, gold.throttle.burst) == (5.0, 1)
+    assert (gold.quota_limit, gold.quota_period) == (10, "MONTH")
+    assert not Tenancy.from_profile(None).trust_local_issuer
+    with pytest.raises(
+        ConfigError, match=r"(?s)stacks/x/harness.yaml.*tenancy.require_tenant"
+    ) as info:
+        Tenancy.from_profile({"tenancy": {"require_tenant": "maybe"}}, "stacks/x/harness.yaml")
+    assert info.value.field == "tenancy.require_tenant"
+    with pytest.raises(ConfigError, match=r"field tenants\[0\]\.id"):
+        Tenancy.from_profile({"tenants": [{"tier": "basic"}]})

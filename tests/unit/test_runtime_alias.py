@@ -67,8 +67,8 @@ def test_qualified_references_keep_their_qualifier_for_the_runtime() -> None:
 
 
 def test_versions_of_a_node_function_and_aliases_to_unpublished_versions_are_refused() -> None:
-    from harness.deploy.errors import DeployError
     from harness.deploy.specs.functions import check_aliases
+    from harness.errors import DeployError
     from harness.model import ResourceRecord
 
     arn = "arn:aws:lambda:us-east-1:000000000000:function:fn"

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.debug_cli import cmd_debug, vscode_attach
+from harness.cli.debug import run as cmd_debug
+from harness.cli.debug import vscode_attach
 from harness.errors import ConfigError
 from harness.runtime.debug import Deadline, client_attached, debugpy_path, port_refusal
 

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import jwt
 import pytest
 
+from harness.cli.token import run as cmd_token
 from harness.tokens import LocalIssuer, jwk_thumbprint, token_for_stack
-from harness.tokens_cli import cmd_token
 
 GATEWAY = "http://127.0.0.1:4567"
 
@@ -205,7 +205,7 @@ def _cognito_profile_stack(tmp_path: Path, clients: dict[str, str], auth: dict) 
 def test_cognito_issuer_uses_the_tenants_own_client(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import harness.tokens as tokens
+    import harness.auth.stack as tokens
 
     _cognito_profile_stack(tmp_path, {"A": "t-a", "B": "t-b"},
                            {"issuer": "cognito", "user_pool": "Pool"})  # fmt: skip
@@ -219,7 +219,7 @@ def test_cognito_issuer_uses_the_tenants_own_client(
         return {"access_token": issuer.mint(client_id, client_id=client_id, claims=claims)}
 
     monkeypatch.setattr(tokens, "cognito_client_credentials", grant)
-    monkeypatch.setattr(tokens, "_cognito_signature_problem", lambda *a: "")
+    monkeypatch.setattr(tokens, "cognito_signature_problem", lambda *a: "")
     found = token_for_stack(tmp_path, "shop", "t-a", scopes=["r"])
     assert (found.source, found.token_use) == ("cognito", "access")
     assert asked == [("id-A", "s3cret", ["r"])] and "ClientName t-a" in found.note
@@ -228,19 +228,19 @@ def test_cognito_issuer_uses_the_tenants_own_client(
     waits: list[float] = []
     monkeypatch.setattr(tokens.time, "sleep", waits.append)
     asked.clear()
-    with pytest.raises(tokens.HarnessError, match="not the tenant"):
+    with pytest.raises(tokens.TokenError, match="not the tenant"):
         token_for_stack(tmp_path, "shop", "t-b")
     assert len(asked) == 4 and waits == [0.5, 1.0, 2.0]
     # a badly signed one too
-    monkeypatch.setattr(tokens, "_cognito_signature_problem", lambda *a: "Signature failed")
-    with pytest.raises(tokens.HarnessError, match="cryptography"):
+    monkeypatch.setattr(tokens, "cognito_signature_problem", lambda *a: "Signature failed")
+    with pytest.raises(tokens.TokenError, match="cryptography"):
         token_for_stack(tmp_path, "shop", "t-a")
 
 
 def test_a_trigger_that_timed_out_once_is_retried(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import harness.tokens as tokens
+    import harness.auth.stack as tokens
 
     _cognito_profile_stack(tmp_path, {"A": "t-a"}, {"issuer": "cognito", "user_pool": "Pool"})
     issuer = LocalIssuer(tmp_path / "other", GATEWAY)
@@ -252,7 +252,7 @@ def test_a_trigger_that_timed_out_once_is_retried(
         return {"access_token": issuer.mint(client_id, client_id=client_id, claims=claims)}
 
     monkeypatch.setattr(tokens, "cognito_client_credentials", grant)
-    monkeypatch.setattr(tokens, "_cognito_signature_problem", lambda *a: "")
+    monkeypatch.setattr(tokens, "cognito_signature_problem", lambda *a: "")
     monkeypatch.setattr(tokens.time, "sleep", lambda s: None)
     assert token_for_stack(tmp_path, "shop", "t-a").source == "cognito"
     assert len(calls) == 2

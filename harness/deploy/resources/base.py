@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.deploy.errors import DeployError
+from harness.errors import DeployError
 from harness.model import ResourceRecord
 
 __all__ = ["LOCAL_CODE_BUCKET", "Context", "boolean", "random_id", "record", "unchanged_except"]

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from harness.deploy.errors import DeployError
 from harness.deploy.resources.base import Context, record
+from harness.errors import DeployError
 from harness.model import ResourceRecord
 
 TYPES = ("AWS::CloudFormation::Stack",)

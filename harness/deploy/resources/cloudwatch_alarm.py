@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.deploy.errors import DeployError
 from harness.deploy.resources.base import Context, boolean, record
+from harness.errors import DeployError
 from harness.metrics.alarms import AlarmDefinitionError, MetricAlarm
 from harness.metrics.catalog import check_metric
 from harness.model import ResourceRecord

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.deploy.errors import DeployError
 from harness.deploy.resources.base import Context, record
+from harness.errors import DeployError
 from harness.metrics.composite import RuleError, parse_rule
 from harness.model import ResourceRecord
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from harness.deploy.errors import DeployError
 from harness.deploy.resources.base import Context, record
+from harness.errors import DeployError
 from harness.model import ResourceRecord
 
 TYPES = ("AWS::CodeDeploy::Application", "AWS::CodeDeploy::DeploymentGroup")

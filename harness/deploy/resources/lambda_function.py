@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.deploy.code_archive import local_code_folder
-from harness.deploy.errors import DeployError
 from harness.deploy.resources.base import LOCAL_CODE_BUCKET, Context, record
+from harness.errors import DeployError
 from harness.model import ResourceRecord
 
 TYPES = ("AWS::Lambda::Function",)

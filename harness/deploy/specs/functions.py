@@ -236,7 +236,7 @@ def _alias_routes(rec: ResourceRecord) -> tuple[str, dict[str, float]]:
 def check_aliases(records: Mapping[str, ResourceRecord], file: str) -> None:
     """Every version an alias routes to is $LATEST or one this stack published, and no Node.js
     function has versions (its build artifact is not snapshotted)."""
-    from harness.deploy.errors import DeployError
+    from harness.errors import DeployError
 
     index = FunctionIndex(records)
     published = _versions(records, index)

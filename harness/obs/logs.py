@@ -1,4 +1,6 @@
-"""``harness logs``: function, gateway and edge logs of the environment merged in time order.
+"""The environment's logs read as one stream: function, gateway and edge records merged in time
+order, joined by request id, correlation id and trace root (``harness logs`` prints it,
+``harness trace`` rebuilds spans from it).
 
 Sources, all JSON lines under ``<state_dir>/logs``:
 
@@ -6,29 +8,24 @@ Sources, all JSON lines under ``<state_dir>/logs``:
 * ``access.log`` — one line per gateway request (gateway/accesslog.py);
 * ``edge-calls.log`` — one line per AWS call through the edge (edge/proxy.py ``CallLog``).
 
-``--trace ID`` keeps the records joined to ID: a record matches when one of its ids (request id,
-correlation id, X-Ray trace root) is ID, and the ids of the records that match are followed once
-more, so a gateway request id finds the function lines of its invocation (same correlation id)
-and the AWS calls the handler made (same trace root). ``--follow`` keeps reading the files as
-they grow (like ``sam logs --tail``), polling every 0.2 s, until interrupted.
+A ``trace`` filter keeps the records joined to an id: a record matches when one of its ids
+(request id, correlation id, X-Ray trace root) is the id, and the ids of the records that match
+are followed once more, so a gateway request id finds the function lines of its invocation
+(same correlation id) and the AWS calls the handler made (same trace root).
+:meth:`LogReader.follow` keeps reading the files as they grow, polling every 0.2 s.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from harness.durations import parse_duration
-from harness.errors import ConfigError
-
-__all__ = ["LogReader", "LogRecord", "cmd_logs", "configure_parser", "iso_time", "parse_record"]
+__all__ = ["LogReader", "LogRecord", "iso_time", "parse_record", "records_of"]
 
 ACCESS_LOG = "access.log"
 EDGE_LOG = "edge-calls.log"
@@ -250,135 +247,6 @@ class LogReader:
         while stop is None or not stop():
             yield from self.read()
             time.sleep(POLL_S)
-
-
-_COLOURS = {"function": "cyan", "gateway": "magenta", "edge": "yellow"}
-_LEVEL_STYLE = {"ERROR": "bold red", "WARN": "yellow", "WARNING": "yellow"}
-
-
-def _printer(as_json: bool, out: IO[str]) -> Any:
-    if as_json:
-
-        def emit_json(record: LogRecord) -> None:
-            out.write(json.dumps(record.to_json(), sort_keys=True) + "\n")
-            out.flush()
-
-        return emit_json
-    from rich.console import Console
-    from rich.text import Text
-
-    console = Console(file=out, highlight=False, soft_wrap=True)
-
-    def emit_text(record: LogRecord) -> None:
-        line = Text(iso_time(record.time) + " ", style="dim")
-        line.append(f"{record.source}:{record.name} ", style=_COLOURS.get(record.source, ""))
-        rid = record.raw.get("requestId")
-        if rid:
-            line.append(f"{str(rid)[:8]} ", style="dim")
-        line.append(record.message, style=_LEVEL_STYLE.get(record.level.upper(), ""))
-        console.print(line)
-        out.flush()
-
-    return emit_text
-
-
-def _stack_functions(state_dir: Path, stack: str) -> set[str]:
-    from harness.model import load_stacks
-
-    stacks = load_stacks(state_dir)
-    if stack not in stacks:
-        known = ", ".join(sorted(stacks)) or "none"
-        raise ConfigError(
-            f"no deployed stack named {stack!r} in {state_dir} (deployed: {known}); "
-            "deploy it with `harness deploy STACK_DIR` or name one of the deployed stacks",
-            source="harness logs",
-            field="STACK",
-        )
-    return {spec.name for spec in stacks[stack].functions.values()}
-
-
-def _resolve_function(state_dir: Path, stack: str | None, function: str) -> set[str]:
-    if stack is None:
-        return {function}
-    from harness.model import load_stacks
-
-    spec_map = load_stacks(state_dir)[stack].functions
-    if function in spec_map:  # the template's logical id
-        return {spec_map[function].name}
-    names = {spec.name for spec in spec_map.values()}
-    if function in names:
-        return {function}
-    known = ", ".join(sorted(spec_map)) or "none"
-    raise ConfigError(
-        f"stack {stack!r} has no function {function!r} (its functions: {known}); "
-        "give a logical id of its template or the function's name",
-        source="harness logs",
-        field="--function",
-    )
-
-
-def build_reader(args: argparse.Namespace, state_dir: Path) -> LogReader:
-    since: float | None = None
-    if args.since:
-        try:
-            since = time.time() - parse_duration(args.since)
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(
-                str(exc),
-                source="harness logs",
-                field="--since",
-            ) from None
-    stack_functions = _stack_functions(state_dir, args.stack) if args.stack else None
-    functions = stack_functions
-    if args.function:
-        functions = _resolve_function(state_dir, args.stack, args.function)
-    return LogReader(
-        state_dir,
-        functions=functions,
-        stack=args.stack,
-        since=since,
-        text=args.filter,
-        trace=args.trace,
-    )
-
-
-def cmd_logs(args: argparse.Namespace) -> int:
-    from harness.config import Settings
-
-    state_dir = Path(args.state_dir) if args.state_dir else Settings.load().state_dir
-    reader = build_reader(args, state_dir)
-    emit = _printer(args.json, sys.stdout)
-    records = reader.read()
-    for record in records:
-        emit(record)
-    if not args.follow:
-        if not records and not (state_dir / "logs").is_dir():
-            print(f"no logs under {state_dir / 'logs'} (is an environment up?)", file=sys.stderr)
-        return 0
-    try:
-        for record in reader.follow():
-            emit(record)
-    except KeyboardInterrupt:
-        return 0
-    return 0
-
-
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("stack", nargs="?", help="only this deployed stack's logs")
-    parser.add_argument(
-        "--function", help="only this function (its name, or a logical id of STACK's template)"
-    )
-    parser.add_argument(
-        "--follow", "-f", action="store_true", help="keep printing new lines until Ctrl-C"
-    )
-    parser.add_argument("--since", help="only lines newer than this (e.g. 30s, 5m, 2h)")
-    parser.add_argument("--filter", help="only lines containing this text (case-insensitive)")
-    parser.add_argument(
-        "--trace",
-        metavar="ID",
-        help="only the lines of one request: a gateway request id, correlation id or trace root",
-    )
-    parser.add_argument("--json", action="store_true", help="one JSON object per line")
 
 
 def records_of(lines: Iterable[str], source: str) -> list[LogRecord]:

@@ -20,12 +20,14 @@ from typing import Any
 
 from harness.errors import ConfigError, NotRunningError
 
-__all__ = ["cmd_debug", "configure_parser", "vscode_attach"]
+__all__ = ["HELP", "configure", "run", "vscode_attach"]
+
+HELP = "the next execution environment of a function waits for a debugpy client (VS Code)"
 
 POLL_S = 0.5
 
 
-def configure_parser(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("stack", nargs="?", help="the deployed stack")
     parser.add_argument(
         "function", nargs="?", help="the function: its logical id in STACK's template, or its name"
@@ -107,7 +109,7 @@ def _code_dir(state_dir: Path, stack: str, function: str) -> str | None:
     return (spec.task_root or spec.code_dir) if spec is not None else None
 
 
-def cmd_debug(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     if args.stack and not args.function:
         raise ConfigError(
             "name both the stack and the function (harness debug STACK FUNCTION)",

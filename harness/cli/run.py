@@ -1,21 +1,33 @@
 """``harness run SCENARIO.yaml [--report-dir DIR] [--seed N]``: exit 0 only if every
-expectation held (1 if one failed, 2 on bad input, 130 when interrupted)."""
+expectation held (1 if one failed, 2 on bad input, 130 when interrupted).
+
+``--plan`` prints the scenario's faults as AWS FIS experiment templates instead: nothing is
+called; the templates select their targets by the tags CloudFormation puts on the stack's
+resources, and ARNs the plan cannot know (account, role) are placeholders. The output is JSON:
+each template's ``CreateExperimentTemplate`` input (already checked with botocore's validation
+of the FIS model), its window on the run's timeline, the SSM documents it runs, the IAM policy
+of the role FIS assumes and the permissions the harness itself needs.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from harness.config import Settings
+from harness.cli.common import settings
+from harness.errors import ConfigError
 
-__all__ = ["cmd_run", "configure_parser"]
+__all__ = ["HELP", "configure", "print_plan", "run"]
+
+HELP = (
+    "run a gameday scenario: deploy, load, faults, checks; report; exit 1 if any expectation failed"
+)
 
 
-def configure_parser(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scenario", help="the scenario file (YAML; see scenarios/README.md)")
     parser.add_argument(
         "--report-dir",
@@ -49,18 +61,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", help="the AWS profile to read the target stack with")
 
 
-def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+def run(args: argparse.Namespace) -> int:
     from harness.scenario.loader import load_scenario
     from harness.scenario.runner import RunOptions, ScenarioRunner, run_scenario
 
     path = Path(args.scenario)
     if getattr(args, "plan", False):
-        from harness.remote.cli import print_plan
-
         return print_plan(path, args)
     if getattr(args, "target", None):
-        from harness.errors import ConfigError
-
         raise ConfigError(
             "--target is used with --plan for now: to run a scenario against a deployed stack, "
             "give it `target: {kind: aws, stack: NAME, region: R}`.",
@@ -87,7 +95,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         RunOptions(
             report_dir=folder,
             seed=args.seed,
-            settings=settings,
+            settings=settings(args),
             live=False if args.plain else None,
             keep=args.keep,
             apply=bool(getattr(args, "apply", False)),
@@ -114,3 +122,37 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if run.environment.get("interrupted"):
         return 130
     return 0 if run.passed else 1
+
+
+def print_plan(path: Path, args: argparse.Namespace) -> int:
+    from harness.remote.fis import plan_experiments
+    from harness.remote.target import AwsTarget
+    from harness.scenario.loader import load_scenario
+
+    scenario = load_scenario(path)
+    target = scenario.target
+    if args.target:
+        region = args.region or (target.region if isinstance(target, AwsTarget) else None)
+        if not region:
+            raise ConfigError(
+                "--target needs the stack's region.",
+                source="harness run --plan",
+                field="--region",
+                fix="add --region eu-west-1 (or the scenario's target.region).",
+            )
+        base = target.model_dump() if isinstance(target, AwsTarget) else {}
+        target = AwsTarget.model_validate(
+            {**base, "kind": "aws", "stack": args.target, "region": region}
+            | ({"profile": args.profile} if args.profile else {})
+        )
+    if not isinstance(target, AwsTarget):
+        raise ConfigError(
+            "--plan needs a target of kind aws (a deployed stack) to plan FIS experiments for.",
+            source=str(path),
+            field="target",
+            fix="add `target: {kind: aws, stack: NAME, region: R}`, or pass --target NAME "
+            "--region R.",
+        )
+    plan = plan_experiments(scenario, target, None, source=str(path))
+    print(json.dumps({"stack": target.stack, "region": target.region, **plan.to_json()}, indent=2))
+    return 0

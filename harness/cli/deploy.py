@@ -1,42 +1,49 @@
-"""``harness deploy STACK_DIR [--json] [--param K=V ...]`` and ``harness destroy STACK_NAME``.
-
-The caller wires these into the CLI; each takes the parsed :class:`argparse.Namespace`
-(``stack_dir``, ``json``, ``param``, ``no_seed``, ``state_dir``; ``name`` for destroy) and returns the exit code.
-"""
+"""``harness deploy STACK_DIR``: deploy a stack folder; ``--watch`` follows it (harness.deploy_watch)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+from harness.cli.common import from_env, parse_params, running_environment, sigterm_as_interrupt
 from harness.deploy.local_urls import local_outputs, nested_stacks
 from harness.errors import ConfigError
 from harness.model import DeployedStack, stack_file
 
-__all__ = ["cmd_deploy", "cmd_destroy", "cmd_init", "parse_params", "summary"]
+__all__ = ["HELP", "configure", "run"]
+
+HELP = "deploy a stack folder (SAM/CloudFormation template.yaml)"
 
 
-def parse_params(pairs: list[str] | None) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(
-                f"'{pair}' is not KEY=VALUE.", source="--param", fix="write --param Name=value."
-            )
-        params[key.strip()] = value
-    return params
-
-
-def _environment(args: argparse.Namespace) -> Any:
-    from harness.config import Settings
-    from harness.env.environment import Environment
-
-    env = Environment(Settings.load(state_dir=getattr(args, "state_dir", None)))
-    env.refresh()  # NotRunningError (with the fix) when `harness up` was not run
-    return env
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("stack_dir", help="folder with template.yaml, src/ and harness.yaml")
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="K=V", help="parameter override"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the stack, API URLs and resource ids"
+    )
+    parser.add_argument(
+        "--no-seed", action="store_true", help="skip the seed hook of harness.yaml's fixtures"
+    )
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="after the deploy, keep following STACK_DIR: a code or layer change swaps the "
+        "function's environments in place (next invocation runs the new code), a template or "
+        "dependency change redeploys; Ctrl-C stops",
+    )
+    parser.add_argument(
+        "--allow-unsupported",
+        action="store_true",
+        default=from_env("ALLOW_UNSUPPORTED", "0").lower() in ("1", "true", "yes"),
+        help="deploy even when the template asks for what the harness cannot honour: each such "
+        "thing becomes a warning, listed again at the end and in `harness status` "
+        "(HARNESS_ALLOW_UNSUPPORTED=1)",
+    )
 
 
 def summary(stack: DeployedStack, state_dir: Path) -> dict[str, Any]:
@@ -76,11 +83,11 @@ def summary(stack: DeployedStack, state_dir: Path) -> dict[str, Any]:
     }
 
 
-def cmd_deploy(args: argparse.Namespace) -> int:
+def deploy(args: argparse.Namespace) -> int:
     from harness.deploy.engine import deploy_stack
 
     params = parse_params(getattr(args, "param", None))
-    env = _environment(args)
+    env = running_environment(args)
     stack = deploy_stack(
         env,
         Path(args.stack_dir),
@@ -113,38 +120,42 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_init(args: argparse.Namespace) -> int:
-    from harness.deploy.init import init_stack
+def _watch(args: argparse.Namespace) -> int:
+    """``harness deploy --watch``: follow the folder just deployed (harness.deploy_watch)."""
+    from harness.config import Settings
+    from harness.deploy_watch import watch_stack
+    from harness.env.environment import Environment
+    from harness.model import load_stacks
 
-    result = init_stack(
-        Path(args.stack_dir), parse_params(getattr(args, "param", None)), force=args.force
+    env = Environment(Settings.load(state_dir=getattr(args, "state_dir", None)))
+    env.refresh()
+    folder = os.path.realpath(args.stack_dir)
+    stack = next(
+        (s for s in load_stacks(env.state_dir).values() if os.path.realpath(s.stack_dir) == folder),
+        None,
     )
-    routes = [f"{r.method} {r.path}" for r in result.routes]
-    data: dict[str, Any] = {
-        "profile": str(result.profile_path),
-        "scenario": str(result.scenario_path),
-        "api": result.api,
-        "routes": routes,
-        "authorizers": result.authorizers,
-        "tenant_claim": result.tenant_claim,
-    }
-    if getattr(args, "json", False):
-        print(json.dumps(data, indent=2, sort_keys=True))
-        return 0
-    print(f"wrote {result.profile_path} and {result.scenario_path}")
-    print(f"  api {result.api or '(none)'}: {', '.join(routes) or 'no routes'}")
-    print(f"  tenant claim {result.tenant_claim}")
-    print(f"next: harness deploy {args.stack_dir} && harness run {result.scenario_path}")
-    return 0
+    if stack is None:  # the deploy just saved it: only a concurrent destroy gets here
+        raise ConfigError(
+            f"no deployed stack comes from {folder}",
+            source="harness deploy --watch",
+            field="STACK_DIR",
+        )
+    with sigterm_as_interrupt():
+        try:
+            return watch_stack(
+                env,
+                Path(args.stack_dir),
+                parse_params(getattr(args, "param", None)),
+                allow_unsupported=getattr(args, "allow_unsupported", False),
+                stack=stack,
+                out=lambda line: print(line, flush=True),
+            )
+        except KeyboardInterrupt:
+            return 0
 
 
-def cmd_destroy(args: argparse.Namespace) -> int:
-    from harness.deploy.engine import destroy_stack
-
-    env = _environment(args)
-    destroy_stack(env, args.name)
-    if getattr(args, "json", False):
-        print(json.dumps({"stack": args.name, "destroyed": True}))
-    else:
-        print(f"destroyed stack {args.name}")
-    return 0
+def run(args: argparse.Namespace) -> int:
+    code = deploy(args)
+    if code != 0 or not getattr(args, "watch", False):
+        return code
+    return _watch(args)

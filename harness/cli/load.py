@@ -20,7 +20,9 @@ from typing import Any
 
 from harness.errors import ConfigError
 
-__all__ = ["add_arguments", "build_parser", "cmd_load", "main"]
+__all__ = ["HELP", "build_parser", "configure", "main", "run"]
+
+HELP = "open- or closed-model load (Locust) against a base URL, with SLOs"
 
 
 def _env(name: str, default: Any = None) -> Any:
@@ -32,7 +34,7 @@ def _env_list(name: str) -> list[str] | None:
     return [v for v in value.split(",") if v] if value else None
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     """The ``harness load`` options (for the main CLI to mount as a sub-command)."""
     parser.add_argument("url", help="base URL of the system under test")
     target = parser.add_mutually_exclusive_group()
@@ -94,7 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness load", description=__doc__.split("\n")[0])
-    add_arguments(parser)
+    configure(parser)
     return parser
 
 
@@ -185,7 +187,7 @@ def _table(result: Any) -> str:
     return "\n".join(lines)
 
 
-def cmd_load(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from harness.load.engine import run_load
     from harness.load.slo import evaluate_slos
 
@@ -238,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        return cmd_load(args)
+        return run(args)
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

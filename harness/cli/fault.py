@@ -14,9 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from harness import durations
+from harness.cli.common import settings
 from harness.errors import ConfigError
 
-__all__ = ["cmd_fault", "configure_parser", "parse_duration"]
+__all__ = ["HELP", "configure", "parse_duration", "run"]
+
+HELP = "inject, list and clear faults on the running environment"
 
 
 def parse_duration(text: str, option: str) -> float:
@@ -27,7 +30,7 @@ def parse_duration(text: str, option: str) -> float:
         raise ConfigError(str(exc), source=option, fix="use e.g. 500ms, 30s, 5m or 1h.") from None
 
 
-def configure_parser(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="fault_command", required=True, metavar="ACTION")
     add = sub.add_parser("add", help="add an AWS fault rule (LocalStack chaos rule shape)")
     add.add_argument("--file", help="JSON file with one rule or a list of rules")
@@ -97,7 +100,14 @@ def _rule_from_args(args: argparse.Namespace) -> list[dict[str, Any]]:
     return [rule]
 
 
-def cmd_fault(args: argparse.Namespace, endpoints: dict[str, Any]) -> int:
+def run(args: argparse.Namespace) -> int:
+    from harness.env.environment import Environment
+
+    return apply(args, Environment(settings(args)).endpoints)
+
+
+def apply(args: argparse.Namespace, endpoints: dict[str, Any]) -> int:
+    """The fault command against the environment at ``endpoints``."""
     from pydantic import ValidationError
 
     from harness.chaos.client import FaultClient
