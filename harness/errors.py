@@ -18,6 +18,10 @@ context to act on (which file, which field, which component) and says how to fix
     ├── TokenError           no token could be had: a token endpoint, a Cognito sign-in, a
     │                        token command or file (harness.auth)
     ├── LoadGeneratorError   the load generator's master or a worker failed (harness.load)
+    ├── HttpClientError      one of the harness's own HTTP calls got no usable answer
+    │   │                    (harness.httpclient; also an OSError)
+    │   ├── HttpStatusError  the server answered 4xx/5xx: method, URL, status, its message
+    │   └── NoAnswerError    refused, reset or timed out: the URL and the fix
     └── RemoteTargetError    a remote (AWS) stack could not be read, or lacks what the
                              scenario needs (harness.remote.target)
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
 from harness.errors import TokenError
+from harness.httpclient import HttpStatusError, NoAnswerError, call
 
 __all__ = ["post_form"]
 
@@ -26,30 +25,30 @@ __all__ = ["post_form"]
 def post_form(
     url: str, form: Mapping[str, str], *, headers: Mapping[str, str], timeout: float = 10.0
 ) -> dict[str, Any]:
-    """``form`` POSTed to ``url``; the decoded JSON object it answers."""
-    request = urllib.request.Request(
-        url,
-        data=urllib.parse.urlencode(dict(form)).encode(),
-        headers={"Content-Type": "application/x-www-form-urlencoded", **headers},
-        method="POST",
-    )
+    """``form`` POSTed to ``url`` (through :func:`harness.httpclient.call`); the decoded JSON
+    object it answers."""
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = response.read()
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode("utf-8", errors="replace")[:300]
-        with contextlib.suppress(ValueError, AttributeError):
-            answer = json.loads(detail)
-            detail = str(
-                answer.get("error_description") or answer.get("error") or answer["message"]
-            )
-        raise TokenError(f"POST {url} was refused ({exc.code}): {detail}") from None
-    except OSError as exc:
-        raise TokenError(f"{url} does not answer ({exc}).") from None
+        answer = call(
+            "POST",
+            url,
+            urllib.parse.urlencode(dict(form)).encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded", **headers},
+            timeout=timeout,
+        )
+    except HttpStatusError as exc:
+        detail = exc.text[:300]
+        with contextlib.suppress(ValueError, AttributeError, KeyError):
+            said = json.loads(detail)
+            detail = str(said.get("error_description") or said.get("error") or said["message"])
+        raise TokenError(f"POST {url} was refused ({exc.status}): {detail}") from None
+    except NoAnswerError as exc:
+        raise TokenError(f"{url} does not answer ({exc.reason}).") from None
     try:
-        answer = json.loads(body)
+        decoded = json.loads(answer.body)
     except ValueError:
-        raise TokenError(f"{url} answered something that is not JSON: {body[:200]!r}") from None
-    if not isinstance(answer, dict):
-        raise TokenError(f"{url} answered {type(answer).__name__}, not a JSON object")
-    return answer
+        raise TokenError(
+            f"{url} answered something that is not JSON: {answer.body[:200]!r}"
+        ) from None
+    if not isinstance(decoded, dict):
+        raise TokenError(f"{url} answered {type(decoded).__name__}, not a JSON object")
+    return decoded

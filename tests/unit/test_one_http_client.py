@@ -12,10 +12,6 @@ HARNESS = ROOT / "harness"
 ALLOWED = {
     "harness/httpclient.py",  # the one helper
     "harness/env/ministack_main.py",  # runs in ministack's interpreter: no harness to import
-    # the token room (issue 20's auth/ part) moves these onto call_json
-    "harness/tokens.py",
-    "harness/load/tokens.py",
-    "harness/isolation/tampering.py",
 }
 
 
