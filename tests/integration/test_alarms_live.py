@@ -105,8 +105,10 @@ def test_fault_pages_through_sns_and_recovers(deployed: tuple[Environment, Deplo
     def page_items() -> list[dict[str, Any]]:
         return list(pages.scan(TableName=table)["Items"])
 
-    items = _wait("the runbook got the page", page_items, 30)
-    page = next(i for i in items if i["pk"]["S"].startswith(f"{errors_name}#ALARM#"))
+    def errors_pages() -> list[dict[str, Any]]:  # each alarm pages on its own: wait for this one
+        return [i for i in page_items() if i["pk"]["S"].startswith(f"{errors_name}#ALARM#")]
+
+    page = _wait("the runbook got the errors alarm's page", errors_pages, 30)[0]
     message = json.loads(page["message"]["S"])
     assert message["NewStateValue"] == "ALARM" and message["OldStateValue"] == "OK"
     assert message["Trigger"]["MetricName"] == "Errors"
