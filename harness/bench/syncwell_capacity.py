@@ -194,6 +194,13 @@ def _cpu_of(procs: dict[int, tuple[str, psutil.Process]]) -> dict[int | str, flo
     return out
 
 
+def _hold(base_url: str, traffic: Any, tokens: Any, seed: int, *stages: Stage) -> LoadResult:
+    """The stack's mix through ``stages`` (open model, a 2,000-user pool, the 10 s client
+    timeout every step uses)."""
+    profile = LoadProfile(stages=list(stages), max_users=2000, timeout=10)
+    return run_load(base_url, profile, traffic.mix, traffic.tenants, tokens, seed=seed, warn=False)
+
+
 def measure_step(
     env: Environment, state_dir: Path, base_url: str, traffic: Any, tokens: Any,
     rate: float, duration: float, seed: int,
@@ -203,14 +210,10 @@ def measure_step(
     busy_before, started = busy_cpu_seconds(), time.monotonic()
     # 8 s at the rate first, not judged: new execution environments' cold starts belong to the
     # ramp, not to the rate's steady behaviour
-    profile = LoadProfile(
-        stages=[Stage.hold(rate, RAMP_IN_S, "ramp-in"), Stage.hold(rate, duration, "hold")],
-        max_users=2000,
-        timeout=10,
-    )
-    result = run_load(
-        base_url, profile, traffic.mix, traffic.tenants, tokens, seed=seed, warn=False
-    )
+    result = _hold(
+        base_url, traffic, tokens, seed,
+        Stage.hold(rate, RAMP_IN_S, "ramp-in"), Stage.hold(rate, duration, "hold"),
+    )  # fmt: skip
     after_procs = {**before_procs, **_tree(env, state_dir)}
     after = _cpu_of(after_procs)
     cpu: dict[str, float] = {}
@@ -310,14 +313,10 @@ def overload_step(
     """``OVERLOAD`` x the good rate for ``overload_s``, then straight back to the good rate (no
     drain, no ramp) for ``after_s``: how long until the good rate holds its SLO again."""
     high = round(good * OVERLOAD, 1)
-    profile = LoadProfile(
-        stages=[Stage.hold(high, overload_s, "overload"), Stage.hold(good, after_s, "after")],
-        max_users=2000,
-        timeout=10,
-    )
-    result = run_load(
-        base_url, profile, traffic.mix, traffic.tenants, tokens, seed=seed, warn=False
-    )
+    result = _hold(
+        base_url, traffic, tokens, seed,
+        Stage.hold(high, overload_s, "overload"), Stage.hold(good, after_s, "after"),
+    )  # fmt: skip
     after = recovered_after(result.timeline, overload_s)
     phase = result.group("phase:after") or result.total
     return {

@@ -27,11 +27,22 @@ from harness.deploy.fake_servers import start_fake_servers, stop_fake_servers
 from harness.deploy.graph import dependencies, topological_order
 from harness.deploy.intrinsics import (
     Resolver,
-    attribute_references,
-    references,
     resolve_parameters,
 )
-from harness.deploy.resources import handler_for, supported_types
+from harness.deploy.outputs import (
+    export_parameter_name,
+    output_parameter_name,
+    publish_outputs,
+    resolve_outputs,
+)
+from harness.deploy.plan_checks import (
+    check_attributes,
+    check_function,
+    check_imports,
+    check_resource,
+    no_client,
+)
+from harness.deploy.resources import handler_for
 from harness.deploy.resources.base import Context
 from harness.deploy.seeding import check_seed_hook, run_seed_hook
 from harness.deploy.specs import (
@@ -41,7 +52,7 @@ from harness.deploy.specs import (
 )
 from harness.deploy.specs.functions import check_aliases
 from harness.deploy.template import StackSource, lint, load_child_source, load_source, transform
-from harness.deploy.unsupported import Unsupported, enforce, property_refusals
+from harness.deploy.unsupported import Unsupported, enforce
 from harness.errors import DeployError
 from harness.model import DeployedStack, ResourceRecord, load_stacks, stack_file
 from harness.profile import FixturesSpec, load_fixtures
@@ -63,16 +74,6 @@ _IGNORED_ATTRIBUTES = (
     "UpdatePolicy",
     "CreationPolicy",
 )
-
-
-def output_parameter_name(stack: str, output: str) -> str:
-    return f"/harness/{stack}/outputs/{output}"
-
-
-def export_parameter_name(export: str) -> str:
-    """The SSM name an export is published under (its Export name, made a valid SSM name)."""
-    cleaned = "".join(c if c.isalnum() or c in "_.-/" else "_" for c in export)
-    return cleaned if "/" not in cleaned or cleaned.startswith("/") else f"/{cleaned}"
 
 
 class Plan:
@@ -178,141 +179,27 @@ def plan_stack(
     resolver.context = None
     handlers: dict[str, ModuleType] = {}
     for logical_id, definition in list(active.items()):
-        module = _check_resource(file, logical_id, definition, found)
+        module = check_resource(file, logical_id, definition, found)
         if module is None:
             del active[logical_id]
         else:
             handlers[logical_id] = module
     unsupported = enforce(found, allow=allow_unsupported)
-    _check_attributes(file, active, handlers, template.get("Outputs") or {})
-    _check_imports(resolver, active, parameters)
+    check_attributes(file, active, handlers, template.get("Outputs") or {})
+    check_imports(resolver, active, parameters)
     deps = dependencies(resources, parameters=parameters, file=file)
     active_deps = {k: {d for d in v if d in active} for k, v in deps.items() if k in active}
     order = topological_order(active_deps, file=file)
     ctx = context or Context(
-        source.name, region, account_id, source.stack_dir, file, client_factory=_no_client
+        source.name, region, account_id, source.stack_dir, file, client_factory=no_client
     )
     for logical_id in order:
         definition = active[logical_id]
         if definition["Type"] == "AWS::Lambda::Function":
-            _check_function(ctx, active, logical_id, definition, handlers[logical_id])
+            check_function(ctx, active, logical_id, definition, handlers[logical_id])
     plan = Plan(source, template, parameters, resolver, order, handlers)
     plan.unsupported = unsupported
     return plan
-
-
-def _no_client(service: str) -> Any:
-    raise RuntimeError("no backend during planning")
-
-
-def _check_resource(
-    file: str, logical_id: str, definition: Mapping[str, Any], found: list[Unsupported]
-) -> ModuleType | None:
-    """The resource's module, or None (and an :class:`Unsupported`) for a type none handles;
-    every property neither honoured nor ignored with a reason is added to ``found``."""
-    type_ = str(definition["Type"])
-    module = handler_for(type_)
-    if module is None:
-        found.append(
-            Unsupported(
-                file,
-                logical_id,
-                "Type",
-                f"resource type {type_} is not supported locally (no backend can create it; "
-                "with --allow-unsupported it is left out, and nothing may reference it). "
-                "Supported types: " + ", ".join(supported_types()) + ".",
-            )
-        )
-        return None
-    props = definition.get("Properties") or {}
-    if not isinstance(props, dict):
-        raise DeployError("Properties must be a mapping.", file=file, logical_id=logical_id)
-    found.extend(property_refusals(file, logical_id, type_, props, module))
-    attributes = getattr(module, "definition_refusals", None)  # e.g. an alias's UpdatePolicy
-    if attributes is not None:
-        for prop, reason in attributes(definition):
-            found.append(Unsupported(file, logical_id, prop, reason, module.BACKEND))
-    check = getattr(module, "check", None)
-    if check is not None:  # a module's own up-front check of its literal properties
-        check(file, logical_id, props)
-    return module
-
-
-def _check_attributes(
-    file: str,
-    active: Mapping[str, Any],
-    handlers: Mapping[str, ModuleType],
-    outputs: Mapping[str, Any],
-) -> None:
-    """Every Fn::GetAtt (and ``${A.B}``) names an attribute its resource's module provides."""
-    places = [(k, v.get("Properties") or {}) for k, v in active.items()]
-    places += [(f"Outputs.{k}", v) for k, v in outputs.items()]
-    for where, fragment in places:
-        for resource, attribute in sorted(attribute_references(fragment)):
-            module = handlers.get(resource)
-            if module is None:
-                continue
-            known = tuple(module.ATTRIBUTES)
-            per_resource = getattr(module, "attributes_of", None)  # a nested stack's Outputs.X
-            if per_resource is not None:
-                known += per_resource(file, resource, active[resource].get("Properties") or {})
-            if attribute in known:
-                continue
-            raise DeployError(
-                f"Fn::GetAtt {resource}.{attribute}: the local {active[resource]['Type']} has no "
-                f"attribute '{attribute}' (it has: {', '.join(known) or 'none'}).",
-                file=file,
-                logical_id=where,
-                backend=module.BACKEND,
-                fix="use one of the listed attributes, or build the value with Fn::Sub.",
-            )
-
-
-def _check_imports(
-    resolver: Resolver, active: Mapping[str, Any], parameters: Mapping[str, Any]
-) -> None:
-    """Fn::ImportValue names that do not depend on resources must be exported already."""
-
-    def walk(node: Any, where: str) -> None:
-        if isinstance(node, list):
-            for item in node:
-                walk(item, where)
-        elif isinstance(node, dict):
-            if len(node) == 1 and "Fn::ImportValue" in node:
-                if references(node["Fn::ImportValue"]) <= set(parameters):
-                    resolver.context = where
-                    resolver.resolve(node)
-                return
-            for item in node.values():
-                walk(item, where)
-
-    for logical_id, definition in active.items():
-        walk(definition.get("Properties") or {}, logical_id)
-    resolver.context = None
-
-
-def _check_function(
-    ctx: Context,
-    active: Mapping[str, Any],
-    logical_id: str,
-    definition: Mapping[str, Any],
-    module: ModuleType,
-) -> None:
-    from harness.deploy.resources.lambda_layer import content_dir
-
-    props = definition.get("Properties") or {}
-    layer_dirs = []
-    for layer in props.get("Layers") or []:
-        if isinstance(layer, dict) and isinstance(layer.get("Ref"), str) and layer["Ref"] in active:
-            content = (active[layer["Ref"]].get("Properties") or {}).get("Content")
-            try:
-                layer_dirs.append(content_dir(ctx, layer["Ref"], content))
-            except DeployError:
-                continue
-    code = props.get("Code")
-    if isinstance(code, dict) and any(isinstance(v, dict) for v in code.values()):
-        return  # built with intrinsics: checked when resolved
-    module.validate(ctx, logical_id, props, layer_dirs)
 
 
 # -- apply ---------------------------------------------------------------------------------
@@ -593,8 +480,8 @@ def _apply(
         event_sources = build_event_sources(records, unsupported=late, file=ctx.file)
         check_aliases(records, ctx.file)
         unsupported = plan.unsupported + enforce(late, allow=allow_unsupported)
-        outputs, exports = _outputs(plan, resolver)
-        _publish_outputs(ctx, plan.source.name, outputs, exports, old)
+        outputs, exports = resolve_outputs(plan.template, resolver)
+        publish_outputs(ctx, plan.source.name, outputs, exports, old)
     except BaseException as exc:
         _rollback(ctx, created, updated)
         if isinstance(exc, DeployError) or not isinstance(exc, Exception):
@@ -661,59 +548,6 @@ def _rollback(
             module.update(ctx, current, previous.properties)
         except Exception:
             logger.exception("rollback: could not restore %s", previous.logical_id)
-
-
-def _outputs(plan: Plan, resolver: Resolver) -> tuple[dict[str, str], dict[str, str]]:
-    outputs: dict[str, str] = {}
-    exports: dict[str, str] = {}
-    for name, definition in (plan.template.get("Outputs") or {}).items():
-        condition = definition.get("Condition")
-        if condition is not None and not resolver.condition(str(condition)):
-            continue
-        resolver.context = f"Outputs.{name}"
-        value = resolver.resolve(definition.get("Value"))
-        text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
-        outputs[name] = text
-        export = definition.get("Export")
-        if isinstance(export, dict) and "Name" in export:
-            exports[str(resolver.resolve(export["Name"]))] = text
-    resolver.context = None
-    return outputs, exports
-
-
-def _publish_outputs(
-    ctx: Context,
-    stack: str,
-    outputs: dict[str, str],
-    exports: dict[str, str],
-    old: DeployedStack | None,
-) -> None:
-    ssm = ctx.client("ssm")
-    for name, value in outputs.items():
-        ctx.call(
-            f"Outputs.{name}",
-            "ministack SSM",
-            ssm.put_parameter,
-            Name=output_parameter_name(stack, name),
-            Value=value or " ",
-            Type="String",
-            Overwrite=True,
-        )
-    for name, value in exports.items():
-        ctx.call(
-            f"Export {name}",
-            "ministack SSM",
-            ssm.put_parameter,
-            Name=export_parameter_name(name),
-            Value=value or " ",
-            Type="String",
-            Overwrite=True,
-        )
-    if old:
-        for name in set(old.outputs) - set(outputs):
-            ctx.quietly(ssm.delete_parameter, Name=output_parameter_name(stack, name))
-        for name in set(old.exports) - set(exports):
-            ctx.quietly(ssm.delete_parameter, Name=export_parameter_name(name))
 
 
 def destroy_stack(env: Environment, name: str) -> None:

@@ -5,7 +5,7 @@
 
 is the same as ``harness load-worker --master 10.0.0.5:5557``: the worker connects to the
 harness's master (``harness load --expect-workers N``), which sends it its share of the run
-through custom messages (:class:`harness.load.worker.Attachment`). Only Locust loads this file.
+through custom messages (:class:`harness.load.attach.Attachment`). Only Locust loads this file.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from locust.runners import WorkerRunner
 
 def _on_init(environment: Any, **_: Any) -> None:
     if isinstance(environment.runner, WorkerRunner):
-        from harness.load.worker import attach
+        from harness.load.attach import attach
 
         attach(environment)
 

@@ -19,6 +19,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from harness.deploy.specs.functions import FunctionIndex
+from harness.deploy.specs.rest_stages import (
+    Refuse,
+    method_settings,
+    refers,
+    throttle_spec,
+    usage_plans,
+)
 from harness.deploy.unsupported import Unsupported
 from harness.model import (
     ApiSpec,
@@ -27,8 +34,6 @@ from harness.model import (
     IntegrationSpec,
     ResourceRecord,
     RouteSpec,
-    ThrottleSpec,
-    UsagePlanSpec,
 )
 
 __all__ = ["build_apis"]
@@ -55,9 +60,6 @@ def _list(value: Any) -> list[str]:
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     return [str(v) for v in value]
-
-
-Refuse = Callable[[str, str], None]  # (property path, reason): something not served locally
 
 
 def _ignore(where: str, reason: str) -> None:
@@ -301,19 +303,6 @@ def _body_extensions(node: Any, refuse: Refuse, where: str = "Body") -> None:
         _body_extensions(value, refuse, f"{where}.{name}")
 
 
-def _throttle(rate: Any, burst: Any) -> ThrottleSpec | None:
-    if rate is None and burst is None:
-        return None
-    return ThrottleSpec(
-        rate=float(rate if rate is not None else 10000),
-        burst=int(burst if burst is not None else 5000),
-    )
-
-
-def _refers(value: Any, rec: ResourceRecord) -> bool:
-    return value in (rec.physical_id, rec.logical_id)
-
-
 def build_apis(
     records: Mapping[str, ResourceRecord],
     profile: Mapping[str, Any] | None = None,
@@ -360,7 +349,7 @@ def build_apis(
         parts = [
             r
             for r in records.values()
-            if _refers(r.properties.get("ApiId") or r.properties.get("RestApiId"), rec)
+            if refers(r.properties.get("ApiId") or r.properties.get("RestApiId"), rec)
         ]
         for part in parts:
             if part.type in ("AWS::ApiGatewayV2::Authorizer", "AWS::ApiGateway::Authorizer"):
@@ -377,20 +366,20 @@ def build_apis(
         stage_props = stage.properties if stage else {}
         stage_throttle = None
         if rest:
-            stage_throttle = _method_settings(
+            stage_throttle = method_settings(
                 stage_props, routes, refuser(stage.logical_id if stage else logical_id)
             )
             variables = stage_props.get("Variables") or {}
         else:
             default = stage_props.get("DefaultRouteSettings") or {}
-            stage_throttle = _throttle(
+            stage_throttle = throttle_spec(
                 default.get("ThrottlingRateLimit"), default.get("ThrottlingBurstLimit")
             )
             for route_key, setting in (stage_props.get("RouteSettings") or {}).items():
                 method, _, path = route_key.partition(" ")
                 for route in routes:
                     if (route.method, route.path) == (method, path) or route_key == route.path:
-                        route.throttle = _throttle(
+                        route.throttle = throttle_spec(
                             setting.get("ThrottlingRateLimit"), setting.get("ThrottlingBurstLimit")
                         )
             variables = stage_props.get("StageVariables") or {}
@@ -414,7 +403,7 @@ def build_apis(
                 or props.get("BinaryMediaTypes")
                 or []
             ),
-            usage_plans=_usage_plans(rec, records, profile or {}, routes, refuser),
+            usage_plans=usage_plans(rec, records, profile or {}, routes, refuser),
             api_key_source=str(
                 body.get("x-amazon-apigateway-api-key-source")
                 or props.get("ApiKeySourceType")
@@ -569,136 +558,3 @@ def _rest_path(resource_id: Any, parts: list[ResourceRecord], api: ResourceRecor
         segments.append(str(resources[current].properties.get("PathPart", "")))
         current = resources[current].properties.get("ParentId")
     return "/" + "/".join(reversed(segments))
-
-
-def _tier_for(plan_name: str, logical_id: str, profile: Mapping[str, Any]) -> str | None:
-    tiers = profile.get("tiers")
-    names: list[str] = []
-    if isinstance(tiers, Mapping):
-        for tier, spec in tiers.items():
-            if isinstance(spec, Mapping) and spec.get("usage_plan") in (plan_name, logical_id):
-                return str(tier)
-            names.append(str(tier))
-    elif isinstance(tiers, list):
-        names = [str(t.get("name") if isinstance(t, Mapping) else t) for t in tiers]
-    for tier in names:
-        if tier.lower() in plan_name.lower() or tier.lower() in logical_id.lower():
-            return tier
-    return None
-
-
-def _rest_setting_path(raw: Any) -> str:
-    """A MethodSettings ResourcePath (``/~1orders~1{id}``, or SAM's plain ``/orders``)."""
-    return str(raw).replace("~1", "/").replace("//", "/") or "/"
-
-
-def _method_settings(
-    stage_props: Mapping[str, Any], routes: list[RouteSpec], refuse: Refuse
-) -> ThrottleSpec | None:
-    """A REST stage's MethodSettings: ``/*`` ``*`` is the stage throttle; one naming a resource
-    path and method throttles the routes it names (refused when it names none)."""
-    stage_throttle = None
-    for n, setting in enumerate(stage_props.get("MethodSettings") or []):
-        path = setting.get("ResourcePath", "/*")
-        method = str(setting.get("HttpMethod", "*")).upper()
-        if str(setting.get("CachingEnabled", "false")).lower() == "true":
-            refuse(
-                f"MethodSettings[{n}].CachingEnabled",
-                "API Gateway response caching is not served by the local gateway",
-            )
-        limits = _throttle(setting.get("ThrottlingRateLimit"), setting.get("ThrottlingBurstLimit"))
-        if path in ("/*", None) and method == "*":
-            stage_throttle = limits
-            continue
-        if limits is None:
-            continue
-        wanted = _rest_setting_path(path)
-        matched = [
-            r
-            for r in routes
-            if (wanted == "/*" or r.path.strip("/") == wanted.strip("/"))
-            and method in ("*", r.method)
-        ]
-        if not matched:
-            refuse(
-                f"MethodSettings[{n}]",
-                f"the throttle for {method} {path} names no route of the API",
-            )
-        for route in matched:
-            route.throttle = limits
-    return stage_throttle
-
-
-def _method_throttles(
-    stage: Mapping[str, Any], routes: list[RouteSpec], refuse: Refuse, where: str
-) -> dict[str, ThrottleSpec]:
-    """A usage plan stage's ``Throttle`` (``"/orders/GET": {RateLimit, BurstLimit}``), keyed
-    ``"METHOD /path"`` as the gateway matches routes."""
-    out: dict[str, ThrottleSpec] = {}
-    for key, limits in (stage.get("Throttle") or {}).items():
-        path, _, method = str(key).rpartition("/")
-        path = path or "/"
-        method = method.upper()
-        spec = _throttle((limits or {}).get("RateLimit"), (limits or {}).get("BurstLimit"))
-        matched = [
-            r
-            for r in routes
-            if r.path.strip("/") == path.strip("/") and method in ("*", r.method, "ANY")
-        ]
-        if spec is None or not matched:
-            refuse(
-                f"{where}.Throttle.{key}",
-                f"the method throttle {key} names no route of the API (routes: "
-                + ", ".join(f"{r.path}/{r.method}" for r in routes)
-                + "), or has no RateLimit/BurstLimit",
-            )
-            continue
-        for route in matched:  # the gateway's route key (registry.compile_api)
-            out[f"{route.method.upper()} /{route.path.strip('/')}"] = spec
-    return out
-
-
-def _usage_plans(
-    api: ResourceRecord,
-    records: Mapping[str, ResourceRecord],
-    profile: Mapping[str, Any],
-    routes: list[RouteSpec],
-    refuser: Callable[[str], Refuse],
-) -> list[UsagePlanSpec]:
-    plans = []
-    keys = {r.physical_id: r for r in records.values() if r.type == "AWS::ApiGateway::ApiKey"}
-    plan_keys = [r for r in records.values() if r.type == "AWS::ApiGateway::UsagePlanKey"]
-    for rec in records.values():
-        if rec.type != "AWS::ApiGateway::UsagePlan":
-            continue
-        stages = rec.properties.get("ApiStages") or []
-        if not any(_refers(s.get("ApiId"), api) for s in stages):
-            continue
-        props = rec.properties
-        method_throttles: dict[str, ThrottleSpec] = {}
-        for n, stage in enumerate(stages):
-            if _refers(stage.get("ApiId"), api):
-                method_throttles.update(
-                    _method_throttles(stage, routes, refuser(rec.logical_id), f"ApiStages[{n}]")
-                )
-        throttle_raw = props.get("Throttle") or {}
-        quota = props.get("Quota") or {}
-        api_keys = {}
-        for link in plan_keys:
-            if link.properties.get("UsagePlanId") == rec.physical_id:
-                key = keys.get(str(link.properties.get("KeyId")))
-                if key is not None:
-                    api_keys[str(key.attributes.get("Value"))] = key.physical_id
-        name = str(props.get("UsagePlanName") or rec.logical_id)
-        plans.append(
-            UsagePlanSpec(
-                name=name,
-                throttle=_throttle(throttle_raw.get("RateLimit"), throttle_raw.get("BurstLimit")),
-                quota_limit=int(quota["Limit"]) if "Limit" in quota else None,
-                quota_period=quota.get("Period"),
-                api_keys=api_keys,
-                tier=_tier_for(name, rec.logical_id, profile),
-                method_throttles=method_throttles,
-            )
-        )
-    return plans
