@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from harness.auth.cognito import cognito_client_credentials, cognito_signature_p
 from harness.auth.http import post_form
 from harness.auth.jwks import fetch_jwks
 from harness.errors import HarnessError, TokenError
+from tests.loopback import serving
 
 ANSWERS: dict[str, tuple[int, bytes]] = {}
 
@@ -42,12 +42,8 @@ def server() -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    httpd = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(Handler) as url:
+        yield url
     ANSWERS.clear()
 
 

@@ -5,18 +5,18 @@ a fake server that fails otherwise still is."""
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from harness.chaos import faults as faults_module
 from harness.chaos.faults import Faults
+from tests.loopback import serving
 
 
-def _server(status: int) -> tuple[ThreadingHTTPServer, str]:
+def _answering(status: int) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_DELETE(self) -> None:
             body = b'{"message": "no"}'
@@ -28,21 +28,13 @@ def _server(status: int) -> tuple[ThreadingHTTPServer, str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
+    return Handler
 
 
 @pytest.fixture
 def servers() -> Iterator[dict[str, str]]:
-    plain, plain_url = _server(501)
-    broken, broken_url = _server(500)
-    try:
-        yield {"cdn": plain_url, "providers": broken_url}
-    finally:
-        for server in (plain, broken):
-            server.shutdown()
-            server.server_close()
+    with serving(_answering(501)) as plain, serving(_answering(500)) as broken:
+        yield {"cdn": plain, "providers": broken}
 
 
 def test_clear_skips_servers_without_faults_and_warns_on_real_failures(

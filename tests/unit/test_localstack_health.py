@@ -4,14 +4,14 @@ a BackendError naming the URL, the reason and the fix when it does not."""
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from harness.env.backends.localstack import _localstack_health as localstack_health
 from harness.errors import BackendError
+from tests.loopback import serving
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -28,11 +28,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(_Handler) as url:
+        yield url
 
 
 def test_the_health_document_is_returned(server: str) -> None:
