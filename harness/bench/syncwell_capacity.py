@@ -385,8 +385,8 @@ def _median_share(steps: list[dict[str, Any]], part: str) -> float | None:
 
 
 def run(settings: Settings, runs: int = 3, quick: bool = False) -> dict[str, Any]:
+    from harness.auth.providers import StackTokens
     from harness.deploy.engine import deploy_stack
-    from harness.load.tokens import StackTokens
     from harness.profile import load_profile
     from harness.scenario.plan import stack_traffic
 

@@ -139,8 +139,8 @@ def _census(state_dir: Path, since_ns: int) -> dict[str, int]:
 def _environment(
     stack: contextlib.ExitStack, settings: Settings, tracing: bool
 ) -> tuple[Environment, Path, Any, str, Any, Any]:
+    from harness.auth.providers import StackTokens
     from harness.deploy.engine import deploy_stack
-    from harness.load.tokens import StackTokens
     from harness.profile import load_profile
     from harness.scenario.plan import stack_traffic
 

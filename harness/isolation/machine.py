@@ -31,286 +31,29 @@ look-alikes (a Cyrillic a, U+0430), key separators (``#``, ``/``) and very long 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, multiple, rule
 
-from harness.isolation.hints import OWNER_FIELDS, Hint, hint_kwargs, hints_for, owner_fields
-from harness.isolation.http import Call, RecordingClient, json_path
+from harness.isolation.hints import OWNER_FIELDS, hint_kwargs, hints_for, owner_fields
+from harness.isolation.http import json_path
+from harness.isolation.model import MachineConfig, Owned, Principal, tricky_tenants
 from harness.isolation.opaque import rewound, tamper
-from harness.isolation.spec import Endpoint, IsolationSpec
+from harness.isolation.steps import MachineSteps, fill, hint_label, ids_of, paging
 
-__all__ = ["IsolationViolation", "MachineConfig", "Principal", "build_machine", "tricky_tenants"]
-
-TokenFactory = Callable[[str, str], str]
-
-
-class IsolationViolation(AssertionError):
-    """A tenant reached another tenant's data (or the API misbehaved in a way that hides it)."""
-
-    def __init__(
-        self,
-        kind: str,
-        message: str,
-        calls: list[Call],
-        *,
-        evidence: int = -1,
-        mode: str = "not-denied",
-        foreign_ids: list[str] | None = None,
-    ) -> None:
-        self.kind = kind
-        self.all_calls = calls  # every call of the failing run, for the replay file
-        # which call shows the violation, and how a replay re-checks it:
-        # not-denied | not-refused (with a tenant hint: any 4xx refuses) | listed (foreign_ids
-        # appear) | not-ok (owner lost access) | server-error
-        self.evidence = evidence if evidence >= 0 else len(calls) + evidence
-        self.mode = mode
-        self.foreign_ids = foreign_ids or []
-        super().__init__(f"[{kind}] {message}")
-
-
-@dataclass(frozen=True)
-class Principal:
-    tenant: str
-    user: str
-
-    def __str__(self) -> str:
-        return f"{self.tenant}/{self.user}"
-
-
-@dataclass
-class Owned:
-    kind: str
-    id: str
-    owner: Principal
-    content: Any
-
-    def __repr__(self) -> str:  # what Hypothesis prints in the minimal example
-        return f"{self.kind}:{self.id} of {self.owner}"
-
-
-@dataclass
-class MachineConfig:
-    base_url: str
-    spec: IsolationSpec
-    tokens: TokenFactory
-    tenants: list[str]
-    generated: bool = True
-    fixtures: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # tenant -> name -> ids
-    users: dict[str, list[str]] = field(default_factory=dict)  # tenant -> its users (else user-N)
-
-
-def tricky_tenants(base: str) -> st.SearchStrategy[str]:
-    """Tenant ids that collide with ``base`` in naive code."""
-    return st.sampled_from(
-        [
-            f"{base}-corp",  # prefix collision: begins_with / LeadingKeys 'acme*'
-            f"{base}corp",
-            base.upper() if base.upper() != base else base.capitalize(),  # case variant
-            base.replace("a", "\u0430", 1)
-            if "a" in base
-            else f"\u0430{base}",  # Cyrillic look-alike
-            f"{base}#x",  # key separator
-            f"{base}/x",  # path separator
-            f"{base} ",  # trailing space
-            "",  # empty
-            base * 20,  # very long
-        ]
-    )
-
-
-def _fill(template: Any, values: dict[str, str]) -> Any:
-    if isinstance(template, str):
-        out = template
-        for key, value in values.items():
-            out = out.replace("{" + key + "}", value)
-        return out
-    if isinstance(template, dict):
-        return {k: _fill(v, values) for k, v in template.items()}
-    if isinstance(template, list):
-        return [_fill(v, values) for v in template]
-    return template
-
-
-def paging(endpoint: Endpoint, max_pages: int | None) -> dict[str, Any]:
-    """The ``paginate`` recipe of a listing call (see :mod:`harness.isolation.http`)."""
-    return {
-        "items": endpoint.items,
-        "next": endpoint.next,
-        "param": endpoint.cursor_param,
-        "max_pages": max_pages or endpoint.max_pages,
-    }
-
-
-def ids_of(call: Call, endpoint: Endpoint) -> list[str]:
-    """The ids of a paginated listing call's items."""
-    items = call.response.get("items") if isinstance(call.response, dict) else None
-    return [str(item.get(endpoint.id_field)) for item in items or [] if isinstance(item, dict)]
-
-
-def hint_label(hint: Hint | None, res: Owned) -> str:
-    if hint is None:
-        return ""
-    value = res.owner.user if hint.where == "path" and hint.name == "user" else res.owner.tenant
-    return f" claiming {hint}={value}"
+__all__ = ["build_machine"]
 
 
 def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
+    """The state machine class for ``config``: the rules, with the strategies its spec allows
+    (the plumbing they share is :class:`harness.isolation.steps.MachineSteps`)."""
     spec = config.spec
     kinds = sorted(spec.resources)
     creatable = [k for k in kinds if spec.resources[k].create is not None]
-    # 401 is a refusal too: a principal whose token the stack does not accept reaches nothing.
-    denied = set(spec.denied) | {401}
 
-    def refused(status: int, hint: Hint | None) -> bool:
-        """Whether an attack on another principal's resource was refused: one of the spec's
-        ``denied`` statuses; with a tenant hint also any other 4xx, since the hint itself can
-        make the request invalid (a body field the API does not know is a 400 from a strict
-        API, e.g. pydantic's ``extra="forbid"``, whoever owns the record), and a 4xx changes
-        and returns nothing (update and delete then check the owner's record still reads)."""
-        return status in denied or (hint is not None and 400 <= status < 500)
-
-    def refusal(hint: Hint | None) -> str:
-        return f"one of {sorted(denied)}" + (" or another 4xx" if hint is not None else "")
-
-    def refusal_mode(hint: Hint | None) -> str:
-        """How a replay re-checks the call (:func:`harness.isolation.replay.replay`)."""
-        return "not-refused" if hint is not None else "not-denied"
-
-    class IsolationMachine(RuleBasedStateMachine):
+    class IsolationMachine(MachineSteps):
         resources = Bundle("resources")
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.client = RecordingClient(config.base_url)
-            self.principals: list[Principal] = []
-            self.tokens: dict[Principal, str | None] = {}
-            self.no_token: set[str] = set()
-            self.fixture_owned: list[Owned] = []
-            self.steps = 0
-
-        # -- plumbing ------------------------------------------------------------------
-
-        def token(self, who: Principal) -> str | None:
-            """The principal's token; None (no Authorization header) for a generated tenant the
-            stack's issuer cannot mint for (e.g. Cognito with one app client per tenant): such
-            an attacker only has what anyone has, and must be refused as such."""
-            if who not in self.tokens:
-                try:
-                    self.tokens[who] = config.tokens(who.tenant, who.user)
-                except Exception:
-                    if who.tenant in config.tenants:
-                        raise
-                    self.tokens[who] = None
-                    self.no_token.add(who.tenant)
-            return self.tokens[who]
-
-        def values(self, who: Principal, res_id: str = "") -> dict[str, str]:
-            values = {
-                "id": res_id,
-                "tenant": who.tenant,
-                "user": who.user,
-                "uuid": str(uuid.uuid4()),
-                "text": uuid.uuid4().hex[:10],
-            }
-            for name, ids in config.fixtures.get(who.tenant, {}).items():
-                if ids:
-                    values[f"fixture:{name}"] = ids[0]
-            return values
-
-        def call(
-            self,
-            step: str,
-            endpoint: Endpoint,
-            who: Principal,
-            res_id: str = "",
-            *,
-            query: dict[str, str] | None = None,
-            headers: dict[str, str] | None = None,
-            body_extra: dict[str, Any] | None = None,
-            path_owner: dict[str, str] | None = None,
-            paginate: dict[str, Any] | None = None,
-            derive: dict[str, Any] | None = None,
-            expected: str = "",
-        ) -> Call:
-            values = self.values(who, res_id)
-            body = _fill(endpoint.body, values)
-            if body_extra:
-                body = {**(body if isinstance(body, dict) else {}), **body_extra}
-            call = Call(
-                step=step,
-                method=endpoint.method,
-                path=_fill(endpoint.path, {**values, **(path_owner or {})}),
-                tenant=who.tenant,
-                user=who.user,
-                query=query or {},
-                headers={**_fill(endpoint.headers, values), **(headers or {})},
-                body=body,
-                expected=expected,
-                paginate=paginate,
-                derive=derive,
-            )
-            return self.client.send(call, self.token(who))
-
-        def fail(
-            self,
-            kind: str,
-            message: str,
-            *,
-            evidence: int = -1,
-            mode: str | None = None,
-            foreign_ids: list[str] | None = None,
-        ) -> None:
-            calls = list(self.client.calls)
-            index = evidence if evidence >= 0 else len(calls) + evidence
-            if mode is None:
-                step = calls[index].step if calls else ""
-                mode = "listed" if step.startswith("list") else "not-denied"
-            raise IsolationViolation(
-                kind, message, calls, evidence=index, mode=mode, foreign_ids=foreign_ids
-            )
-
-        def foreign(self, a: Principal, b: Principal) -> bool:
-            if spec.owner == "user":
-                return a != b
-            return a.tenant != b.tenant
-
-        def contains_id(self, document: Any, res_id: str) -> bool:
-            return res_id in str(document)
-
-        def listed_ids(
-            self,
-            kind: str,
-            who: Principal,
-            *,
-            step: str = "",
-            max_pages: int | None = None,
-            **kwargs: Any,
-        ) -> list[str] | None:
-            """Every id ``who`` lists, the listing followed to its last page."""
-            endpoint = spec.resources[kind].list_
-            if endpoint is None:
-                return None
-            call = self.call(
-                step or f"list {kind}",
-                endpoint,
-                who,
-                expected="only own ids",
-                paginate=paging(endpoint, max_pages),
-                **kwargs,
-            )
-            if call.status >= 500:
-                self.fail(
-                    "server-error",
-                    f"listing {kind} as {who} answered {call.status}",
-                    mode="server-error",
-                )
-            return ids_of(call, endpoint)
-
-        # -- set-up ----------------------------------------------------------------------
 
         @initialize(data=st.data())
         def principals_(self, data: st.DataObject) -> None:
@@ -334,11 +77,6 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
                     owner = Principal(tenant, (config.users.get(tenant) or default)[0])
                     for res_id in ids:
                         self.fixture_owned.append(Owned(kind, res_id, owner, None))
-
-        def pick(self, data: st.DataObject, label: str) -> Principal:
-            return data.draw(st.sampled_from(self.principals), label=label)
-
-        # -- rules -------------------------------------------------------------------------
 
         @rule(target=resources, data=st.data(), kind=st.sampled_from(creatable or ["-"]))
         def create(self, data: st.DataObject, kind: str) -> Any:
@@ -387,17 +125,6 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
                 **kwargs,
             )
 
-        def draw_hint(
-            self, data: st.DataObject, res: Owned, operation: str
-        ) -> tuple[Hint | None, dict[str, Any]]:
-            """No hint, or one of the resource's (declared and inferred) hints carrying the
-            owner's tenant (or user, for a user hint)."""
-            hints = hints_for(spec.resources[res.kind], operation)
-            hint = data.draw(st.sampled_from([None, *hints]), label="tenant hint")
-            if hint is None:
-                return None, {}
-            return hint, hint_kwargs(hint, res.owner.tenant, res.owner.user)
-
         @rule(data=st.data(), res=resources)
         def warmed_foreign_read(self, data: st.DataObject, res: Owned) -> None:
             """The owner reads first (filling any cache on the read path), then another tenant
@@ -419,26 +146,6 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
                 " right after its owner did (a cache without the tenant?)",
             )
 
-        def read_denied(
-            self,
-            endpoint: Endpoint,
-            attacker: Principal,
-            res: Owned,
-            label: str,
-            context: str,
-            hint: Hint | None = None,
-            **kwargs: Any,
-        ) -> None:
-            """``attacker`` reads ``res``; anything but a refusal is a foreign read."""
-            call = self.call(label, endpoint, attacker, res.id, expected=refusal(hint), **kwargs)
-            if not refused(call.status, hint):
-                self.fail(
-                    "foreign-read",
-                    f"{attacker} read {res!r}{context}: HTTP {call.status} "
-                    f"{str(call.response)[:300]}",
-                    mode=refusal_mode(hint),
-                )
-
         @rule(data=st.data(), kind=st.sampled_from(kinds))
         def foreign_list(self, data: st.DataObject, kind: str) -> None:
             self.steps += 1
@@ -446,7 +153,7 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
             endpoint = spec.resources[kind].list_
             filters = endpoint.filters if endpoint is not None else []
             chosen = data.draw(st.sampled_from([{}, *filters]), label="filter")
-            query = {k: _fill(v, self.values(who)) for k, v in chosen.items()}
+            query = {k: fill(v, self.values(who)) for k, v in chosen.items()}
             label = f"list {kind}" + (f" filtered by {chosen}" if chosen else "")
             ids = self.listed_ids(kind, who, step=label, query=query)
             if ids is None:
@@ -458,60 +165,6 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
                 context=f" (filter {chosen})" if chosen else "",
                 relist=lambda: self.listed_ids(kind, who, step=label, query=query),
             )
-
-        def check_list(
-            self,
-            kind: str,
-            who: Principal,
-            ids: list[str],
-            *,
-            violation: str = "foreign-list",
-            context: str = "",
-            relist: Callable[[], list[str] | None] | None = None,
-        ) -> None:
-            """Fail if ``who``'s listing ``ids`` holds another principal's resource. With
-            ``relist`` (how to make the same listing again) and a listing of several pages, the
-            lister first creates as many records of its own as its first page held and lists
-            again, so the replay file holds the records that make the listing long: it then
-            does not depend on records earlier examples left on the live stack."""
-            leaked = [o for o in self.known(kind) if o.id in ids and self.foreign(who, o.owner)]
-            if not leaked:
-                return
-            last = self.client.calls[-1].response if self.client.calls else None
-            if relist is not None and self.several_pages() and self.own_records(kind, who, last):
-                again = relist()
-                if again is not None and leaked[0].id in again:
-                    ids = again
-            self.fail(
-                violation,
-                f"{who}'s list of {kind}{context} holds {leaked[0]!r}",
-                mode="listed",
-                foreign_ids=[leaked[0].id],
-            )
-
-        def several_pages(self) -> bool:
-            """Whether the last call was a listing of more than one page."""
-            last = self.client.calls[-1].response if self.client.calls else None
-            return isinstance(last, dict) and int(last.get("pages", 1)) > 1
-
-        def own_records(self, kind: str, who: Principal, listing: Any) -> int:
-            """Create as many ``kind`` records as ``who``, as the first page of ``listing``
-            held (a paginated call's answer): enough for a first page of its own with a next
-            token on a fresh deployment. The number created."""
-            endpoint = spec.resources[kind].create
-            wanted = listing.get("first_page", 0) if isinstance(listing, dict) else 0
-            if endpoint is None or not wanted:
-                return 0
-            made = 0
-            for _ in range(min(int(wanted), 5)):
-                call = self.call(f"create {kind}", endpoint, who, expected=f"{endpoint.expect}")
-                made += call.status in endpoint.expect
-            return made
-
-        def known(self, kind: str) -> list[Owned]:
-            values = [self.names_to_values[ref.name] for ref in self.bundle("resources")]
-            found = [o for o in values if isinstance(o, Owned) and o.kind == kind]
-            return found + [o for o in self.fixture_owned if o.kind == kind]
 
         @rule(data=st.data(), res=resources)
         def foreign_update(self, data: st.DataObject, res: Owned) -> None:
@@ -529,14 +182,14 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
                 endpoint,
                 attacker,
                 res.id,
-                expected=refusal(hint),
+                expected=self.refusal(hint),
                 **kwargs,
             )
-            if not refused(call.status, hint):
+            if not self.refused(call.status, hint):
                 self.fail(
                     "foreign-update",
                     f"{attacker} updated {res!r}{hint_label(hint, res)}: HTTP {call.status}",
-                    mode=refusal_mode(hint),
+                    mode=self.refusal_mode(hint),
                 )
             self.owner_unchanged(res)
 
@@ -556,30 +209,16 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
                 endpoint,
                 attacker,
                 res.id,
-                expected=refusal(hint),
+                expected=self.refusal(hint),
                 **kwargs,
             )
-            if not refused(call.status, hint):
+            if not self.refused(call.status, hint):
                 self.fail(
                     "foreign-delete",
                     f"{attacker} deleted {res!r}{hint_label(hint, res)}: HTTP {call.status}",
-                    mode=refusal_mode(hint),
+                    mode=self.refusal_mode(hint),
                 )
             self.owner_unchanged(res)
-
-        def owner_unchanged(self, res: Owned) -> None:
-            endpoint = spec.resources[res.kind].read
-            if endpoint is None:
-                return
-            call = self.call(
-                f"owner re-reads {res.kind}", endpoint, res.owner, res.id, expected="200, unchanged"
-            )
-            if call.status != 200:
-                self.fail(
-                    "foreign-change",
-                    f"after another tenant's attempt, {res.owner} cannot read {res!r} (HTTP {call.status})",
-                    mode="not-ok",
-                )
 
         @rule(res=resources)
         def owner_read(self, res: Owned) -> None:
@@ -639,9 +278,9 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
                     resource.read,
                     victim,
                     str(res_id),
-                    expected=f"one of {sorted(denied)}",
+                    expected=f"one of {sorted(self.denied)}",
                 )
-                if seen.status not in denied:
+                if seen.status not in self.denied:
                     leaked_by = "read"
                     evidence = len(self.client.calls) - 1
             if leaked_by is None:
@@ -665,16 +304,6 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
                 mode=mode,
                 foreign_ids=[str(res_id)],
             )
-
-        def attacker_still_owns(self, kind: str, attacker: Principal, res_id: str) -> bool:
-            resource = spec.resources[kind]
-            if resource.read is not None:
-                own = self.call(
-                    f"creator reads {kind}", resource.read, attacker, res_id, expected="200"
-                )
-                return own.status == 200
-            ids = self.listed_ids(kind, attacker)
-            return ids is not None and res_id in ids
 
         @rule(data=st.data(), kind=st.sampled_from(kinds))
         def hinted_list(self, data: st.DataObject, kind: str) -> None:
@@ -745,9 +374,9 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
                     resource.read,
                     victim,
                     res.id,
-                    expected=f"one of {sorted(denied)}",
+                    expected=f"one of {sorted(self.denied)}",
                 )
-                if seen.status not in denied:
+                if seen.status not in self.denied:
                     self.fail("mass-assignment", f"{moved}: {victim} reads it (HTTP {seen.status})")
             ids = self.listed_ids(
                 res.kind, victim, step=f"{victim} lists {res.kind} after the update"
@@ -847,14 +476,13 @@ def build_machine(config: MachineConfig) -> type[RuleBasedStateMachine]:
                 endpoint,
                 who,
                 guess,
-                expected=f"one of {sorted(denied)}",
+                expected=f"one of {sorted(self.denied)}",
             )
-            if call.status not in denied:
+            if call.status not in self.denied:
                 self.fail(
                     "guessed-read", f"{who} read never-created {kind}:{guess}: HTTP {call.status}"
                 )
 
-        def teardown(self) -> None:
-            self.client.close()
-
+    IsolationMachine.config = config
+    IsolationMachine.denied = frozenset(spec.denied) | {401}
     return IsolationMachine

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.isolation.http import Call, RecordingClient, json_path
-from harness.isolation.machine import MachineConfig
+from harness.isolation.model import MachineConfig
 
 if TYPE_CHECKING:
     from harness.isolation.run import IsolationResult

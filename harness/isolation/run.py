@@ -21,7 +21,8 @@ from hypothesis.errors import Flaky, FlakyStrategyDefinition
 from hypothesis.stateful import get_state_machine_test
 
 from harness.isolation.http import Call, json_path
-from harness.isolation.machine import IsolationViolation, MachineConfig, build_machine
+from harness.isolation.machine import build_machine
+from harness.isolation.model import IsolationViolation, MachineConfig
 from harness.isolation.replay import (
     created_id,
     minimize_calls,
@@ -538,7 +539,7 @@ def deploy_params(stack: Any) -> dict[str, str]:
 def _tamper(
     env: Any, stack: Any, spec: Any, config: MachineConfig, tamper_stack: Any
 ) -> tuple[list[Any], list[str]]:
-    from harness.gateway.tenancy import Tenancy
+    from harness.profile import Tenancy
     from harness.tokens import LocalIssuer
 
     method, path = spec.tampering.method, spec.tampering.path

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from harness.errors import ConfigError
-from harness.isolation.machine import MachineConfig
+from harness.isolation.model import MachineConfig
 from harness.isolation.spec import SPEC_FIX, IsolationSpec
 from harness.yamlpos import validation_problems
 

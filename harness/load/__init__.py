@@ -81,17 +81,18 @@ _WHERE = {
     "SloSpec": "slo",
     "evaluate_slos": "slo",
     "parse_slo": "slo",
-    "CommandTokens": "tokens",
-    "OAuth2ClientCredentials": "tokens",
-    "StackTokens": "tokens",
-    "StaticTokens": "tokens",
-    "Token": "tokens",
-    "TokenProvider": "tokens",
+    "CommandTokens": "harness.auth.providers",
+    "OAuth2ClientCredentials": "harness.auth.providers",
+    "StackTokens": "harness.auth.providers",
+    "StaticTokens": "harness.auth.providers",
+    "Token": "harness.auth.providers",
+    "TokenProvider": "harness.auth.providers",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        module = importlib.import_module(f"harness.load.{_WHERE.get(name, 'profile')}")
+        where = _WHERE.get(name, "profile")
+        module = importlib.import_module(where if "." in where else f"harness.load.{where}")
         return getattr(module, name)
     raise AttributeError(f"module 'harness.load' has no attribute '{name}'")

@@ -267,6 +267,3 @@ def evaluate_slos(
             SloResult(slo.name, passed, round(float(value), 6), target, f"{value:g}{slo.unit}")
         )
     return out
-
-
-_number = metric_number  # the old private name (harness/metrics/definitions.py imports it)

@@ -132,7 +132,7 @@ def profile_alarm_properties(stack: DeployedStack, alarm: dict[str, Any]) -> dic
     (operator and threshold mirrored), ``p50``..``p99``/``max`` the Latency percentile/Maximum,
     ``function_errors`` AWS/Lambda Errors. Raises ValueError for a metric it cannot map."""
     from harness.durations import parse_duration
-    from harness.load.slo import _number
+    from harness.load.slo import metric_number
 
     metric = str(alarm.get("metric"))
     op = str(alarm.get("op", ">"))
@@ -175,7 +175,7 @@ def profile_alarm_properties(stack: DeployedStack, alarm: dict[str, Any]) -> dic
                 "Threshold": round(1 - float(alarm["threshold"]), 12),
                 "ComparisonOperator": _OPS[_FLIP[op]]}  # fmt: skip
     if metric in ("p50", "p90", "p95", "p99", "max"):
-        threshold = _number(metric, alarm["threshold"])
+        threshold = metric_number(metric, alarm["threshold"])
         latency_stat: dict[str, str] = (
             {"Statistic": "Maximum"} if metric == "max" else {"ExtendedStatistic": metric}
         )

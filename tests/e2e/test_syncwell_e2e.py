@@ -660,7 +660,7 @@ def test_pro_schedule_fires_preflight_checks_and_jobs_run_only_for_new_data(api:
 def test_isolation_machine_finds_no_cross_user_access(api: Api, tmp_path: Path) -> None:
     """The harness's isolation machine on harness.yaml's spec; tenant = user, so tokens carry
     sub = the tenant id (the machine's own user names are ignored)."""
-    from harness.isolation.machine import MachineConfig
+    from harness.isolation.model import MachineConfig
     from harness.isolation.run import run_machine
     from harness.isolation.spec import IsolationSpec
 

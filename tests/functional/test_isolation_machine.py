@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.isolation.http import Call, RecordingClient
-from harness.isolation.machine import MachineConfig
+from harness.isolation.model import MachineConfig
 from harness.isolation.run import minimize_calls, replay, run_machine
 from harness.isolation.spec import IsolationSpec
 from tests.functional.fake_tenant_app import SPEC, serve

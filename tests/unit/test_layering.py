@@ -126,10 +126,6 @@ def test_the_architecture_note_names_the_rules(name: str) -> None:
         assert rule in text, rule
 
 
-# another room of this wave owns harness/metrics; load.slo keeps ``_number`` as an alias for it
-PRIVATE_IMPORT_EXCEPTIONS = {("harness/metrics/definitions.py", "harness.load.slo", "_number")}
-
-
 def test_no_module_imports_a_private_name_of_another() -> None:
     found = []
     for path in sorted(HARNESS.rglob("*.py")):
@@ -138,6 +134,6 @@ def test_no_module_imports_a_private_name_of_another() -> None:
                 for alias in node.names:
                     where = (str(path.relative_to(ROOT)), str(node.module), alias.name)
                     private = alias.name.startswith("_") and not alias.name.startswith("__")
-                    if private and where not in PRIVATE_IMPORT_EXCEPTIONS:
+                    if private:
                         found.append(":".join(where))
     assert not found, "private names imported across modules:\n" + "\n".join(found)

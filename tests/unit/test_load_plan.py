@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.auth.providers import CommandTokens
 from harness.errors import ConfigError
 from harness.load.plan import load_plan
-from harness.load.tokens import CommandTokens
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "load" / "plan.yaml"
 
