@@ -355,7 +355,9 @@ def start_localstack_host(
     private_dir(data_dir / "tmp")
     env = {
         "GATEWAY_LISTEN": f"{LOOPBACK}:{port}",
-        "GATEWAY_SERVER": "hypercorn",  # the default server ignores the host and binds 0.0.0.0
+        # Twisted: half Hypercorn's CPU per call; it binds 0.0.0.0, which localstack_main.py
+        # confines to loopback
+        "GATEWAY_SERVER": "twisted",
         "DNS_ADDRESS": "0",  # no DNS server (it would bind 0.0.0.0:53)
         "SERVICES": ",".join(services),
         "EAGER_SERVICE_LOADING": "1",
@@ -370,7 +372,10 @@ def start_localstack_host(
     }
     return ctx.launch(
         "localstack",
-        [str(emulator_python(ctx.settings, "localstack")), "-m", "localstack.runtime.main"],
+        [
+            str(emulator_python(ctx.settings, "localstack")),
+            str(Path(__file__).with_name("localstack_main.py")),
+        ],
         port=port,
         endpoint=url,
         env=env,

@@ -44,6 +44,11 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+if __package__:
+    from harness.env.binds import confine_binds
+else:  # run as a script by ministack's interpreter: this folder is sys.path[0]
+    from binds import confine_binds  # type: ignore[no-redef]
+
 __all__ = [
     "call_lambda",
     "confine_binds",
@@ -208,30 +213,6 @@ def install(sfn: Any, endpoint: str, region: str) -> None:
     sfn._call_lambda = call
     sfn._execute_task = execute_task
     sfn._invoke_with_callback = with_callback
-
-
-WILDCARDS_V4 = ("", "0.0.0.0")
-WILDCARDS_V6 = ("::", "::0", "0:0:0:0:0:0:0:0")
-
-
-def confine_binds(host: str) -> None:
-    """Make every later ``bind`` to a wildcard address bind ``host`` (IPv4) / ``::1`` instead."""
-    import socket
-
-    if getattr(socket.socket.bind, "_harness_confined", False):
-        return
-    original = socket.socket.bind
-
-    def bind(self: socket.socket, address: Any) -> None:
-        if isinstance(address, tuple) and address and isinstance(address[0], str):
-            if self.family == socket.AF_INET and address[0] in WILDCARDS_V4:
-                address = (host, *address[1:])
-            elif self.family == socket.AF_INET6 and address[0] in (*WILDCARDS_V6, ""):
-                address = ("::1", *address[1:])
-        original(self, address)
-
-    bind._harness_confined = True  # type: ignore[attr-defined]
-    socket.socket.bind = bind  # type: ignore[method-assign,assignment]
 
 
 GUARDED = (

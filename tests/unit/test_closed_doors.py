@@ -101,7 +101,7 @@ def test_exposed_keeps_only_non_loopback() -> None:
 def test_ministack_binds_are_confined_to_loopback() -> None:
     code = (
         "import socket\n"
-        "from harness.env.ministack_main import confine_binds\n"
+        "from harness.env.binds import confine_binds\n"
         "confine_binds('127.0.0.1')\n"
         "s = socket.socket(); s.bind(('0.0.0.0', 0)); print(s.getsockname()[0])\n"
         "t = socket.socket(); t.bind(('', 0)); print(t.getsockname()[0])\n"
@@ -346,3 +346,29 @@ def test_ministacks_reset_needs_the_secret_on_its_own_port(tmp_path: Path) -> No
         "/_ministack/sqs/messages"
     ]
     assert _mode(tmp_path / PROBES_FILE) == 0o600
+
+
+def test_localstack_launcher_binds_the_gateway_listen_host() -> None:
+    from harness.env.localstack_main import listen_host
+
+    assert listen_host("127.0.0.1:4566") == "127.0.0.1"
+    assert listen_host("127.0.0.1:4566,127.0.0.1:443") == "127.0.0.1"
+    assert listen_host("[::1]:4566") == "::1"
+    assert listen_host("") == "127.0.0.1"  # never the wildcard
+
+
+def test_localstack_launcher_confines_a_portless_twisted_style_bind() -> None:
+    # Twisted's TCP4ServerEndpoint binds ('', port): the launcher's confinement must move it
+    code = (
+        "import socket\n"
+        "import harness.env.localstack_main as launcher\n"
+        "def run_localstack(*args, **kwargs):\n"
+        "    print(socket.create_server(('', 0)).getsockname()[0])\n"
+        "launcher.runpy.run_module = run_localstack\n"
+        "launcher.main()\n"
+    )
+    env = {**os.environ, "GATEWAY_LISTEN": "127.0.0.1:0"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.split() == ["127.0.0.1"]

@@ -5,10 +5,11 @@ Each service goes to the engine whose cost per operation stays flat as data grow
 
 - DynamoDB and DynamoDB Streams: DynamoDB Local (the AWS jar, on Java).
 - SQS, SNS and EventBridge: LocalStack's own implementations, run on the host without Docker
-  (its SQS keeps visible messages in a heap; ministack's scans the whole queue on every receive).
+  and served by its Twisted server (``env/localstack_main.py``; half Hypercorn's CPU per call).
+  Its SQS keeps visible messages in a heap; ministack's scans the whole queue on every receive.
   SNS and EventBridge go with SQS so that their deliveries land in the same queues.
-  ``HARNESS_SQS_ENGINE=ministack`` keeps them on ministack instead (cheaper per call on shallow
-  queues, 12x dearer to receive from at depth 10,000).
+  ``HARNESS_SQS_ENGINE=ministack`` keeps them on ministack instead (about as cheap per call on
+  shallow queues, 12x dearer to receive from at depth 10,000).
 - Everything else (S3, SSM, Secrets Manager, STS, IAM, CloudWatch Logs, Cognito...): the services
   emulator named by ``HARNESS_EMULATOR`` (default ``ministack``).
 """
