@@ -24,7 +24,8 @@ allocates and frees within 50 ms can slip through the sampler but not the peak c
 
 Faults: a request header may carry ``fault`` (decided by the runtime, see
 ``harness/chaos/lambda_faults.py``): a start delay, a handler that never returns, an exception,
-a canned status code, a DNS-style denylist or a full ``/tmp``; :class:`_Fault` applies it.
+a canned status code, a DNS-style denylist or a full ``/tmp``; ``bootstrap_faults.Fault`` (a
+sibling module, standard library only too) applies it.
 
 This file must not import the ``harness`` package (it is not on the worker's ``sys.path``): it is
 standard library only, so a cold start costs one interpreter start plus the handler's imports.
@@ -42,7 +43,6 @@ import io
 import json
 import logging
 import os
-import re
 import resource
 import signal
 import struct
@@ -50,6 +50,25 @@ import sys
 import time
 import traceback
 from typing import Any
+
+if __package__:
+    from harness.runtime.bootstrap_faults import Fault
+else:  # run as a script, or loaded by file by the warm template (zygote.py)
+
+    def _sibling(name: str) -> Any:
+        """This folder's module ``name``, loaded by file: the folder itself is never put on the
+        function's ``sys.path`` (its ``http.py`` would shadow the standard library's)."""
+        import importlib.util
+
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module
+
+    Fault = _sibling("bootstrap_faults").Fault  # type: ignore[misc]
 
 __all__ = [
     "FRAME",
@@ -287,137 +306,6 @@ class LambdaContext:
         sys.stdout.write(message)
 
 
-class InjectedFault(Exception):
-    """The exception an ``exception``/``error`` fault raises in place of (or after) the handler."""
-
-
-class _Fault:
-    """Applies one invocation's fault directive inside the execution environment."""
-
-    def __init__(self, directive: dict[str, Any]) -> None:
-        self.d = directive
-        self.mode = str(directive.get("mode", ""))
-        self._saved: list[tuple[Any, str, Any]] = []
-
-    # -- before / instead of the handler ---------------------------------------------------
-
-    def before(self, deadline_ms: float) -> Any:
-        """Runs before the handler; returns a result to answer with instead, or None."""
-        delay = float(self.d.get("delay_ms", 0.0))
-        if delay > 0:
-            time.sleep(delay / 1000)
-        if self.mode == "timeout":
-            # never return: the runtime's timer ends the environment at the function's timeout
-            while True:
-                time.sleep(max(0.05, (deadline_ms - time.time() * 1000) / 1000 + 1.0))
-        if self.d.get("prevent"):
-            return self._outcome()
-        return None
-
-    def after(self, result: Any) -> Any:
-        """Runs after a handler that was allowed to run (``preventExecution: false``)."""
-        if self.mode in ("exception", "error", "statuscode") and not self.d.get("prevent"):
-            return self._outcome()
-        return result
-
-    def _outcome(self) -> Any:
-        if self.mode in ("exception", "error"):
-            raise InjectedFault(str(self.d.get("message", "Injected fault")))
-        if self.mode == "statuscode":
-            status = int(self.d.get("status", 500))
-            return {
-                "statusCode": status,
-                "headers": {"Content-Type": str(self.d.get("content_type", "application/json"))},
-                "body": json.dumps({"message": f"injected status code {status}"}),
-            }
-        return None
-
-    # -- patches that last for the invocation ------------------------------------------------
-
-    def __enter__(self) -> _Fault:
-        if self.mode == "denylist":
-            self._deny([re.compile(p) for p in self.d.get("deny", [])])
-        elif self.mode == "diskspace":
-            self._disk_full()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for owner, name, original in reversed(self._saved):
-            setattr(owner, name, original)
-        self._saved.clear()
-
-    def _patch(self, owner: Any, name: str, value: Any) -> None:
-        self._saved.append((owner, name, getattr(owner, name)))
-        setattr(owner, name, value)
-
-    def _deny(self, patterns: list[re.Pattern[str]]) -> None:
-        import socket
-
-        def denied(host: Any, port: Any) -> bool:
-            if host is None:
-                return False
-            if isinstance(host, bytes):
-                host = host.decode(errors="replace")
-            names = (str(host), f"{host}:{port}")
-            return any(p.search(n) for p in patterns for n in names)
-
-        def fail(host: Any) -> socket.gaierror:
-            return socket.gaierror(socket.EAI_NONAME, f"Name or service not known: {host}")
-
-        real_getaddrinfo = socket.getaddrinfo
-        real_create = socket.create_connection
-
-        def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
-            if denied(host, port):
-                raise fail(host)
-            return real_getaddrinfo(host, port, *args, **kwargs)
-
-        def create_connection(address: Any, *args: Any, **kwargs: Any) -> Any:
-            if denied(address[0], address[1]):
-                raise fail(address[0])
-            return real_create(address, *args, **kwargs)
-
-        self._patch(socket, "getaddrinfo", getaddrinfo)
-        self._patch(socket, "create_connection", create_connection)
-
-    def _disk_full(self) -> None:
-        import builtins
-        import errno
-        import tempfile
-
-        # Lambda's ephemeral storage is /tmp (and whatever TMPDIR points at)
-        roots = tuple({os.path.realpath("/tmp"), os.path.realpath(tempfile.gettempdir())})
-        real_open = builtins.open
-        real_os_open = os.open
-
-        def under_tmp(path: Any) -> bool:
-            if isinstance(path, int):
-                return False
-            try:
-                full = os.path.realpath(os.fsdecode(path))
-            except (TypeError, ValueError):
-                return False
-            return any(full == r or full.startswith(r + os.sep) for r in roots)
-
-        def no_space(path: Any) -> OSError:
-            return OSError(errno.ENOSPC, "No space left on device", os.fsdecode(path))
-
-        def patched_open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
-            if any(c in mode for c in "wax+") and under_tmp(file):
-                raise no_space(file)
-            return real_open(file, mode, *args, **kwargs)
-
-        def patched_os_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
-            writing = flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND)
-            if writing and under_tmp(path):
-                raise no_space(path)
-            return real_os_open(path, flags, *args, **kwargs)
-
-        self._patch(builtins, "open", patched_open)
-        self._patch(io, "open", patched_open)
-        self._patch(os, "open", patched_os_open)
-
-
 class _Runtime:
     def __init__(self, out_fd: int) -> None:
         self.out_fd = out_fd
@@ -574,7 +462,7 @@ class _Runtime:
         )
         os.environ["_X_AMZN_TRACE_ID"] = self.trace
         context = LambdaContext(header)
-        fault = _Fault(header["fault"]) if header.get("fault") else None
+        fault = Fault(header["fault"]) if header.get("fault") else None
         self._capture_start()
         signal.setitimer(signal.ITIMER_REAL, 0.05, 0.05)
         started = time.perf_counter()
