@@ -12,11 +12,28 @@ from harness.runtime.coldstart import ColdStartLatency, load_latency
 __all__ = ["RuntimeConfig"]
 
 
-def _default_max_workers() -> int:
-    # Each worker is a Python interpreter (~15 MB bare, ~80 MB with boto3 imported) and this
-    # machine has 2 cores: more processes than a few per core only add context switches. Callers
-    # beyond this queue for a worker (for ``queue_timeout_s``) instead of spawning hundreds.
-    return max(8, 8 * (os.cpu_count() or 1))
+WORKERS_PER_CORE = 32
+WORKER_MEMORY_MB = 256  # what one environment may take, to size the default: forks share ~half
+
+
+def _total_memory_mb() -> int:
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**20)
+    except (OSError, ValueError):
+        return 0
+
+
+def _default_max_workers(cores: int | None = None, memory_mb: int | None = None) -> int:
+    """Worker processes across all functions: 32 per core, at most one per 256 MB of memory,
+    at least 8. An idle environment costs memory, not CPU (the busy ones are the concurrency,
+    which Lambda would run anyway, and starts are bounded by ``max_concurrent_inits``). At 8 per
+    core this cap, not the machine, answered SyncWell's 80 rps with 429s: its seven functions'
+    environments recycled each other, and a wave of authorizer cache expiries became a storm of
+    cold starts (``harness bench syncwell-capacity``, issue 26)."""
+    cores = cores if cores is not None else (os.cpu_count() or 1)
+    memory_mb = memory_mb if memory_mb is not None else _total_memory_mb()
+    by_memory = memory_mb // WORKER_MEMORY_MB if memory_mb > 0 else 8 * cores
+    return max(8, min(WORKERS_PER_CORE * cores, by_memory))
 
 
 @dataclass(frozen=True)
@@ -24,7 +41,8 @@ class RuntimeConfig:
     """Every knob of the runtime server. Each field has an env var ``HARNESS_RUNTIME_<FIELD>``."""
 
     account_concurrency: int = 1000  # Lambda's default account-wide concurrent executions
-    max_workers: int = 0  # worker processes across all functions; 0 = 8 per core (min 8)
+    # worker processes across all functions; 0 = 32 per core, one per 256 MB at most (min 8)
+    max_workers: int = 0
     # how long a synchronous call may wait for a free worker process before a 429: 0 = none,
     # Lambda's behaviour (it never queues synchronous calls); > 0 only where a user asks for it
     queue_timeout_s: float = 0.0

@@ -3,15 +3,18 @@
 * A function may run at most ``ReservedConcurrentExecutions`` invocations at once (0 = always
   throttled); all functions together at most ``account_concurrency`` (Lambda's default 1000).
   A synchronous call over either limit gets a 429 at once; async and event-source calls wait.
-* Worker *processes* are bounded separately by ``max_workers`` (default 8 per core): on a 2-core
-  machine hundreds of interpreters only thrash. When every worker is busy an idle worker of
-  another function is recycled to make room; if there is none, a synchronous call is throttled
+* Worker *processes* are bounded separately by ``max_workers`` (default 32 per core, one per
+  256 MB at most: :func:`harness.runtime.config._default_max_workers`). When every worker is
+  busy an idle worker of another function is recycled to make room; if there is none, a
+  synchronous call is throttled
   at once (429, as Lambda does: it never queues synchronous calls) unless the user asked for a
   bounded wait (``queue_timeout_s`` > 0). Async and event-source calls wait.
 * At most ``max_concurrent_inits`` environments start at once (default: one per core): a burst
   of cold starts would otherwise keep every core busy with imports long after the burst, the
   overload that never ends. A call waits for an init slot; a synchronous one only while its
-  caller is there.
+  caller is there. While every slot is taken, a call of a function that has environments
+  waits for the first of a slot or one of them coming back, and takes that warm one (on
+  Lambda it would start its own, elsewhere: here the start would cost this machine's CPU).
 * A synchronous call whose caller has gone (timed out, disconnected: :mod:`harness.runtime.caller`)
   stops waiting at once and is never run.
 * Provisioned concurrency (``FunctionSpec.provisioned_concurrency``): that many environments are
@@ -134,6 +137,8 @@ class WorkerPools:
         inits = config.resolved_max_concurrent_inits
         self._inits: asyncio.Semaphore | None = asyncio.Semaphore(inits) if inits else None
         self.inits_waiting = 0  # calls waiting for an init slot now
+        # calls that waited for a warm environment or an init slot instead of queueing a start
+        self.deferred_starts = 0
         self.abandoned = 0  # calls whose caller left while they waited (never run)
         self.templates = Templates(log_dir, bool(config.fork))
         self.cold_latency = config.cold_latency()  # None: off (harness.runtime.coldstart)
@@ -267,6 +272,15 @@ class WorkerPools:
                     return worker, False
                 self.retire(pool, worker)
             if self.total_workers < self.max_workers:
+                if self._inits is not None and self._inits.locked() and pool.workers:
+                    # Every init slot is taken and this function has environments that will
+                    # come back: wait for whichever is first, one of them or a slot, instead
+                    # of queueing a cold start a warm environment serves a moment later. A
+                    # short stall at a steady rate otherwise became dozens of queued inits
+                    # that kept both cores importing long after it (the storm of issue 26).
+                    self.deferred_starts += 1
+                    await self._wait_change(None, pool, gone)
+                    continue
                 worker = await self._spawn(pool, gone=gone)
                 if self.cold_latency is not None and worker.init_error is None:
                     try:
@@ -377,6 +391,7 @@ class WorkerPools:
         finally:
             if slot and self._inits is not None:
                 self._inits.release()
+                self.wake_all()  # calls waiting for a slot or a warm environment re-check
         self._note_pid(worker, spec.name)
         return worker
 
@@ -552,5 +567,6 @@ class WorkerPools:
             "max_concurrent_inits": self.config.resolved_max_concurrent_inits,
             "templates": self.templates.snapshot(),
             "inits_waiting": self.inits_waiting,
+            "deferred_starts": self.deferred_starts,
             "abandoned": self.abandoned,
         }

@@ -405,3 +405,12 @@ def test_each_invocation_gets_an_x_ray_trace_header_like_lambda() -> None:
         header.startswith("Root=1-5759e988-bd862e3fe1be46a9942727ff;")
         and parent == "00000000000000bb"
     )
+
+
+def test_default_worker_cap_follows_cores_and_memory() -> None:
+    from harness.runtime.config import _default_max_workers
+
+    assert _default_max_workers(2, 24 * 1024) == 64  # 32 per core
+    assert _default_max_workers(2, 7 * 1024) == 28  # one per 256 MB on a small CI machine
+    assert _default_max_workers(1, 1024) == 8  # never under 8
+    assert _default_max_workers(4, 0) == 32  # memory unknown: 8 per core, as before

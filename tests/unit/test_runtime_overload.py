@@ -203,7 +203,8 @@ def test_a_caller_that_leaves_while_waiting_for_an_init_slot(
 
         second = asyncio.create_task(call())
         await asyncio.sleep(0.01)
-        assert pools.inits_waiting == 1
+        # waiting for the slot or the first environment, whichever comes first
+        assert pools.deferred_starts == 1 and pools.total_workers == 1
         mark_gone(gone[0])
         with pytest.raises(CallerGone):
             await second
@@ -218,6 +219,35 @@ def test_a_caller_that_leaves_while_waiting_for_an_init_slot(
         assert cold and peaks == [1, 1]
         pools.release(pool, blocker)
         pools.release(pool, extra)
+        await pools.close([pool])
+
+    asyncio.run(scenario())
+
+
+def test_a_call_waiting_for_an_init_slot_takes_a_warm_environment_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While every init slot is taken, a call of a function with environments takes the first
+    one that comes back instead of queueing a start of its own (the cold-start storm after a
+    short stall). On the old pool the third call below started a third environment."""
+
+    async def scenario() -> None:
+        pools, pool, peaks = _setup(tmp_path, max_workers=10, max_concurrent_inits=1)
+        _counting(pools, monkeypatch)
+        busy, cold = await pools.acquire(pool, wait=False)
+        assert cold
+        starting = asyncio.create_task(pools.acquire(pool, wait=False))  # holds the one slot
+        await asyncio.sleep(0.01)
+        third = asyncio.create_task(pools.acquire(pool, wait=False))
+        await asyncio.sleep(0.01)
+        assert not third.done() and pools.deferred_starts == 1
+        pools.release(pool, busy)  # the warm environment comes back before the slot frees
+        got, third_cold = await asyncio.wait_for(third, 1)
+        assert got is busy and not third_cold
+        second, second_cold = await starting
+        assert second_cold and len(peaks) == 2  # two environments started, not three
+        pools.release(pool, got)
+        pools.release(pool, second)
         await pools.close([pool])
 
     asyncio.run(scenario())
