@@ -174,9 +174,6 @@ class MachineSteps(RuleBasedStateMachine):
             return a != b
         return a.tenant != b.tenant
 
-    def contains_id(self, document: Any, res_id: str) -> bool:
-        return res_id in str(document)
-
     def listed_ids(
         self,
         kind: str,

@@ -265,6 +265,7 @@ class WorkerPools:
     async def _worker(
         self, pool: FunctionPool, until: float | None, gone: asyncio.Future[None] | None
     ) -> tuple[Worker, bool]:
+        deferred = False
         while True:
             while pool.idle:
                 worker = pool.idle.pop()
@@ -278,7 +279,9 @@ class WorkerPools:
                     # of queueing a cold start a warm environment serves a moment later. A
                     # short stall at a steady rate otherwise became dozens of queued inits
                     # that kept both cores importing long after it (the storm of issue 26).
-                    self.deferred_starts += 1
+                    if not deferred:  # a call, however often it is woken and waits again
+                        deferred = True
+                        self.deferred_starts += 1
                     await self._wait_change(None, pool, gone)
                     continue
                 worker = await self._spawn(pool, gone=gone)
