@@ -20,7 +20,8 @@ it up, then:
    reported as min/median/max;
 3. **overload and recovery**: 1.5x that rate for 60 s (``--quick``: 20 s), then straight back to
    it for 90 s (45 s) with no drain: the seconds until its SLO holds again over every following
-   5-s window (:func:`recovered_after`), which must be within 30 s for the benchmark to pass.
+   5-s window, each judged on its own requests' p99 and errors (:func:`recovery_windows`,
+   :func:`recovered_after`), which must be within 30 s for the benchmark to pass.
 
 Every step records the CPU seconds per request of each group of processes: the load generator
 (its processes and the parent), the gateway (daemon and workers), the runtime server, the
@@ -43,9 +44,11 @@ the warm templates of :mod:`harness.runtime.fork`):
 from __future__ import annotations
 
 import dataclasses
+import math
 import statistics
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +62,7 @@ from harness.env.environment import Environment
 from harness.load.engine import run_load
 from harness.load.profile import LoadProfile, Stage
 from harness.load.result import LoadResult
+from harness.load.stats import Second
 
 __all__ = [
     "PARTS",
@@ -285,31 +289,47 @@ def _summary(
     }
 
 
-def recovered_after(
-    timeline: list[dict[str, Any]], start_s: float, window_s: int = RECOVERY_WINDOW_S
-) -> float | None:
-    """Seconds from ``start_s`` (the end of an overload, on the load's clock) until the SLO
-    holds for good: the start of the first ``window_s``-second window after which every sliding
-    window to the end of the timeline has p99 < P99_MS (the worst second's p99: conservative)
-    and fewer than MAX_ERROR_RATE errors (429s apart: the usage plans' refusals are not lost
-    capacity). None when it never holds (or no complete window follows ``start_s``)."""
-    rows = sorted((r for r in timeline if float(r["t"]) >= start_s), key=lambda r: float(r["t"]))
-    if len(rows) < window_s:
-        return None
-
-    def holds(window: list[dict[str, Any]]) -> bool:
-        sent = sum(int(r.get("sent") or r.get("rps") or 0) for r in window)
-        failed = sum(
-            max(0, int(r.get("errors", 0)) - int((r.get("statuses") or {}).get("429", 0)))
-            for r in window
+def recovery_windows(
+    seconds: Mapping[int, Second], start_s: float, window_s: int = RECOVERY_WINDOW_S
+) -> list[dict[str, Any]]:
+    """Every sliding ``window_s``-second window from ``start_s`` (the end of an overload, on the
+    load's clock) to the last second of the run, judged as a capacity step is: its own p99 from
+    every request it completed (the seconds' histograms merged, not the worst second's p99,
+    which at 100 rps is a single slow request) below P99_MS, and errors other than 429 (the
+    usage plans' refusals are not lost capacity) under MAX_ERROR_RATE of what it sent."""
+    first = math.ceil(start_s)
+    last = max((s for s in seconds if s >= first), default=first - 1)
+    out = []
+    for t in range(first, last - window_s + 2):
+        window = Second()
+        for s in range(t, t + window_s):
+            if s in seconds:
+                window.merge(seconds[s])
+        failed = max(0, window.errors - window.statuses.get(429, 0))
+        p99 = window.latency.percentile_ms(0.99) if window.completed else None
+        out.append(
+            {
+                "t": t,
+                "sent": window.sent,
+                "completed": window.completed,
+                "failed": failed,
+                "p99_ms": None if p99 is None else round(p99, 1),
+                "holds": window.sent > 0
+                and p99 is not None
+                and p99 < P99_MS
+                and failed < MAX_ERROR_RATE * window.sent,
+            }
         )
-        worst = max(float(r.get("p99_ms") or 0.0) for r in window)
-        return sent > 0 and worst < P99_MS and failed < MAX_ERROR_RATE * sent
+    return out
 
-    verdicts = [holds(rows[i : i + window_s]) for i in range(len(rows) - window_s + 1)]
-    for i in range(len(verdicts)):
-        if all(verdicts[i:]):
-            return float(rows[i]["t"]) - start_s
+
+def recovered_after(windows: list[dict[str, Any]], start_s: float) -> float | None:
+    """Seconds from ``start_s`` until the SLO holds for good: the start of the first window of
+    :func:`recovery_windows` after which every window holds. None when it never does (or no
+    complete window follows ``start_s``: nothing judged is not a recovery)."""
+    for i in range(len(windows)):
+        if all(w["holds"] for w in windows[i:]):
+            return float(windows[i]["t"]) - start_s
     return None
 
 
@@ -324,7 +344,8 @@ def overload_step(
         base_url, traffic, tokens, seed,
         Stage.hold(high, overload_s, "overload"), Stage.hold(good, after_s, "after"),
     )  # fmt: skip
-    after = recovered_after(result.timeline, overload_s)
+    windows = recovery_windows(result.seconds, overload_s)
+    after = recovered_after(windows, overload_s)
     phase = result.group("phase:after") or result.total
     return {
         "overload_rps": high,
@@ -340,6 +361,7 @@ def overload_step(
             {k: r[k] for k in ("t", "target", "sent", "errors", "statuses", "p99_ms")}
             for r in result.timeline
         ],
+        "windows": windows,
     }
 
 

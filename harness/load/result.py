@@ -197,6 +197,9 @@ class LoadResult:
     workers_lost: list[dict[str, Any]] = field(default_factory=list)
     first_requests: list[list[str]] = field(default_factory=list)
     cells: dict[Key, Cell] = field(default_factory=dict, repr=False)
+    # per second of the run (completion second), every process's samples merged: what a
+    # window's exact percentiles are computed from (the timeline has each second's own only)
+    seconds: dict[int, Second] = field(default_factory=dict, repr=False)
 
     def group(self, scope: str) -> GroupStats | None:
         """Statistics of ``all``, ``phase:NAME``, ``endpoint:NAME`` or ``tenant:ID``."""
@@ -472,4 +475,5 @@ def build_result(
         workers_lost=list(workers_lost or []),
         first_requests=[w.first_requests for w in sorted(workers, key=lambda w: w.index)],
         cells=cells,
+        seconds=seconds,
     )

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from harness.bench.syncwell_capacity import GROUPS, PARTS, _median_share, shares
+from harness.bench.syncwell_capacity import (
+    GROUPS,
+    PARTS,
+    _median_share,
+    recovered_after,
+    recovery_windows,
+    shares,
+)
+from harness.load.stats import Second
 
 
 def test_shares_split_the_cpu_used_into_the_three_parts() -> None:
@@ -46,26 +54,52 @@ def test_function_share_is_the_median_of_the_confirmation_runs() -> None:
     assert _median_share([], "functions") is None
 
 
-def _second(t: int, p99: float = 80.0, sent: int = 40, errors: int = 0, throttled: int = 0) -> dict:
-    statuses = {"200": sent - errors}
-    if throttled:
-        statuses["429"] = throttled
-    return {"t": t, "sent": sent, "errors": errors + throttled, "statuses": statuses,
-            "p99_ms": p99}  # fmt: skip
+def _seconds(
+    ts: range, latency_ms: list[float] | float = 80.0, sent: int = 40, errors: int = 0,
+    throttled: int = 0,
+) -> dict[int, Second]:  # fmt: skip
+    """Seconds of a run, each sending ``sent`` requests that completed with ``latency_ms``
+    (one value for all, or one per request), ``errors`` of them failed and ``throttled`` 429s."""
+    out = {}
+    for t in ts:
+        sec = Second(sent=sent, completed=sent, errors=errors + throttled)
+        sec.statuses = {200: sent - errors - throttled, 500: errors, 429: throttled}
+        for i in range(sent):
+            ms = latency_ms[i % len(latency_ms)] if isinstance(latency_ms, list) else latency_ms
+            sec.latency.record(ms / 1000)
+        out[t] = sec
+    return out
+
+
+def _recovered(seconds: dict[int, Second], start: float = 20.0) -> float | None:
+    return recovered_after(recovery_windows(seconds, start), start)
 
 
 def test_recovery_is_the_first_window_after_which_the_slo_always_holds() -> None:
-    from harness.bench.syncwell_capacity import recovered_after
-
-    overload = [_second(t, p99=9000.0, errors=10) for t in range(0, 20)]
-    slow = [_second(t, p99=2000.0) for t in range(20, 32)]  # the backlog still draining
-    good = [_second(t) for t in range(32, 60)]
-    assert recovered_after(overload + slow + good, 20.0) == 12.0
+    overload = _seconds(range(0, 20), latency_ms=9000.0, errors=10)
+    slow = _seconds(range(20, 32), latency_ms=2000.0)  # the backlog still draining
+    good = _seconds(range(32, 60))
+    assert _recovered(overload | slow | good) == 12.0
     # a relapse later pushes recovery past it: holding once is not recovering
-    relapse = [*good[:10], _second(42, p99=700.0), *good[11:]]
-    assert recovered_after(overload + slow + relapse, 20.0) == 23.0
+    assert _recovered(overload | slow | good | _seconds(range(42, 43), 700.0)) == 23.0
     # 429s are the usage plans' refusals, not errors; other errors over 1% of a window are
-    assert recovered_after([_second(t, throttled=5) for t in range(20, 40)], 20.0) == 0.0
-    assert recovered_after([_second(t, errors=1) for t in range(20, 40)], 20.0) is None  # 2.5%
+    assert _recovered(_seconds(range(20, 40), throttled=5)) == 0.0
+    assert _recovered(_seconds(range(20, 40), errors=1)) is None  # 2.5%
     # no complete window after the overload: nothing to judge, not a recovery
-    assert recovered_after([*overload, _second(20), _second(21)], 20.0) is None
+    assert _recovered(overload | _seconds(range(20, 22))) is None
+    # a window in which nothing was sent or completed (30-34, 31-35) is not one that holds
+    assert _recovered(_seconds(range(20, 30)) | _seconds(range(36, 60))) == 12.0
+
+
+def test_a_window_is_judged_on_its_own_p99_not_its_worst_second() -> None:
+    # one slow request in 100 is the worst second's p99, but 1 of 500 in its window: holds
+    lone = [*[100.0] * 99, 900.0]
+    assert _recovered(_seconds(range(20, 60), sent=100) | _seconds(range(40, 41), lone, 100)) == 0.0
+    # six slow requests in one second are over 1% of the 500 in each window holding it
+    six = [*[100.0] * 94, *[900.0] * 6]
+    got = _recovered(_seconds(range(20, 60), sent=100) | _seconds(range(40, 41), six, 100))
+    assert got == 21.0
+    windows = recovery_windows(
+        _seconds(range(20, 60), sent=100) | _seconds(range(40, 41), six, 100), 20.0
+    )
+    assert [w["t"] for w in windows if not w["holds"]] == [36, 37, 38, 39, 40]
