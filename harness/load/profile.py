@@ -19,7 +19,14 @@ Locust's request event); ``client: raw`` uses the same users' geventhttpclient c
 directly, which costs the generator about a quarter less CPU per request.
 
 The traffic mix is a list of weighted :class:`RequestTemplate`; a path, header value or JSON body
-may contain ``{tenant}``, ``{user}``, ``{tier}``, ``{uuid}``, ``{seq}`` and ``{choice:a|b|c}``.
+may contain ``{tenant}``, ``{user}``, ``{tier}``, ``{uuid}``, ``{seq}``, ``{choice:a|b|c}`` and
+``{client_ip}``: the simulated user's own address, stable per (tenant, user) and the same in every
+run, drawn from 198.18.0.0/15 (RFC 2544's range for benchmark traffic, so it matches no allow or
+deny list by accident). Load from one host reaches the API from 127.0.0.1; a WAF rate rule that
+aggregates on a forwarded-IP header (``waf.rate_limit.forwarded_ip_header``, as behind
+CloudFront) sees one client per simulated user when the mix sends
+``X-Forwarded-For: "{client_ip}"``. The mix's own ``headers`` go on every request (a request's
+header of the same name wins).
 """
 
 from __future__ import annotations
@@ -52,7 +59,7 @@ __all__ = [
     "step_down_profile",
 ]
 
-PLACEHOLDER = re.compile(r"\{(tenant|user|tier|uuid|seq|choice:[^{}]*)\}")
+PLACEHOLDER = re.compile(r"\{(tenant|user|tier|uuid|seq|client_ip|choice:[^{}]*)\}")
 _ANY_BRACE = re.compile(r"\{([^{}]*)\}")
 
 
@@ -314,7 +321,7 @@ def _check_placeholders(text: str, where: str) -> None:
         if not PLACEHOLDER.fullmatch(match.group(0)):
             raise ValueError(
                 f"{where}: unknown placeholder '{match.group(0)}'; use {{tenant}}, {{user}}, "
-                "{tier}, {uuid}, {seq} or {choice:a|b}"
+                "{tier}, {uuid}, {seq}, {client_ip} or {choice:a|b}"
             )
 
 
@@ -374,6 +381,11 @@ class TrafficMix(_Model):
     """Weighted request templates; each arrival picks one by weight."""
 
     requests: list[RequestTemplate] = Field(min_length=1)
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="sent with every request of the mix (a request's own header of the same "
+        "name, in any case, wins); the same placeholders",
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> TrafficMix:
@@ -381,6 +393,8 @@ class TrafficMix(_Model):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"request names must be unique; repeated: {', '.join(dupes)}")
+        for key, value in self.headers.items():
+            _check_placeholders(value, f"headers.{key}")
         return self
 
     @classmethod

@@ -9,6 +9,8 @@ and placeholder parts so that rendering costs a few microseconds per request.
 from __future__ import annotations
 
 import bisect
+import hashlib
+import ipaddress
 import itertools
 import json
 import random
@@ -19,7 +21,19 @@ from typing import Any
 
 from harness.load.profile import PLACEHOLDER, RequestTemplate, Tenants, TrafficMix
 
-__all__ = ["PlannedRequest", "RequestFactory", "process_seed"]
+__all__ = ["CLIENT_NET", "PlannedRequest", "RequestFactory", "client_ip", "process_seed"]
+
+
+CLIENT_NET = ipaddress.IPv4Network("198.18.0.0/15")  # RFC 2544: addresses for benchmark traffic
+
+
+def client_ip(tenant: str, user: str) -> str:
+    """The simulated user's own address in CLIENT_NET: stable per (tenant, user) across runs,
+    processes and seeds (a digest, not the run's random generator), never the network or
+    broadcast address."""
+    digest = hashlib.blake2b(f"{tenant}\x1f{user}".encode(), digest_size=8).digest()
+    offset = 1 + int.from_bytes(digest, "big") % (CLIENT_NET.num_addresses - 2)
+    return str(CLIENT_NET.network_address + offset)
 
 
 def process_seed(seed: int, process: int, user: int | None = None) -> int:
@@ -61,6 +75,8 @@ def _value(name: str) -> Callable[[_Context], str]:
         return lambda c: c.tier
     if name == "seq":
         return lambda c: str(c.seq)
+    if name == "client_ip":
+        return lambda c: client_ip(c.tenant, c.user)
     if name == "uuid":
 
         def make_uuid(c: _Context) -> str:
@@ -103,11 +119,13 @@ class _Text:
 class _Compiled:
     __slots__ = ("auth", "body", "headers", "method", "name", "path")
 
-    def __init__(self, template: RequestTemplate) -> None:
+    def __init__(self, template: RequestTemplate, shared: dict[str, str]) -> None:
         self.name = template.name
         self.method = template.method
         self.path = _Text(template.path)
-        self.headers = [(k, _Text(v)) for k, v in template.headers.items()]
+        own = {k.lower() for k in template.headers}
+        headers = {**{k: v for k, v in shared.items() if k.lower() not in own}, **template.headers}
+        self.headers = [(k, _Text(v)) for k, v in headers.items()]
         self.body = (
             None
             if template.json_body is None
@@ -124,7 +142,7 @@ class RequestFactory:
     ) -> None:
         self.mix = mix
         self.rng = random.Random(seed)
-        self.templates = [_Compiled(t) for t in mix.requests]
+        self.templates = [_Compiled(t, mix.headers) for t in mix.requests]
         self.template_cum = list(itertools.accumulate(t.weight for t in mix.requests))
         self.tenants = tenants.tenants
         self.users = [t.user_ids for t in self.tenants]

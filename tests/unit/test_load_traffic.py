@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections import Counter
 
 import pytest
 
 from harness.load.profile import Tenants, TrafficMix
-from harness.load.traffic import RequestFactory, process_seed
+from harness.load.traffic import CLIENT_NET, RequestFactory, client_ip, process_seed
 
 MIX = TrafficMix.model_validate(
     {
@@ -73,3 +74,39 @@ def test_placeholders_are_filled() -> None:
     assert create.headers["Content-Type"] == "application/json"
     listing = next(r for r in plan if r.endpoint == "list")
     assert listing.path == f"/t/{listing.tenant}/orders?u={listing.user}" and listing.body is None
+
+
+def test_client_ip_is_one_stable_address_per_simulated_user() -> None:
+    mix = TrafficMix.model_validate(
+        {
+            "headers": {"X-Forwarded-For": "{client_ip}", "x-tier": "mix"},
+            "requests": [
+                {"name": "list", "path": "/t/{tenant}"},
+                {"name": "own", "path": "/o", "headers": {"X-TIER": "own"}},
+            ],
+        }
+    )
+    plan = RequestFactory(mix, TENANTS, 9).plan(2_000)
+    by_user: dict[tuple[str, str], set[str]] = {}
+    for r in plan:
+        by_user.setdefault((r.tenant, r.user), set()).add(r.headers["X-Forwarded-For"])
+        # the mix's headers go on every request; a request's own wins, whatever its case
+        tiers = [v for k, v in r.headers.items() if k.lower() == "x-tier"]
+        assert tiers == (["own"] if r.endpoint == "own" else ["mix"])
+    assert len(by_user) == 6 and all(len(ips) == 1 for ips in by_user.values())
+    ips = {next(iter(v)) for v in by_user.values()}
+    assert len(ips) == 6  # one client each, not 127.0.0.1 for all
+    assert all(ipaddress.ip_address(ip) in CLIENT_NET for ip in ips)
+    # the same in another run, seed or process: a replay meets the same WAF counters
+    other = RequestFactory(mix, TENANTS, process_seed(1, 3)).plan(2_000)
+    assert {(r.tenant, r.user): r.headers["X-Forwarded-For"] for r in other} == {
+        k: next(iter(v)) for k, v in by_user.items()
+    }
+    assert client_ip("p1", "user-1") != client_ip("p1", "user-2") != client_ip("p2", "user-2")
+
+
+def test_an_unknown_placeholder_in_the_mix_headers_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"headers.X-Forwarded-For: unknown placeholder '\{ip\}'"):
+        TrafficMix.model_validate(
+            {"headers": {"X-Forwarded-For": "{ip}"}, "requests": [{"name": "a", "path": "/"}]}
+        )
