@@ -19,9 +19,10 @@ it up, then:
    (:func:`confirmation_rates`; every run is kept under ``confirm_tried``),
    reported as min/median/max;
 3. **overload and recovery**: 1.5x that rate for 60 s (``--quick``: 20 s), then straight back to
-   it for 90 s (45 s) with no drain: the seconds until its SLO holds again over every following
-   5-s window, each judged on its own requests' p99 and errors (:func:`recovery_windows`,
-   :func:`recovered_after`), which must be within 30 s for the benchmark to pass.
+   it for 90 s (45 s) with no drain: that step must hold its SLO within 30 s, i.e. judged as
+   every step is (p99 of its requests, errors) from some second T <= 30 s to its end
+   (:func:`recovered_after`); every 5-s window is in the result too (:func:`recovery_windows`,
+   and :func:`settled_after`, when they all hold from then on).
 
 Every step records the CPU seconds per request of each group of processes: the load generator
 (its processes and the parent), the gateway (daemon and workers), the runtime server, the
@@ -289,44 +290,67 @@ def _summary(
     }
 
 
+def _judged(seconds: Mapping[int, Second], first: int, last: int) -> dict[str, Any]:
+    """Seconds ``first`` to ``last`` (inclusive) judged as a capacity step is: the p99 of every
+    request they completed (the seconds' histograms merged) below P99_MS, and errors other
+    than 429 (the usage plans' refusals are not lost capacity) under MAX_ERROR_RATE of what
+    they sent; nothing sent or completed does not hold."""
+    merged = Second()
+    for s in range(first, last + 1):
+        if s in seconds:
+            merged.merge(seconds[s])
+    failed = max(0, merged.errors - merged.statuses.get(429, 0))
+    p99 = merged.latency.percentile_ms(0.99) if merged.completed else None
+    return {
+        "t": first,
+        "sent": merged.sent,
+        "completed": merged.completed,
+        "failed": failed,
+        "p99_ms": None if p99 is None else round(p99, 1),
+        "holds": merged.sent > 0
+        and p99 is not None
+        and p99 < P99_MS
+        and failed < MAX_ERROR_RATE * merged.sent,
+    }
+
+
+def _last_second(seconds: Mapping[int, Second], first: int) -> int:
+    return max((s for s in seconds if s >= first), default=first - 1)
+
+
+def recovered_after(
+    seconds: Mapping[int, Second], start_s: float, within_s: float = RECOVER_WITHIN_S
+) -> float | None:
+    """Issue 26's verdict, "the next step at the capacity holds its SLO within 30 s": the
+    fewest whole seconds T <= ``within_s`` after ``start_s`` (the end of an overload, on the
+    load's clock) such that the step from T to its end holds the SLO, judged as every capacity
+    step is (:func:`_judged`; the search steps are judged from RAMP_IN_S, this one from T).
+    None when no such T exists (or the step has nothing after ``within_s`` to judge)."""
+    first = math.ceil(start_s)
+    last = _last_second(seconds, first)
+    if last < first + within_s:
+        return None
+    for t in range(first, first + int(within_s) + 1):
+        if _judged(seconds, t, last)["holds"]:
+            return float(t) - start_s
+    return None
+
+
 def recovery_windows(
     seconds: Mapping[int, Second], start_s: float, window_s: int = RECOVERY_WINDOW_S
 ) -> list[dict[str, Any]]:
-    """Every sliding ``window_s``-second window from ``start_s`` (the end of an overload, on the
-    load's clock) to the last second of the run, judged as a capacity step is: its own p99 from
-    every request it completed (the seconds' histograms merged, not the worst second's p99,
-    which at 100 rps is a single slow request) below P99_MS, and errors other than 429 (the
-    usage plans' refusals are not lost capacity) under MAX_ERROR_RATE of what it sent."""
+    """Every sliding ``window_s``-second window from ``start_s`` to the end of the run, each
+    judged on its own (:func:`_judged`): where a recovery relapses, in the result."""
     first = math.ceil(start_s)
-    last = max((s for s in seconds if s >= first), default=first - 1)
-    out = []
-    for t in range(first, last - window_s + 2):
-        window = Second()
-        for s in range(t, t + window_s):
-            if s in seconds:
-                window.merge(seconds[s])
-        failed = max(0, window.errors - window.statuses.get(429, 0))
-        p99 = window.latency.percentile_ms(0.99) if window.completed else None
-        out.append(
-            {
-                "t": t,
-                "sent": window.sent,
-                "completed": window.completed,
-                "failed": failed,
-                "p99_ms": None if p99 is None else round(p99, 1),
-                "holds": window.sent > 0
-                and p99 is not None
-                and p99 < P99_MS
-                and failed < MAX_ERROR_RATE * window.sent,
-            }
-        )
-    return out
+    last = _last_second(seconds, first)
+    return [_judged(seconds, t, t + window_s - 1) for t in range(first, last - window_s + 2)]
 
 
-def recovered_after(windows: list[dict[str, Any]], start_s: float) -> float | None:
-    """Seconds from ``start_s`` until the SLO holds for good: the start of the first window of
-    :func:`recovery_windows` after which every window holds. None when it never does (or no
-    complete window follows ``start_s``: nothing judged is not a recovery)."""
+def settled_after(windows: list[dict[str, Any]], start_s: float) -> float | None:
+    """The stricter figure: seconds from ``start_s`` to the first window of
+    :func:`recovery_windows` after which every 5-s window holds (a 5-s window of 90 rps fails
+    on five slow requests, which a 5-minute run at the capacity has too, so it is reported,
+    not judged). None when no such window exists."""
     for i in range(len(windows)):
         if all(w["holds"] for w in windows[i:]):
             return float(windows[i]["t"]) - start_s
@@ -345,7 +369,11 @@ def overload_step(
         Stage.hold(high, overload_s, "overload"), Stage.hold(good, after_s, "after"),
     )  # fmt: skip
     windows = recovery_windows(result.seconds, overload_s)
-    after = recovered_after(windows, overload_s)
+    after = recovered_after(result.seconds, overload_s)
+    start = math.ceil(overload_s)
+    tail = _judged(
+        result.seconds, start + int(RECOVER_WITHIN_S), _last_second(result.seconds, start)
+    )
     phase = result.group("phase:after") or result.total
     return {
         "overload_rps": high,
@@ -355,6 +383,10 @@ def overload_step(
         "recovered_after_s": after,
         "target_s": RECOVER_WITHIN_S,
         "recovered": after is not None and after <= RECOVER_WITHIN_S,
+        # the step from 30 s after the overload to its end, as a step is judged
+        "after_target_p99_ms": tail["p99_ms"],
+        "after_target_failed": tail["failed"],
+        "settled_after_s": settled_after(windows, overload_s),
         "after_p99_ms": round(phase.p99_ms, 1),
         "after_statuses": phase.statuses,
         "seconds": [
@@ -499,7 +531,14 @@ def run(settings: Settings, runs: int = 3, quick: bool = False) -> dict[str, Any
                         if recovery["recovered_after_s"] is not None
                         else "never again"
                     )
-                    + f" (target {RECOVER_WITHIN_S:g} s)",
+                    + f" (target {RECOVER_WITHIN_S:g} s; from {RECOVER_WITHIN_S:g} s on p99 "
+                    + f"{recovery['after_target_p99_ms']} ms, {recovery['after_target_failed']} "
+                    + "failed; every 5-s window held "
+                    + (
+                        f"from {recovery['settled_after_s']:.0f} s)"
+                        if recovery["settled_after_s"] is not None
+                        else "never)"
+                    ),
                     flush=True,
                 )
                 drain_queues(env, stack)
