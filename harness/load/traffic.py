@@ -9,6 +9,7 @@ and placeholder parts so that rendering costs a few microseconds per request.
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import ipaddress
 import itertools
@@ -27,6 +28,7 @@ __all__ = ["CLIENT_NET", "PlannedRequest", "RequestFactory", "client_ip", "proce
 CLIENT_NET = ipaddress.IPv4Network("198.18.0.0/15")  # RFC 2544: addresses for benchmark traffic
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def client_ip(tenant: str, user: str) -> str:
     """The simulated user's own address in CLIENT_NET: stable per (tenant, user) across runs,
     processes and seeds (a digest, not the run's random generator), never the network or
