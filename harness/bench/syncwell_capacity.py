@@ -299,7 +299,8 @@ def _judged(seconds: Mapping[int, Second], first: int, last: int) -> dict[str, A
     for s in range(first, last + 1):
         if s in seconds:
             merged.merge(seconds[s])
-    failed = max(0, merged.errors - merged.statuses.get(429, 0))
+    throttled = merged.statuses.get(429, 0)
+    failed = max(0, merged.errors - throttled)
     p99 = merged.latency.percentile_ms(0.99) if merged.completed else None
     return {
         "t": first,
@@ -310,7 +311,8 @@ def _judged(seconds: Mapping[int, Second], first: int, last: int) -> dict[str, A
         "holds": merged.sent > 0
         and p99 is not None
         and p99 < P99_MS
-        and failed < MAX_ERROR_RATE * merged.sent,
+        and failed < MAX_ERROR_RATE * merged.sent
+        and throttled < MAX_THROTTLED * merged.sent,  # as a step: fast 429s are not capacity
     }
 
 

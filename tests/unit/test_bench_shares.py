@@ -96,7 +96,9 @@ def test_recovery_is_the_first_second_from_which_the_step_holds_its_slo() -> Non
     late = _seconds(range(20, 51), latency_ms=2000.0) | _seconds(range(51, 90))
     assert _recovered(late) is None
     # 429s are the usage plans' refusals, not errors; other errors over 1% are
-    assert _recovered(_seconds(range(20, 60), throttled=5)) == 0.0
+    assert _recovered(_seconds(range(20, 60), throttled=1)) == 0.0
+    # but, as for a step, not 5% or more of them: fast 429s for everyone are not a recovery
+    assert _recovered(_seconds(range(20, 60), throttled=5)) is None
     assert _recovered(_seconds(range(20, 60), errors=1)) is None  # 2.5%
     # nothing after the 30 s to judge: not a recovery
     assert _recovered(overload | _seconds(range(20, 45))) is None
